@@ -1,0 +1,401 @@
+"""The declarative config shape: one set of field names for the admin API, files and nodes.
+
+These pydantic models are the single definition of what an operator may write. The
+admin API takes them as request bodies, `fleetgate apply -f` and a node's `--config`
+file parse them, `fleetgate export` writes them back. Unknown fields are refused
+(`extra="forbid"`): a typo never vanishes silently. Cross-entity checks (a route
+naming a missing service, ...) live in `validate.py` and run on the built Snapshot.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
+Name = Annotated[str, Field(pattern=NAME_PATTERN, examples=["users"])]
+Tag = Annotated[str, Field(min_length=1, max_length=64)]
+Seconds = Annotated[float, Field(gt=0, le=86_400)]
+Count = Annotated[int, Field(ge=1, le=2**53)]
+
+HTTP_METHODS = frozenset(
+    {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"}
+)
+HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+HOST_PATTERN = re.compile(
+    r"^(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*(:\d{1,5})?$"
+)
+JwtAlgorithm = Literal["HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "ES256"]
+CacheableMethod = Literal["GET", "HEAD"]
+LoadBalancerName = Literal[
+    "round_robin", "weighted_round_robin", "least_connections", "random", "ewma", "consistent_hash"
+]
+
+
+class Spec(BaseModel):
+    """Base of every config model: unknown fields are an error, values are validated."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, str_strip_whitespace=False)
+
+
+def _check_header_name(name: str) -> str:
+    if not HEADER_NAME.match(name):
+        raise ValueError(f"not a valid HTTP header name: {name!r}")
+    return name.lower()
+
+
+# ---------------------------------------------------------------- services
+
+
+class TargetSpec(Spec):
+    address: str = Field(examples=["127.0.0.1:9001"], description="host:port of one upstream")
+    weight: int = Field(default=1, ge=0, le=65_535, description="0 drains the target")
+
+    @field_validator("address")
+    @classmethod
+    def _address(cls, value: str) -> str:
+        host, sep, port = value.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65_536:
+            raise ValueError("must be host:port with a port from 1 to 65535")
+        if any(c.isspace() or c in "/?#@" for c in host):
+            raise ValueError("host must be a name or an IP address")
+        return value
+
+
+class TimeoutsSpec(Spec):
+    connect: Seconds = 5.0
+    read: Seconds = 60.0
+    total: Seconds | None = None
+
+
+class HashKeySpec(Spec):
+    source: Literal["client_ip", "header", "cookie"] = "client_ip"
+    name: str | None = Field(default=None, description="header or cookie name")
+
+    @model_validator(mode="after")
+    def _name_needed(self) -> HashKeySpec:
+        if self.source != "client_ip" and not self.name:
+            raise ValueError(f"name is required when source is {self.source}")
+        return self
+
+
+class HealthCheckSpec(Spec):
+    path: str = Field(default="/health", pattern=r"^/")
+    interval: Seconds = 10.0
+    timeout: Seconds = 2.0
+    healthy_threshold: int = Field(default=2, ge=1, le=100)
+    unhealthy_threshold: int = Field(default=3, ge=1, le=100)
+    expected_statuses: list[Annotated[int, Field(ge=100, le=599)]] = Field(
+        default_factory=lambda: [200]
+    )
+
+
+class CircuitBreakerSpec(Spec):
+    failure_threshold: int = Field(default=5, ge=1, le=10_000)
+    recovery_time: Seconds = 30.0
+    half_open_requests: int = Field(default=1, ge=1, le=1_000)
+
+
+class ServiceSpec(Spec):
+    """A named pool of upstream targets and how to reach them."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "users",
+                    "targets": [{"address": "127.0.0.1:9001", "weight": 1}],
+                    "load_balancer": "round_robin",
+                    "timeouts": {"connect": 2.0, "read": 30.0},
+                    "retries": 2,
+                }
+            ]
+        }
+    )
+
+    name: Name
+    targets: list[TargetSpec] = Field(default_factory=list)
+    load_balancer: LoadBalancerName = "round_robin"
+    hash_key: HashKeySpec | None = None
+    timeouts: TimeoutsSpec = Field(default_factory=TimeoutsSpec)
+    retries: int = Field(default=0, ge=0, le=10)
+    health_check: HealthCheckSpec | None = None
+    circuit_breaker: CircuitBreakerSpec | None = None
+    max_concurrent_requests: int | None = Field(default=None, ge=1, le=1_000_000)
+    tags: list[Tag] = Field(default_factory=list)
+
+
+# ---------------------------------------------------------------- routes
+
+
+class HeaderMatchSpec(Spec):
+    name: str
+    kind: Literal["exact", "prefix", "regex", "present"] = "exact"
+    value: str = ""
+    invert: bool = False
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return _check_header_name(value)
+
+
+class HeaderChangesSpec(Spec):
+    set: dict[str, str] = Field(default_factory=dict)
+    add: dict[str, str] = Field(default_factory=dict)
+    remove: list[str] = Field(default_factory=list)
+
+    @field_validator("set", "add")
+    @classmethod
+    def _names(cls, value: dict[str, str]) -> dict[str, str]:
+        for key, header_value in value.items():
+            _check_header_name(key)
+            if any(c in header_value for c in "\r\n\0"):
+                raise ValueError(f"header {key!r}: value may not hold CR, LF or NUL")
+        return value
+
+    @field_validator("remove")
+    @classmethod
+    def _removed(cls, value: list[str]) -> list[str]:
+        return [_check_header_name(v) for v in value]
+
+
+class JwtSpec(Spec):
+    issuer: str | None = None
+    audiences: list[str] = Field(default_factory=list)
+    algorithms: list[JwtAlgorithm] = Field(default_factory=lambda: list[JwtAlgorithm](["RS256"]))
+    jwks_url: str | None = None
+    secret: str | None = Field(default=None, description="shared secret for HS* algorithms")
+    roles_claim: str = "roles"
+
+
+class AuthSpec(Spec):
+    methods: list[Literal["api_key", "jwt"]] = Field(min_length=1)
+    api_key_header: str = "x-api-key"
+    api_key_query: str | None = None
+    roles: list[str] = Field(default_factory=list, description="any of these roles admits")
+    jwt: JwtSpec | None = None
+    anonymous: bool = False
+
+    @model_validator(mode="after")
+    def _jwt_needs_settings(self) -> AuthSpec:
+        if "jwt" in self.methods and self.jwt is None:
+            raise ValueError("jwt settings are required when methods include jwt")
+        return self
+
+
+class WindowLimits(Spec):
+    """Requests allowed per window; absent windows are unlimited."""
+
+    requests_per_second: Count | None = None
+    requests_per_minute: Count | None = None
+    requests_per_hour: Count | None = None
+    requests_per_day: Count | None = None
+
+
+class RateLimitSpec(WindowLimits):
+    by: Literal["consumer", "tenant", "client_ip", "route"] = "consumer"
+    use_tier: bool = True
+    backend: Literal["local", "redis"] = "local"
+
+
+class CacheSpec(Spec):
+    ttl: Seconds = 60.0
+    methods: list[CacheableMethod] = Field(
+        default_factory=lambda: list[CacheableMethod](["GET", "HEAD"])
+    )
+    vary_headers: list[str] = Field(default_factory=list)
+    max_body_bytes: int = Field(default=1_048_576, ge=1, le=1 << 30)
+    backend: Literal["local", "redis"] = "local"
+
+
+class CorsSpec(Spec):
+    allow_origins: list[str] = Field(min_length=1)
+    allow_methods: list[str] = Field(default_factory=lambda: ["GET", "POST", "PUT", "DELETE"])
+    allow_headers: list[str] = Field(default_factory=list)
+    expose_headers: list[str] = Field(default_factory=list)
+    allow_credentials: bool = False
+    max_age: int = Field(default=600, ge=0, le=86_400)
+
+
+class TransformSpec(Spec):
+    add_query: dict[str, str] = Field(default_factory=dict)
+    remove_query: list[str] = Field(default_factory=list)
+
+
+class RouteSpec(Spec):
+    """How requests are matched and which service answers them, with the route's policies."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "users-api",
+                    "paths": ["/api/v1/users/**"],
+                    "methods": ["GET", "POST"],
+                    "hosts": ["api.example.com"],
+                    "service": "users",
+                }
+            ]
+        }
+    )
+
+    name: Name
+    hosts: list[str] = Field(default_factory=list)
+    paths: list[str] = Field(min_length=1)
+    methods: list[str] = Field(default_factory=list)
+    headers: list[HeaderMatchSpec] = Field(default_factory=list)
+    priority: int = Field(default=0, ge=-1_000_000, le=1_000_000)
+    strip_prefix: bool = False
+    rewrite: str | None = None
+    request_headers: HeaderChangesSpec | None = None
+    response_headers: HeaderChangesSpec | None = None
+    service: Name
+    timeouts: TimeoutsSpec | None = None
+    max_body_bytes: int | None = Field(default=None, ge=0, le=1 << 40)
+    auth: AuthSpec | None = None
+    rate_limit: RateLimitSpec | None = None
+    cache: CacheSpec | None = None
+    cors: CorsSpec | None = None
+    transform: TransformSpec | None = None
+    tags: list[Tag] = Field(default_factory=list)
+
+    @field_validator("methods")
+    @classmethod
+    def _methods(cls, value: list[str]) -> list[str]:
+        upper = [m.upper() for m in value]
+        unknown = sorted(set(upper) - HTTP_METHODS)
+        if unknown:
+            raise ValueError(f"unknown HTTP method(s): {', '.join(unknown)}")
+        return upper
+
+    @field_validator("hosts")
+    @classmethod
+    def _hosts(cls, value: list[str]) -> list[str]:
+        out = []
+        for host in value:
+            lowered = host.lower()
+            if not HOST_PATTERN.match(lowered):
+                raise ValueError(f"not a host name or *.wildcard: {host!r}")
+            out.append(lowered)
+        return out
+
+    @field_validator("paths")
+    @classmethod
+    def _paths(cls, value: list[str]) -> list[str]:
+        for path in value:
+            if not (path.startswith("/") or (path.startswith("~") and len(path) > 1)):
+                raise ValueError(f"a path starts with '/' (or '~' for a regex): {path!r}")
+        return value
+
+    @field_validator("rewrite")
+    @classmethod
+    def _rewrite(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith("/"):
+            raise ValueError("a rewrite is a path starting with '/'")
+        return value
+
+
+# ---------------------------------------------------------------- tenancy
+
+
+class TierSpec(WindowLimits):
+    """A plan: rate limits over several windows, a monthly quota, a concurrency cap."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"name": "PRO", "requests_per_minute": 1000}]}
+    )
+
+    name: Name
+    monthly_quota: Count | None = None
+    max_concurrent_requests: int | None = Field(default=None, ge=1, le=1_000_000)
+    priority: int = Field(default=0, ge=0, le=100, description="higher is served first")
+    tags: list[Tag] = Field(default_factory=list)
+
+
+class TenantSpec(Spec):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"name": "acme", "tier": "PRO"}]})
+
+    name: Name
+    tier: Name
+    metadata: dict[str, str] = Field(default_factory=dict)
+    tags: list[Tag] = Field(default_factory=list)
+
+
+class ApiKeySpec(Spec):
+    """An API key: given as `key` (hashed on the way in) or as its sha256 `hash`."""
+
+    id: Name
+    hash: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
+    key: str | None = Field(default=None, min_length=16, max_length=256, exclude=True)
+
+    @model_validator(mode="after")
+    def _hash_the_key(self) -> ApiKeySpec:
+        if (self.key is None) == (self.hash is None):
+            raise ValueError("give exactly one of key or hash")
+        if self.key is not None:
+            # Bypass validate_assignment: the model is being built.
+            object.__setattr__(self, "hash", hash_api_key(self.key))
+            object.__setattr__(self, "key", None)
+        return self
+
+
+def hash_api_key(key: str) -> str:
+    """The stored form of an API key: keys are high-entropy, so a plain sha256 suffices."""
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+class ConsumerSpec(Spec):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"name": "acme-billing", "tenant": "acme", "roles": ["billing"]}]
+        }
+    )
+
+    name: Name
+    tenant: Name | None = None
+    roles: list[str] = Field(default_factory=list)
+    api_keys: list[ApiKeySpec] = Field(default_factory=list)
+    jwt_subjects: list[str] = Field(default_factory=list)
+    tags: list[Tag] = Field(default_factory=list)
+
+
+# ---------------------------------------------------------------- the whole document
+
+
+class GatewayConfig(Spec):
+    """A whole gateway configuration: what `apply -f` takes and `export` writes."""
+
+    services: list[ServiceSpec] = Field(default_factory=list)
+    routes: list[RouteSpec] = Field(default_factory=list)
+    tiers: list[TierSpec] = Field(default_factory=list)
+    tenants: list[TenantSpec] = Field(default_factory=list)
+    consumers: list[ConsumerSpec] = Field(default_factory=list)
+
+    def to_file_dict(self) -> dict[str, Any]:
+        """The file shape: defaults left out, entities ordered by name, empty kinds omitted."""
+        out: dict[str, Any] = {}
+        for kind in ENTITY_KINDS:
+            items = sorted(getattr(self, kind), key=lambda e: e.name)
+            if items:
+                out[kind] = [dump_entity(e) for e in items]
+        return out
+
+
+ENTITY_KINDS = ("services", "routes", "tiers", "tenants", "consumers")
+SPEC_BY_KIND: dict[str, type[Spec]] = {
+    "services": ServiceSpec,
+    "routes": RouteSpec,
+    "tiers": TierSpec,
+    "tenants": TenantSpec,
+    "consumers": ConsumerSpec,
+}
+
+
+def dump_entity(entity: Spec) -> dict[str, Any]:
+    """One entity in the file shape: no defaults, no None, `name` first."""
+    data = entity.model_dump(mode="json", exclude_defaults=True, exclude_none=True)
+    return {"name": data.pop("name"), **data}

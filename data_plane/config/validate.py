@@ -1,0 +1,175 @@
+"""Consistency checks on a Snapshot, shared by the control plane and every node.
+
+The control plane runs `check_snapshot` before it stores a change (a failure is a 422
+naming the field, and nothing is stored); a node runs the same function when it
+compiles a pushed snapshot (a failure is a NACK with the same message). Checks take a
+Snapshot, not a database row, so they import nothing heavier than protobuf.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass
+
+from fleetgate_pb import config_pb2 as pb
+
+MAX_WEIGHT = 65_535
+MAX_TARGETS = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigError:
+    """One reason a snapshot cannot be served, with the field it is about."""
+
+    field: str  # e.g. "routes.users-api.service"
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.message}"
+
+
+class ConfigInvalid(ValueError):
+    """A snapshot failed its checks; `errors` says where and why."""
+
+    def __init__(self, errors: list[ConfigError]) -> None:
+        self.errors = errors
+        super().__init__("; ".join(str(e) for e in errors))
+
+
+def check_snapshot(snapshot: pb.Snapshot) -> list[ConfigError]:
+    """Every inconsistency in `snapshot`; an empty list means it can be served."""
+    errors: list[ConfigError] = []
+    errors += _duplicate_names(snapshot)
+    errors += _check_services(snapshot)
+    errors += _check_routes(snapshot)
+    errors += _check_tenancy(snapshot)
+    return errors
+
+
+def raise_if_invalid(snapshot: pb.Snapshot) -> None:
+    errors = check_snapshot(snapshot)
+    if errors:
+        raise ConfigInvalid(errors)
+
+
+def compile_regex(pattern: str, field: str) -> tuple[re.Pattern[str] | None, ConfigError | None]:
+    """Compile a user regex, turning a bad one into a ConfigError naming `field`."""
+    try:
+        return re.compile(pattern), None
+    except re.error as exc:
+        return None, ConfigError(field, f"regex does not compile: {exc}")
+
+
+def _duplicate_names(snapshot: pb.Snapshot) -> list[ConfigError]:
+    errors = []
+    for kind in ("services", "routes", "tiers", "tenants", "consumers"):
+        counts = Counter(entity.name for entity in getattr(snapshot, kind))
+        errors += [
+            ConfigError(f"{kind}.{name}", "name is used more than once")
+            for name, n in sorted(counts.items())
+            if n > 1
+        ]
+    return errors
+
+
+def _check_services(snapshot: pb.Snapshot) -> list[ConfigError]:
+    errors = []
+    for service in snapshot.services:
+        where = f"services.{service.name}"
+        if not service.targets:
+            errors.append(ConfigError(f"{where}.targets", "a service needs at least one target"))
+        elif not any(t.weight > 0 for t in service.targets):
+            errors.append(ConfigError(f"{where}.targets", "every target has weight 0"))
+        if len(service.targets) > MAX_TARGETS:
+            errors.append(ConfigError(f"{where}.targets", f"more than {MAX_TARGETS} targets"))
+        addresses = Counter(t.address for t in service.targets)
+        for address, n in sorted(addresses.items()):
+            if n > 1:
+                errors.append(ConfigError(f"{where}.targets", f"{address} is listed {n} times"))
+        for i, target in enumerate(service.targets):
+            if target.weight > MAX_WEIGHT:
+                errors.append(
+                    ConfigError(f"{where}.targets.{i}.weight", f"weight must be 0..{MAX_WEIGHT}")
+                )
+        if (
+            service.load_balancer == pb.CONSISTENT_HASH
+            and service.hash_key.source != pb.HashKey.CLIENT_IP
+            and not service.hash_key.name
+        ):
+            errors.append(
+                ConfigError(f"{where}.hash_key.name", "a header or cookie name is needed")
+            )
+    return errors
+
+
+def _check_routes(snapshot: pb.Snapshot) -> list[ConfigError]:
+    errors = []
+    services = {s.name for s in snapshot.services}
+    seen: dict[tuple[object, ...], str] = {}
+    for route in snapshot.routes:
+        where = f"routes.{route.name}"
+        if route.service not in services:
+            errors.append(ConfigError(f"{where}.service", f"no service named {route.service!r}"))
+        if not route.paths:
+            errors.append(ConfigError(f"{where}.paths", "a route needs at least one path"))
+        for i, path in enumerate(route.paths):
+            if path.startswith("~"):
+                _, error = compile_regex(path[1:], f"{where}.paths.{i}")
+                if error:
+                    errors.append(error)
+            elif not path.startswith("/"):
+                errors.append(ConfigError(f"{where}.paths.{i}", "a path starts with '/' or '~'"))
+            elif "**" in path.rstrip("*") or "***" in path:
+                errors.append(
+                    ConfigError(f"{where}.paths.{i}", "'**' may only end a path, as '/**'")
+                )
+        for i, header in enumerate(route.headers):
+            if header.kind == pb.HeaderMatch.REGEX:
+                _, error = compile_regex(header.value, f"{where}.headers.{i}.value")
+                if error:
+                    errors.append(error)
+        # Two routes that match exactly the same requests with the same priority would
+        # leave the winner to the order of the list: refuse it instead.
+        common = (
+            tuple(sorted(route.hosts)),
+            tuple(sorted(route.methods)),
+            tuple(sorted((h.name, h.kind, h.value, h.invert) for h in route.headers)),
+            route.priority,
+        )
+        for i, path in enumerate(route.paths):
+            other = seen.setdefault((path, *common), route.name)
+            if other != route.name:
+                errors.append(
+                    ConfigError(
+                        f"{where}.paths.{i}",
+                        f"route {other!r} has the same hosts, path, methods, headers and priority",
+                    )
+                )
+    return errors
+
+
+def _check_tenancy(snapshot: pb.Snapshot) -> list[ConfigError]:
+    errors = []
+    tiers = {t.name for t in snapshot.tiers}
+    tenants = {t.name for t in snapshot.tenants}
+    for tenant in snapshot.tenants:
+        if tenant.tier not in tiers:
+            errors.append(
+                ConfigError(f"tenants.{tenant.name}.tier", f"no tier named {tenant.tier!r}")
+            )
+    key_ids: dict[str, str] = {}
+    for consumer in snapshot.consumers:
+        where = f"consumers.{consumer.name}"
+        if consumer.tenant and consumer.tenant not in tenants:
+            errors.append(ConfigError(f"{where}.tenant", f"no tenant named {consumer.tenant!r}"))
+        for i, key in enumerate(consumer.api_keys):
+            if key.hash in key_ids:
+                errors.append(
+                    ConfigError(
+                        f"{where}.api_keys.{i}",
+                        f"the same key already belongs to consumer {key_ids[key.hash]!r}",
+                    )
+                )
+            key_ids[key.hash] = consumer.name
+    return errors
