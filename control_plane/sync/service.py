@@ -1,0 +1,245 @@
+"""The grpc.aio ConfigSync servicer: one bidirectional stream per data-plane node.
+
+It knows nothing of SQL, as go-control-plane's server knows nothing of storage: releases
+come from the `SnapshotCache`, and what nodes say goes to an `Inventory`. A stream is
+three small parts: the generator that writes (pushes taken from an outbox), a reader
+task that handles the node's ACKs, NACKs and status reports, and a follower task that
+wakes when the cache holds a newer release. The `NodeSession` decides every push.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import re
+import time
+from collections.abc import AsyncIterator, Callable, Iterable
+from typing import Protocol
+
+import grpc
+from fleetgate_pb import sync_pb2 as pb
+from fleetgate_pb import sync_pb2_grpc as pb_grpc
+
+from .cache import CachedRelease, Slot, SnapshotCache, SnapshotRef
+from .metrics import SyncMetrics
+from .session import NodeSession, Push
+
+log = logging.getLogger("fleetgate.sync")
+
+NODE_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$")
+# Sent as initial metadata once the hello is accepted: the node knows it is connected
+# even when it already holds the latest release and no push follows.
+ACCEPTED_HEADER = "fleetgate-accepted-node"
+_SLOTS = {Slot.ACTIVE: pb.ACTIVE, Slot.CANDIDATE: pb.CANDIDATE}
+
+
+class Inventory(Protocol):
+    """Where the service reports what nodes say; the SQL inventory implements it."""
+
+    async def connected(self, hello: pb.Hello, peer: str) -> set[SnapshotRef]:
+        """Record a node's hello; returns the snapshots it rejected before."""
+
+    def acked(self, node_id: str, ref: SnapshotRef, apply_seconds: float) -> None: ...
+
+    def nacked(self, node_id: str, ref: SnapshotRef, error: str) -> None: ...
+
+    def reported(self, node_id: str, status: pb.NodeStatus) -> None: ...
+
+    def disconnected(self, node_id: str) -> None: ...
+
+
+class ProtocolViolation(Exception):
+    """A node broke the stream's rules; the stream ends with INVALID_ARGUMENT."""
+
+
+def held_ref(ref: pb.SnapshotRef) -> SnapshotRef | None:
+    """What a hello says the node holds; version 0 with no hash means nothing."""
+    if ref.version == 0 and not ref.hash:
+        return None
+    return SnapshotRef(ref.version, ref.hash)
+
+
+class ConfigSyncService(pb_grpc.ConfigSyncServicer):
+    def __init__(
+        self,
+        cache: SnapshotCache,
+        inventory: Inventory,
+        metrics: SyncMetrics,
+        *,
+        cluster_token: str,
+        hello_timeout: float = 10.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if not cluster_token:
+            raise ValueError("the config sync service needs a cluster token")
+        self._cache = cache
+        self._inventory = inventory
+        self._metrics = metrics
+        self._token = f"Bearer {cluster_token}".encode()
+        self._hello_timeout = hello_timeout
+        self._clock = clock
+        # node id -> its session on this replica, for __repr__ and the connected gauge.
+        self._sessions: dict[str, NodeSession] = {}
+
+    async def Stream(
+        self,
+        request_iterator: AsyncIterator[pb.NodeMessage],
+        context: grpc.aio.ServicerContext[pb.NodeMessage, pb.ControlMessage],
+    ) -> AsyncIterator[pb.ControlMessage]:
+        if not self._authorized(context.invocation_metadata() or ()):
+            log.warning("config sync: refused %s: missing or wrong cluster token", context.peer())
+            await context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or wrong cluster token")
+        try:
+            hello = await self._receive_hello(request_iterator)
+        except ProtocolViolation as exc:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+
+        session = NodeSession(hello.node_id, holds=held_ref(hello.active))
+        session.rejected |= await self._inventory.connected(hello, context.peer())
+        await context.send_initial_metadata(((ACCEPTED_HEADER, hello.node_id),))
+        log.info(
+            "config sync: node %s connected from %s, %s",
+            session.node_id,
+            context.peer(),
+            session.holds or "holding nothing",
+        )
+
+        outbox: asyncio.Queue[pb.ControlMessage | None] = asyncio.Queue()
+        self._sessions[session.node_id] = session
+        self._metrics.connected_nodes.inc()
+        latest = self._cache.latest()
+        reader = asyncio.create_task(self._read(request_iterator, session, outbox))
+        follower = asyncio.create_task(
+            self._follow(session, outbox, latest.version if latest else 0)
+        )
+        try:
+            self._offer(session, latest, outbox, live=False)
+            while (message := await outbox.get()) is not None:
+                yield message
+            violation = reader.exception() if reader.done() else None
+            if isinstance(violation, ProtocolViolation):
+                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(violation))
+        finally:
+            follower.cancel()
+            reader.cancel()
+            if self._sessions.get(session.node_id) is session:
+                del self._sessions[session.node_id]
+            self._metrics.connected_nodes.dec()
+            self._inventory.disconnected(session.node_id)
+            log.info("config sync: node %s disconnected", session.node_id)
+
+    # ------------------------------------------------------------ the stream's parts
+
+    def _authorized(self, metadata: Iterable[tuple[str, str | bytes]]) -> bool:
+        for key, value in metadata:
+            if key == "authorization":
+                given = value if isinstance(value, bytes) else value.encode()
+                return hmac.compare_digest(given, self._token)
+        return False
+
+    async def _receive_hello(self, requests: AsyncIterator[pb.NodeMessage]) -> pb.Hello:
+        try:
+            first = await asyncio.wait_for(anext(requests), self._hello_timeout)
+        except StopAsyncIteration:
+            raise ProtocolViolation("the stream ended before a hello") from None
+        except TimeoutError:
+            raise ProtocolViolation(f"no hello within {self._hello_timeout:g} s") from None
+        if first.WhichOneof("msg") != "hello":
+            raise ProtocolViolation("the first message on the stream must be a hello")
+        if not NODE_ID_PATTERN.match(first.hello.node_id):
+            raise ProtocolViolation(
+                "hello.node_id must be 1 to 128 characters of letters, digits and . _ : @ -"
+            )
+        return first.hello
+
+    async def _read(
+        self,
+        requests: AsyncIterator[pb.NodeMessage],
+        session: NodeSession,
+        outbox: asyncio.Queue[pb.ControlMessage | None],
+    ) -> None:
+        try:
+            async for message in requests:
+                kind = message.WhichOneof("msg")
+                if kind == "ack":
+                    self._on_ack(session, message.ack, outbox)
+                elif kind == "nack":
+                    self._on_nack(session, message.nack, outbox)
+                elif kind == "status":
+                    self._inventory.reported(session.node_id, message.status)
+                else:
+                    raise ProtocolViolation(f"unexpected {kind or 'empty'} message after the hello")
+        finally:
+            outbox.put_nowait(None)
+
+    async def _follow(
+        self,
+        session: NodeSession,
+        outbox: asyncio.Queue[pb.ControlMessage | None],
+        seen: int,
+    ) -> None:
+        while True:
+            release = await self._cache.wait_newer(seen)
+            seen = release.version
+            self._offer(session, release, outbox, live=True)
+
+    # ------------------------------------------------------------ decisions -> messages
+
+    def _on_ack(
+        self,
+        session: NodeSession,
+        ack: pb.Ack,
+        outbox: asyncio.Queue[pb.ControlMessage | None],
+    ) -> None:
+        answer = session.ack(ack.nonce)
+        if answer is None:
+            log.debug("config sync: node %s: ACK of unknown nonce %r", session.node_id, ack.nonce)
+            return
+        push = answer.push
+        self._inventory.acked(session.node_id, push.release.ref, ack.apply_seconds)
+        if push.live:
+            self._metrics.propagation.observe(max(0.0, self._clock() - push.release.committed_at))
+        self._offer(session, self._cache.latest(), outbox, live=True)
+
+    def _on_nack(
+        self,
+        session: NodeSession,
+        nack: pb.Nack,
+        outbox: asyncio.Queue[pb.ControlMessage | None],
+    ) -> None:
+        answer = session.nack(nack.nonce, nack.error)
+        if answer is None:
+            log.debug("config sync: node %s: NACK of unknown nonce %r", session.node_id, nack.nonce)
+            return
+        ref = answer.push.release.ref
+        error = answer.error or ""
+        log.warning("config sync: node %s rejected %s: %s", session.node_id, ref, error)
+        self._metrics.nacks.inc()
+        self._inventory.nacked(session.node_id, ref, error)
+        self._offer(session, self._cache.latest(), outbox, live=True)
+
+    def _offer(
+        self,
+        session: NodeSession,
+        release: CachedRelease | None,
+        outbox: asyncio.Queue[pb.ControlMessage | None],
+        *,
+        live: bool,
+    ) -> None:
+        push = session.offer(release, live=live)
+        if push is not None:
+            outbox.put_nowait(_push_message(push))
+            self._metrics.pushes.inc()
+            self._metrics.pushed_bytes.inc(len(push.release.payload))
+
+    def __repr__(self) -> str:
+        return f"<ConfigSyncService nodes={len(self._sessions)} cache={self._cache!r}>"
+
+
+def _push_message(push: Push) -> pb.ControlMessage:
+    return pb.ControlMessage(
+        push=pb.SnapshotPush(
+            nonce=push.nonce, slot=_SLOTS[push.slot], snapshot=push.release.payload
+        )
+    )
