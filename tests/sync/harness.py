@@ -97,7 +97,9 @@ class SyncServer:
 
 
 @contextlib.asynccontextmanager
-async def sync_server(*, clock: Callable[[], float] | None = None) -> AsyncIterator[SyncServer]:
+async def sync_server(
+    *, clock: Callable[[], float] | None = None, port: int = 0
+) -> AsyncIterator[SyncServer]:
     """A real grpc.aio ConfigSync server on a loopback port."""
     cache = SnapshotCache()
     inventory = RecordingInventory()
@@ -108,7 +110,7 @@ async def sync_server(*, clock: Callable[[], float] | None = None) -> AsyncItera
     )
     server = grpc.aio.server()
     pb_grpc.add_ConfigSyncServicer_to_server(service, server)
-    port = server.add_insecure_port("127.0.0.1:0")
+    port = server.add_insecure_port(f"127.0.0.1:{port}")
     await server.start()
     try:
         yield SyncServer(f"127.0.0.1:{port}", cache, inventory, metrics, registry, service)
@@ -164,3 +166,28 @@ class NodeStream:
 def pushed_version(message: sync_pb2.ControlMessage) -> int:
     assert message.WhichOneof("msg") == "push"
     return config_pb2.Snapshot.FromString(message.push.snapshot).version
+
+
+class CheckingNode:
+    """A node that applies the way the real one decides: checks, then capabilities."""
+
+    def __init__(self, capabilities: frozenset[str] = frozenset()) -> None:
+        self.capabilities = capabilities
+        self.applied: list[int] = []
+        self.changed = asyncio.Event()
+
+    async def apply_snapshot(self, snapshot: config_pb2.Snapshot) -> float:
+        from data_plane.config.validate import raise_if_invalid
+
+        raise_if_invalid(snapshot)
+        missing = sorted(set(snapshot.required_capabilities) - self.capabilities)
+        if missing:
+            raise ValueError(f"this node lacks {', '.join(missing)}")
+        self.applied.append(snapshot.version)
+        self.changed.set()
+        self.changed = asyncio.Event()
+        return 0.002
+
+    async def wait_applied(self, version: int) -> None:
+        while version not in self.applied:
+            await self.changed.wait()

@@ -1,0 +1,300 @@
+"""The node's ConfigSync stream: hello, apply what is pushed, ACK or NACK, report status.
+
+One stream at a time to one of the `--control-plane` replicas. When it ends or cannot
+be opened, the client waits a jittered, exponentially growing delay (at most 10 s) and
+tries the next replica. If the very first attempts fail and the node serves nothing
+yet, it starts from its on-disk cache. Every applied push is written to that cache.
+
+The node itself is reached through `SyncedNode`: compile and swap happen in
+`apply_snapshot`, off the event loop; this module only speaks the protocol.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from typing import Protocol
+
+import grpc
+from fleetgate_pb import config_pb2
+from fleetgate_pb import sync_pb2 as pb
+from fleetgate_pb import sync_pb2_grpc as pb_grpc
+from google.protobuf.message import DecodeError
+
+from .backoff import Backoff
+from .cache import SnapshotDiskCache
+from .identity import SCHEMA_VERSION, software_version
+from .settings import SyncSettings
+
+log = logging.getLogger("fleetgate.sync")
+
+ACCEPTED_HEADER = "fleetgate-accepted-node"  # the control plane's answer to a good hello
+# Snapshots of 10,000 routes run to megabytes; gRPC's default cap is 4 MiB.
+MAX_SNAPSHOT_BYTES = 256 * 1024 * 1024
+CHANNEL_OPTIONS = (
+    ("grpc.max_receive_message_length", MAX_SNAPSHOT_BYTES),
+    # Detect a control plane that vanished without closing the connection.
+    ("grpc.keepalive_time_ms", 30_000),
+    ("grpc.keepalive_timeout_ms", 10_000),
+    # Our own backoff decides when to reconnect, not the channel's.
+    ("grpc.enable_retries", 0),
+)
+
+
+class SyncedNode(Protocol):
+    """What the client needs of the node it configures."""
+
+    async def apply_snapshot(self, snapshot: config_pb2.Snapshot) -> float:
+        """Compile and swap; returns the apply time in seconds, raises with a reason."""
+
+
+@dataclass(frozen=True, slots=True)
+class Held:
+    version: int
+    hash: str
+
+    def __str__(self) -> str:
+        return f"v{self.version} ({self.hash[:12]})"
+
+
+class StreamRefused(Exception):
+    """The control plane answered the hello with an error status."""
+
+    def __init__(self, code: grpc.StatusCode, details: str) -> None:
+        self.code = code
+        super().__init__(f"{code.name}: {details}")
+
+
+class SyncClient:
+    def __init__(
+        self,
+        node: SyncedNode,
+        settings: SyncSettings,
+        *,
+        capabilities: Iterable[str],
+        status: Callable[[Held | None], pb.NodeStatus],
+        disk: SnapshotDiskCache | None = None,
+        backoff: Backoff | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self._node = node
+        self._settings = settings
+        self._capabilities = sorted(capabilities)
+        self._status = status
+        self._disk = disk or SnapshotDiskCache(settings.cache_dir)
+        self._backoff = backoff or Backoff()
+        self._sleep = sleep
+        # Connection state
+        self.applied: Held | None = None
+        self.connected_to: str | None = None
+        self._cache_tried = False
+        self._attempts = 0
+
+    async def run(self) -> None:
+        """Keep a stream open to some replica, forever (until cancelled)."""
+        addresses = self._settings.addresses
+        while True:
+            address = addresses[self._attempts % len(addresses)]
+            self._attempts += 1
+            try:
+                await self._stream(address)
+                log.warning("config sync: %s ended the stream", address)
+            except StreamRefused as exc:
+                log.error("config sync: %s refused this node: %s", address, exc)
+            except (grpc.aio.AioRpcError, TimeoutError, OSError) as exc:
+                log.warning("config sync: %s: %s", address, _describe(exc))
+            except Exception:
+                # A node must keep trying whatever went wrong with one stream.
+                log.exception("config sync: the stream to %s failed", address)
+            finally:
+                self.connected_to = None
+            if self.applied is None and not self._cache_tried:
+                await self._serve_cache()
+            delay = self._backoff.next_delay()
+            log.info("config sync: next attempt in %.1f s", delay)
+            await self._sleep(delay)
+
+    # ------------------------------------------------------------ one stream
+
+    async def _stream(self, address: str) -> None:
+        channel = self._channel(address)
+        try:
+            await _ready(channel, self._settings.connect_timeout)
+            call = pb_grpc.ConfigSyncStub(channel).Stream(
+                metadata=(("authorization", f"Bearer {self._settings.cluster_token}"),)
+            )
+            sender = _Sender(call)
+            await sender.send(pb.NodeMessage(hello=self._hello()))
+            metadata = await asyncio.wait_for(
+                call.initial_metadata(), self._settings.connect_timeout
+            )
+            if not any(key == ACCEPTED_HEADER for key, _ in metadata or ()):
+                raise StreamRefused(await call.code(), await call.details() or "")
+            self.connected_to = address
+            self._backoff.reset()
+            log.info("config sync: connected to %s as %s", address, self._settings.node_id)
+            reporter = asyncio.create_task(self._report_every(sender))
+            try:
+                while (message := await call.read()) is not grpc.aio.EOF:
+                    assert isinstance(message, pb.ControlMessage)
+                    await self._handle(message, sender)
+            finally:
+                reporter.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await reporter
+        finally:
+            await channel.close()
+
+    def _channel(self, address: str) -> grpc.aio.Channel:
+        tls = self._settings.tls
+        if tls is None:
+            return grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS)
+        credentials = grpc.ssl_channel_credentials(
+            root_certificates=tls.ca, private_key=tls.key, certificate_chain=tls.cert
+        )
+        return grpc.aio.secure_channel(address, credentials, options=CHANNEL_OPTIONS)
+
+    def _hello(self) -> pb.Hello:
+        hello = pb.Hello(
+            node_id=self._settings.node_id,
+            labels=self._settings.labels,
+            software_version=software_version(),
+            schema_version=SCHEMA_VERSION,
+            capabilities=self._capabilities,
+            address=self._settings.address,
+        )
+        if self.applied is not None:
+            hello.active.CopyFrom(
+                pb.SnapshotRef(version=self.applied.version, hash=self.applied.hash)
+            )
+        return hello
+
+    async def _report_every(self, sender: _Sender) -> None:
+        while True:
+            await asyncio.sleep(self._settings.status_interval)
+            try:
+                await sender.send(pb.NodeMessage(status=self._status(self.applied)))
+            except (ConnectionError, grpc.aio.AioRpcError):
+                return  # the read loop sees the end of the stream and reconnects
+
+    # ------------------------------------------------------------ what the control plane says
+
+    async def _handle(self, message: pb.ControlMessage, sender: _Sender) -> None:
+        kind = message.WhichOneof("msg")
+        if kind == "push":
+            await self._on_push(message.push, sender)
+        elif kind in ("promote", "drop_candidate"):
+            # Blue/green rollouts come with candidate slots; until then there is nothing
+            # to promote or drop, and saying so beats silence.
+            nonce = getattr(message, kind).nonce
+            await sender.send(_nack(nonce, pb.CANDIDATE, None, f"{kind} is not supported yet"))
+
+    async def _on_push(self, push: pb.SnapshotPush, sender: _Sender) -> None:
+        if push.slot != pb.ACTIVE:
+            await sender.send(
+                _nack(push.nonce, push.slot, None, "candidate snapshots are not supported yet")
+            )
+            return
+        try:
+            snapshot = config_pb2.Snapshot.FromString(push.snapshot)
+        except DecodeError as exc:
+            await sender.send(_nack(push.nonce, push.slot, None, f"snapshot does not parse: {exc}"))
+            return
+        pushed = Held(snapshot.version, snapshot.hash)
+        if pushed == self.applied:
+            await sender.send(_ack(push.nonce, pushed, 0.0))
+            return
+        try:
+            seconds = await self._node.apply_snapshot(snapshot)
+        except Exception as exc:
+            reason = str(exc) or type(exc).__name__
+            if not isinstance(exc, ValueError):  # ConfigInvalid and ApplyError are expected
+                log.exception("config sync: applying %s failed", pushed)
+            log.warning("config sync: rejected %s: %s", pushed, reason)
+            await sender.send(_nack(push.nonce, push.slot, pushed, reason))
+            return
+        self.applied = pushed
+        log.info("config sync: applied %s in %.3f s", pushed, seconds)
+        # Cached before the ACK: a node restarted right after it still holds what it ACKed.
+        try:
+            await asyncio.to_thread(self._disk.write, push.snapshot)
+        except OSError as exc:
+            log.error("config sync: cannot write the snapshot cache %s: %s", self._disk.path, exc)
+        await sender.send(_ack(push.nonce, pushed, seconds))
+        await sender.send(pb.NodeMessage(status=self._status(self.applied)))
+
+    # ------------------------------------------------------------ the control plane is away
+
+    async def _serve_cache(self) -> None:
+        self._cache_tried = True
+        snapshot = await asyncio.to_thread(self._disk.load)
+        if snapshot is None:
+            log.warning(
+                "config sync: no usable snapshot cache in %s; not ready until a "
+                "control plane answers",
+                self._disk.directory,
+            )
+            return
+        cached = Held(snapshot.version, snapshot.hash)
+        try:
+            await self._node.apply_snapshot(snapshot)
+        except Exception as exc:
+            log.error("config sync: the cached snapshot %s cannot be applied: %s", cached, exc)
+            return
+        self.applied = cached
+        log.warning("config sync: no control plane answers; serving the cached snapshot %s", cached)
+
+    def __repr__(self) -> str:
+        where = self.connected_to or "disconnected"
+        return f"<SyncClient {self._settings.node_id} {where} applied={self.applied}>"
+
+
+class _Sender:
+    """Writes to the stream one message at a time: the read loop and the reporter share it."""
+
+    def __init__(self, call: grpc.aio.StreamStreamCall[pb.NodeMessage, pb.ControlMessage]) -> None:
+        self._call = call
+        self._lock = asyncio.Lock()
+
+    async def send(self, message: pb.NodeMessage) -> None:
+        async with self._lock:
+            try:
+                await self._call.write(message)
+            except asyncio.InvalidStateError:  # grpc.aio's word for "the RPC has ended"
+                raise ConnectionResetError("the stream has ended") from None
+
+
+async def _ready(channel: grpc.aio.Channel, timeout: float) -> None:
+    """Wait for a connection, failing at the first refusal instead of retrying inside gRPC."""
+    async with asyncio.timeout(timeout):
+        state = channel.get_state(try_to_connect=True)
+        while state is not grpc.ChannelConnectivity.READY:
+            if state is grpc.ChannelConnectivity.TRANSIENT_FAILURE:
+                raise ConnectionError("cannot connect")
+            await channel.wait_for_state_change(state)
+            state = channel.get_state(try_to_connect=True)
+
+
+def _ack(nonce: str, held: Held, seconds: float) -> pb.NodeMessage:
+    ref = pb.SnapshotRef(version=held.version, hash=held.hash)
+    return pb.NodeMessage(
+        ack=pb.Ack(nonce=nonce, slot=pb.ACTIVE, snapshot=ref, apply_seconds=seconds)
+    )
+
+
+def _nack(nonce: str, slot: pb.Slot, held: Held | None, error: str) -> pb.NodeMessage:
+    nack = pb.Nack(nonce=nonce, slot=slot, error=error)
+    if held is not None:
+        nack.snapshot.CopyFrom(pb.SnapshotRef(version=held.version, hash=held.hash))
+    return pb.NodeMessage(nack=nack)
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, grpc.aio.AioRpcError):
+        return f"{exc.code().name}: {exc.details()}"
+    if isinstance(exc, TimeoutError):
+        return "no answer in time"
+    return str(exc) or type(exc).__name__

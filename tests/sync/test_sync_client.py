@@ -1,0 +1,235 @@
+"""The node's stream client against a real ConfigSync server on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import random
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from fleetgate_pb import sync_pb2
+
+from data_plane.sync.backoff import Backoff
+from data_plane.sync.cache import SnapshotDiskCache
+from data_plane.sync.client import Held, SyncClient
+from data_plane.sync.settings import SyncSettings
+
+from ..conftest import free_port
+from .harness import TOKEN, CheckingNode, release, run, snapshot, sync_server
+
+
+def settings(addresses: list[str], cache_dir: Path, token: str = TOKEN) -> SyncSettings:
+    return SyncSettings(
+        addresses=tuple(addresses),
+        cluster_token=token,
+        node_id="node-1",
+        labels={"group": "blue"},
+        address="127.0.0.1:8080",
+        cache_dir=str(cache_dir),
+        status_interval=0.05,
+        connect_timeout=2.0,
+    )
+
+
+def status(held: Held | None) -> sync_pb2.NodeStatus:
+    slot = sync_pb2.SlotStatus(request_rate=3.0)
+    if held is not None:
+        slot.snapshot.CopyFrom(sync_pb2.SnapshotRef(version=held.version, hash=held.hash))
+    return sync_pb2.NodeStatus(slots=[slot])
+
+
+async def instant(_: float) -> None:
+    await asyncio.sleep(0)
+
+
+@contextlib.asynccontextmanager
+async def running(client: SyncClient) -> AsyncIterator[asyncio.Task[None]]:
+    task = asyncio.create_task(client.run())
+    try:
+        yield task
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+def client_for(
+    node: CheckingNode, addresses: list[str], cache_dir: Path, token: str = TOKEN
+) -> SyncClient:
+    return SyncClient(
+        node,
+        settings(addresses, cache_dir, token),
+        capabilities=node.capabilities,
+        status=status,
+        backoff=Backoff(base=0.01, cap=0.05, rng=random.Random(0)),
+    )
+
+
+def test_a_pushed_release_is_applied_acked_and_cached(tmp_path: Path) -> None:
+    async def scenario() -> list[tuple[str, ...]]:
+        async with sync_server() as server:
+            server.cache.put(release(1))
+            node = CheckingNode()
+            async with running(client_for(node, [server.address], tmp_path)):
+                await node.wait_applied(1)
+                await server.inventory.wait_for("acked", "node-1", "1")
+            return server.inventory.events
+
+    assert ("acked", "node-1", "1") in run(scenario())
+    assert SnapshotDiskCache(tmp_path).load().version == 1  # type: ignore[union-attr]
+
+
+def test_a_release_the_node_cannot_apply_is_nacked_with_the_reason(tmp_path: Path) -> None:
+    async def scenario() -> list[int]:
+        async with sync_server() as server:
+            server.cache.put(release(1))
+            node = CheckingNode()
+            async with running(client_for(node, [server.address], tmp_path)):
+                await node.wait_applied(1)
+                server.cache.put(release(2, cors={"allow_origins": ["*"]}))
+                await server.inventory.wait_for(
+                    "nacked", "node-1", "2", "this node lacks policy.cors"
+                )
+            return node.applied
+
+    assert run(scenario()) == [1]
+    assert SnapshotDiskCache(tmp_path).load().version == 1  # type: ignore[union-attr]
+
+
+def test_the_node_reconnects_and_converges_on_the_latest_release(tmp_path: Path) -> None:
+    port = free_port()
+
+    async def scenario() -> list[int]:
+        node = CheckingNode()
+        client = client_for(node, [f"127.0.0.1:{port}"], tmp_path)
+        async with running(client):
+            async with sync_server(port=port) as server:
+                server.cache.put(release(1))
+                await node.wait_applied(1)
+            async with sync_server(port=port) as server:
+                server.cache.put(release(3))
+                await node.wait_applied(3)
+        return node.applied
+
+    assert run(scenario()) == [1, 3]
+
+
+def test_the_node_tries_the_next_control_plane_address(tmp_path: Path) -> None:
+    async def scenario() -> str | None:
+        async with sync_server() as server:
+            server.cache.put(release(1))
+            node = CheckingNode()
+            client = client_for(node, [f"127.0.0.1:{free_port()}", server.address], tmp_path)
+            async with running(client):
+                await node.wait_applied(1)
+                return client.connected_to
+
+    assert run(scenario()) is not None
+
+
+def test_the_node_starts_from_its_cache_when_no_control_plane_answers(tmp_path: Path) -> None:
+    SnapshotDiskCache(tmp_path).write(snapshot(5).SerializeToString())
+
+    async def scenario() -> list[int]:
+        node = CheckingNode()
+        async with running(client_for(node, [f"127.0.0.1:{free_port()}"], tmp_path)):
+            await node.wait_applied(5)
+        return node.applied
+
+    assert run(scenario()) == [5]
+
+
+def test_a_node_serving_its_cache_is_not_pushed_the_same_release_again(tmp_path: Path) -> None:
+    cached = release(5)
+    SnapshotDiskCache(tmp_path).write(cached.payload)
+    port = free_port()
+
+    async def scenario() -> list[int]:
+        node = CheckingNode()
+        async with running(client_for(node, [f"127.0.0.1:{port}"], tmp_path)):
+            await node.wait_applied(5)
+            async with sync_server(port=port) as server:
+                server.cache.put(cached)
+                await server.inventory.wait_for("connected", "node-1")
+                server.cache.put(release(6))
+                await node.wait_applied(6)
+        return node.applied
+
+    assert run(scenario()) == [5, 6]
+
+
+def test_a_refused_token_gets_no_config_and_the_node_falls_back_to_its_cache(
+    tmp_path: Path,
+) -> None:
+    SnapshotDiskCache(tmp_path).write(snapshot(2).SerializeToString())
+
+    async def scenario() -> tuple[list[int], list[tuple[str, ...]]]:
+        async with sync_server() as server:
+            server.cache.put(release(9))
+            node = CheckingNode()
+            async with running(client_for(node, [server.address], tmp_path, token="wrong")):
+                await node.wait_applied(2)
+            return node.applied, server.inventory.events
+
+    applied, events = run(scenario())
+    assert applied == [2]
+    assert events == []
+
+
+def test_status_reports_are_sent_periodically(tmp_path: Path) -> None:
+    async def scenario() -> int:
+        async with sync_server() as server:
+            node = CheckingNode()
+            async with running(client_for(node, [server.address], tmp_path)):
+                for _ in range(3):
+                    await server.inventory.wait_for("reported", "node-1")
+                    server.inventory.events.clear()
+            return len(server.inventory.statuses)
+
+    assert run(scenario()) >= 3
+
+
+def test_a_status_report_follows_each_apply(tmp_path: Path) -> None:
+    async def scenario() -> list[int]:
+        async with sync_server() as server:
+            server.cache.put(release(1))
+            node = CheckingNode()
+            async with running(client_for(node, [server.address], tmp_path)):
+                await server.inventory.wait_for("acked", "node-1", "1")
+                await server.inventory.wait_for("reported", "node-1")
+            return [s.slots[0].snapshot.version for s in server.inventory.statuses]
+
+    assert 1 in run(scenario())
+
+
+def test_failed_attempts_back_off_with_growing_capped_delays(tmp_path: Path) -> None:
+    delays: list[float] = []
+
+    class Enough(Exception):
+        pass
+
+    async def record(delay: float) -> None:
+        delays.append(delay)
+        if len(delays) == 8:
+            raise Enough
+
+    async def scenario() -> None:
+        client = SyncClient(
+            CheckingNode(),
+            settings([f"127.0.0.1:{free_port()}"], tmp_path),
+            capabilities=(),
+            status=status,
+            backoff=Backoff(rng=random.Random(0)),
+            sleep=record,
+        )
+        with pytest.raises(Enough):
+            await client.run()
+
+    run(scenario())
+    assert delays[0] <= 0.5
+    assert all(later >= earlier / 2 for earlier, later in itertools.pairwise(delays))
+    assert max(delays) <= 10.0
+    assert delays[-1] >= 5.0
