@@ -1,0 +1,81 @@
+"""The fleetgate data-plane node, serving a declarative file (`data-plane --config`)."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bench.peers.base import Check, Launch, Ports, Setup
+from bench.ports import free_port
+from bench.route_table import HIT_ROUTE, route_table, services
+from bench.toolchain import Toolchain
+from bench.upstream import HIT_PATH
+
+# A bench credential, valid only for the node this file configures.
+API_KEY = "bench-7f3c9a2e4b1d8f60a5c3e9b2"
+API_KEY_HEADER = "x-api-key"
+# High enough never to refuse a request of the run: the limiter's cost is measured, not
+# its refusals.
+RATE_LIMIT_PER_SECOND = 10_000_000
+
+
+def config(upstream_port: int, setup: Setup) -> dict[str, Any]:
+    """The node's config file for `setup`, in the declarative shape."""
+    table = route_table(setup.routes)
+    target = [{"address": f"127.0.0.1:{upstream_port}"}]
+    routes: list[dict[str, Any]] = []
+    for entry in table:
+        route: dict[str, Any] = {"name": entry.name, "paths": [entry.pattern]}
+        route["service"] = entry.service
+        if entry.name == HIT_ROUTE and setup.policies:
+            route["auth"] = {"methods": ["api_key"], "api_key_header": API_KEY_HEADER}
+            route["rate_limit"] = {
+                "requests_per_second": RATE_LIMIT_PER_SECOND,
+                "by": "consumer",
+                "use_tier": False,
+                "backend": "local",
+            }
+        routes.append(route)
+    document: dict[str, Any] = {
+        "services": [{"name": name, "targets": target} for name in services(table)],
+        "routes": routes,
+    }
+    if setup.policies:
+        document["consumers"] = [
+            {"name": "bench-client", "api_keys": [{"id": "bench-key", "key": API_KEY}]}
+        ]
+    return document
+
+
+def node_available() -> bool:
+    return importlib.util.find_spec("data_plane.cli") is not None
+
+
+class FleetgatePeer:
+    name = "fleetgate"
+
+    def unsupported(self, setup: Setup) -> str | None:
+        if not node_available():
+            return "the data-plane node (data_plane.cli) is not in this checkout"
+        return None
+
+    def launch(self, tools: Toolchain, workdir: Path, ports: Ports, setup: Setup) -> Launch:
+        path = workdir / "fleetgate.yaml"
+        path.write_text(yaml.safe_dump(config(ports.upstream, setup), sort_keys=False))
+        status_port = free_port()
+        argv = [sys.executable, "-m", "control_plane.cli", "data-plane"]
+        argv += ["--config", str(path), "--listen", f"127.0.0.1:{ports.proxy}"]
+        argv += ["--status-listen", f"127.0.0.1:{status_port}"]
+        argv += ["--workers", str(setup.workers), "--cache-dir", str(workdir / "fleetgate-cache")]
+        checks = [Check("the node serves metrics", "/metrics", 200, port=status_port)]
+        headers = {}
+        if setup.policies:
+            headers = {API_KEY_HEADER: API_KEY}
+            checks.append(Check("API-key auth refuses a request without a key", HIT_PATH, 401))
+        # 10,000 routes take a while to parse and compile at start.
+        deadline = 20.0 + setup.routes / 500
+        return Launch(argv, deadline, headers, tuple(checks))

@@ -1,0 +1,78 @@
+"""nginx as a reverse proxy: upstream keep-alive, the usual forwarding headers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bench.peers.base import Launch, Ports, Setup
+from bench.route_table import Kind, RouteEntry, route_table
+from bench.toolchain import Toolchain
+
+PROXY = """
+            proxy_pass http://upstream;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Host $host;
+            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+            proxy_set_header X-Forwarded-Proto $scheme;"""
+
+
+def location(entry: RouteEntry) -> str:
+    """The nginx location for a route; prefixes use `^~` so no regex runs after them."""
+    pattern = entry.pattern
+    if entry.kind is Kind.EXACT:
+        head = f"location = {pattern}"
+    elif entry.kind is Kind.PREFIX:
+        head = f"location ^~ {pattern.removesuffix('**')}"
+    else:
+        regex = pattern.removesuffix("/**").replace("*", "[^/]+")
+        head = f"location ~ ^{regex}(/|$)"
+    return f"        {head} {{{PROXY}\n        }}"
+
+
+def config(directory: Path, ports: Ports, setup: Setup) -> str:
+    if setup.routes > 1:
+        locations = "\n".join(location(entry) for entry in route_table(setup.routes))
+    else:
+        locations = f"        location / {{{PROXY}\n        }}"
+    return f"""
+worker_processes {setup.workers};
+worker_rlimit_nofile 16384;
+daemon off;
+pid {directory}/nginx.pid;
+error_log {directory}/nginx-error.log warn;
+events {{ worker_connections 8192; }}
+http {{
+    access_log off;
+    client_body_temp_path {directory}/nginx-body;
+    proxy_temp_path {directory}/nginx-proxy;
+    fastcgi_temp_path {directory}/nginx-fastcgi;
+    uwsgi_temp_path {directory}/nginx-uwsgi;
+    scgi_temp_path {directory}/nginx-scgi;
+    # Stream large answers through memory, as the other proxies do, never via disk.
+    proxy_max_temp_file_size 0;
+    keepalive_requests 100000000;
+    keepalive_timeout 300s;
+    upstream upstream {{
+        server 127.0.0.1:{ports.upstream};
+        keepalive 64;
+        keepalive_requests 100000000;
+    }}
+    server {{
+        listen 127.0.0.1:{ports.proxy} reuseport backlog=4096;
+{locations}
+    }}
+}}
+"""
+
+
+class NginxPeer:
+    name = "nginx"
+
+    def unsupported(self, setup: Setup) -> str | None:
+        return None
+
+    def launch(self, tools: Toolchain, workdir: Path, ports: Ports, setup: Setup) -> Launch:
+        path = workdir / "nginx.conf"
+        path.write_text(config(workdir, ports, setup))
+        return Launch([str(tools.nginx), "-p", str(workdir), "-c", str(path)])

@@ -1,0 +1,1 @@
+"""The Python peers: reverse proxies written the way Python teams commonly write them."""

@@ -1,0 +1,393 @@
+"""The bench harness itself: wrk parsing, /proc readers, generated configs, a quick run.
+
+Nothing here asserts on a time or a throughput: the bench reports those, tests only
+check that the instrument reads and starts things correctly.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench import wrk
+from bench.cli import expand, scenario_names
+from bench.machine import cpu_model
+from bench.peers.base import Ports, Setup
+from bench.peers.fleetgate import API_KEY
+from bench.peers.fleetgate import config as fleetgate_config
+from bench.peers.haproxy import config as haproxy_config
+from bench.peers.nginx import config as nginx_proxy_config
+from bench.peers.nginx import location
+from bench.procfs import (
+    cpu_seconds_between,
+    cpu_times,
+    parse_stat,
+    parse_vmhwm,
+    peak_rss_bytes,
+    process_tree,
+)
+from bench.proxies.hop_by_hop import end_to_end
+from bench.route_table import HIT_PATTERN, HIT_ROUTE, Kind, RouteEntry, route_table
+from bench.scenarios import scaling_unavailable, scaling_workers
+from bench.summary import scaling_efficiency, spread, versus
+from bench.toolchain import find_tool
+from bench.upstream import BODY, HIT_PATH, LARGE_BODY, LARGE_PATH, expected_body
+from data_plane.config.model import GatewayConfig
+from data_plane.config.snapshot import build_snapshot
+from data_plane.config.validate import check_snapshot
+from tests.conftest import service_missing
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+WRK_OUTPUT = """\
+Running 1s test @ http://127.0.0.1:18090/x
+  1 threads and 4 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency    90.19us   55.06us   1.80ms   91.41%
+    Req/Sec    37.04k     7.65k   48.17k    63.64%
+  40438 requests in 1.10s, 8.87MB read
+Requests/sec:  36780.17
+Transfer/sec:      8.07MB
+FLEETGATE-BENCH {"requests":40438,"duration_us":1099451,"bytes":9300740,"connect_errors":1,\
+"read_errors":2,"write_errors":3,"status_errors":5,"timeouts":4,"p50_us":78,"p99_us":219,\
+"max_us":1802}
+"""
+
+# /proc/<pid>/stat of a process whose name holds a space and a parenthesis.
+STAT = (
+    "4242 (my (odd) proc) S 17 4242 4242 0 -1 4194560 1500 0 0 0 "
+    "250 75 0 0 20 0 3 0 123456 1000000 2000 18446744073709551615"
+)
+
+
+# ---------------------------------------------------------------- wrk
+
+
+def test_wrk_report_is_read_from_the_marker_line() -> None:
+    run = wrk.parse_report(WRK_OUTPUT)
+    assert run.requests == 40438
+    assert run.duration_s == pytest.approx(1.099451)
+    assert (run.p50_ms, run.p99_ms, run.max_ms) == (0.078, 0.219, 1.802)
+    assert run.requests_per_s == pytest.approx(40438 / 1.099451)
+
+
+def test_wrk_errors_count_socket_errors_and_bad_statuses_apart() -> None:
+    run = wrk.parse_report(WRK_OUTPUT)
+    assert run.socket_errors == 1 + 2 + 3 + 4
+    assert run.bad_statuses == 5
+    assert run.failed == 15
+
+
+def test_wrk_output_without_report_is_an_error() -> None:
+    with pytest.raises(wrk.WrkError, match="no report"):
+        wrk.parse_report("Running 1s test @ http://127.0.0.1:1/\n")
+
+
+def test_wrk_command_carries_load_and_headers() -> None:
+    load = wrk.Load(threads=2, connections=64, duration_s=5, headers=("x-api-key: k",))
+    argv = wrk.command(Path("/usr/bin/wrk"), Path("/tmp/r.lua"), "http://h/p", load)
+    assert argv[:4] == ["/usr/bin/wrk", "-t2", "-c64", "-d5s"]
+    assert "--script=/tmp/r.lua" in argv
+    assert argv[-3:] == ["-H", "x-api-key: k", "http://h/p"]
+
+
+def test_wrk_connections_are_never_fewer_than_threads() -> None:
+    argv = wrk.command(Path("wrk"), Path("r.lua"), "http://h/", wrk.Load(threads=4, connections=1))
+    assert "-c4" in argv
+
+
+# ---------------------------------------------------------------- /proc
+
+
+def test_stat_is_parsed_past_a_command_name_with_spaces_and_parentheses() -> None:
+    assert parse_stat(STAT) == (17, 250 + 75)
+
+
+def test_vmhwm_is_read_in_bytes() -> None:
+    status = "Name:\tnginx\nVmPeak:\t  20000 kB\nVmHWM:\t    1536 kB\nVmRSS:\t 1024 kB\n"
+    assert parse_vmhwm(status) == 1536 * 1024
+
+
+def test_a_process_without_memory_lines_has_no_peak() -> None:
+    assert parse_vmhwm("Name:\tkthreadd\nState:\tS (sleeping)\n") == 0
+
+
+def test_process_tree_holds_the_children_of_a_process() -> None:
+    parent = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import subprocess, sys\n"
+            "child = subprocess.Popen([sys.executable, '-c', 'import sys; sys.stdin.read()'],"
+            " stdin=subprocess.PIPE)\n"
+            "print(child.pid, flush=True)\n"
+            "sys.stdin.read()\n"
+            "child.stdin.close(); child.wait()\n",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert parent.stdout is not None
+        child = int(parent.stdout.readline())
+        assert process_tree(parent.pid) == sorted([parent.pid, child])
+    finally:
+        assert parent.stdin is not None
+        parent.stdin.close()
+        parent.wait(timeout=10)
+
+
+def test_process_tree_of_a_gone_process_is_empty() -> None:
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait(timeout=10)
+    assert process_tree(gone.pid) == []
+
+
+def test_cpu_time_of_a_process_born_between_samples_counts_from_zero() -> None:
+    before = {10: 1.0}
+    after = {10: 1.5, 11: 0.25}
+    assert cpu_seconds_between(before, after) == pytest.approx(0.75)
+
+
+def test_this_process_has_cpu_time_and_a_resident_peak() -> None:
+    pid = os.getpid()
+    assert set(cpu_times([pid])) == {pid}
+    assert peak_rss_bytes([pid]) > 0
+
+
+def test_cpu_model_comes_from_cpuinfo() -> None:
+    text = "processor\t: 0\nvendor_id\t: AuthenticAMD\nmodel name\t: AMD EPYC 7B13\n"
+    assert cpu_model(text) == "AMD EPYC 7B13"
+
+
+# ---------------------------------------------------------------- upstream and routes
+
+
+def test_upstream_answers_76_bytes_of_json() -> None:
+    assert len(BODY) == 76
+    json.loads(BODY)
+
+
+def test_the_large_path_answers_one_mebibyte() -> None:
+    assert expected_body(LARGE_PATH) is LARGE_BODY
+    assert len(LARGE_BODY) == 1 << 20
+    assert expected_body(HIT_PATH) == BODY
+
+
+@pytest.mark.parametrize("count", [1, 10, 1000, 10_000])
+def test_route_table_has_the_asked_size_and_unique_names(count: int) -> None:
+    table = route_table(count)
+    assert len(table) == count
+    assert len({entry.name for entry in table}) == count
+    assert len({entry.pattern for entry in table}) == count
+
+
+def test_the_hit_route_sits_mid_table() -> None:
+    table = route_table(1000)
+    index = [entry.name for entry in table].index(HIT_ROUTE)
+    assert index == 499
+    assert table[index].pattern == HIT_PATTERN
+
+
+def test_route_tables_mix_prefix_exact_and_segment_patterns() -> None:
+    kinds = {entry.kind for entry in route_table(10)}
+    assert kinds == {Kind.PREFIX, Kind.EXACT, Kind.SEGMENT}
+
+
+def test_a_route_table_needs_the_hit_route() -> None:
+    with pytest.raises(ValueError):
+        route_table(0)
+
+
+# ---------------------------------------------------------------- generated configs
+
+
+@pytest.mark.parametrize(
+    "setup", [Setup(), Setup(routes=10), Setup(routes=10_000), Setup(policies=True)]
+)
+def test_fleetgate_config_is_a_consistent_declarative_config(setup: Setup) -> None:
+    config = GatewayConfig.model_validate(fleetgate_config(9000, setup))
+    assert len(config.routes) == setup.routes
+    assert check_snapshot(build_snapshot(config)) == []
+
+
+def test_fleetgate_policies_put_auth_and_rate_limit_on_the_hit_route_only() -> None:
+    config = GatewayConfig.model_validate(fleetgate_config(9000, Setup(routes=10, policies=True)))
+    guarded = [route.name for route in config.routes if route.auth and route.rate_limit]
+    assert guarded == [HIT_ROUTE]
+    assert config.consumers[0].api_keys[0].hash is not None
+    assert API_KEY not in json.dumps(config.model_dump(mode="json"))
+
+
+def test_nginx_locations_keep_the_patterns_meaning() -> None:
+    assert "location ^~ /api/v1/orders/ {" in location(
+        RouteEntry("o", Kind.PREFIX, "/api/v1/orders/**", "s")
+    )
+    assert "location = /internal/x/health {" in location(
+        RouteEntry("x", Kind.EXACT, "/internal/x/health", "s")
+    )
+    assert "location ~ ^/api/v1/tenants/[^/]+/carts-4(/|$) {" in location(
+        RouteEntry("c", Kind.SEGMENT, "/api/v1/tenants/*/carts-4/**", "s")
+    )
+
+
+def test_nginx_proxy_keeps_upstream_connections_alive_with_one_worker(tmp_path: Path) -> None:
+    text = nginx_proxy_config(tmp_path, Ports(8080, 9000), Setup())
+    assert "worker_processes 1;" in text
+    assert "keepalive 64;" in text
+    assert "server 127.0.0.1:9000;" in text
+    assert 'proxy_set_header Connection "";' in text
+
+
+def test_haproxy_runs_one_thread() -> None:
+    text = haproxy_config(Ports(8080, 9000), Setup())
+    assert "nbthread 1" in text
+    assert "server upstream 127.0.0.1:9000" in text
+
+
+# ---------------------------------------------------------------- scenarios and summary
+
+
+def test_scaling_needs_spare_cores() -> None:
+    assert scaling_workers(2) == [1]
+    assert scaling_workers(16) == [1, 2, 4, 8]
+    assert "has 2" in (scaling_unavailable(2) or "")
+    assert scaling_unavailable(8) is None
+
+
+def test_scaling_expands_to_the_machines_worker_counts() -> None:
+    assert expand(["plain", "scaling"], cores=8) == [
+        "plain",
+        "scaling",
+        "workers-1",
+        "workers-2",
+        "workers-4",
+    ]
+    assert expand(["scaling"], cores=2) == ["scaling"]
+
+
+def test_scenario_names_list_every_scenario_once() -> None:
+    names = scenario_names()
+    assert names[0] == "plain"
+    assert {"routes-10", "routes-10000", "policies", "conns-1000", "large-1mib"} <= set(names)
+    assert names[-2:] == ["scaling", "config"]
+    assert len(names) == len(set(names))
+
+
+def test_spread_is_median_and_range() -> None:
+    result = spread([3.0, 1.0, 10.0])
+    assert (result.median, result.low, result.high) == (3.0, 1.0, 10.0)
+
+
+def test_ratios_are_against_the_reference_medians() -> None:
+    peer = {
+        "requests_per_s": spread([30.0]),
+        "requests_per_cpu_s": spread([45.0]),
+        "p99_ms": spread([4.0]),
+    }
+    reference = {
+        "requests_per_s": spread([50.0]),
+        "requests_per_cpu_s": spread([60.0]),
+        "p99_ms": spread([2.0]),
+    }
+    assert versus(peer, reference) == {
+        "requests_per_s": 0.6,
+        "requests_per_cpu_s": 0.75,
+        "p99_ms": 2.0,
+    }
+
+
+def test_scaling_efficiency_is_against_n_single_workers() -> None:
+    assert scaling_efficiency({1: 100.0, 2: 180.0, 4: 340.0}) == {1: 1.0, 2: 0.9, 4: 0.85}
+    assert scaling_efficiency({2: 180.0}) == {}
+
+
+def test_python_proxies_drop_hop_by_hop_headers_and_those_connection_names() -> None:
+    headers = [
+        ("Host", "a"),
+        ("Connection", "keep-alive, X-Secret"),
+        ("X-Secret", "1"),
+        ("Transfer-Encoding", "chunked"),
+        ("Accept", "*/*"),
+    ]
+    assert end_to_end(headers) == [("Host", "a"), ("Accept", "*/*")]
+
+
+# ---------------------------------------------------------------- the command
+
+
+def _bench(*args: str, timeout: float = 90) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bench", *args],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def test_an_unknown_scenario_is_refused_by_name() -> None:
+    done = _bench("--scenarios", "plain,nosuch")
+    assert done.returncode == 2
+    assert "unknown scenario: nosuch" in done.stderr
+
+
+@pytest.fixture
+def tools_present() -> None:
+    missing = [name for name in ("nginx", "wrk") if find_tool(name) is None]
+    if missing:
+        service_missing(" and ".join(missing), FileNotFoundError("not installed"))
+
+
+@pytest.mark.usefixtures("tools_present")
+def test_generated_nginx_configs_are_accepted_by_nginx(tmp_path: Path) -> None:
+    nginx = find_tool("nginx")
+    for routes in (1, 1000):
+        conf = tmp_path / f"nginx-{routes}.conf"
+        conf.write_text(nginx_proxy_config(tmp_path, Ports(8080, 9000), Setup(routes=routes)))
+        done = subprocess.run(
+            [str(nginx), "-t", "-p", str(tmp_path), "-c", str(conf)],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert done.returncode == 0, done.stderr
+
+
+def test_generated_haproxy_config_is_accepted_by_haproxy(tmp_path: Path) -> None:
+    haproxy = find_tool("haproxy")
+    if haproxy is None:
+        service_missing("haproxy", FileNotFoundError("not installed"))
+    conf = tmp_path / "haproxy.cfg"
+    conf.write_text(haproxy_config(Ports(8080, 9000), Setup()))
+    done = subprocess.run(
+        [str(haproxy), "-c", "-f", str(conf)], capture_output=True, text=True, timeout=30
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+@pytest.mark.usefixtures("tools_present")
+def test_quick_run_measures_the_python_peers_against_nginx(tmp_path: Path) -> None:
+    done = _bench(
+        "--quick", "--no-install", "--peers", "nginx,aiohttp,fastapi-httpx",
+        "--output-dir", str(tmp_path),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "plain: one route" in done.stdout
+    document = json.loads((tmp_path / "latest.json").read_text())
+    (scenario,) = document["scenarios"]
+    peers = {peer["peer"]: peer for peer in scenario["peers"]}
+    assert list(peers) == ["nginx", "aiohttp", "fastapi-httpx"]
+    for name, peer in peers.items():
+        assert "error" not in peer, name
+        assert peer["median"]["requests_per_s"] > 0, name
+        assert peer["median"]["peak_rss_mb"] > 0, name
+        assert peer["failed_requests"] == 0, name
+    assert peers["nginx"]["vs_nginx"]["requests_per_s"] == 1.0
+    assert set(peers["aiohttp"]["vs_nginx"]) == {"requests_per_s", "requests_per_cpu_s", "p99_ms"}
