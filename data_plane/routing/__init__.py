@@ -1,0 +1,6 @@
+"""Request routing: path normalization and the route table compiled from a snapshot."""
+
+from .paths import BadPath, normalize_path
+from .table import MethodNotAllowed, RouteMatch, RouteTable
+
+__all__ = ["BadPath", "MethodNotAllowed", "RouteMatch", "RouteTable", "normalize_path"]

@@ -1,0 +1,64 @@
+"""Header conditions of a route, compiled once.
+
+A condition tests one header, named in lower case: `exact` compares the value,
+`prefix` its start, `regex` must match the whole value (`re.fullmatch`), `present`
+only asks that the header be there. An absent header fails every kind. `invert`
+negates the whole test, so an inverted `exact` also admits requests without the
+header: it reads "the header is not X".
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from fleetgate_pb import config_pb2 as pb
+
+from data_plane.config.validate import ConfigError
+
+_EXACT = pb.HeaderMatch.EXACT
+_PREFIX = pb.HeaderMatch.PREFIX
+_REGEX = pb.HeaderMatch.REGEX
+_KINDS = frozenset(pb.HeaderMatch.Kind.values())
+
+
+@dataclass(frozen=True, slots=True)
+class HeaderCondition:
+    """One compiled `fleetgate.v1.HeaderMatch`."""
+
+    name: str
+    kind: int  # a fleetgate.v1.HeaderMatch.Kind
+    value: str
+    regex: re.Pattern[str] | None
+    invert: bool
+
+    def admits(self, headers: Mapping[str, str]) -> bool:
+        value = headers.get(self.name)
+        if value is None:
+            found = False
+        elif self.kind == _EXACT:
+            found = value == self.value
+        elif self.kind == _PREFIX:
+            found = value.startswith(self.value)
+        elif self.kind == _REGEX:
+            assert self.regex is not None
+            found = self.regex.fullmatch(value) is not None
+        else:
+            found = True
+        return found is not self.invert
+
+
+def compile_header_match(match: pb.HeaderMatch, field: str) -> HeaderCondition | ConfigError:
+    """The condition for `match`, or the error naming `field`."""
+    if not match.name:
+        return ConfigError(f"{field}.name", "a header condition needs a header name")
+    if match.kind not in _KINDS:
+        return ConfigError(f"{field}.kind", f"unknown header match kind {match.kind}")
+    regex = None
+    if match.kind == _REGEX:
+        try:
+            regex = re.compile(match.value)
+        except re.error as exc:
+            return ConfigError(f"{field}.value", f"regex does not compile: {exc}")
+    return HeaderCondition(match.name.lower(), match.kind, match.value, regex, match.invert)

@@ -1,0 +1,337 @@
+"""The route table: compiled once per snapshot, asked once per request.
+
+Compiling expands every route into one entry per (host, path pattern) and gives each
+entry a rank, its place in one total order of specificity. When several entries match
+a request, the highest rank wins. The order, most significant first:
+
+1. higher `priority`;
+2. host: an exact host, then a longer wildcard suffix, then a shorter one, then
+   routes without hosts;
+3. path: an exact path, then wildcard patterns (more literal segments, then a longer
+   literal head, then `*` over `**`, so `/api/*` beats `/api/**` and `/**` comes
+   last), then `~regex` paths;
+4. routes with header conditions over routes without;
+5. routes naming methods over routes admitting any method;
+6. the route whose name sorts first, so that no tie depends on input order.
+
+Lookup touches only what can match: the request's Host selects buckets (see
+`hosts.py`); in each bucket an exact-path dict, then a segment trie holding the
+wildcard patterns, then the regexes in rank order, stopping as soon as nothing left
+can outrank the best match so far. The cost does not grow with the number of routes
+that cannot match the request.
+
+A request whose host, path and headers fit some routes that all refuse its method
+gets `MethodNotAllowed` with the `Allow` value (the proxy answers 405); no fit at all
+is `None` (404). `methods: [GET]` also admits HEAD.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from fleetgate_pb import config_pb2 as pb
+
+from data_plane.config.validate import ConfigError, ConfigInvalid
+
+from .forwarding import Forward, compile_forward
+from .headers import HeaderCondition, compile_header_match
+from .hosts import ANY_HOST, HostIndex, HostPattern, compile_host
+from .patterns import PathPattern, PatternKind, compile_pattern
+
+R = TypeVar("R")
+
+_NO_HEADERS: Mapping[str, str] = {}
+
+
+@dataclass(slots=True, frozen=True)
+class RouteMatch(Generic[R]):
+    """The route a request goes to and the path to forward."""
+
+    route: R  # the payload the caller compiled for that route
+    path: str  # normalized, then strip_prefix / rewrite applied
+    name: str  # the route's name
+
+
+@dataclass(slots=True, frozen=True)
+class MethodNotAllowed:
+    """Routes fit the request's host and path, but none admits its method."""
+
+    allow: str  # the Allow header value, e.g. "GET, HEAD, POST"
+
+
+@dataclass(slots=True)
+class _Entry(Generic[R]):
+    """One (route, host, path pattern) of the table."""
+
+    rank: int
+    name: str
+    payload: R
+    methods: frozenset[str] | None  # None: any method
+    conditions: tuple[HeaderCondition, ...]
+    pattern: PathPattern
+    forward: Forward
+    # Exact patterns always forward the same path: their answer is built once.
+    fixed: RouteMatch[R] | None
+
+
+class _Node(Generic[R]):
+    """A node of the wildcard trie, one level per path segment."""
+
+    __slots__ = ("children", "end", "rest", "star")
+
+    def __init__(self) -> None:
+        self.children: dict[str, _Node[R]] = {}
+        self.star: _Node[R] | None = None  # a "*" segment
+        self.rest: list[_Entry[R]] = []  # patterns ending in "**" here
+        self.end: list[_Entry[R]] = []  # patterns with a "*" that end here
+
+
+class _Bucket(Generic[R]):
+    """The entries under one route host, indexed by path."""
+
+    __slots__ = ("exact", "regexes", "top_rank", "trie")
+
+    def __init__(self) -> None:
+        self.exact: dict[str, list[_Entry[R]]] = {}
+        self.trie: _Node[R] | None = None
+        self.regexes: list[_Entry[R]] = []
+        self.top_rank = -1
+
+    def add(self, entry: _Entry[R]) -> None:
+        self.top_rank = max(self.top_rank, entry.rank)
+        pattern = entry.pattern
+        if pattern.kind is PatternKind.EXACT:
+            self.exact.setdefault(pattern.source, []).append(entry)
+            return
+        if pattern.kind is PatternKind.REGEX:
+            self.regexes.append(entry)
+            return
+        if self.trie is None:
+            self.trie = _Node()
+        node = self.trie
+        for segment in pattern.segments:
+            if segment == "**":
+                node.rest.append(entry)
+                return
+            if segment == "*":
+                if node.star is None:
+                    node.star = _Node()
+                node = node.star
+            else:
+                node = node.children.setdefault(segment, _Node())
+        node.end.append(entry)
+
+    def seal(self) -> None:
+        """Order every entry list by rank, best first, so lookups can stop early."""
+        for entries in self.exact.values():
+            entries.sort(key=_by_rank, reverse=True)
+        self.regexes.sort(key=_by_rank, reverse=True)
+        stack = [self.trie] if self.trie is not None else []
+        while stack:
+            node = stack.pop()
+            node.rest.sort(key=_by_rank, reverse=True)
+            node.end.sort(key=_by_rank, reverse=True)
+            stack.extend(node.children.values())
+            if node.star is not None:
+                stack.append(node.star)
+
+    def candidates(self, path: str) -> list[list[_Entry[R]]]:
+        """The entry lists whose exact or wildcard pattern matches `path`."""
+        found: list[list[_Entry[R]]] = []
+        exact = self.exact.get(path)
+        if exact is not None:
+            found.append(exact)
+        if self.trie is None:
+            return found
+        segments = path.split("/")  # ["", first, ...]: the path starts with "/"
+        depth = len(segments)
+        stack = [(self.trie, 1)]
+        while stack:
+            node, i = stack.pop()
+            if node.rest:
+                found.append(node.rest)
+            if i == depth:
+                if node.end:
+                    found.append(node.end)
+                continue
+            segment = segments[i]
+            child = node.children.get(segment)
+            if child is not None:
+                stack.append((child, i + 1))
+            if node.star is not None and segment:
+                stack.append((node.star, i + 1))
+        return found
+
+
+def _by_rank(entry: _Entry[R]) -> int:
+    return entry.rank
+
+
+def _admits(conditions: tuple[HeaderCondition, ...], headers: Mapping[str, str]) -> bool:
+    return all(condition.admits(headers) for condition in conditions)
+
+
+class RouteTable(Generic[R]):
+    """Every route of a snapshot, compiled for lookup; immutable once built."""
+
+    __slots__ = ("_hosts", "needs_headers", "routes")
+
+    def __init__(self, hosts: HostIndex[_Bucket[R]], routes: int, needs_headers: bool) -> None:
+        self._hosts = hosts
+        self.routes = routes
+        self.needs_headers = needs_headers  # True only when some route matches on headers
+
+    @classmethod
+    def compile(cls, routes: Sequence[tuple[pb.Route, R]]) -> RouteTable[R]:
+        """The table of `routes`, each with the payload a match returns.
+
+        Raises ConfigInvalid naming every route field that cannot be compiled.
+        """
+        errors: list[ConfigError] = []
+        keyed: list[tuple[tuple[object, ...], HostPattern, _Entry[R]]] = []
+        order = {name: i for i, name in enumerate(sorted(route.name for route, _ in routes))}
+        for route, payload in routes:
+            for key, host, entry in _expand(route, payload, errors):
+                keyed.append(((*key, -order[route.name]), host, entry))
+        if errors:
+            raise ConfigInvalid(list(dict.fromkeys(errors)))
+        keyed.sort(key=lambda item: item[0])
+        index: HostIndex[_Bucket[R]] = HostIndex()
+        for rank, (_, host, entry) in enumerate(keyed):
+            entry.rank = rank
+            index.bucket(host, _Bucket).add(entry)
+        for bucket in index.buckets():
+            bucket.seal()
+        needs_headers = any(entry.conditions for _, _, entry in keyed)
+        return cls(index, len(routes), needs_headers)
+
+    def match(
+        self, method: str, host: str, path: str, headers: Mapping[str, str] | None = None
+    ) -> RouteMatch[R] | MethodNotAllowed | None:
+        """The route for a request, `MethodNotAllowed` (405) or None (404).
+
+        `host` is the Host header as received, `path` the normalized path, `headers`
+        the request headers by lower-case name (needed only when `needs_headers`).
+        A regex rewrite that yields an unservable path raises BadPath (400).
+        """
+        if headers is None:
+            headers = _NO_HEADERS
+        best: _Entry[R] | None = None
+        best_regex: re.Match[str] | None = None
+        refused: list[_Entry[R]] = []
+        for bucket in self._hosts.select(host):
+            if best is not None and bucket.top_rank <= best.rank:
+                continue
+            for entries in bucket.candidates(path):
+                for entry in entries:
+                    if best is not None and entry.rank <= best.rank:
+                        break
+                    if entry.conditions and not _admits(entry.conditions, headers):
+                        continue
+                    if entry.methods is not None and method not in entry.methods:
+                        refused.append(entry)
+                        continue
+                    best = entry
+                    break
+            for entry in bucket.regexes:
+                if best is not None and entry.rank <= best.rank:
+                    break
+                regex = entry.pattern.regex
+                assert regex is not None
+                found = regex.fullmatch(path)
+                if found is None:
+                    continue
+                if entry.conditions and not _admits(entry.conditions, headers):
+                    continue
+                if entry.methods is not None and method not in entry.methods:
+                    refused.append(entry)
+                    continue
+                best, best_regex = entry, found
+                break
+        if best is None:
+            return _method_not_allowed(refused) if refused else None
+        if best.fixed is not None:
+            return best.fixed
+        return RouteMatch(best.payload, best.forward.path(path, best_regex), best.name)
+
+    def __repr__(self) -> str:
+        buckets = self._hosts.buckets()
+        regexes = sum(len(b.regexes) for b in buckets)
+        return (
+            f"<RouteTable routes={self.routes} hosts={len(buckets)} regexes={regexes}"
+            f" needs_headers={self.needs_headers}>"
+        )
+
+
+def _method_not_allowed(refused: list[_Entry[R]]) -> MethodNotAllowed:
+    allowed: set[str] = set()
+    for entry in refused:
+        assert entry.methods is not None
+        allowed |= entry.methods
+    return MethodNotAllowed(", ".join(sorted(allowed)))
+
+
+def _expand(
+    route: pb.Route, payload: R, errors: list[ConfigError]
+) -> list[tuple[tuple[object, ...], HostPattern, _Entry[R]]]:
+    """One entry per host and path of `route`, with its specificity key (no rank yet)."""
+    where = f"routes.{route.name}"
+    hosts: list[HostPattern] = []
+    for i, source in enumerate(route.hosts):
+        host = compile_host(source, f"{where}.hosts.{i}")
+        if isinstance(host, ConfigError):
+            errors.append(host)
+        else:
+            hosts.append(host)
+    conditions: list[HeaderCondition] = []
+    for i, header in enumerate(route.headers):
+        condition = compile_header_match(header, f"{where}.headers.{i}")
+        if isinstance(condition, ConfigError):
+            errors.append(condition)
+        else:
+            conditions.append(condition)
+    methods: frozenset[str] | None = None
+    if route.methods:
+        named = {m.upper() for m in route.methods}
+        methods = frozenset(named | {"HEAD"} if "GET" in named else named)
+    if not route.paths:
+        errors.append(ConfigError(f"{where}.paths", "a route needs at least one path"))
+    patterns: list[tuple[PathPattern, Forward]] = []
+    for i, source in enumerate(route.paths):
+        pattern = compile_pattern(source, f"{where}.paths.{i}")
+        if isinstance(pattern, ConfigError):
+            errors.append(pattern)
+            continue
+        forward = compile_forward(pattern, route.strip_prefix, route.rewrite, where)
+        if isinstance(forward, ConfigError):
+            errors.append(forward)
+            continue
+        patterns.append((pattern, forward))
+
+    expanded: list[tuple[tuple[object, ...], HostPattern, _Entry[R]]] = []
+    for host in hosts or [ANY_HOST]:
+        for pattern, forward in patterns:
+            entry = _Entry(
+                rank=-1,
+                name=route.name,
+                payload=payload,
+                methods=methods,
+                conditions=tuple(conditions),
+                pattern=pattern,
+                forward=forward,
+                fixed=None,
+            )
+            if pattern.kind is PatternKind.EXACT:
+                entry.fixed = RouteMatch(payload, forward.path(pattern.source), route.name)
+            key = (
+                route.priority,
+                *host.specificity,
+                *pattern.specificity,
+                bool(conditions),
+                methods is not None,
+            )
+            expanded.append((key, host, entry))
+    return expanded
