@@ -196,8 +196,8 @@ def test_a_missing_or_wrong_token_gets_unauthenticated_and_no_config(token: str 
         async with sync_server() as server:
             server.cache.put(release(1))
             node = NodeStream(server.address, token=token)
-            await node.send(hello())
             with pytest.raises(grpc.aio.AioRpcError) as refused:
+                await node.send(hello())  # the refusal may already end the write
                 await node.receive()
             await node.close()
             assert server.inventory.events == []
@@ -212,8 +212,8 @@ def test_the_first_message_must_be_a_hello() -> None:
         async with sync_server() as server:
             server.cache.put(release(1))
             node = NodeStream(server.address)
-            await node.send(sync_pb2.NodeMessage(status=sync_pb2.NodeStatus()))
             with pytest.raises(grpc.aio.AioRpcError) as refused:
+                await node.send(sync_pb2.NodeMessage(status=sync_pb2.NodeStatus()))
                 await node.receive()
             await node.close()
             return refused.value
@@ -227,8 +227,8 @@ def test_a_hello_without_a_valid_node_id_is_refused() -> None:
     async def scenario() -> grpc.aio.AioRpcError:
         async with sync_server() as server:
             node = NodeStream(server.address)
-            await node.send(hello(node_id="bad id with spaces"))
             with pytest.raises(grpc.aio.AioRpcError) as refused:
+                await node.send(hello(node_id="bad id with spaces"))
                 await node.receive()
             await node.close()
             return refused.value
@@ -312,8 +312,8 @@ def test_the_token_must_be_sent_as_a_bearer_credential() -> None:
             call = sync_pb2_grpc.ConfigSyncStub(channel).Stream(
                 metadata=(("authorization", TOKEN),)
             )
-            await call.write(hello())
             with pytest.raises(grpc.aio.AioRpcError) as refused:
+                await call.write(hello())
                 await asyncio.wait_for(call.read(), 5)
             await channel.close()
             return refused.value.code()

@@ -1,0 +1,116 @@
+"""The gRPC listener of config sync: plaintext on loopback, else TLS with client certificates."""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import grpc
+from fleetgate_pb import sync_pb2_grpc as pb_grpc
+
+log = logging.getLogger("fleetgate.sync")
+
+SERVER_OPTIONS = (
+    # Nodes ping every 30 s to notice a vanished control plane; allow it.
+    ("grpc.keepalive_permit_without_calls", 1),
+    ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
+    # And notice vanished nodes: ping a silent connection every 60 s.
+    ("grpc.keepalive_time_ms", 60_000),
+    ("grpc.keepalive_timeout_ms", 20_000),
+)
+
+
+class TransportError(ValueError):
+    """The listener cannot be set up as asked; the message names the flag."""
+
+
+@dataclass(frozen=True, slots=True)
+class ServerTls:
+    """PEM bytes of the control plane's certificate and key, and the CA nodes must chain to."""
+
+    cert: bytes = field(repr=False)
+    key: bytes = field(repr=False)
+    ca: bytes = field(repr=False)
+
+    @classmethod
+    def from_files(cls, cert: str | None, key: str | None, ca: str | None) -> ServerTls | None:
+        given = {"--tls-cert": cert, "--tls-key": key, "--tls-ca": ca}
+        if not any(given.values()):
+            return None
+        missing = [flag for flag, path in given.items() if not path]
+        if missing:
+            raise TransportError(
+                f"{', '.join(missing)} missing: the sync stream's TLS needs --tls-cert,"
+                " --tls-key and --tls-ca (the CA of the node certificates) together"
+            )
+        contents = {}
+        for flag, path in given.items():
+            try:
+                contents[flag] = Path(path or "").read_bytes()
+            except OSError as exc:
+                raise TransportError(f"{flag}: cannot read {path}: {exc.strerror}") from None
+        _check_pem(contents)
+        return cls(contents["--tls-cert"], contents["--tls-key"], contents["--tls-ca"])
+
+    def credentials(self) -> grpc.ServerCredentials:
+        return grpc.ssl_server_credentials(
+            [(self.key, self.cert)], root_certificates=self.ca, require_client_auth=True
+        )
+
+
+def _check_pem(contents: dict[str, bytes]) -> None:
+    """Refuse unreadable PEM at start, not at the first node's handshake."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    for flag in ("--tls-cert", "--tls-ca"):
+        try:
+            x509.load_pem_x509_certificates(contents[flag])
+        except ValueError:
+            raise TransportError(f"{flag}: not a PEM certificate") from None
+    try:
+        serialization.load_pem_private_key(contents["--tls-key"], password=None)
+    except (ValueError, TypeError):
+        raise TransportError("--tls-key: not an unencrypted PEM private key") from None
+
+
+def is_loopback(listen: str) -> bool:
+    host = listen.rpartition(":")[0].strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def plaintext_warning(listen: str) -> str | None:
+    """What to warn about when the stream runs without TLS on `listen`."""
+    if is_loopback(listen):
+        return None
+    return (
+        f"config sync listens on {listen} in plaintext: the cluster token and every snapshot"
+        " cross the network unencrypted; use --tls-cert, --tls-key and --tls-ca"
+        " (fleetgate certs makes them)"
+    )
+
+
+def sync_server(
+    servicer: pb_grpc.ConfigSyncServicer, listen: str, tls: ServerTls | None
+) -> tuple[grpc.aio.Server, int]:
+    """A grpc.aio server with `servicer` bound to `listen`; returns it and the bound port."""
+    server = grpc.aio.server(options=SERVER_OPTIONS)
+    pb_grpc.add_ConfigSyncServicer_to_server(servicer, server)
+    try:
+        if tls is not None:
+            port = server.add_secure_port(listen, tls.credentials())
+        else:
+            warning = plaintext_warning(listen)
+            if warning:
+                log.warning("%s", warning)
+            port = server.add_insecure_port(listen)
+    except RuntimeError as exc:
+        raise TransportError(f"--sync-listen {listen}: cannot listen: {exc}") from None
+    return server, port
