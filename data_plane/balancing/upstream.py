@@ -1,0 +1,33 @@
+"""One upstream target of a service, as the balancer and the proxy share it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fleetgate_pb import config_pb2 as pb
+
+
+@dataclass(slots=True, eq=False)
+class Upstream:
+    """A target of a service. Compared by identity: two targets are never the same one."""
+
+    address: str  # "host:port" as configured
+    host: str  # without the brackets of an IPv6 literal
+    port: int
+    weight: int  # 0 drains the target: it is never picked
+    index: int  # position in the service's targets
+    # Per-target state: the proxy counts requests in flight (increment before use,
+    # decrement after); health changes go through Balancer.set_healthy.
+    active: int = 0
+    healthy: bool = True
+    ewma: float = 0.0  # seconds; the EWMA balancer's latency estimate, 0 until observed
+
+    @classmethod
+    def from_target(cls, target: pb.Target, index: int) -> Upstream:
+        """The Upstream for `target`; raises ValueError on an address without a port."""
+        host, sep, port = target.address.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65_536:
+            raise ValueError(f"{target.address!r} is not host:port with a port from 1 to 65535")
+        if host.startswith("[") and host.endswith("]"):
+            host = host[1:-1]
+        return cls(target.address, host, int(port), target.weight, index)
