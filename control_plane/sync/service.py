@@ -97,32 +97,35 @@ class ConfigSyncService(pb_grpc.ConfigSyncServicer):
 
         session = NodeSession(hello.node_id, holds=held_ref(hello.active))
         session.rejected |= await self._inventory.connected(hello, context.peer())
-        await context.send_initial_metadata(((ACCEPTED_HEADER, hello.node_id),))
-        log.info(
-            "config sync: node %s connected from %s, %s",
-            session.node_id,
-            context.peer(),
-            session.holds or "holding nothing",
-        )
-
         outbox: asyncio.Queue[pb.ControlMessage | None] = asyncio.Queue()
         self._sessions[session.node_id] = session
         self._metrics.connected_nodes.inc()
-        latest = self._cache.latest()
-        reader = asyncio.create_task(self._read(request_iterator, session, outbox))
-        follower = asyncio.create_task(
-            self._follow(session, outbox, latest.version if latest else 0)
-        )
+        tasks: list[asyncio.Task[None]] = []
         try:
+            await context.send_initial_metadata(((ACCEPTED_HEADER, hello.node_id),))
+            log.info(
+                "config sync: node %s connected from %s, %s",
+                session.node_id,
+                context.peer(),
+                session.holds or "holding nothing",
+            )
+            latest = self._cache.latest()
+            reader = asyncio.create_task(self._read(request_iterator, session, outbox))
+            tasks = [
+                reader,
+                asyncio.create_task(self._follow(session, outbox, latest.version if latest else 0)),
+            ]
             self._offer(session, latest, outbox, live=False)
             while (message := await outbox.get()) is not None:
                 yield message
-            violation = reader.exception() if reader.done() else None
-            if isinstance(violation, ProtocolViolation):
-                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(violation))
+            ended = reader.exception() if reader.done() and not reader.cancelled() else None
+            if isinstance(ended, ProtocolViolation):
+                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(ended))
+            if ended is not None:
+                log.debug("config sync: node %s stream ended: %r", session.node_id, ended)
         finally:
-            follower.cancel()
-            reader.cancel()
+            for task in tasks:
+                task.cancel()
             if self._sessions.get(session.node_id) is session:
                 del self._sessions[session.node_id]
             self._metrics.connected_nodes.dec()
