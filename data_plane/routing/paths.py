@@ -36,8 +36,10 @@ _UNRESERVED = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-.
 # RFC 3986 pchar and "/", without ";" (refused) and "%" (handled on its own).
 _PATH_BYTES = _UNRESERVED + b"!$&'()*+,=:@/"
 
-# A path made only of these bytes, without "//" or "/.", is already normalized.
-_PLAIN = re.compile(rb"[" + re.escape(_PATH_BYTES) + rb"]*")
+# Already normalized: non-empty segments of plain bytes, none starting with "." (so no
+# dot segments), maybe a trailing "/". One regex answers for the usual request.
+_SEGMENT_BYTES = re.escape(_PATH_BYTES.replace(b"/", b""))
+_NORMALIZED = re.compile(rb"(?:/(?!\.)[" + _SEGMENT_BYTES + rb"]+)*/?")
 # What the slow path rewrites: escapes (well formed or not) and bytes outside _PATH_BYTES.
 _REWRITTEN = re.compile(rb"%([0-9A-Fa-f]{2})?|[^" + re.escape(_PATH_BYTES) + rb"]")
 _SLASHES = re.compile(rb"//+")
@@ -103,7 +105,7 @@ def normalize_path(raw: bytes) -> str:
     """
     if raw[:1] != b"/":
         raise BadPath("the request target is not an origin-form path starting with '/'")
-    if _PLAIN.fullmatch(raw) and b"//" not in raw and b"/." not in raw:
+    if _NORMALIZED.fullmatch(raw):
         return raw.decode("ascii")
     path = _REWRITTEN.sub(_rewrite, raw)
     path = _SLASHES.sub(b"/", path)

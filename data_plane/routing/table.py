@@ -17,8 +17,8 @@ a request, the highest rank wins. The order, most significant first:
 Lookup touches only what can match: the request's Host selects buckets (see
 `hosts.py`); in each bucket an exact-path dict, then a segment trie holding the
 wildcard patterns, then the regexes in rank order, stopping as soon as nothing left
-can outrank the best match so far. The cost does not grow with the number of routes
-that cannot match the request.
+can outrank the best match so far. Exact and wildcard routes that cannot match the
+request cost nothing; regexes are tried one by one, so they are the tool of last resort.
 
 A request whose host, path and headers fit some routes that all refuse its method
 gets `MethodNotAllowed` with the `Allow` value (the proxy answers 405); no fit at all
@@ -36,7 +36,7 @@ from fleetgate_pb import config_pb2 as pb
 
 from data_plane.config.validate import ConfigError, ConfigInvalid
 
-from .forwarding import Forward, compile_forward
+from .forwarding import Forward, ForwardKind, compile_forward
 from .headers import HeaderCondition, compile_header_match
 from .hosts import ANY_HOST, HostIndex, HostPattern, compile_host
 from .patterns import PathPattern, PatternKind, compile_pattern
@@ -53,6 +53,23 @@ class RouteMatch(Generic[R]):
     route: R  # the payload the caller compiled for that route
     path: str  # normalized, then strip_prefix / rewrite applied
     name: str  # the route's name
+
+
+# A frozen dataclass's __init__ sets each field through object.__setattr__, which
+# costs more than the rest of a lookup; setting the slots through their descriptors
+# builds the same frozen instance several times faster, once per request.
+_new_object = object.__new__
+_set_route = vars(RouteMatch)["route"].__set__
+_set_path = vars(RouteMatch)["path"].__set__
+_set_name = vars(RouteMatch)["name"].__set__
+
+
+def _route_match(route: R, path: str, name: str) -> RouteMatch[R]:
+    match: RouteMatch[R] = _new_object(RouteMatch)
+    _set_route(match, route)
+    _set_path(match, path)
+    _set_name(match, name)
+    return match
 
 
 @dataclass(slots=True, frozen=True)
@@ -73,6 +90,7 @@ class _Entry(Generic[R]):
     conditions: tuple[HeaderCondition, ...]
     pattern: PathPattern
     forward: Forward
+    keeps_path: bool  # the forwarded path is the matched one
     # Exact patterns always forward the same path: their answer is built once.
     fixed: RouteMatch[R] | None
 
@@ -148,22 +166,25 @@ class _Bucket(Generic[R]):
             return found
         segments = path.split("/")  # ["", first, ...]: the path starts with "/"
         depth = len(segments)
-        stack = [(self.trie, 1)]
-        while stack:
-            node, i = stack.pop()
+        node, i = self.trie, 1
+        branches: list[tuple[_Node[R], int]] = []  # "*" branches left to walk
+        while True:
             if node.rest:
                 found.append(node.rest)
             if i == depth:
                 if node.end:
                     found.append(node.end)
-                continue
-            segment = segments[i]
-            child = node.children.get(segment)
-            if child is not None:
-                stack.append((child, i + 1))
-            if node.star is not None and segment:
-                stack.append((node.star, i + 1))
-        return found
+            else:
+                segment = segments[i]
+                if node.star is not None and segment:
+                    branches.append((node.star, i + 1))
+                child = node.children.get(segment)
+                if child is not None:
+                    node, i = child, i + 1
+                    continue
+            if not branches:
+                return found
+            node, i = branches.pop()
 
 
 def _by_rank(entry: _Entry[R]) -> int:
@@ -221,7 +242,7 @@ class RouteTable(Generic[R]):
             headers = _NO_HEADERS
         best: _Entry[R] | None = None
         best_regex: re.Match[str] | None = None
-        refused: list[_Entry[R]] = []
+        refused: list[_Entry[R]] | None = None
         for bucket in self._hosts.select(host):
             if best is not None and bucket.top_rank <= best.rank:
                 continue
@@ -232,6 +253,8 @@ class RouteTable(Generic[R]):
                     if entry.conditions and not _admits(entry.conditions, headers):
                         continue
                     if entry.methods is not None and method not in entry.methods:
+                        if refused is None:
+                            refused = []
                         refused.append(entry)
                         continue
                     best = entry
@@ -247,6 +270,8 @@ class RouteTable(Generic[R]):
                 if entry.conditions and not _admits(entry.conditions, headers):
                     continue
                 if entry.methods is not None and method not in entry.methods:
+                    if refused is None:
+                        refused = []
                     refused.append(entry)
                     continue
                 best, best_regex = entry, found
@@ -255,7 +280,9 @@ class RouteTable(Generic[R]):
             return _method_not_allowed(refused) if refused else None
         if best.fixed is not None:
             return best.fixed
-        return RouteMatch(best.payload, best.forward.path(path, best_regex), best.name)
+        if best.keeps_path:
+            return _route_match(best.payload, path, best.name)
+        return _route_match(best.payload, best.forward.path(path, best_regex), best.name)
 
     def __repr__(self) -> str:
         buckets = self._hosts.buckets()
@@ -322,6 +349,7 @@ def _expand(
                 conditions=tuple(conditions),
                 pattern=pattern,
                 forward=forward,
+                keeps_path=forward.kind is ForwardKind.KEEP,
                 fixed=None,
             )
             if pattern.kind is PatternKind.EXACT:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pytest
@@ -484,6 +485,16 @@ def test_the_payload_is_returned_as_compiled() -> None:
     assert isinstance(found, RouteMatch)
     assert found.route is payload
     assert found.name == "r"
+
+
+@pytest.mark.parametrize("path", ["/api/x", "/exact"])
+def test_a_match_is_immutable_and_compares_by_value(path: str) -> None:
+    t = RouteTable.compile([(route("r", "/api/**", "/exact"), "payload")])
+    found = t.match("GET", "h", path)
+    assert found == RouteMatch("payload", path, "r")
+    assert isinstance(found, RouteMatch)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        found.path = "/elsewhere"  # type: ignore[misc]
 
 
 # ---------------------------------------------------------------- refused configs
