@@ -53,8 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--scenarios",
-        default="all",
-        help=f"comma-separated, or all (default): {', '.join(scenario_names())}",
+        help=f"comma-separated, or all (the default): {', '.join(scenario_names())}",
     )
     parser.add_argument(
         "--peers", default="all", help=f"comma-separated, or all (default): {', '.join(PEERS)}"
@@ -79,10 +78,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     given = list(sys.argv[1:] if argv is None else argv)
     try:
-        scenario_arg = (
-            QUICK_SCENARIOS if args.quick and "--scenarios" not in " ".join(given) else None
-        )
-        scenarios = scenario_arg or _names(args.scenarios, scenario_names(), "scenario")
+        if args.scenarios is None:
+            scenarios = QUICK_SCENARIOS if args.quick else scenario_names()
+        else:
+            scenarios = _names(args.scenarios, scenario_names(), "scenario")
         peers = _names(args.peers, list(PEERS), "peer")
     except argparse.ArgumentTypeError as exc:
         parser.error(str(exc))

@@ -1,8 +1,16 @@
-"""Measuring one proxy in one scenario: start it, prove it forwards, load it, stop it."""
+"""Measuring the proxies of one scenario: start them, prove they forward, load them in turns.
+
+All peers of a scenario run side by side and are measured in rounds (nginx, then
+fleetgate, then the others, then again), so a slow spell of a shared machine falls on
+every peer alike instead of on whichever was measured during it.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,6 +25,12 @@ from bench.toolchain import Toolchain
 from bench.upstream import expected_body
 
 MB = 1024 * 1024
+# A proxy is idle again when it spends less than this share of a core...
+IDLE_CPU_SHARE = 0.05
+# ...over this many seconds; an overloaded one gets at most SETTLE_LIMIT_S to drain.
+IDLE_WINDOW_S = 0.2
+SETTLE_LIMIT_S = 15.0
+FAILURES = (NotReady, ProcessExited, wrk.WrkError, OSError)
 
 
 @dataclass(frozen=True)
@@ -39,8 +53,9 @@ class RunFigures:
 
     requests: int
     requests_per_s: float
-    p50_ms: float
-    p99_ms: float
+    # None when no request completed within the run.
+    p50_ms: float | None
+    p99_ms: float | None
     cpu_s: float
     requests_per_cpu_s: float
     peak_rss_mb: float
@@ -60,6 +75,16 @@ class CheckFailed(RuntimeError):
     """The proxy answered, but not what its setup promises."""
 
 
+@dataclass
+class Contender:
+    """A started proxy of the scenario being measured."""
+
+    process: BenchProcess
+    url: str
+    load: wrk.Load
+    result: PeerResult
+
+
 def _verify(process: BenchProcess, launch: Launch, scenario: Scenario, port: int) -> None:
     answer = wait_until_ok(
         port, scenario.path, launch.start_deadline_s, launch.headers, process.check_alive
@@ -76,29 +101,7 @@ def _verify(process: BenchProcess, launch: Launch, scenario: Scenario, port: int
             raise CheckFailed(f"{check.why}: expected {check.status}, got {got}")
 
 
-def _run_once(rig: Rig, process: BenchProcess, url: str, load: wrk.Load) -> RunFigures:
-    before = cpu_times(process_tree(process.pid))
-    result = wrk.run(rig.tools.wrk, rig.report_script, url, load)
-    tree = process_tree(process.pid)
-    cpu_s = cpu_seconds_between(before, cpu_times(tree))
-    process.check_alive()
-    return RunFigures(
-        requests=result.requests,
-        requests_per_s=result.requests_per_s,
-        p50_ms=result.p50_ms,
-        p99_ms=result.p99_ms,
-        cpu_s=cpu_s,
-        requests_per_cpu_s=result.requests / cpu_s if cpu_s > 0 else 0.0,
-        peak_rss_mb=peak_rss_bytes(tree) / MB,
-        failed=result.failed,
-    )
-
-
-def measure(rig: Rig, peer: Peer, scenario: Scenario) -> PeerResult:
-    """Start `peer` for `scenario`, check it, warm it up, run wrk `rig.runs` times."""
-    reason = peer.unsupported(scenario.setup)
-    if reason:
-        return PeerResult(peer.name, skipped=reason)
+def _start(rig: Rig, peer: Peer, scenario: Scenario, result: PeerResult) -> Contender:
     workdir = rig.workdir / f"{scenario.name}-{peer.name}"
     workdir.mkdir(parents=True)
     # nginx workers run as an unprivileged user and must read what is in here.
@@ -106,23 +109,93 @@ def measure(rig: Rig, peer: Peer, scenario: Scenario) -> PeerResult:
     ports = Ports(proxy=free_port(), upstream=rig.upstream_port)
     launch = peer.launch(rig.tools, workdir, ports, scenario.setup)
     process = BenchProcess(peer.name, launch.argv, workdir / "process.log", rig.env)
-    result = PeerResult(peer.name)
     try:
         _verify(process, launch, scenario, ports.proxy)
-        url = f"http://127.0.0.1:{ports.proxy}{scenario.path}"
-        headers = tuple(f"{name}: {value}" for name, value in launch.headers.items())
-        load = wrk.Load(scenario.threads, scenario.connections, rig.duration_s, headers)
-        if rig.warmup_s:
-            wrk.run(rig.tools.wrk, rig.report_script, url, _with_duration(load, rig.warmup_s))
-        for _ in range(rig.runs):
-            result.runs.append(_run_once(rig, process, url, load))
-        result.processes = len(process_tree(process.pid))
-    except (NotReady, ProcessExited, CheckFailed, wrk.WrkError, OSError) as exc:
-        result.error = f"{type(exc).__name__}: {exc}"
-    finally:
+    except BaseException:
         process.stop()
-    return result
+        raise
+    headers = tuple(f"{name}: {value}" for name, value in launch.headers.items())
+    load = wrk.Load(scenario.threads, scenario.connections, rig.duration_s, headers)
+    return Contender(process, f"http://127.0.0.1:{ports.proxy}{scenario.path}", load, result)
 
 
-def _with_duration(load: wrk.Load, seconds: int) -> wrk.Load:
-    return wrk.Load(load.threads, load.connections, seconds, load.headers, load.timeout_s)
+def _settle(process: BenchProcess) -> None:
+    """Wait until the proxy has drained what the last run left queued, within a bound."""
+    give_up = time.monotonic() + SETTLE_LIMIT_S
+    while time.monotonic() < give_up:
+        before = cpu_times(process_tree(process.pid))
+        time.sleep(IDLE_WINDOW_S)
+        spent = cpu_seconds_between(before, cpu_times(process_tree(process.pid)))
+        if spent < IDLE_CPU_SHARE * IDLE_WINDOW_S:
+            return
+
+
+def _run_once(rig: Rig, contender: Contender) -> RunFigures:
+    process = contender.process
+    before = cpu_times(process_tree(process.pid))
+    result = wrk.run(rig.tools.wrk, rig.report_script, contender.url, contender.load)
+    tree = process_tree(process.pid)
+    cpu_s = cpu_seconds_between(before, cpu_times(tree))
+    process.check_alive()
+    completed = result.requests > 0
+    return RunFigures(
+        requests=result.requests,
+        requests_per_s=result.requests_per_s,
+        p50_ms=result.p50_ms if completed else None,
+        p99_ms=result.p99_ms if completed else None,
+        cpu_s=cpu_s,
+        requests_per_cpu_s=result.requests / cpu_s if cpu_s > 0 else 0.0,
+        peak_rss_mb=peak_rss_bytes(tree) / MB,
+        failed=result.failed,
+    )
+
+
+def _fail(result: PeerResult, exc: BaseException) -> None:
+    result.error = f"{type(exc).__name__}: {exc}"
+
+
+def measure_scenario(
+    rig: Rig, scenario: Scenario, peers: list[Peer], say: Callable[[str], None]
+) -> list[PeerResult]:
+    """Start every peer for `scenario`, warm each up, then run wrk in `rig.runs` rounds."""
+    results = [PeerResult(peer.name) for peer in peers]
+    contenders: list[Contender] = []
+    try:
+        for peer, result in zip(peers, results, strict=True):
+            result.skipped = peer.unsupported(scenario.setup)
+            if result.skipped:
+                continue
+            say(f"[{scenario.name}] starting {peer.name}")
+            try:
+                contenders.append(_start(rig, peer, scenario, result))
+            except (*FAILURES, CheckFailed) as exc:
+                _fail(result, exc)
+        if rig.warmup_s:
+            for contender in contenders:
+                _warm_up(rig, contender)
+        for round_number in range(1, rig.runs + 1):
+            live = [c for c in contenders if not c.result.error]
+            if not live:
+                break
+            say(f"[{scenario.name}] round {round_number} of {rig.runs}")
+            for contender in live:
+                try:
+                    contender.result.runs.append(_run_once(rig, contender))
+                    _settle(contender.process)
+                except FAILURES as exc:
+                    _fail(contender.result, exc)
+        for contender in contenders:
+            contender.result.processes = len(process_tree(contender.process.pid))
+    finally:
+        for contender in contenders:
+            contender.process.stop()
+    return results
+
+
+def _warm_up(rig: Rig, contender: Contender) -> None:
+    warmup = dataclasses.replace(contender.load, duration_s=rig.warmup_s)
+    try:
+        wrk.run(rig.tools.wrk, rig.report_script, contender.url, warmup)
+        _settle(contender.process)
+    except FAILURES as exc:
+        _fail(contender.result, exc)

@@ -44,6 +44,10 @@ def _ratio(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}"
 
 
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
 def peer_json(result: PeerResult, reference: PeerResult | None) -> dict[str, Any]:
     out: dict[str, Any] = {"peer": result.peer}
     if result.skipped:
@@ -55,9 +59,8 @@ def peer_json(result: PeerResult, reference: PeerResult | None) -> dict[str, Any
     figures = summarize(result.runs)
     out["processes"] = result.processes
     out["failed_requests"] = sum(run.failed for run in result.runs)
-    out["median"] = {metric: s.median for metric, s in figures.items()}
-    out["min"] = {metric: s.low for metric, s in figures.items()}
-    out["max"] = {metric: s.high for metric, s in figures.items()}
+    for key, part in (("median", "median"), ("min", "low"), ("max", "high")):
+        out[key] = {m: None if s is None else getattr(s, part) for m, s in figures.items()}
     if reference is not None and reference.runs:
         out["vs_nginx"] = versus(figures, summarize(reference.runs))
     out["runs"] = [asdict(run) for run in result.runs]
@@ -90,7 +93,7 @@ def render_scenario(scenario: dict[str, Any], duration_s: int, runs: int) -> str
         "  " + _row([name for name, _ in COLUMNS]),
     ]
     for peer in scenario["peers"]:
-        if "median" not in peer:
+        if "median" not in peer or "error" in peer:
             why = peer.get("skipped") or peer.get("error") or "no runs"
             label = "skipped" if "skipped" in peer else "FAILED"
             lines.append(f"  {peer['peer']:<14}  {label}: {why}")
@@ -103,8 +106,8 @@ def render_scenario(scenario: dict[str, Any], duration_s: int, runs: int) -> str
         cells = [
             peer["peer"],
             _with_range(spread),
-            f"{median['p50_ms']:.2f}",
-            f"{median['p99_ms']:.2f}",
+            _ms(median["p50_ms"]),
+            _ms(median["p99_ms"]),
             compact(median["requests_per_cpu_s"]),
             f"{median['peak_rss_mb']:.1f}",
             _ratio(ratios.get("requests_per_s")),
@@ -114,6 +117,8 @@ def render_scenario(scenario: dict[str, Any], duration_s: int, runs: int) -> str
         line = "  " + _row(cells)
         if peer["failed_requests"]:
             line += f"  ({peer['failed_requests']} failed requests)"
+        if median["p99_ms"] is None:
+            line += "  (no request completed within a run)"
         lines.append(line.rstrip())
     return "\n".join(lines)
 

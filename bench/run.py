@@ -13,12 +13,12 @@ from pathlib import Path
 from typing import Any
 
 from bench import machine, report, wrk
-from bench.measure import PeerResult, Rig, measure
+from bench.measure import Rig, measure_scenario
 from bench.peers import PEERS
 from bench.ports import free_port
 from bench.probe import wait_until_ok
 from bench.process import BenchProcess
-from bench.scenarios import Scenario, all_scenarios, scaling_unavailable
+from bench.scenarios import all_scenarios, scaling_unavailable
 from bench.summary import scaling_efficiency
 from bench.toolchain import find_or_install
 from bench.upstream import HIT_PATH, nginx_config
@@ -74,18 +74,6 @@ def _scaling(document: dict[str, Any]) -> dict[str, dict[int, float]]:
     return {peer: scaling_efficiency(figures) for peer, figures in by_peer.items()}
 
 
-def _measure_scenario(
-    rig: Rig, scenario: Scenario, peers: list[str], say: Callable[[str], None]
-) -> list[PeerResult]:
-    results = []
-    for name in scenario.peers:
-        if name not in peers:
-            continue
-        say(f"[{scenario.name}] {name} ...")
-        results.append(measure(rig, PEERS[name], scenario))
-    return results
-
-
 def run(options: Options) -> dict[str, Any]:
     """Measure, print each table as it completes, write the JSON; returns the document."""
     say = options.say
@@ -136,7 +124,8 @@ def run(options: Options) -> dict[str, Any]:
                 options.warmup_s,
             )
             for scenario in chosen:
-                results = _measure_scenario(rig, scenario, options.peers, say)
+                peers = [PEERS[name] for name in scenario.peers if name in options.peers]
+                results = measure_scenario(rig, scenario, peers, say)
                 entry = report.scenario_json(scenario, results)
                 document["scenarios"].append(entry)
                 print(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import statistics
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 
 from bench.measure import RunFigures
@@ -24,25 +24,31 @@ def spread(values: Sequence[float]) -> Spread:
     return Spread(statistics.median(values), min(values), max(values))
 
 
-def summarize(runs: Sequence[RunFigures]) -> dict[str, Spread]:
-    """Each metric's median and range over `runs`."""
+def summarize(runs: Sequence[RunFigures]) -> dict[str, Spread | None]:
+    """Each metric's median and range over `runs`; None where no run has a value.
+
+    Latencies are missing from runs in which no request completed.
+    """
     rows = [asdict(run) for run in runs]
-    return {metric: spread([row[metric] for row in rows]) for metric in METRICS}
+    out: dict[str, Spread | None] = {}
+    for metric in METRICS:
+        values = [row[metric] for row in rows if row[metric] is not None]
+        out[metric] = spread(values) if values else None
+    return out
 
 
-def _ratio(value: float, reference: float) -> float | None:
-    return value / reference if reference else None
-
-
-def versus(peer: dict[str, Spread], reference: dict[str, Spread]) -> dict[str, float | None]:
+def versus(
+    peer: Mapping[str, Spread | None], reference: Mapping[str, Spread | None]
+) -> dict[str, float | None]:
     """A peer's medians as multiples of the reference's (nginx's) in the same scenario."""
-    return {
-        "requests_per_s": _ratio(peer["requests_per_s"].median, reference["requests_per_s"].median),
-        "requests_per_cpu_s": _ratio(
-            peer["requests_per_cpu_s"].median, reference["requests_per_cpu_s"].median
-        ),
-        "p99_ms": _ratio(peer["p99_ms"].median, reference["p99_ms"].median),
-    }
+    out: dict[str, float | None] = {}
+    for metric in ("requests_per_s", "requests_per_cpu_s", "p99_ms"):
+        mine, theirs = peer.get(metric), reference.get(metric)
+        if mine is None or theirs is None or not theirs.median:
+            out[metric] = None
+        else:
+            out[metric] = mine.median / theirs.median
+    return out
 
 
 def scaling_efficiency(requests_per_s: dict[int, float]) -> dict[int, float]:

@@ -17,7 +17,8 @@ import pytest
 from bench import wrk
 from bench.cli import expand, scenario_names
 from bench.machine import cpu_model
-from bench.peers.base import Ports, Setup
+from bench.measure import PeerResult, Rig, RunFigures, measure_scenario
+from bench.peers.base import Launch, Ports, Setup
 from bench.peers.fleetgate import API_KEY
 from bench.peers.fleetgate import config as fleetgate_config
 from bench.peers.haproxy import config as haproxy_config
@@ -33,9 +34,9 @@ from bench.procfs import (
 )
 from bench.proxies.hop_by_hop import end_to_end
 from bench.route_table import HIT_PATTERN, HIT_ROUTE, Kind, RouteEntry, route_table
-from bench.scenarios import scaling_unavailable, scaling_workers
-from bench.summary import scaling_efficiency, spread, versus
-from bench.toolchain import find_tool
+from bench.scenarios import Scenario, scaling_unavailable, scaling_workers
+from bench.summary import scaling_efficiency, spread, summarize, versus
+from bench.toolchain import Toolchain, find_tool
 from bench.upstream import BODY, HIT_PATH, LARGE_BODY, LARGE_PATH, expected_body
 from data_plane.config.model import GatewayConfig
 from data_plane.config.snapshot import build_snapshot
@@ -303,6 +304,25 @@ def test_ratios_are_against_the_reference_medians() -> None:
     }
 
 
+def _figures(requests: int, p99_ms: float | None) -> RunFigures:
+    return RunFigures(
+        requests, requests / 5, p99_ms and p99_ms / 2, p99_ms, 5.0, requests / 5, 40.0, 0
+    )
+
+
+def test_latency_of_runs_where_nothing_completed_is_left_out() -> None:
+    figures = summarize([_figures(500, 40.0), _figures(0, None), _figures(0, None)])
+    assert figures["requests_per_s"] == spread([100.0, 0.0, 0.0])
+    assert figures["p99_ms"] == spread([40.0])
+
+
+def test_no_latency_at_all_gives_no_latency_ratio() -> None:
+    peer = summarize([_figures(0, None)])
+    reference = summarize([_figures(500, 4.0)])
+    assert versus(peer, reference)["p99_ms"] is None
+    assert versus(peer, reference)["requests_per_s"] == 0.0
+
+
 def test_scaling_efficiency_is_against_n_single_workers() -> None:
     assert scaling_efficiency({1: 100.0, 2: 180.0, 4: 340.0}) == {1: 1.0, 2: 0.9, 4: 0.85}
     assert scaling_efficiency({2: 180.0}) == {}
@@ -317,6 +337,45 @@ def test_python_proxies_drop_hop_by_hop_headers_and_those_connection_names() -> 
         ("Accept", "*/*"),
     ]
     assert end_to_end(headers) == [("Host", "a"), ("Accept", "*/*")]
+
+
+# ---------------------------------------------------------------- measuring
+
+
+class ExitingPeer:
+    """A proxy whose process ends at once, as a misconfigured one does."""
+
+    name = "exiting"
+
+    def unsupported(self, setup: Setup) -> str | None:
+        return None
+
+    def launch(self, tools: Toolchain, workdir: Path, ports: Ports, setup: Setup) -> Launch:
+        return Launch([sys.executable, "-c", "raise SystemExit('bad config')"], 30.0)
+
+
+class RefusingPeer(ExitingPeer):
+    name = "refusing"
+
+    def unsupported(self, setup: Setup) -> str | None:
+        return "not built for this"
+
+
+def test_a_peer_that_dies_at_start_fails_and_one_that_cannot_run_is_skipped(
+    tmp_path: Path,
+) -> None:
+    unused = Path("/nonexistent")
+    rig = Rig(Toolchain(unused, unused, unused), 1, tmp_path, unused, dict(os.environ))
+    said: list[str] = []
+    results = measure_scenario(
+        rig, Scenario("plain", "t"), [ExitingPeer(), RefusingPeer()], said.append
+    )
+    assert results[0].peer == "exiting"
+    assert results[0].error is not None
+    assert "exited with 1" in results[0].error
+    assert "bad config" in results[0].error
+    assert results[1] == PeerResult("refusing", skipped="not built for this")
+    assert said == ["[plain] starting exiting"]
 
 
 # ---------------------------------------------------------------- the command
