@@ -44,6 +44,8 @@ def check_snapshot(snapshot: pb.Snapshot) -> list[ConfigError]:
     errors += _check_services(snapshot)
     errors += _check_routes(snapshot)
     errors += _check_tenancy(snapshot)
+    if not errors:
+        errors += _compile_route_table(snapshot)
     return errors
 
 
@@ -147,6 +149,18 @@ def _check_routes(snapshot: pb.Snapshot) -> list[ConfigError]:
                     )
                 )
     return errors
+
+
+def _compile_route_table(snapshot: pb.Snapshot) -> list[ConfigError]:
+    """Compile the routes as a node does, so that what a node refuses is refused here too."""
+    # Imported here: the route table itself reports its errors with this module's types.
+    from data_plane.routing.table import RouteTable
+
+    try:
+        RouteTable.compile([(route, None) for route in snapshot.routes])
+    except ConfigInvalid as exc:
+        return exc.errors
+    return []
 
 
 def _check_tenancy(snapshot: pb.Snapshot) -> list[ConfigError]:

@@ -147,3 +147,8 @@ def test_methods_are_upper_cased_and_checked() -> None:
         RouteSpec.model_validate(
             {"name": "r", "paths": ["/"], "service": "s", "methods": ["FETCH"]}
         )
+
+
+def test_what_the_node_route_table_refuses_is_refused_by_the_checks_too() -> None:
+    route = {**MINIMAL["routes"][0], "strip_prefix": True, "rewrite": "/v2"}
+    assert fields(config(routes=[route])) == ["routes.users-api.rewrite"]
