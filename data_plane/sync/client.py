@@ -75,7 +75,7 @@ class SyncClient:
         settings: SyncSettings,
         *,
         capabilities: Iterable[str],
-        status: Callable[[Held | None], pb.NodeStatus],
+        status: Callable[[], pb.NodeStatus],
         disk: SnapshotDiskCache | None = None,
         backoff: Backoff | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
@@ -176,7 +176,7 @@ class SyncClient:
         while True:
             await asyncio.sleep(self._settings.status_interval)
             try:
-                await sender.send(pb.NodeMessage(status=self._status(self.applied)))
+                await sender.send(pb.NodeMessage(status=self._status()))
             except (ConnectionError, grpc.aio.AioRpcError):
                 return  # the read loop sees the end of the stream and reconnects
 
@@ -224,7 +224,7 @@ class SyncClient:
         except OSError as exc:
             log.error("config sync: cannot write the snapshot cache %s: %s", self._disk.path, exc)
         await sender.send(_ack(push.nonce, pushed, seconds))
-        await sender.send(pb.NodeMessage(status=self._status(self.applied)))
+        await sender.send(pb.NodeMessage(status=self._status()))
 
     # ------------------------------------------------------------ the control plane is away
 

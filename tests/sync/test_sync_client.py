@@ -14,14 +14,16 @@ from fleetgate_pb import sync_pb2
 
 from data_plane.sync.backoff import Backoff
 from data_plane.sync.cache import SnapshotDiskCache
-from data_plane.sync.client import Held, SyncClient
+from data_plane.sync.client import SyncClient
 from data_plane.sync.settings import SyncSettings
 
 from ..conftest import free_port
 from .harness import TOKEN, CheckingNode, release, run, snapshot, sync_server
 
 
-def settings(addresses: list[str], cache_dir: Path, token: str = TOKEN) -> SyncSettings:
+def settings(
+    addresses: list[str], cache_dir: Path, token: str = TOKEN, status_interval: float = 0.05
+) -> SyncSettings:
     return SyncSettings(
         addresses=tuple(addresses),
         cluster_token=token,
@@ -29,20 +31,13 @@ def settings(addresses: list[str], cache_dir: Path, token: str = TOKEN) -> SyncS
         labels={"group": "blue"},
         address="127.0.0.1:8080",
         cache_dir=str(cache_dir),
-        status_interval=0.05,
+        status_interval=status_interval,
         connect_timeout=2.0,
     )
 
 
-def status(held: Held | None) -> sync_pb2.NodeStatus:
-    slot = sync_pb2.SlotStatus(request_rate=3.0)
-    if held is not None:
-        slot.snapshot.CopyFrom(sync_pb2.SnapshotRef(version=held.version, hash=held.hash))
-    return sync_pb2.NodeStatus(slots=[slot])
-
-
-async def instant(_: float) -> None:
-    await asyncio.sleep(0)
+def status() -> sync_pb2.NodeStatus:
+    return sync_pb2.NodeStatus(slots=[sync_pb2.SlotStatus(request_rate=3.0)])
 
 
 @contextlib.asynccontextmanager
@@ -57,11 +52,15 @@ async def running(client: SyncClient) -> AsyncIterator[asyncio.Task[None]]:
 
 
 def client_for(
-    node: CheckingNode, addresses: list[str], cache_dir: Path, token: str = TOKEN
+    node: CheckingNode,
+    addresses: list[str],
+    cache_dir: Path,
+    token: str = TOKEN,
+    status_interval: float = 0.05,
 ) -> SyncClient:
     return SyncClient(
         node,
-        settings(addresses, cache_dir, token),
+        settings(addresses, cache_dir, token, status_interval),
         capabilities=node.capabilities,
         status=status,
         backoff=Backoff(base=0.01, cap=0.05, rng=random.Random(0)),
@@ -193,16 +192,19 @@ def test_status_reports_are_sent_periodically(tmp_path: Path) -> None:
 
 
 def test_a_status_report_follows_each_apply(tmp_path: Path) -> None:
-    async def scenario() -> list[int]:
+    async def scenario() -> list[str]:
         async with sync_server() as server:
             server.cache.put(release(1))
             node = CheckingNode()
-            async with running(client_for(node, [server.address], tmp_path)):
+            # No periodic report within the test: the one seen follows the apply.
+            client = client_for(node, [server.address], tmp_path, status_interval=3600)
+            async with running(client):
                 await server.inventory.wait_for("acked", "node-1", "1")
                 await server.inventory.wait_for("reported", "node-1")
-            return [s.slots[0].snapshot.version for s in server.inventory.statuses]
+            return [event[0] for event in server.inventory.events]
 
-    assert 1 in run(scenario())
+    events = run(scenario())
+    assert events.index("reported") > events.index("acked")
 
 
 def test_failed_attempts_back_off_with_growing_capped_delays(tmp_path: Path) -> None:

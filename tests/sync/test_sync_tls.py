@@ -80,7 +80,7 @@ def test_a_node_with_a_certificate_from_the_ca_gets_its_config(certs: Path, tmp_
                 node,
                 settings,
                 capabilities=(),
-                status=lambda _: sync_pb2.NodeStatus(),
+                status=sync_pb2.NodeStatus,
                 backoff=Backoff(base=0.01, cap=0.05, rng=random.Random(0)),
             )
             task = asyncio.create_task(client.run())

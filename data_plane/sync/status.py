@@ -1,0 +1,48 @@
+"""A node's status report on the sync stream, from the figures its supervisor keeps."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from fleetgate_pb import sync_pb2 as pb
+
+
+class NodeFigures(Protocol):
+    """What `data_plane.node.Node.stats()` returns: figures since the previous call."""
+
+    @property
+    def version(self) -> int: ...
+    @property
+    def hash(self) -> str: ...
+    @property
+    def requests(self) -> int: ...
+    @property
+    def request_rate(self) -> float: ...
+    @property
+    def error_rate(self) -> float: ...
+    @property
+    def p50_ms(self) -> float: ...
+    @property
+    def p99_ms(self) -> float: ...
+    @property
+    def open_connections(self) -> int: ...
+    @property
+    def uptime_seconds(self) -> float: ...
+
+
+def status_message(figures: NodeFigures) -> pb.NodeStatus:
+    slot = pb.SlotStatus(
+        slot=pb.ACTIVE,
+        request_rate=figures.request_rate,
+        error_rate=figures.error_rate,
+        p50_ms=figures.p50_ms,
+        p99_ms=figures.p99_ms,
+        requests=figures.requests,
+    )
+    if figures.version or figures.hash:
+        slot.snapshot.CopyFrom(pb.SnapshotRef(version=figures.version, hash=figures.hash))
+    return pb.NodeStatus(
+        slots=[slot],
+        open_connections=figures.open_connections,
+        uptime_seconds=figures.uptime_seconds,
+    )
