@@ -31,6 +31,7 @@ NODE_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$")
 # Sent as initial metadata once the hello is accepted: the node knows it is connected
 # even when it already holds the latest release and no push follows.
 ACCEPTED_HEADER = "fleetgate-accepted-node"
+OUTLOOK_HEADER = "fleetgate-outlook"  # see session.Outlook
 _SLOTS = {Slot.ACTIVE: pb.ACTIVE, Slot.CANDIDATE: pb.CANDIDATE}
 
 
@@ -102,20 +103,25 @@ class ConfigSyncService(pb_grpc.ConfigSyncServicer):
         self._metrics.connected_nodes.inc()
         tasks: list[asyncio.Task[None]] = []
         try:
-            await context.send_initial_metadata(((ACCEPTED_HEADER, hello.node_id),))
+            latest = self._cache.latest()
+            push, outlook = session.connect(latest)
+            await context.send_initial_metadata(
+                ((ACCEPTED_HEADER, hello.node_id), (OUTLOOK_HEADER, outlook))
+            )
             log.info(
-                "config sync: node %s connected from %s, %s",
+                "config sync: node %s connected from %s, %s; %s",
                 session.node_id,
                 context.peer(),
                 session.holds or "holding nothing",
+                outlook,
             )
-            latest = self._cache.latest()
+            if push is not None:
+                self._send(push, outbox)
             reader = asyncio.create_task(self._read(request_iterator, session, outbox))
             tasks = [
                 reader,
                 asyncio.create_task(self._follow(session, outbox, latest.version if latest else 0)),
             ]
-            self._offer(session, latest, outbox, live=False)
             while (message := await outbox.get()) is not None:
                 yield message
             ended = reader.exception() if reader.done() and not reader.cancelled() else None
@@ -170,6 +176,7 @@ class ConfigSyncService(pb_grpc.ConfigSyncServicer):
                 elif kind == "nack":
                     self._on_nack(session, message.nack, outbox)
                 elif kind == "status":
+                    session.reported(_active_ref(message.status))
                     self._inventory.reported(session.node_id, message.status)
                 else:
                     raise ProtocolViolation(f"unexpected {kind or 'empty'} message after the hello")
@@ -232,12 +239,22 @@ class ConfigSyncService(pb_grpc.ConfigSyncServicer):
     ) -> None:
         push = session.offer(release, live=live)
         if push is not None:
-            outbox.put_nowait(_push_message(push))
-            self._metrics.pushes.inc()
-            self._metrics.pushed_bytes.inc(len(push.release.payload))
+            self._send(push, outbox)
+
+    def _send(self, push: Push, outbox: asyncio.Queue[pb.ControlMessage | None]) -> None:
+        outbox.put_nowait(_push_message(push))
+        self._metrics.pushes.inc()
+        self._metrics.pushed_bytes.inc(len(push.release.payload))
 
     def __repr__(self) -> str:
         return f"<ConfigSyncService nodes={len(self._sessions)} cache={self._cache!r}>"
+
+
+def _active_ref(status: pb.NodeStatus) -> SnapshotRef | None:
+    for slot in status.slots:
+        if slot.slot == pb.ACTIVE and slot.HasField("snapshot"):
+            return held_ref(slot.snapshot)
+    return None
 
 
 def _push_message(push: Push) -> pb.ControlMessage:

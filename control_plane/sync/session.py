@@ -13,8 +13,14 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Literal
 
 from .cache import CachedRelease, Slot, SnapshotRef
+
+# What a node is told when its hello is accepted: a push follows; it already holds the
+# latest release; it rejected the latest release (nothing follows: a restarted node
+# then serves the last good snapshot of its own cache); or there is no release yet.
+Outlook = Literal["push", "current", "rejected", "empty"]
 
 
 def new_nonce() -> str:
@@ -59,6 +65,15 @@ class NodeSession:
         self.pending = Push(self.make_nonce(), Slot.ACTIVE, release, live)
         return self.pending
 
+    def connect(self, release: CachedRelease | None) -> tuple[Push | None, Outlook]:
+        """The first push of a new stream, and what the node is told to expect."""
+        push = self.offer(release, live=False)
+        if push is not None:
+            return push, "push"
+        if release is None:
+            return None, "empty"
+        return None, "rejected" if release.ref in self.rejected else "current"
+
     def ack(self, nonce: str) -> Answer | None:
         """Record an ACK; None when the nonce is not the push in flight (a stale answer)."""
         push = self._take(nonce)
@@ -74,6 +89,11 @@ class NodeSession:
             return None
         self.rejected.add(push.release.ref)
         return Answer(push, error or "the node gave no reason")
+
+    def reported(self, holds: SnapshotRef | None) -> None:
+        """What a status report says the node serves, e.g. after starting from its cache."""
+        if self.pending is None and holds is not None:
+            self.holds = holds
 
     def _take(self, nonce: str) -> Push | None:
         if self.pending is None or self.pending.nonce != nonce:

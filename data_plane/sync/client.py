@@ -32,6 +32,7 @@ from .settings import SyncSettings
 log = logging.getLogger("fleetgate.sync")
 
 ACCEPTED_HEADER = "fleetgate-accepted-node"  # the control plane's answer to a good hello
+OUTLOOK_HEADER = "fleetgate-outlook"  # push | current | rejected | empty
 # Snapshots of 10,000 routes run to megabytes; gRPC's default cap is 4 MiB.
 MAX_SNAPSHOT_BYTES = 256 * 1024 * 1024
 CHANNEL_OPTIONS = (
@@ -131,11 +132,20 @@ class SyncClient:
             metadata = await asyncio.wait_for(
                 call.initial_metadata(), self._settings.connect_timeout
             )
-            if not any(key == ACCEPTED_HEADER for key, _ in metadata or ()):
+            answers = {key: value for key, value in metadata or ()}
+            if ACCEPTED_HEADER not in answers:
                 raise StreamRefused(await call.code(), await call.details() or "")
             self.connected_to = address
             self._backoff.reset()
-            log.info("config sync: connected to %s as %s", address, self._settings.node_id)
+            outlook = answers.get(OUTLOOK_HEADER, "")
+            log.info(
+                "config sync: connected to %s as %s (%s)", address, self._settings.node_id, outlook
+            )
+            if outlook == "rejected" and self.applied is None and not self._cache_tried:
+                # This node refused the latest release before it restarted: the control
+                # plane has nothing else for it, and its last good snapshot is on disk.
+                await self._serve_cache()
+            await sender.send(self._status_message)
             reporter = asyncio.create_task(self._report_every(sender))
             try:
                 while (message := await call.read()) is not grpc.aio.EOF:
@@ -176,7 +186,7 @@ class SyncClient:
         while True:
             await asyncio.sleep(self._settings.status_interval)
             try:
-                await sender.send(pb.NodeMessage(status=self._status()))
+                await sender.send(self._status_message)
             except (ConnectionError, grpc.aio.AioRpcError):
                 return  # the read loop sees the end of the stream and reconnects
 
@@ -224,7 +234,10 @@ class SyncClient:
         except OSError as exc:
             log.error("config sync: cannot write the snapshot cache %s: %s", self._disk.path, exc)
         await sender.send(_ack(push.nonce, pushed, seconds))
-        await sender.send(pb.NodeMessage(status=self._status()))
+        await sender.send(self._status_message)
+
+    def _status_message(self) -> pb.NodeMessage:
+        return pb.NodeMessage(status=self._status())
 
     # ------------------------------------------------------------ the control plane is away
 
@@ -259,8 +272,12 @@ class _Sender:
         self._call = call
         self._lock = asyncio.Lock()
 
-    async def send(self, message: pb.NodeMessage) -> None:
+    async def send(self, message: pb.NodeMessage | Callable[[], pb.NodeMessage]) -> None:
+        """Write `message`; a callable is called under the lock, so a status report is
+        never built before an ACK and written after it."""
         async with self._lock:
+            if callable(message):
+                message = message()
             try:
                 await self._call.write(message)
             except asyncio.InvalidStateError:  # grpc.aio's word for "the RPC has ended"

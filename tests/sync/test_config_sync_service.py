@@ -250,6 +250,21 @@ def test_an_accepted_hello_is_confirmed_in_the_initial_metadata() -> None:
     assert run(scenario())["fleetgate-accepted-node"] == "edge-7"
 
 
+def test_the_initial_metadata_says_whether_a_push_follows() -> None:
+    async def scenario() -> list[str | bytes]:
+        async with sync_server() as server:
+            outlooks = []
+            for node_id, holds in (("a", None), ("b", release(1))):
+                server.cache.put(release(1))
+                node = NodeStream(server.address)
+                await node.send(hello(node_id, holds=holds))
+                outlooks.append(dict(await node.call.initial_metadata())["fleetgate-outlook"])
+                await node.close()
+            return outlooks
+
+    assert run(scenario()) == ["push", "current"]
+
+
 def test_live_acks_feed_the_propagation_histogram_and_catch_up_acks_do_not() -> None:
     async def scenario() -> float:
         async with sync_server(clock=lambda: 100.25) as server:

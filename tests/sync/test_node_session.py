@@ -90,3 +90,35 @@ def test_repr_shows_holdings_and_the_push_in_flight() -> None:
     s.offer(release(2), live=True)
     assert repr(s).startswith("<NodeSession node-1 holds=v1 (")
     assert "pending=v2 (" in repr(s)
+
+
+def test_on_connect_a_node_is_told_a_push_follows() -> None:
+    push, outlook = session().connect(release(1))
+    assert push is not None and outlook == "push"
+
+
+def test_on_connect_a_node_holding_the_latest_is_told_it_is_current() -> None:
+    assert session(holds=release(1).ref).connect(release(1)) == (None, "current")
+
+
+def test_on_connect_a_node_that_rejected_the_latest_is_told_so() -> None:
+    assert session(rejected={release(1).ref}).connect(release(1)) == (None, "rejected")
+
+
+def test_on_connect_with_no_release_a_node_is_told_there_is_none() -> None:
+    assert session().connect(None) == (None, "empty")
+
+
+def test_a_status_report_tells_what_the_node_serves() -> None:
+    s = session()
+    s.reported(release(1).ref)
+    assert s.offer(release(1), live=True) is None
+
+
+def test_a_status_report_during_a_push_does_not_change_holdings() -> None:
+    s = session(holds=release(1).ref)
+    push = s.offer(release(2), live=True)
+    assert push is not None
+    s.reported(release(1).ref)
+    s.ack(push.nonce)
+    assert s.holds == release(2).ref

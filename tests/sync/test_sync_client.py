@@ -194,17 +194,55 @@ def test_status_reports_are_sent_periodically(tmp_path: Path) -> None:
 def test_a_status_report_follows_each_apply(tmp_path: Path) -> None:
     async def scenario() -> list[str]:
         async with sync_server() as server:
-            server.cache.put(release(1))
             node = CheckingNode()
-            # No periodic report within the test: the one seen follows the apply.
+            # No periodic report within the test: a report after the ACK follows the apply.
             client = client_for(node, [server.address], tmp_path, status_interval=3600)
             async with running(client):
+                await server.inventory.wait_for("reported", "node-1")  # the one on connect
+                server.cache.put(release(1))
                 await server.inventory.wait_for("acked", "node-1", "1")
-                await server.inventory.wait_for("reported", "node-1")
+                acked_at = server.inventory.events.index(("acked", "node-1", "1"))
+                while ("reported", "node-1") not in server.inventory.events[acked_at:]:
+                    await server.inventory.changed.wait()
             return [event[0] for event in server.inventory.events]
 
     events = run(scenario())
-    assert events.index("reported") > events.index("acked")
+    assert events.count("reported") == 2
+
+
+def test_a_node_that_rejected_the_latest_release_restarts_from_its_cache(
+    tmp_path: Path,
+) -> None:
+    SnapshotDiskCache(tmp_path).write(release(1).payload)
+
+    async def scenario() -> list[tuple[str, ...]]:
+        async with sync_server() as server:
+            server.cache.put(release(2))
+            server.inventory.rejected["node-1"] = {release(2).ref}
+            node = CheckingNode()
+            async with running(client_for(node, [server.address], tmp_path)):
+                await node.wait_applied(1)
+                await server.inventory.wait_for("reported", "node-1")
+            assert node.applied == [1]
+            return server.inventory.events
+
+    events = run(scenario())
+    assert not any(event[0] in ("acked", "nacked") for event in events)
+
+
+def test_a_node_of_an_empty_store_does_not_start_from_its_cache(tmp_path: Path) -> None:
+    SnapshotDiskCache(tmp_path).write(release(1).payload)
+
+    async def scenario() -> list[int]:
+        async with sync_server() as server:
+            node = CheckingNode()
+            async with running(client_for(node, [server.address], tmp_path)):
+                await server.inventory.wait_for("reported", "node-1")
+                server.cache.put(release(2))
+                await node.wait_applied(2)
+            return node.applied
+
+    assert run(scenario()) == [2]
 
 
 def test_failed_attempts_back_off_with_growing_capped_delays(tmp_path: Path) -> None:
