@@ -26,9 +26,9 @@ from bench.upstream import expected_body
 
 MB = 1024 * 1024
 # A proxy is idle again when it spends less than this share of a core...
-IDLE_CPU_SHARE = 0.05
+IDLE_CPU_SHARE = 0.1
 # ...over this many seconds; an overloaded one gets at most SETTLE_LIMIT_S to drain.
-IDLE_WINDOW_S = 0.2
+IDLE_WINDOW_S = 0.25
 SETTLE_LIMIT_S = 15.0
 FAILURES = (NotReady, ProcessExited, wrk.WrkError, OSError)
 

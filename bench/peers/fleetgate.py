@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import sys
 from pathlib import Path
@@ -14,6 +15,8 @@ from bench.ports import free_port
 from bench.route_table import HIT_ROUTE, route_table, services
 from bench.toolchain import Toolchain
 from bench.upstream import HIT_PATH
+from data_plane.config.model import GatewayConfig
+from data_plane.config.snapshot import build_snapshot
 
 # A bench credential, valid only for the node this file configures.
 API_KEY = "bench-7f3c9a2e4b1d8f60a5c3e9b2"
@@ -55,12 +58,34 @@ def node_available() -> bool:
     return importlib.util.find_spec("data_plane.cli") is not None
 
 
+def missing_capabilities(setup: Setup) -> list[str]:
+    """What the config for `setup` needs that this checkout's node does not declare.
+
+    A node refuses a snapshot needing more than its CAPABILITIES; asking first turns
+    "policies not built yet" into a skipped row instead of a failed start.
+    """
+    try:
+        capabilities = importlib.import_module("data_plane.capabilities").CAPABILITIES
+    except (ImportError, AttributeError):
+        return ["data_plane.capabilities"]
+    return sorted(needed_capabilities(setup) - set(capabilities))
+
+
+def needed_capabilities(setup: Setup) -> set[str]:
+    """The capabilities the snapshot of `setup`'s config requires of a node."""
+    snapshot = build_snapshot(GatewayConfig.model_validate(config(1, setup)))
+    return set(snapshot.required_capabilities)
+
+
 class FleetgatePeer:
     name = "fleetgate"
 
     def unsupported(self, setup: Setup) -> str | None:
         if not node_available():
             return "the data-plane node (data_plane.cli) is not in this checkout"
+        missing = missing_capabilities(setup)
+        if missing:
+            return f"this node does not support {', '.join(missing)} yet"
         return None
 
     def launch(self, tools: Toolchain, workdir: Path, ports: Ports, setup: Setup) -> Launch:

@@ -19,7 +19,7 @@ from bench.cli import expand, scenario_names
 from bench.machine import cpu_model
 from bench.measure import PeerResult, Rig, RunFigures, measure_scenario
 from bench.peers.base import Launch, Ports, Setup
-from bench.peers.fleetgate import API_KEY
+from bench.peers.fleetgate import API_KEY, needed_capabilities
 from bench.peers.fleetgate import config as fleetgate_config
 from bench.peers.haproxy import config as haproxy_config
 from bench.peers.nginx import config as nginx_proxy_config
@@ -224,6 +224,11 @@ def test_fleetgate_policies_put_auth_and_rate_limit_on_the_hit_route_only() -> N
     assert guarded == [HIT_ROUTE]
     assert config.consumers[0].api_keys[0].hash is not None
     assert API_KEY not in json.dumps(config.model_dump(mode="json"))
+
+
+def test_only_the_policies_setup_needs_policy_capabilities_of_the_node() -> None:
+    assert needed_capabilities(Setup(routes=1000)) == set()
+    assert needed_capabilities(Setup(policies=True)) == {"policy.auth", "policy.rate_limit"}
 
 
 def test_nginx_locations_keep_the_patterns_meaning() -> None:
