@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bench.peers import PEERS
-from bench.run import CONFIG_SCENARIOS, RESULTS, Options, run
+from bench.run import CONFIG_SCENARIOS, RESULTS, Options, UpstreamError, run
 from bench.scenarios import all_scenarios
 from bench.toolchain import ToolchainError
 
@@ -102,7 +102,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         document = run(options)
-    except ToolchainError as exc:
+    except (ToolchainError, UpstreamError) as exc:
         print(f"bench: {exc}", file=sys.stderr)
         return 2
     failed = [

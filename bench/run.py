@@ -16,8 +16,8 @@ from bench import machine, report, wrk
 from bench.measure import Rig, measure_scenario
 from bench.peers import PEERS
 from bench.ports import free_port
-from bench.probe import wait_until_ok
-from bench.process import BenchProcess
+from bench.probe import NotReady, wait_until_ok
+from bench.process import BenchProcess, ProcessExited
 from bench.scenarios import all_scenarios, scaling_unavailable
 from bench.summary import scaling_efficiency
 from bench.toolchain import find_or_install
@@ -26,6 +26,10 @@ from bench.upstream import HIT_PATH, nginx_config
 CONFIG_SCENARIOS = "config"
 REPO_ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results"
+
+
+class UpstreamError(RuntimeError):
+    """The upstream every proxy forwards to could not be started."""
 
 
 @dataclass(frozen=True)
@@ -74,6 +78,16 @@ def _scaling(document: dict[str, Any]) -> dict[str, dict[int, float]]:
     return {peer: scaling_efficiency(figures) for peer, figures in by_peer.items()}
 
 
+def _header(document: dict[str, Any]) -> str:
+    host = document["machine"]
+    tools = "; ".join(document["tools"].values())
+    return (
+        f"{document['command']}\n"
+        f"{host['cores']} cores, {host['cpu']}, Linux {host['kernel']}, Python {host['python']}\n"
+        f"{tools}\n"
+    )
+
+
 def run(options: Options) -> dict[str, Any]:
     """Measure, print each table as it completes, write the JSON; returns the document."""
     say = options.say
@@ -93,6 +107,7 @@ def run(options: Options) -> dict[str, Any]:
         },
         "scenarios": [],
     }
+    print(_header(document), flush=True)
     scaling_gap = scaling_unavailable(cores)
     if scaling_gap and "scaling" in options.scenarios:
         document["scaling_skipped"] = scaling_gap
@@ -112,7 +127,10 @@ def run(options: Options) -> dict[str, Any]:
             env,
         )
         try:
-            wait_until_ok(upstream_port, HIT_PATH, 10.0, alive=upstream.check_alive)
+            try:
+                wait_until_ok(upstream_port, HIT_PATH, 10.0, alive=upstream.check_alive)
+            except (NotReady, ProcessExited) as exc:
+                raise UpstreamError(f"the nginx upstream did not start: {exc}") from exc
             rig = Rig(
                 tools,
                 upstream_port,

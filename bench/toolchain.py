@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -11,6 +12,10 @@ from pathlib import Path
 TOOLS = ("nginx", "haproxy", "wrk")
 # nginx and haproxy live in /usr/sbin, which is not on every user's PATH.
 SEARCH_PATH = os.pathsep.join([os.environ.get("PATH", ""), "/usr/local/sbin", "/usr/sbin", "/sbin"])
+
+
+# What HAProxy (" 2026/10/17 - https://...") and wrk (" [epoll] Copyright ...") append.
+TRAILER = re.compile(r"(\s+\d{4}/\d{2}/\d{2})?(\s+-\s+\S+)?(\s+\[.*)?$")
 
 
 class ToolchainError(RuntimeError):
@@ -34,8 +39,14 @@ class Toolchain:
         for name, argv in probes.items():
             done = subprocess.run(argv, capture_output=True, text=True, timeout=10)
             text = (done.stdout + done.stderr).strip()
-            out[name] = text.splitlines()[0] if text else "unknown"
+            out[name] = short_version(text)
         return out
+
+
+def short_version(text: str) -> str:
+    """The first line of a `-v` output without the date, URL or copyright after it."""
+    first = text.strip().splitlines()[0] if text.strip() else "unknown"
+    return TRAILER.sub("", first)
 
 
 def find_tool(name: str) -> Path | None:

@@ -36,7 +36,7 @@ from bench.proxies.hop_by_hop import end_to_end
 from bench.route_table import HIT_PATTERN, HIT_ROUTE, Kind, RouteEntry, route_table
 from bench.scenarios import Scenario, scaling_unavailable, scaling_workers
 from bench.summary import scaling_efficiency, spread, summarize, versus
-from bench.toolchain import Toolchain, find_tool
+from bench.toolchain import Toolchain, find_tool, short_version
 from bench.upstream import BODY, HIT_PATH, LARGE_BODY, LARGE_PATH, expected_body
 from data_plane.config.model import GatewayConfig
 from data_plane.config.snapshot import build_snapshot
@@ -160,6 +160,25 @@ def test_this_process_has_cpu_time_and_a_resident_peak() -> None:
     pid = os.getpid()
     assert set(cpu_times([pid])) == {pid}
     assert peak_rss_bytes([pid]) > 0
+
+
+@pytest.mark.parametrize(
+    ("output", "version"),
+    [
+        ("nginx version: nginx/1.22.1\n", "nginx version: nginx/1.22.1"),
+        (
+            "HAProxy version 2.6.12-1+deb12u4 2026/10/17 - https://haproxy.org/\nStatus: ...",
+            "HAProxy version 2.6.12-1+deb12u4",
+        ),
+        (
+            "wrk debian/4.1.0-3+b2 [epoll] Copyright (C) 2012 Will Glozer\nUsage: ...",
+            "wrk debian/4.1.0-3+b2",
+        ),
+        ("", "unknown"),
+    ],
+)
+def test_tool_versions_keep_name_and_version_only(output: str, version: str) -> None:
+    assert short_version(output) == version
 
 
 def test_cpu_model_comes_from_cpuinfo() -> None:
