@@ -72,6 +72,7 @@ def scenario_json(scenario: Scenario, results: list[PeerResult]) -> dict[str, An
     return {
         "name": scenario.name,
         "title": scenario.title,
+        "group": scenario.group,
         "path": scenario.path,
         "threads": scenario.threads,
         "connections": scenario.connections,

@@ -7,7 +7,8 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,8 +20,8 @@ from bench.ports import free_port
 from bench.probe import NotReady, wait_until_ok
 from bench.process import BenchProcess, ProcessExited
 from bench.scenarios import all_scenarios, scaling_unavailable
-from bench.summary import scaling_efficiency
-from bench.toolchain import find_or_install
+from bench.summary import scaling_by_peer
+from bench.toolchain import Toolchain, find_or_install
 from bench.upstream import HIT_PATH, nginx_config
 
 CONFIG_SCENARIOS = "config"
@@ -65,19 +66,6 @@ def _config_scenarios() -> dict[str, Any]:
     return figures
 
 
-def _scaling(document: dict[str, Any]) -> dict[str, dict[int, float]]:
-    """Per peer: efficiency at each worker count of the scaling scenarios."""
-    by_peer: dict[str, dict[int, float]] = {}
-    for scenario in document["scenarios"]:
-        if not scenario["name"].startswith("workers-"):
-            continue
-        for peer in scenario["peers"]:
-            if "median" in peer:
-                rps = peer["median"]["requests_per_s"]
-                by_peer.setdefault(peer["peer"], {})[scenario["workers"]] = rps
-    return {peer: scaling_efficiency(figures) for peer, figures in by_peer.items()}
-
-
 def _header(document: dict[str, Any]) -> str:
     host = document["machine"]
     tools = "; ".join(document["tools"].values())
@@ -86,6 +74,26 @@ def _header(document: dict[str, Any]) -> str:
         f"{host['cores']} cores, {host['cpu']}, Linux {host['kernel']}, Python {host['python']}\n"
         f"{tools}\n"
     )
+
+
+@contextmanager
+def running_upstream(
+    tools: Toolchain, workdir: Path, workers: int, env: dict[str, str]
+) -> Iterator[int]:
+    """The nginx upstream, answering, for the duration of the block; yields its port."""
+    port = free_port()
+    conf = workdir / "upstream.conf"
+    conf.write_text(nginx_config(workdir, port, workers))
+    argv = [str(tools.nginx), "-p", str(workdir), "-c", str(conf)]
+    upstream = BenchProcess("upstream", argv, workdir / "upstream.log", env)
+    try:
+        try:
+            wait_until_ok(port, HIT_PATH, 10.0, alive=upstream.check_alive)
+        except (NotReady, ProcessExited) as exc:
+            raise UpstreamError(f"the nginx upstream did not start: {exc}") from exc
+        yield port
+    finally:
+        upstream.stop()
 
 
 def run(options: Options) -> dict[str, Any]:
@@ -115,22 +123,9 @@ def run(options: Options) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="fleetgate-bench-") as scratch:
         workdir = Path(scratch)
         os.chmod(workdir, 0o755)  # nginx workers read the upstream's file in here
-        upstream_port = free_port()
-        workers = max([s.setup.workers for s in chosen] or [1])
-        conf = workdir / "upstream.conf"
-        conf.write_text(nginx_config(workdir, upstream_port, workers))
         env = _environment()
-        upstream = BenchProcess(
-            "upstream",
-            [str(tools.nginx), "-p", str(workdir), "-c", str(conf)],
-            workdir / "upstream.log",
-            env,
-        )
-        try:
-            try:
-                wait_until_ok(upstream_port, HIT_PATH, 10.0, alive=upstream.check_alive)
-            except (NotReady, ProcessExited) as exc:
-                raise UpstreamError(f"the nginx upstream did not start: {exc}") from exc
+        workers = max([s.setup.workers for s in chosen] or [1])
+        with running_upstream(tools, workdir, workers, env) as upstream_port:
             rig = Rig(
                 tools,
                 upstream_port,
@@ -143,16 +138,11 @@ def run(options: Options) -> dict[str, Any]:
             )
             for scenario in chosen:
                 peers = [PEERS[name] for name in scenario.peers if name in options.peers]
-                results = measure_scenario(rig, scenario, peers, say)
-                entry = report.scenario_json(scenario, results)
+                entry = report.scenario_json(scenario, measure_scenario(rig, scenario, peers, say))
                 document["scenarios"].append(entry)
-                print(
-                    report.render_scenario(entry, options.duration_s, options.runs) + "\n",
-                    flush=True,
-                )
-        finally:
-            upstream.stop()
-    scaling = _scaling(document)
+                table = report.render_scenario(entry, options.duration_s, options.runs)
+                print(table + "\n", flush=True)
+    scaling = scaling_by_peer(document["scenarios"])
     if scaling:
         document["scaling_efficiency"] = scaling
         print(

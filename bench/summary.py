@@ -5,6 +5,7 @@ from __future__ import annotations
 import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
+from typing import Any
 
 from bench.measure import RunFigures
 
@@ -57,3 +58,16 @@ def scaling_efficiency(requests_per_s: dict[int, float]) -> dict[int, float]:
     if not single:
         return {}
     return {n: rps / (n * single) for n, rps in sorted(requests_per_s.items())}
+
+
+def scaling_by_peer(scenarios: Sequence[Mapping[str, Any]]) -> dict[str, dict[int, float]]:
+    """Per peer, the scaling efficiency at each worker count of the report's scaling group."""
+    by_peer: dict[str, dict[int, float]] = {}
+    for scenario in scenarios:
+        if scenario["group"] != "scaling":
+            continue
+        for peer in scenario["peers"]:
+            if "median" in peer and "error" not in peer:
+                rps = peer["median"]["requests_per_s"]
+                by_peer.setdefault(peer["peer"], {})[scenario["workers"]] = rps
+    return {peer: scaling_efficiency(figures) for peer, figures in by_peer.items()}

@@ -35,7 +35,7 @@ from bench.procfs import (
 from bench.proxies.hop_by_hop import end_to_end
 from bench.route_table import HIT_PATTERN, HIT_ROUTE, Kind, RouteEntry, route_table
 from bench.scenarios import Scenario, scaling_unavailable, scaling_workers
-from bench.summary import scaling_efficiency, spread, summarize, versus
+from bench.summary import scaling_by_peer, scaling_efficiency, spread, summarize, versus
 from bench.toolchain import Toolchain, find_tool, short_version
 from bench.upstream import BODY, HIT_PATH, LARGE_BODY, LARGE_PATH, expected_body
 from data_plane.config.model import GatewayConfig
@@ -350,6 +350,15 @@ def test_no_latency_at_all_gives_no_latency_ratio() -> None:
 def test_scaling_efficiency_is_against_n_single_workers() -> None:
     assert scaling_efficiency({1: 100.0, 2: 180.0, 4: 340.0}) == {1: 1.0, 2: 0.9, 4: 0.85}
     assert scaling_efficiency({2: 180.0}) == {}
+
+
+def test_scaling_is_read_from_the_scaling_group_of_a_report() -> None:
+    def scenario(group: str, workers: int, rps: float) -> dict[str, object]:
+        peer = {"peer": "nginx", "median": {"requests_per_s": rps}}
+        return {"group": group, "workers": workers, "peers": [peer]}
+
+    scenarios = [scenario("", 1, 5.0), scenario("scaling", 1, 10.0), scenario("scaling", 2, 19.0)]
+    assert scaling_by_peer(scenarios) == {"nginx": {1: 1.0, 2: 0.95}}
 
 
 def test_python_proxies_drop_hop_by_hop_headers_and_those_connection_names() -> None:
