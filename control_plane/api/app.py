@@ -1,0 +1,88 @@
+"""The admin API application: `/api/v1` (token required), `/health`, `/metrics` and the docs."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from importlib.metadata import PackageNotFoundError, version
+
+from fastapi import APIRouter, FastAPI
+
+from ..plane import ControlPlane
+from ..store.releases import latest_version
+from . import audit, config, consumers, health, metrics, releases, routes, services, tenants, tiers
+from .errors import install_error_handlers
+from .metrics import AdminMetricsMiddleware
+from .request_id import RequestIdMiddleware
+
+DESCRIPTION = """\
+The admin API of fleetgate's control plane. Services, routes, tiers, tenants and
+consumers are addressed by name and use the same shape as `fleetgate apply -f` files.
+Every committed change is checked like a node would check it, then becomes a new
+release (debounced) that the config-sync service streams to data-plane nodes.
+
+Every call under `/api/v1` needs `Authorization: Bearer <admin token>`. Errors always
+answer `{"error": {"code", "message", "request_id"}}`.
+"""
+
+TAGS = [
+    {"name": "services", "description": "Upstream pools and their targets."},
+    {"name": "routes", "description": "Request matching, the service answering, policies."},
+    {"name": "tiers", "description": "Plans: rate limits, quotas, concurrency caps."},
+    {"name": "tenants", "description": "Customers, each on a tier."},
+    {"name": "consumers", "description": "Callers with credentials and roles."},
+    {"name": "config", "description": "The whole config at once (`fleetgate apply/export`)."},
+    {"name": "releases", "description": "Immutable, versioned snapshots sent to nodes."},
+    {"name": "audit", "description": "Who changed what, when."},
+    {"name": "operations", "description": "Health and metrics; no token needed."},
+]
+
+ENTITY_ROUTERS = (services, routes, tiers, tenants, consumers, config, releases, audit)
+
+
+def _version() -> str:
+    try:
+        return version("fleetgate")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+@contextlib.asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """The release maker runs as long as the API does; pending changes are released at exit."""
+    plane: ControlPlane = app.state.plane
+    with plane.db.session() as session:
+        plane.metrics.release_version.set(latest_version(session) or 0)
+    maker = asyncio.create_task(plane.releases.run(), name="release-maker")
+    try:
+        yield
+    finally:
+        maker.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await maker
+        await plane.releases.flush()
+
+
+def create_app(plane: ControlPlane) -> FastAPI:
+    """The admin application; everything it serves comes from `app.state.plane`."""
+    app = FastAPI(
+        title="fleetgate control plane",
+        version=_version(),
+        description=DESCRIPTION,
+        openapi_tags=TAGS,
+        lifespan=lifespan,
+    )
+    app.state.plane = plane
+    install_error_handlers(app)
+    # Added last = outermost: the request id exists before anything else runs.
+    app.add_middleware(AdminMetricsMiddleware)
+    app.add_middleware(RequestIdMiddleware)
+
+    app.include_router(health.router)
+    app.include_router(metrics.router)
+    api = APIRouter(prefix="/api/v1")
+    for module in ENTITY_ROUTERS:
+        api.include_router(module.router)
+    app.include_router(api)
+    return app

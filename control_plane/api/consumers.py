@@ -1,0 +1,148 @@
+"""`/api/v1/consumers`: who calls the gateway, with their credentials and roles."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Path, Response
+from fastapi.responses import JSONResponse
+
+from data_plane.config.model import ConsumerSpec, hash_api_key
+
+from ..errors import Conflict, NotFound
+from .auth import AdminRoute
+from .deps import CatalogDep, EntityFilterDep, PaginationDep
+from .entities import MergePatchBody, NameParam
+from .errors import CONFLICT, INVALID, NOT_FOUND, UNAUTHORIZED
+from .schemas import (
+    ApiKeyCreated,
+    ApiKeyRequest,
+    ConsumerOut,
+    ItemPage,
+    entity_response,
+    page_response,
+)
+
+KIND = "consumers"
+# A generated key: 256 bits, URL-safe, so it fits a header or a query string as it is.
+KEY_BYTES = 32
+KeyIdParam = Annotated[str, Path(max_length=128, description="the API key's id", examples=["ci"])]
+
+router = APIRouter(
+    prefix="/consumers", tags=["consumers"], route_class=AdminRoute, responses=UNAUTHORIZED
+)
+
+
+@router.get("", summary="List consumers", response_model=ItemPage[ConsumerOut])
+def list_consumers(catalog: CatalogDep, page: PaginationDep, only: EntityFilterDep) -> JSONResponse:
+    """Consumers ordered by name, optionally filtered by name and tags."""
+    return page_response(
+        catalog.page(
+            KIND,
+            limit=page.limit,
+            offset=page.offset,
+            name_contains=only.name_contains,
+            tags=only.tags,
+        )
+    )
+
+
+@router.post(
+    "",
+    status_code=201,
+    summary="Create a consumer",
+    response_model=ConsumerOut,
+    responses={**CONFLICT, **INVALID},
+)
+def create_consumer(catalog: CatalogDep, body: ConsumerSpec) -> JSONResponse:
+    """API keys are given as `key` (stored only as its sha256) or `hash`; a `tenant` must exist."""
+    return entity_response(catalog.create(KIND, body), 201)
+
+
+@router.get("/{name}", summary="Get a consumer", response_model=ConsumerOut, responses=NOT_FOUND)
+def get_consumer(catalog: CatalogDep, name: NameParam) -> JSONResponse:
+    return entity_response(catalog.get(KIND, name))
+
+
+@router.put(
+    "/{name}",
+    summary="Replace a consumer",
+    response_model=ConsumerOut,
+    responses={**NOT_FOUND, **INVALID},
+)
+def replace_consumer(catalog: CatalogDep, name: NameParam, body: ConsumerSpec) -> JSONResponse:
+    """The body replaces the whole consumer; its `name` must be the one in the path."""
+    return entity_response(catalog.replace(KIND, name, body))
+
+
+@router.patch(
+    "/{name}",
+    summary="Change part of a consumer",
+    response_model=ConsumerOut,
+    responses={**NOT_FOUND, **INVALID},
+)
+def patch_consumer(catalog: CatalogDep, name: NameParam, body: MergePatchBody) -> JSONResponse:
+    """JSON merge patch: given fields replace, `null` resets to the default, lists are replaced."""
+    return entity_response(catalog.patch(KIND, name, body))
+
+
+@router.delete(
+    "/{name}",
+    status_code=204,
+    summary="Delete a consumer",
+    response_class=Response,
+    responses={**NOT_FOUND, **CONFLICT},
+)
+def delete_consumer(catalog: CatalogDep, name: NameParam) -> Response:
+    """Nothing refers to a consumer: deleting one always succeeds."""
+    catalog.delete(KIND, name)
+    return Response(status_code=204)
+
+
+# ---------------------------------------------------------------- API keys
+
+
+@router.post(
+    "/{name}/api-keys",
+    status_code=201,
+    summary="Generate an API key for a consumer",
+    response_model=ApiKeyCreated,
+    responses={**NOT_FOUND, **CONFLICT},
+)
+def create_api_key(
+    catalog: CatalogDep,
+    name: NameParam,
+    body: Annotated[ApiKeyRequest | None, Body()] = None,
+) -> ApiKeyCreated:
+    """The key is returned this once; the store keeps only its sha256."""
+    key = secrets.token_urlsafe(KEY_BYTES)
+    key_id = body.id if body is not None and body.id else f"key-{secrets.token_hex(4)}"
+    digest = hash_api_key(key)
+
+    def add(consumer: dict[str, Any]) -> dict[str, Any]:
+        keys = consumer.get("api_keys", [])
+        if any(k["id"] == key_id for k in keys):
+            raise Conflict(f"consumer {name!r} already has an API key {key_id!r}")
+        return {**consumer, "api_keys": [*keys, {"id": key_id, "hash": digest}]}
+
+    catalog.update(KIND, name, add)
+    return ApiKeyCreated(id=key_id, key=key, hash=digest)
+
+
+@router.delete(
+    "/{name}/api-keys/{key_id}",
+    status_code=204,
+    summary="Revoke an API key of a consumer",
+    response_class=Response,
+    responses=NOT_FOUND,
+)
+def delete_api_key(catalog: CatalogDep, name: NameParam, key_id: KeyIdParam) -> Response:
+    def remove(consumer: dict[str, Any]) -> dict[str, Any]:
+        keys = consumer.get("api_keys", [])
+        if not any(k["id"] == key_id for k in keys):
+            raise NotFound(f"consumer {name!r} has no API key {key_id!r}")
+        return {**consumer, "api_keys": [k for k in keys if k["id"] != key_id]}
+
+    catalog.update(KIND, name, remove)
+    return Response(status_code=204)

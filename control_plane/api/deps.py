@@ -1,0 +1,83 @@
+"""Dependencies of the admin API's handlers, as `Annotated` aliases."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Annotated
+
+from fastapi import Depends, Query, Request
+from sqlalchemy.orm import Session
+
+from ..plane import ControlPlane
+from ..store.catalog import Catalog
+from .auth import admin
+from .request_id import request_id_of
+
+MAX_LIMIT = 1000
+
+
+def plane(request: Request) -> ControlPlane:
+    running: ControlPlane = request.app.state.plane
+    return running
+
+
+PlaneDep = Annotated[ControlPlane, Depends(plane)]
+AdminDep = Annotated[str, Depends(admin)]
+
+
+def session(running: PlaneDep) -> Iterator[Session]:
+    """A session for this request; what it did not commit is rolled back."""
+    with running.db.session() as opened:
+        yield opened
+
+
+SessionDep = Annotated[Session, Depends(session)]
+
+
+def catalog(request: Request, running: PlaneDep, opened: SessionDep, actor: AdminDep) -> Catalog:
+    return Catalog(
+        opened,
+        actor=actor,
+        request_id=request_id_of(request.scope),
+        on_commit=running.releases.changed,
+    )
+
+
+CatalogDep = Annotated[Catalog, Depends(catalog)]
+
+
+@dataclass(frozen=True, slots=True)
+class Pagination:
+    limit: int
+    offset: int
+
+
+def pagination(
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="items per page")] = 100,
+    offset: Annotated[int, Query(ge=0, description="items to skip")] = 0,
+) -> Pagination:
+    return Pagination(limit, offset)
+
+
+PaginationDep = Annotated[Pagination, Depends(pagination)]
+
+
+@dataclass(frozen=True, slots=True)
+class EntityFilter:
+    name_contains: str | None
+    tags: list[str] = field(default_factory=list)
+
+
+def entity_filter(
+    name: Annotated[
+        str | None, Query(max_length=128, description="only names containing this text")
+    ] = None,
+    tag: Annotated[
+        list[str], Query(description="only entities holding this tag (repeat: all of them)")
+    ] = [],  # noqa: B006 - FastAPI copies defaults per request
+) -> EntityFilter:
+    return EntityFilter(name, tag)
+
+
+EntityFilterDep = Annotated[EntityFilter, Depends(entity_filter)]

@@ -1,0 +1,85 @@
+"""The control plane's errors: values that carry the HTTP status and code to answer with.
+
+Raised anywhere below the API (the store, releases, auth); `control_plane/api/errors.py`
+is the one place that turns them into the JSON error body.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Self
+
+# pydantic's wording for the two mistakes operators make most, in the gateway's words.
+_MESSAGES = {"extra_forbidden": "unknown field", "missing": "required field is missing"}
+
+
+@dataclass(frozen=True, slots=True)
+class FieldProblem:
+    """What is wrong with one field, named in the file shape (`targets.0.weight`)."""
+
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.message}" if self.field else self.message
+
+
+def problems_from(errors: Iterable[Mapping[str, Any]], skip: int = 0) -> list[FieldProblem]:
+    """pydantic's error list as FieldProblems; `skip` drops leading `loc` items ("body")."""
+    return [
+        FieldProblem(
+            ".".join(str(part) for part in error["loc"][skip:]),
+            _MESSAGES.get(error["type"], error["msg"]),
+        )
+        for error in errors
+    ]
+
+
+class ControlPlaneError(Exception):
+    status = 500
+    code = "internal"
+
+    def __init__(self, message: str, problems: list[FieldProblem] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.problems = problems or []
+
+
+class Unauthorized(ControlPlaneError):
+    status = 401
+    code = "unauthorized"
+
+
+class NotFound(ControlPlaneError):
+    status = 404
+    code = "not_found"
+
+
+class Conflict(ControlPlaneError):
+    """A duplicate name, or removing what another entity still refers to."""
+
+    status = 409
+    code = "conflict"
+
+
+class Invalid(ControlPlaneError):
+    """A value, or the config it would make, that cannot be stored."""
+
+    status = 422
+    code = "invalid"
+
+    @classmethod
+    def of(cls, problems: list[FieldProblem]) -> Self:
+        return cls("; ".join(str(p) for p in problems), problems)
+
+
+class InvalidConfig(Invalid):
+    """The change is well-formed but the config it would make fails the snapshot checks."""
+
+    code = "invalid_config"
+
+
+class Unavailable(ControlPlaneError):
+    status = 503
+    code = "unavailable"

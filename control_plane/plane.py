@@ -1,0 +1,37 @@
+"""The parts of a running control plane that its servers share."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .admin_auth import AdminAuth
+from .metrics import ControlPlaneMetrics
+from .releases import ReleaseMaker
+from .settings import ControlPlaneSettings
+from .store.db import Database
+
+
+@dataclass(eq=False)
+class ControlPlane:
+    """Store, release maker, metrics and admin auth of one control-plane process.
+
+    The admin API and the config-sync service both hold it: releases are made by
+    `releases` and heard of through `releases.subscribe`, metrics registered in
+    `metrics.registry`.
+    """
+
+    settings: ControlPlaneSettings
+    db: Database
+    releases: ReleaseMaker
+    metrics: ControlPlaneMetrics
+    admin: AdminAuth
+
+    @classmethod
+    def build(cls, settings: ControlPlaneSettings, db: Database, admin: AdminAuth) -> ControlPlane:
+        metrics = ControlPlaneMetrics()
+        releases = ReleaseMaker(db)
+        releases.subscribe(metrics.observe_release)
+        return cls(settings, db, releases, metrics, admin)
+
+    def close(self) -> None:
+        self.db.dispose()

@@ -1,0 +1,104 @@
+"""Settings of `fleetgate control-plane`: one object, read once at start.
+
+Values come from the command line (`control_plane/cli.py` already folds `FLEETGATE_<FLAG>`
+into each flag's default) and, for settings without a flag such as `environment`, from
+the environment with the same `FLEETGATE_` prefix.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any, Literal, Self
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DB = "sqlite:///./fleetgate.db"
+# Tokens that a default install, a tutorial or a lazy operator might use.
+WEAK_TOKENS = frozenset({"admin", "changeme", "fleetgate", "password", "secret", "test", "token"})
+MIN_TOKEN_LENGTH = 16
+
+
+def split_listen(value: str) -> tuple[str, int]:
+    """HOST:PORT (or [IPv6]:PORT) as a host and a port; ValueError when malformed."""
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65_536:
+        raise ValueError(f"expected HOST:PORT with a port from 1 to 65535, got {value!r}")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    return host, int(port)
+
+
+def is_weak_token(token: str) -> bool:
+    return len(token) < MIN_TOKEN_LENGTH or token.lower() in WEAK_TOKENS
+
+
+class ControlPlaneSettings(BaseSettings):
+    """Everything `fleetgate control-plane` needs to know before it starts."""
+
+    model_config = SettingsConfigDict(env_prefix="FLEETGATE_", extra="ignore")
+
+    db: str = DEFAULT_DB
+    admin_listen: str = "127.0.0.1:8001"
+    sync_listen: str = "127.0.0.1:50051"
+    admin_token: str | None = None
+    no_migrate: bool = False
+    cluster_token: str | None = None
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    tls_ca: str | None = None
+    node_offline_after: float = Field(default=30.0, gt=0)
+    node_purge_after: float = Field(default=3600.0, gt=0)
+    # "development" silences the weak-token warning; anything else is treated as production.
+    environment: Literal["development", "production"] = "production"
+
+    @field_validator("admin_listen", "sync_listen")
+    @classmethod
+    def _listen(cls, value: str) -> str:
+        split_listen(value)
+        return value
+
+    @field_validator("admin_token", "cluster_token")
+    @classmethod
+    def _token(cls, value: str | None) -> str | None:
+        if value is not None and (not value or any(c.isspace() for c in value)):
+            raise ValueError("a token may not be empty or hold whitespace")
+        return value
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> Self:
+        """Settings from the parsed `control-plane` flags; unset flags keep their defaults."""
+        given: dict[str, Any] = {
+            name: value
+            for name, value in vars(args).items()
+            if name in cls.model_fields and value is not None
+        }
+        return cls(**given)
+
+    @property
+    def admin_address(self) -> tuple[str, int]:
+        return split_listen(self.admin_listen)
+
+    @property
+    def sync_address(self) -> tuple[str, int]:
+        return split_listen(self.sync_listen)
+
+    def warnings(self) -> list[str]:
+        """Things an operator should hear about at start."""
+        found = []
+        if (
+            self.admin_token is not None
+            and self.environment != "development"
+            and is_weak_token(self.admin_token)
+        ):
+            found.append(
+                "FLEETGATE_ADMIN_TOKEN is weak (shorter than "
+                f"{MIN_TOKEN_LENGTH} characters or a well-known word): "
+                "use a long random token outside development"
+            )
+        return found
+
+    def print_warnings(self) -> None:
+        for warning in self.warnings():
+            print(f"fleetgate: warning: {warning}", file=sys.stderr)

@@ -1,0 +1,183 @@
+"""Fixtures of the control-plane tests: a migrated store on SQLite and on PostgreSQL, the admin
+API in process, and a bounded wait for releases."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from control_plane.admin_auth import AdminAuth
+from control_plane.api.app import create_app
+from control_plane.plane import ControlPlane
+from control_plane.settings import ControlPlaneSettings
+from control_plane.store.db import Database
+from control_plane.store.migrate import upgrade
+from tests.conftest import POSTGRES_ADMIN_URL, service_missing
+
+TOKEN = "test-admin-token-7f3a9c2e5b1d4f60"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+RELEASE_WAIT = 10.0  # seconds; a release is due 50 ms after the last change, 1 s at most
+
+
+@pytest.fixture(scope="session")
+def postgres_store() -> Iterator[str]:
+    """One migrated PostgreSQL database for the session's API tests, emptied before each.
+
+    Creating and migrating a database takes most of a second; the migration tests
+    themselves use a fresh one each (`postgres_url`).
+    """
+    name = f"fleetgate_cp_{uuid.uuid4().hex[:12]}"
+    try:
+        admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:
+        service_missing("PostgreSQL", exc)
+    url = make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    try:
+        upgrade(url)
+        yield url
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def empty_postgres(url: str) -> None:
+    """Every table emptied, the schema (and Alembic's version) kept."""
+    engine = create_engine(url)
+    try:
+        with engine.begin() as conn:
+            tables = conn.execute(
+                text("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+            ).scalars()
+            names = ", ".join(f'"{t}"' for t in tables if t != "alembic_version")
+            if names:
+                conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty, migrated store: an SQLite file, or the session's PostgreSQL database."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'fleetgate.db'}"
+        upgrade(url)
+        return url
+    url = request.getfixturevalue("postgres_store")
+    empty_postgres(url)
+    return url
+
+
+@pytest.fixture
+def db(db_url: str) -> Iterator[Database]:
+    database = Database(db_url)
+    try:
+        yield database
+    finally:
+        database.dispose()
+
+
+@pytest.fixture
+def plane(db: Database, db_url: str) -> ControlPlane:
+    return ControlPlane.build(ControlPlaneSettings(db=db_url), db, AdminAuth.for_token(TOKEN))
+
+
+@pytest.fixture(scope="session")
+def admin_app(tmp_path_factory: pytest.TempPathFactory) -> FastAPI:
+    """One admin application for the session: FastAPI takes a while to build one.
+
+    Everything it serves comes from `app.state.plane`, which each test sets to its own.
+    """
+    url = f"sqlite:///{tmp_path_factory.mktemp('app') / 'unused.db'}"
+    db = Database(url)
+    return create_app(
+        ControlPlane.build(ControlPlaneSettings(db=url), db, AdminAuth.for_token(TOKEN))
+    )
+
+
+@pytest.fixture
+def client(admin_app: FastAPI, plane: ControlPlane) -> Iterator[TestClient]:
+    """The admin API with its lifespan (so releases are made), sending the admin token."""
+    admin_app.state.plane = plane
+    with TestClient(admin_app, headers=AUTH) as authorized:
+        yield authorized
+
+
+@pytest.fixture
+def anonymous(client: TestClient) -> TestClient:
+    """The same running app, without a token."""
+    stranger = TestClient(client.app)
+    stranger.portal = client.portal  # share the running app's event loop and lifespan
+    return stranger
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def ok(response: Any, status: int = 200) -> Any:
+    """The JSON of `response`, after checking its status (with the body in the message)."""
+    assert response.status_code == status, response.text
+    return response.json() if response.content else None
+
+
+def release_versions(client: TestClient) -> list[int]:
+    return [r["version"] for r in ok(client.get("/api/v1/releases"))["items"]]
+
+
+def wait_for_release(client: TestClient, version: int, timeout: float = RELEASE_WAIT) -> dict:
+    """Poll until release `version` exists; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        response = client.get(f"/api/v1/releases/{version}")
+        if response.status_code == 200:
+            release: dict = response.json()
+            return release
+        assert response.status_code == 404, response.text
+        if time.monotonic() > deadline:
+            raise AssertionError(
+                f"release {version} not made in {timeout} s: {release_versions(client)}"
+            )
+        time.sleep(0.02)
+
+
+def settle(client: TestClient, plane: ControlPlane) -> None:
+    """Make any pending release now, so a test starts from a quiet store."""
+    client.portal.call(plane.releases.flush)
+
+
+def store_state(client: TestClient) -> dict:
+    """What a refused change must leave untouched: the config, releases and audit log."""
+    return {
+        "config": ok(client.get("/api/v1/config")),
+        "releases": release_versions(client),
+        "audit": ok(client.get("/api/v1/audit"))["total"],
+    }
+
+
+SEED = {
+    "services": [{"name": "users", "targets": [{"address": "127.0.0.1:9001"}]}],
+    "routes": [{"name": "users-api", "paths": ["/users/**"], "service": "users"}],
+    "tiers": [{"name": "PRO", "requests_per_minute": 1000}],
+    "tenants": [{"name": "acme", "tier": "PRO"}],
+    "consumers": [{"name": "alice", "tenant": "acme"}],
+}
+
+
+@pytest.fixture
+def seeded(client: TestClient, plane: ControlPlane) -> TestClient:
+    """A store holding one entity of each kind, released (version 1) and quiet."""
+    ok(client.put("/api/v1/config", json=SEED))
+    settle(client, plane)
+    assert release_versions(client) == [1]
+    return client
