@@ -29,7 +29,7 @@ MB = 1024 * 1024
 IDLE_CPU_SHARE = 0.1
 # ...over this many seconds; an overloaded one gets at most SETTLE_LIMIT_S to drain.
 IDLE_WINDOW_S = 0.25
-SETTLE_LIMIT_S = 15.0
+SETTLE_LIMIT_S = 10.0
 FAILURES = (NotReady, ProcessExited, wrk.WrkError, OSError)
 
 

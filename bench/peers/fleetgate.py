@@ -96,7 +96,10 @@ class FleetgatePeer:
         argv += ["--config", str(path), "--listen", f"127.0.0.1:{ports.proxy}"]
         argv += ["--status-listen", f"127.0.0.1:{status_port}"]
         argv += ["--workers", str(setup.workers), "--cache-dir", str(workdir / "fleetgate-cache")]
-        checks = [Check("the node serves metrics", "/metrics", 200, port=status_port)]
+        checks = [
+            Check("the node serves metrics", "/metrics", 200, port=status_port),
+            Check("a path no route matches is not forwarded", "/unrouted/path", 404),
+        ]
         headers = {}
         if setup.policies:
             headers = {API_KEY_HEADER: API_KEY}
