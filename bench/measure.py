@@ -19,7 +19,13 @@ from bench.peers.base import Launch, Peer, Ports
 from bench.ports import free_port
 from bench.probe import NotReady, fetch, wait_until_ok
 from bench.process import BenchProcess, ProcessExited
-from bench.procfs import cpu_seconds_between, cpu_times, peak_rss_bytes, process_tree
+from bench.procfs import (
+    cpu_seconds_between,
+    cpu_times,
+    peak_rss_bytes,
+    process_tree,
+    worker_rss_bytes,
+)
 from bench.scenarios import Scenario
 from bench.toolchain import Toolchain
 from bench.upstream import expected_body
@@ -58,7 +64,8 @@ class RunFigures:
     p99_ms: float | None
     cpu_s: float
     requests_per_cpu_s: float
-    peak_rss_mb: float
+    peak_rss_mb: float  # the whole process tree
+    worker_rss_mb: float  # per worker: the tree without its master, when it has one
     failed: int
 
 
@@ -146,6 +153,7 @@ def _run_once(rig: Rig, contender: Contender) -> RunFigures:
         cpu_s=cpu_s,
         requests_per_cpu_s=result.requests / cpu_s if cpu_s > 0 else 0.0,
         peak_rss_mb=peak_rss_bytes(tree) / MB,
+        worker_rss_mb=worker_rss_bytes(process.pid, tree) / MB,
         failed=result.failed,
     )
 

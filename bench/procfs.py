@@ -88,3 +88,10 @@ def peak_rss_bytes(pids: list[int], proc: Path = PROC) -> int:
         if text is not None:
             total += parse_vmhwm(text)
     return total
+
+
+def worker_rss_bytes(root: int, tree: list[int], proc: Path = PROC) -> float:
+    """Mean peak resident size of a proxy's workers: the children of a master (nginx,
+    a fleetgate node), or the one process of a single-process proxy."""
+    workers = [pid for pid in tree if pid != root] or [root]
+    return peak_rss_bytes(workers, proc) / len(workers)

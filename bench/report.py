@@ -14,11 +14,12 @@ from bench.summary import Spread, summarize, versus
 
 COLUMNS = (
     ("peer", 14),
-    ("req/s", 24),
+    ("req/s", 20),
     ("p50 ms", 7),
     ("p99 ms", 7),
     ("req/CPU-s", 10),
     ("peak RSS MB", 12),
+    ("MB/worker", 9),
     ("vs nginx: req/s", 16),
     ("req/CPU-s", 10),
     ("p99", 6),
@@ -111,6 +112,7 @@ def render_scenario(scenario: dict[str, Any], duration_s: int, runs: int) -> str
             _ms(median["p99_ms"]),
             compact(median["requests_per_cpu_s"]),
             f"{median['peak_rss_mb']:.1f}",
+            f"{median['worker_rss_mb']:.1f}",
             _ratio(ratios.get("requests_per_s")),
             _ratio(ratios.get("requests_per_cpu_s")),
             _ratio(ratios.get("p99_ms")),

@@ -9,7 +9,14 @@ from typing import Any
 
 from bench.measure import RunFigures
 
-METRICS = ("requests_per_s", "p50_ms", "p99_ms", "requests_per_cpu_s", "peak_rss_mb")
+METRICS = (
+    "requests_per_s",
+    "p50_ms",
+    "p99_ms",
+    "requests_per_cpu_s",
+    "peak_rss_mb",
+    "worker_rss_mb",
+)
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ from bench.procfs import (
     parse_vmhwm,
     peak_rss_bytes,
     process_tree,
+    worker_rss_bytes,
 )
 from bench.proxies.hop_by_hop import end_to_end
 from bench.route_table import HIT_PATTERN, HIT_ROUTE, Kind, RouteEntry, route_table
@@ -142,6 +143,23 @@ def test_process_tree_holds_the_children_of_a_process() -> None:
         assert parent.stdin is not None
         parent.stdin.close()
         parent.wait(timeout=10)
+
+
+def _fake_proc(tmp_path: Path, peaks_kb: dict[int, int]) -> Path:
+    for pid, kb in peaks_kb.items():
+        (tmp_path / str(pid)).mkdir()
+        (tmp_path / str(pid) / "status").write_text(f"Name:\tp\nVmHWM:\t{kb} kB\n")
+    return tmp_path
+
+
+def test_worker_memory_leaves_the_master_out(tmp_path: Path) -> None:
+    proc = _fake_proc(tmp_path, {10: 4096, 11: 20480, 12: 30720})
+    assert worker_rss_bytes(10, [10, 11, 12], proc) == 25 * 1024 * 1024
+
+
+def test_a_single_process_proxy_is_its_own_worker(tmp_path: Path) -> None:
+    proc = _fake_proc(tmp_path, {10: 4096})
+    assert worker_rss_bytes(10, [10], proc) == 4 * 1024 * 1024
 
 
 def test_process_tree_of_a_gone_process_is_empty() -> None:
@@ -329,8 +347,17 @@ def test_ratios_are_against_the_reference_medians() -> None:
 
 
 def _figures(requests: int, p99_ms: float | None) -> RunFigures:
+    """Five seconds of a run: `requests` completed, with this p99 (None: nothing completed)."""
     return RunFigures(
-        requests, requests / 5, p99_ms and p99_ms / 2, p99_ms, 5.0, requests / 5, 40.0, 0
+        requests=requests,
+        requests_per_s=requests / 5,
+        p50_ms=None if p99_ms is None else p99_ms / 2,
+        p99_ms=p99_ms,
+        cpu_s=5.0,
+        requests_per_cpu_s=requests / 5,
+        peak_rss_mb=40.0,
+        worker_rss_mb=40.0,
+        failed=0,
     )
 
 
@@ -480,6 +507,7 @@ def test_quick_run_measures_the_python_peers_against_nginx(tmp_path: Path) -> No
         assert "error" not in peer, name
         assert peer["median"]["requests_per_s"] > 0, name
         assert peer["median"]["peak_rss_mb"] > 0, name
+        assert 0 < peer["median"]["worker_rss_mb"] <= peer["median"]["peak_rss_mb"], name
         assert peer["failed_requests"] == 0, name
     assert peers["nginx"]["vs_nginx"]["requests_per_s"] == 1.0
     assert set(peers["aiohttp"]["vs_nginx"]) == {"requests_per_s", "requests_per_cpu_s", "p99_ms"}
