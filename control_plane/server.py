@@ -31,6 +31,7 @@ from .plane import ControlPlane
 from .settings import ControlPlaneSettings
 from .store import migrate
 from .store.db import Database
+from .sync import server as config_sync
 
 log = logging.getLogger("control_plane")
 
@@ -101,7 +102,10 @@ async def serve(settings: ControlPlaneSettings) -> int:
         admin.force_exit = admin.should_exit
         admin.should_exit = True
 
-    services = [Service("admin API", admin.serve(), stop_admin)]
+    services = [
+        Service("admin API", admin.serve(), stop_admin),
+        Service("config sync", config_sync.serve(plane)),
+    ]
     log.info("admin API on http://%s:%d (docs at /docs)", host, port)
     try:
         return await run_services(services)

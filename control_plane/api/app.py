@@ -11,7 +11,19 @@ from fastapi import APIRouter, FastAPI
 
 from ..plane import ControlPlane
 from ..store.releases import latest_version
-from . import audit, config, consumers, health, metrics, releases, routes, services, tenants, tiers
+from . import (
+    audit,
+    config,
+    consumers,
+    health,
+    metrics,
+    nodes,
+    releases,
+    routes,
+    services,
+    tenants,
+    tiers,
+)
 from .errors import install_error_handlers
 from .metrics import AdminMetricsMiddleware
 from .request_id import RequestIdMiddleware
@@ -35,10 +47,11 @@ TAGS = [
     {"name": "config", "description": "The whole config at once (`fleetgate apply/export`)."},
     {"name": "releases", "description": "Immutable, versioned snapshots sent to nodes."},
     {"name": "audit", "description": "Who changed what, when."},
+    {"name": "nodes", "description": "Data-plane nodes and what config they serve."},
     {"name": "operations", "description": "Health and metrics; no token needed."},
 ]
 
-ENTITY_ROUTERS = (services, routes, tiers, tenants, consumers, config, releases, audit)
+ENTITY_ROUTERS = (services, routes, tiers, tenants, consumers, config, releases, audit, nodes)
 
 
 def _version() -> str:

@@ -1,0 +1,111 @@
+"""`/api/v1/nodes`: the data-plane nodes config sync knows of, with their derived status.
+
+Any replica answers for every node: the inventory is in SQL. A node's status is
+derived at read time from what it last said, the latest release and the clock:
+SYNCED (holds the latest release), STALE (holds an older one, or none), NACKED
+(rejected the latest), OFFLINE (silent longer than `--node-offline-after`).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import func, select
+
+from ..errors import NotFound
+from ..sync.cache import SnapshotRef
+from ..sync.inventory import NodeStatusName, latest_release_ref, node_status, utcnow
+from ..sync.node_row import NodeRow
+from .auth import AdminRoute
+from .deps import AdminDep, PaginationDep, PlaneDep, SessionDep
+from .errors import NOT_FOUND, UNAUTHORIZED
+from .schemas import ItemPage
+
+router = APIRouter(prefix="/nodes", tags=["nodes"], route_class=AdminRoute, responses=UNAUTHORIZED)
+
+EXAMPLE: dict[str, Any] = {
+    "id": "gw-eu-1-3f9a2c1d",
+    "labels": {"group": "green", "zone": "eu-1"},
+    "address": "0.0.0.0:8080",
+    "software_version": "0.1.0",
+    "capabilities": ["service.circuit_breaker", "service.health_check"],
+    "status": "SYNCED",
+    "applied_version": 42,
+    "applied_hash": "3b1f0c" + "0" * 58,
+    "apply_seconds": 0.012,
+    "rejected_version": None,
+    "last_error": None,
+    "request_rate": 1250.0,
+    "error_rate": 0.001,
+    "p50_ms": 1.2,
+    "p99_ms": 8.5,
+    "open_connections": 64,
+    "first_seen": "2026-01-01T12:00:00+00:00",
+    "last_seen": "2026-01-01T12:30:05+00:00",
+}
+
+
+class NodeOut(BaseModel):
+    """One data-plane node as the inventory knows it."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [EXAMPLE]})
+
+    id: str
+    labels: dict[str, str]
+    address: str = Field(description="the node's proxy listen address")
+    software_version: str
+    capabilities: list[str]
+    status: NodeStatusName
+    applied_version: int | None = Field(description="the release the node serves, if any")
+    applied_hash: str | None
+    apply_seconds: float | None = Field(description="compile and swap time of that release")
+    rejected_version: int | None = Field(description="the last release the node refused")
+    last_error: str | None = Field(description="why the node refused it")
+    request_rate: float | None = Field(description="requests per second, last status report")
+    error_rate: float | None = Field(description="share of 5xx answers, 0..1")
+    p50_ms: float | None
+    p99_ms: float | None
+    open_connections: int | None
+    first_seen: datetime
+    last_seen: datetime
+
+    @classmethod
+    def of(cls, row: NodeRow, status: NodeStatusName) -> NodeOut:
+        fields: dict[str, Any] = {
+            name: getattr(row, name) for name in cls.model_fields if name != "status"
+        }
+        return cls.model_validate({**fields, "status": status})
+
+
+NodeIdParam = Annotated[str, Path(max_length=128, description="a node id", examples=["edge-1"])]
+
+
+def _out(plane: PlaneDep, row: NodeRow, latest: SnapshotRef | None) -> NodeOut:
+    offline_after = plane.settings.node_offline_after
+    return NodeOut.of(row, node_status(row, latest, utcnow(), offline_after))
+
+
+@router.get("", summary="List data-plane nodes")
+def list_nodes(
+    plane: PlaneDep, session: SessionDep, _admin: AdminDep, page: PaginationDep
+) -> ItemPage[NodeOut]:
+    """Every node heard of and not yet purged, ordered by id."""
+    latest = latest_release_ref(session)
+    total = session.scalar(select(func.count()).select_from(NodeRow)) or 0
+    rows = session.scalars(
+        select(NodeRow).order_by(NodeRow.id).offset(page.offset).limit(page.limit)
+    )
+    return ItemPage[NodeOut](items=[_out(plane, row, latest) for row in rows], total=total)
+
+
+@router.get("/{node_id}", summary="Get a data-plane node", responses=NOT_FOUND)
+def get_node(
+    plane: PlaneDep, session: SessionDep, _admin: AdminDep, node_id: NodeIdParam
+) -> NodeOut:
+    row = session.get(NodeRow, node_id)
+    if row is None:
+        raise NotFound(f"no node {node_id!r}")
+    return _out(plane, row, latest_release_ref(session))

@@ -1,0 +1,286 @@
+"""The node inventory: what every node said, kept in SQL for all replicas to read.
+
+The config-sync service reports hellos, ACKs, NACKs and status reports here as they
+arrive. They update an in-memory record per node connected to this replica, and a
+flush loop writes the changed records in one transaction shortly after, so a burst of
+100 ACKs costs one write, not 100. Each write only lands if it is no older than the
+row (`last_seen`), so a node that moved to another replica is never rolled back by a
+late flush from the one it left. Statuses are derived when read (`node_status`), and
+nodes silent for `offline_after + purge_after` seconds are deleted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+from fleetgate_pb import sync_pb2 as pb
+from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session
+
+from control_plane.store.db import Database
+from control_plane.store.models import ReleaseRow
+
+from .cache import SnapshotRef
+from .node_row import NodeRow
+
+log = logging.getLogger("fleetgate.sync")
+
+NodeStatusName = Literal["SYNCED", "STALE", "NACKED", "OFFLINE"]
+FLUSH_INTERVAL = 0.2  # seconds between two writes of the same burst of reports
+PURGE_EVERY = 60.0
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(slots=True)
+class NodeRecord:
+    """What one node connected here said last: the columns of its `nodes` row."""
+
+    id: str
+    labels: dict[str, Any]
+    address: str
+    peer: str
+    software_version: str
+    schema_version: int
+    capabilities: list[str]
+    first_seen: datetime
+    last_seen: datetime
+    applied_version: int | None = None
+    applied_hash: str | None = None
+    apply_seconds: float | None = None
+    rejected_version: int | None = None
+    rejected_hash: str | None = None
+    last_error: str | None = None
+    request_rate: float | None = None
+    error_rate: float | None = None
+    p50_ms: float | None = None
+    p99_ms: float | None = None
+    open_connections: int | None = None
+
+    @classmethod
+    def from_hello(cls, hello: pb.Hello, peer: str, now: datetime) -> NodeRecord:
+        holds = hello.active.version != 0 or bool(hello.active.hash)
+        return cls(
+            id=hello.node_id,
+            labels=dict(hello.labels),
+            address=hello.address[:300],
+            peer=peer[:300],
+            software_version=hello.software_version[:64],
+            schema_version=hello.schema_version,
+            capabilities=sorted(hello.capabilities),
+            first_seen=now,
+            last_seen=now,
+            applied_version=hello.active.version if holds else None,
+            applied_hash=hello.active.hash if holds else None,
+        )
+
+    def columns(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def node_status(
+    row: NodeRow | NodeRecord,
+    latest: SnapshotRef | None,
+    now: datetime,
+    offline_after: float,
+) -> NodeStatusName:
+    """A node's status from its facts, the latest release and the clock."""
+    if (now - row.last_seen).total_seconds() > offline_after:
+        return "OFFLINE"
+    if latest is None:
+        return "SYNCED"  # no release yet: there is nothing to be behind on
+    if row.rejected_version == latest.version and row.rejected_hash == latest.hash:
+        return "NACKED"
+    if row.applied_version == latest.version and row.applied_hash == latest.hash:
+        return "SYNCED"
+    return "STALE"
+
+
+def latest_release_ref(session: Session) -> SnapshotRef | None:
+    row = session.execute(
+        select(ReleaseRow.version, ReleaseRow.hash).order_by(ReleaseRow.version.desc()).limit(1)
+    ).first()
+    return None if row is None else SnapshotRef(row.version, row.hash)
+
+
+class NodeInventory:
+    """Implements the service's `Inventory` on the store, with batched writes."""
+
+    def __init__(
+        self,
+        db: Database,
+        *,
+        offline_after: float,
+        purge_after: float,
+        clock: Callable[[], datetime] = utcnow,
+        flush_interval: float = FLUSH_INTERVAL,
+    ) -> None:
+        self._db = db
+        self.offline_after = offline_after
+        self.purge_after = purge_after
+        self._clock = clock
+        self._flush_interval = flush_interval
+        # Per-node state of this replica
+        self._records: dict[str, NodeRecord] = {}
+        self._streams: Counter[str] = Counter()  # a node may briefly hold two streams
+        self._dirty: set[str] = set()
+        self._wake = asyncio.Event()
+
+    # ------------------------------------------------------------ what the service reports
+
+    async def connected(self, hello: pb.Hello, peer: str) -> set[SnapshotRef]:
+        record = NodeRecord.from_hello(hello, peer, self._clock())
+        rejected = await asyncio.to_thread(self._connect, record)
+        self._records[record.id] = record
+        self._streams[record.id] += 1
+        return rejected
+
+    def acked(self, node_id: str, ref: SnapshotRef, apply_seconds: float) -> None:
+        record = self._heard(node_id)
+        if record is not None:
+            record.applied_version, record.applied_hash = ref.version, ref.hash
+            record.apply_seconds = apply_seconds
+
+    def nacked(self, node_id: str, ref: SnapshotRef, error: str) -> None:
+        record = self._heard(node_id)
+        if record is not None:
+            record.rejected_version, record.rejected_hash = ref.version, ref.hash
+            record.last_error = f"v{ref.version}: {error}"[:4000]
+
+    def reported(self, node_id: str, status: pb.NodeStatus) -> None:
+        record = self._heard(node_id)
+        if record is None:
+            return
+        record.open_connections = status.open_connections
+        for slot in status.slots:
+            if slot.slot == pb.ACTIVE:
+                if slot.HasField("snapshot") and slot.snapshot.hash:
+                    # What it serves, ACKed or not: a node may start from its disk cache.
+                    record.applied_version = slot.snapshot.version
+                    record.applied_hash = slot.snapshot.hash
+                record.request_rate = slot.request_rate
+                record.error_rate = slot.error_rate
+                record.p50_ms = slot.p50_ms
+                record.p99_ms = slot.p99_ms
+
+    def disconnected(self, node_id: str) -> None:
+        self._streams[node_id] -= 1
+        if self._streams[node_id] <= 0:
+            del self._streams[node_id]
+            self._heard(node_id)  # the last word: when it was last heard here
+            # The record stays until flushed; the flush drops records without a stream.
+
+    def _heard(self, node_id: str) -> NodeRecord | None:
+        record = self._records.get(node_id)
+        if record is None:
+            return None
+        record.last_seen = self._clock()
+        self._dirty.add(node_id)
+        self._wake.set()
+        return record
+
+    # ------------------------------------------------------------ writing
+
+    async def run(self) -> None:
+        """Flush changes as they come (batched), purge forgotten nodes now and then."""
+        try:
+            while True:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(PURGE_EVERY):
+                        await self._wake.wait()
+                if self._wake.is_set():
+                    self._wake.clear()
+                    await self.flush()
+                    await asyncio.sleep(self._flush_interval)  # let the burst gather
+                else:
+                    await asyncio.to_thread(self.purge)
+        finally:
+            await self.flush()
+
+    async def flush(self) -> None:
+        """Write every changed record now."""
+        if not self._dirty:
+            return
+        batch = [dataclasses.replace(self._records[node_id]) for node_id in self._dirty]
+        self._dirty.clear()
+        for record in batch:
+            if record.id not in self._streams:
+                self._records.pop(record.id, None)
+        try:
+            await asyncio.to_thread(self._save, batch)
+        except Exception:
+            log.exception("node inventory: cannot write %d node(s); retrying", len(batch))
+            for record in batch:
+                self._records.setdefault(record.id, record)
+                self._dirty.add(record.id)
+
+    def purge(self) -> int:
+        """Delete nodes not heard of for `offline_after + purge_after` seconds."""
+        horizon = self._clock() - timedelta(seconds=self.offline_after + self.purge_after)
+        with self._db.session() as session:
+            result = session.execute(
+                delete(NodeRow)
+                .where(NodeRow.last_seen < horizon)
+                .execution_options(synchronize_session=False)
+            )
+            session.commit()
+        purged = int(getattr(result, "rowcount", 0) or 0)
+        if purged:
+            log.info("node inventory: forgot %d node(s) offline for %g s", purged, self.purge_after)
+        return purged
+
+    def _connect(self, record: NodeRecord) -> set[SnapshotRef]:
+        """Upsert a node's row at hello time; returns what it rejected before."""
+        with self._db.session() as session:
+            row = session.get(NodeRow, record.id)
+            rejected: set[SnapshotRef] = set()
+            if row is None:
+                session.add(NodeRow(**record.columns()))
+            else:
+                # What a node learnt elsewhere survives its move to this replica.
+                record.first_seen = row.first_seen
+                record.last_error = row.last_error
+                # A refusal binds the software that made it: a node upgraded since (new
+                # version or capabilities) is offered the release it once refused.
+                same_software = (row.software_version, sorted(row.capabilities)) == (
+                    record.software_version,
+                    record.capabilities,
+                )
+                if same_software and row.rejected_version is not None and row.rejected_hash:
+                    rejected.add(SnapshotRef(row.rejected_version, row.rejected_hash))
+                    record.rejected_version = row.rejected_version
+                    record.rejected_hash = row.rejected_hash
+                for name, value in record.columns().items():
+                    setattr(row, name, value)
+            session.commit()
+        return rejected
+
+    def _save(self, batch: list[NodeRecord]) -> None:
+        with self._db.session() as session:
+            for record in batch:
+                columns = record.columns()
+                result = session.execute(
+                    update(NodeRow)
+                    .where(NodeRow.id == record.id, NodeRow.last_seen <= record.last_seen)
+                    .values(**columns)
+                    .execution_options(synchronize_session=False)
+                )
+                if not getattr(result, "rowcount", 0) and session.get(NodeRow, record.id) is None:
+                    session.add(NodeRow(**columns))  # purged while connected: write it again
+            session.commit()
+
+    def __repr__(self) -> str:
+        return (
+            f"<NodeInventory connected={len(self._streams)} records={len(self._records)}"
+            f" dirty={len(self._dirty)}>"
+        )

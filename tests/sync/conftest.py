@@ -1,0 +1,32 @@
+"""Fixtures of the config-sync tests: a migrated store."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from control_plane.store.db import Database
+from control_plane.store.migrate import upgrade
+
+
+@pytest.fixture
+def sqlite_db(tmp_path: Path) -> Iterator[Database]:
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    upgrade(url)
+    db = Database(url)
+    try:
+        yield db
+    finally:
+        db.dispose()
+
+
+@pytest.fixture
+def postgres_db(postgres_url: str) -> Iterator[Database]:
+    upgrade(postgres_url)
+    db = Database(postgres_url)
+    try:
+        yield db
+    finally:
+        db.dispose()

@@ -1,0 +1,297 @@
+"""The node inventory in SQL: facts written in batches, statuses derived when read."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from fleetgate_pb import sync_pb2
+
+from control_plane.store.db import Database
+from control_plane.sync.cache import SnapshotRef
+from control_plane.sync.inventory import NodeInventory, NodeRecord, node_status
+from control_plane.sync.node_row import NodeRow
+
+from .harness import run
+
+T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+V1 = SnapshotRef(1, "a" * 64)
+V2 = SnapshotRef(2, "b" * 64)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def hello(node_id: str = "edge-1", holds: SnapshotRef | None = None) -> sync_pb2.Hello:
+    message = sync_pb2.Hello(
+        node_id=node_id,
+        labels={"group": "green"},
+        software_version="0.1.0",
+        schema_version=1,
+        capabilities=["service.health_check"],
+        address="10.0.0.7:8080",
+    )
+    if holds is not None:
+        message.active.CopyFrom(sync_pb2.SnapshotRef(version=holds.version, hash=holds.hash))
+    return message
+
+
+def inventory(db: Database, clock: Clock | None = None) -> NodeInventory:
+    return NodeInventory(db, offline_after=30, purge_after=3600, clock=clock or Clock())
+
+
+def row(db: Database, node_id: str = "edge-1") -> NodeRow | None:
+    with db.session() as session:
+        return session.get(NodeRow, node_id)
+
+
+def test_a_hello_creates_the_node_row_at_once(sqlite_db: Database) -> None:
+    async def scenario() -> None:
+        await inventory(sqlite_db).connected(hello(holds=V1), "ipv4:127.0.0.1:5000")
+
+    run(scenario())
+    stored = row(sqlite_db)
+    assert stored is not None
+    assert (stored.labels, stored.address, stored.software_version) == (
+        {"group": "green"},
+        "10.0.0.7:8080",
+        "0.1.0",
+    )
+    assert (stored.applied_version, stored.applied_hash) == (V1.version, V1.hash)
+    assert stored.capabilities == ["service.health_check"]
+    assert stored.last_seen == T0
+
+
+def test_an_ack_is_written_at_the_next_flush(sqlite_db: Database) -> None:
+    async def scenario() -> None:
+        nodes = inventory(sqlite_db)
+        await nodes.connected(hello(), "peer")
+        nodes.acked("edge-1", V2, 0.031)
+        await nodes.flush()
+
+    run(scenario())
+    stored = row(sqlite_db)
+    assert stored is not None
+    assert (stored.applied_version, stored.applied_hash, stored.apply_seconds) == (
+        2,
+        V2.hash,
+        0.031,
+    )
+
+
+def test_a_nack_stores_the_rejected_release_and_the_reason(sqlite_db: Database) -> None:
+    async def scenario() -> None:
+        nodes = inventory(sqlite_db)
+        await nodes.connected(hello(), "peer")
+        nodes.nacked("edge-1", V2, "this node lacks policy.auth")
+        await nodes.flush()
+
+    run(scenario())
+    stored = row(sqlite_db)
+    assert stored is not None
+    assert (stored.rejected_version, stored.rejected_hash) == (2, V2.hash)
+    assert stored.last_error == "v2: this node lacks policy.auth"
+
+
+def test_a_reconnecting_node_is_told_what_it_rejected_before(sqlite_db: Database) -> None:
+    async def scenario() -> set[SnapshotRef]:
+        first = inventory(sqlite_db)
+        await first.connected(hello(), "peer")
+        first.nacked("edge-1", V2, "no")
+        first.disconnected("edge-1")
+        await first.flush()
+        # Another replica, sharing the store.
+        return await inventory(sqlite_db).connected(hello(), "peer")
+
+    assert run(scenario()) == {V2}
+
+
+def test_a_node_upgraded_since_its_refusal_is_offered_the_release_again(
+    sqlite_db: Database,
+) -> None:
+    async def scenario() -> set[SnapshotRef]:
+        nodes = inventory(sqlite_db)
+        await nodes.connected(hello(), "peer")
+        nodes.nacked("edge-1", V2, "this node lacks policy.cors")
+        nodes.disconnected("edge-1")
+        await nodes.flush()
+        upgraded = hello()
+        upgraded.capabilities.append("policy.cors")
+        return await inventory(sqlite_db).connected(upgraded, "peer")
+
+    assert run(scenario()) == set()
+    stored = row(sqlite_db)
+    assert stored is not None and stored.rejected_version is None
+    assert stored.last_error == "v2: this node lacks policy.cors"
+
+
+def test_status_reports_store_the_active_slot_figures(sqlite_db: Database) -> None:
+    async def scenario() -> None:
+        nodes = inventory(sqlite_db)
+        await nodes.connected(hello(), "peer")
+        nodes.reported(
+            "edge-1",
+            sync_pb2.NodeStatus(
+                open_connections=12,
+                slots=[
+                    sync_pb2.SlotStatus(
+                        slot=sync_pb2.ACTIVE,
+                        request_rate=250.0,
+                        error_rate=0.02,
+                        p50_ms=1.5,
+                        p99_ms=9.0,
+                    )
+                ],
+            ),
+        )
+        await nodes.flush()
+
+    run(scenario())
+    stored = row(sqlite_db)
+    assert stored is not None
+    assert (stored.request_rate, stored.error_rate, stored.p50_ms, stored.p99_ms) == (
+        250.0,
+        0.02,
+        1.5,
+        9.0,
+    )
+    assert stored.open_connections == 12
+
+
+def test_a_status_report_records_the_snapshot_the_node_serves(sqlite_db: Database) -> None:
+    async def scenario() -> None:
+        nodes = inventory(sqlite_db)
+        await nodes.connected(hello(), "peer")
+        served = sync_pb2.SnapshotRef(version=V1.version, hash=V1.hash)
+        nodes.reported(
+            "edge-1",
+            sync_pb2.NodeStatus(slots=[sync_pb2.SlotStatus(slot=sync_pb2.ACTIVE, snapshot=served)]),
+        )
+        await nodes.flush()
+
+    run(scenario())
+    stored = row(sqlite_db)
+    assert stored is not None
+    assert (stored.applied_version, stored.applied_hash) == (V1.version, V1.hash)
+
+
+def test_every_message_moves_last_seen(sqlite_db: Database) -> None:
+    clock = Clock()
+
+    async def scenario() -> None:
+        nodes = inventory(sqlite_db, clock)
+        await nodes.connected(hello(), "peer")
+        clock.now = T0 + timedelta(seconds=10)
+        nodes.reported("edge-1", sync_pb2.NodeStatus())
+        await nodes.flush()
+
+    run(scenario())
+    stored = row(sqlite_db)
+    assert stored is not None and stored.last_seen == T0 + timedelta(seconds=10)
+
+
+def test_a_late_flush_from_a_replica_the_node_left_does_not_roll_it_back(
+    sqlite_db: Database,
+) -> None:
+    clock = Clock()
+
+    async def scenario() -> None:
+        old_replica = inventory(sqlite_db, clock)
+        await old_replica.connected(hello(), "peer")
+        old_replica.acked("edge-1", V1, 0.01)  # not flushed yet
+        clock.now = T0 + timedelta(seconds=5)
+        new_replica = inventory(sqlite_db, clock)
+        await new_replica.connected(hello(holds=V1), "peer")
+        new_replica.acked("edge-1", V2, 0.01)
+        await new_replica.flush()
+        await old_replica.flush()
+
+    run(scenario())
+    stored = row(sqlite_db)
+    assert stored is not None and stored.applied_version == 2
+
+
+def test_nodes_silent_past_offline_plus_purge_time_are_forgotten(sqlite_db: Database) -> None:
+    clock = Clock()
+
+    async def scenario() -> int:
+        nodes = inventory(sqlite_db, clock)
+        await nodes.connected(hello("old"), "peer")
+        clock.now = T0 + timedelta(seconds=3000)
+        await nodes.connected(hello("recent"), "peer")
+        clock.now = T0 + timedelta(seconds=3631)
+        return nodes.purge()
+
+    assert run(scenario()) == 1
+    assert row(sqlite_db, "old") is None
+    assert row(sqlite_db, "recent") is not None
+
+
+def test_a_disconnected_node_is_dropped_from_memory_after_its_last_flush(
+    sqlite_db: Database,
+) -> None:
+    async def scenario() -> str:
+        nodes = inventory(sqlite_db)
+        await nodes.connected(hello(), "peer")
+        nodes.disconnected("edge-1")
+        await nodes.flush()
+        return repr(nodes)
+
+    assert run(scenario()) == "<NodeInventory connected=0 records=0 dirty=0>"
+
+
+# ---------------------------------------------------------------- statuses
+
+
+def record(**facts: object) -> NodeRecord:
+    values: dict[str, object] = {
+        "id": "edge-1",
+        "labels": {},
+        "address": "",
+        "peer": "",
+        "software_version": "",
+        "schema_version": 1,
+        "capabilities": [],
+        "first_seen": T0,
+        "last_seen": T0,
+    }
+    values.update(facts)
+    return NodeRecord(**values)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("facts", "latest", "status"),
+    [
+        ({"applied_version": 2, "applied_hash": V2.hash}, V2, "SYNCED"),
+        ({"applied_version": 1, "applied_hash": V1.hash}, V2, "STALE"),
+        ({}, V2, "STALE"),
+        ({"applied_version": 2, "applied_hash": "c" * 64}, V2, "STALE"),
+        (
+            {
+                "applied_version": 1,
+                "applied_hash": V1.hash,
+                "rejected_version": 2,
+                "rejected_hash": V2.hash,
+            },
+            V2,
+            "NACKED",
+        ),
+        ({"rejected_version": 1, "rejected_hash": V1.hash}, V2, "STALE"),
+        ({}, None, "SYNCED"),
+    ],
+)
+def test_status_follows_the_latest_release(
+    facts: dict[str, object], latest: SnapshotRef | None, status: str
+) -> None:
+    assert node_status(record(**facts), latest, T0 + timedelta(seconds=5), 30) == status
+
+
+def test_a_node_silent_longer_than_offline_after_is_offline() -> None:
+    synced = record(applied_version=2, applied_hash=V2.hash)
+    assert node_status(synced, V2, T0 + timedelta(seconds=30), 30) == "SYNCED"
+    assert node_status(synced, V2, T0 + timedelta(seconds=31), 30) == "OFFLINE"
