@@ -1,0 +1,184 @@
+"""`fleetgate up`: a whole gateway on a laptop, from one command.
+
+A control plane on embedded SQLite, one data-plane node synced from it, and a demo
+upstream with a service and a route to it (`/demo/**`). The admin and cluster tokens
+are generated for the run unless given, and reach the children through their
+environment, not their command lines. Ctrl-C stops the node, then the control plane.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import secrets
+import signal
+import socket
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from ..settings import split_listen
+from .children import Child, ChildExited
+from .echo import start_echo
+from .seed import ROUTE_PATH, SeedError, seed_demo
+
+READY_TIMEOUT = 60.0
+CACHE_DIR = "./fleetgate-cache"
+NODE_ID = "up-node"
+
+
+class UpError(RuntimeError):
+    """`up` cannot start; the message says why."""
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        return asyncio.run(_up(args))
+    except UpError as exc:
+        print(f"fleetgate up: {exc}", file=sys.stderr)
+        return 1
+
+
+async def _up(args: argparse.Namespace) -> int:
+    listens = {
+        "--listen": args.listen,
+        "--admin-listen": args.admin_listen,
+        "--sync-listen": args.sync_listen,
+        "--status-listen": args.status_listen,
+    }
+    for flag, listen in listens.items():
+        _check_free(flag, listen)
+    admin_token = args.admin_token or secrets.token_urlsafe(32)
+    env = {
+        **os.environ,
+        "FLEETGATE_ADMIN_TOKEN": admin_token,
+        "FLEETGATE_CLUSTER_TOKEN": secrets.token_urlsafe(32),
+    }
+    command = [sys.executable, "-m", "control_plane.cli"]
+    control_plane = Child(
+        "control-plane",
+        [
+            *command,
+            "control-plane",
+            "--db",
+            args.db,
+            "--admin-listen",
+            args.admin_listen,
+            "--sync-listen",
+            args.sync_listen,
+        ],
+        env,
+    )
+    node = Child(
+        "node",
+        [
+            *command,
+            "data-plane",
+            "--listen",
+            args.listen,
+            "--status-listen",
+            args.status_listen,
+            "--control-plane",
+            args.sync_listen,
+            "--cache-dir",
+            CACHE_DIR,
+            "--workers",
+            str(args.workers),
+            "--node-id",
+            NODE_ID,
+        ],
+        env,
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+
+    upstream = await start_echo()
+    upstream_address = f"127.0.0.1:{upstream.sockets[0].getsockname()[1]}"
+    admin_url = f"http://{args.admin_listen}"
+    try:
+        await control_plane.start()
+        await _until_answers(f"{admin_url}/health", control_plane, stop)
+        try:
+            await asyncio.to_thread(seed_demo, admin_url, admin_token, upstream_address)
+        except (SeedError, httpx.HTTPError) as exc:
+            raise UpError(str(exc)) from None
+        await node.start()
+        await _until_answers(f"http://{args.status_listen}/ready", node, stop)
+        if not stop.is_set():
+            _banner(args, admin_url, admin_token)
+            return await _until_stopped(stop, control_plane, node)
+        return 130
+    except ChildExited as exc:
+        raise UpError(str(exc)) from None
+    finally:
+        await node.stop()
+        await control_plane.stop()
+        upstream.close()
+        await upstream.wait_closed()
+
+
+def _check_free(flag: str, listen: str) -> None:
+    try:
+        host, port = split_listen(listen)
+    except ValueError as exc:
+        raise UpError(f"{flag}: {exc}") from None
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise UpError(f"{flag} {listen} is not available: {exc.strerror}") from None
+
+
+async def _until_answers(url: str, child: Child, stop: asyncio.Event) -> None:
+    """Poll `url` until it answers 200, the child dies, Ctrl-C, or READY_TIMEOUT."""
+    deadline = time.monotonic() + READY_TIMEOUT
+    async with httpx.AsyncClient(timeout=2.0) as client:
+        while not stop.is_set():
+            child.check_alive()
+            with contextlib.suppress(httpx.HTTPError):
+                if (await client.get(url)).status_code == 200:
+                    return
+            if time.monotonic() > deadline:
+                raise UpError(f"{child.name} did not answer {url} within {READY_TIMEOUT:g} s")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), 0.2)
+
+
+async def _until_stopped(stop: asyncio.Event, *children: Child) -> int:
+    """Wait for Ctrl-C (0) or for a child to end on its own (1)."""
+    waits = [asyncio.create_task(child.wait()) for child in children]
+    stopping = asyncio.create_task(stop.wait())
+    done, _ = await asyncio.wait([stopping, *waits], return_when=asyncio.FIRST_COMPLETED)
+    for task in (stopping, *waits):
+        task.cancel()
+    if stopping in done:
+        print("\nfleetgate up: stopping", file=sys.stderr)
+        return 0
+    for child in children:
+        if child.exited:
+            print(
+                f"fleetgate up: {child.name} stopped on its own; stopping the rest", file=sys.stderr
+            )
+    return 1
+
+
+def _banner(args: argparse.Namespace, admin_url: str, admin_token: str) -> None:
+    proxy = f"http://{args.listen}"
+    print(
+        "\nfleetgate is up\n"
+        f"  proxy        {proxy}    try: curl {proxy}{ROUTE_PATH.rstrip('*')}hello\n"
+        f"  admin API    {admin_url}/api/v1    (docs: {admin_url}/docs)\n"
+        f"  console      {admin_url}/console\n"
+        f"  admin token  {admin_token}\n"
+        f"  node status  http://{args.status_listen}/ready\n"
+        f"  store        {args.db}    node cache: {Path(CACHE_DIR).resolve()}\n"
+        "Ctrl-C stops everything.\n",
+        file=sys.stdout,
+        flush=True,
+    )
