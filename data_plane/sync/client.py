@@ -290,7 +290,9 @@ async def _ready(channel: grpc.aio.Channel, timeout: float) -> None:
         state = channel.get_state(try_to_connect=True)
         while state is not grpc.ChannelConnectivity.READY:
             if state is grpc.ChannelConnectivity.TRANSIENT_FAILURE:
-                raise ConnectionError("cannot connect")
+                raise ConnectionError(
+                    "cannot connect: nothing listens there, or the TLS handshake failed"
+                )
             await channel.wait_for_state_change(state)
             state = channel.get_state(try_to_connect=True)
 
