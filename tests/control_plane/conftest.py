@@ -89,6 +89,17 @@ def db(db_url: str) -> Iterator[Database]:
 
 
 @pytest.fixture
+def postgres_db(postgres_store: str) -> Iterator[Database]:
+    """The session's PostgreSQL store, emptied: for what only PostgreSQL does."""
+    empty_postgres(postgres_store)
+    database = Database(postgres_store)
+    try:
+        yield database
+    finally:
+        database.dispose()
+
+
+@pytest.fixture
 def plane(db: Database, db_url: str) -> ControlPlane:
     return ControlPlane.build(ControlPlaneSettings(db=db_url), db, AdminAuth.for_token(TOKEN))
 

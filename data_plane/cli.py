@@ -1,0 +1,76 @@
+"""`fleetgate data-plane`: run a node until SIGTERM or SIGINT.
+
+With `--config FILE` the node serves that declarative file and reloads it on SIGHUP.
+The flags are defined with the rest of the CLI in `control_plane/cli.py`; this module
+only checks them and runs the node, importing nothing of the control plane.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+
+from data_plane.settings import NodeSettings, SettingsError
+
+log = logging.getLogger("fleetgate.node")
+
+
+def run(args: argparse.Namespace) -> int:
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s"
+    )
+    try:
+        settings = NodeSettings.from_args(args)
+    except SettingsError as exc:
+        return _fail(str(exc))
+    if settings.config_file is None:
+        if settings.control_plane:
+            return _fail(
+                "--control-plane: config sync is not available in this build; use --config FILE"
+            )
+        return _fail("give --config FILE (standalone) or --control-plane HOST:PORT")
+    return asyncio.run(_serve_file(settings, settings.config_file))
+
+
+def _fail(message: str) -> int:
+    print(f"fleetgate data-plane: {message}", file=sys.stderr)
+    return 2
+
+
+async def _serve_file(settings: NodeSettings, path: str) -> int:
+    from data_plane.node import Node
+    from data_plane.standalone import ConfigFileError, apply_file, reload_file
+
+    loop = asyncio.get_running_loop()
+    node = Node(settings)
+    stop = asyncio.Event()
+    reloads: set[asyncio.Task[bool]] = set()
+
+    def reload() -> None:
+        log.info("SIGHUP: reading %s again", path)
+        task = asyncio.ensure_future(reload_file(node, path))
+        reloads.add(task)
+        task.add_done_callback(reloads.discard)
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        await node.start()
+    except OSError as exc:
+        await node.stop()
+        return _fail(f"cannot listen: {exc}")
+    try:
+        await apply_file(node, path)
+    except ConfigFileError as exc:
+        await node.stop()
+        return _fail(str(exc))
+    loop.add_signal_handler(signal.SIGHUP, reload)
+    host, port = settings.listen
+    log.info("serving %s on %s:%d with %d workers", path, host, port, settings.workers)
+    await stop.wait()
+    log.info("stopping: finishing requests in flight")
+    await node.stop()
+    return 0

@@ -1,0 +1,379 @@
+"""One client connection: the httptools request parser and the exchanges it starts.
+
+Requests are answered strictly in order. The exchange in flight is `current`;
+requests pipelined behind it wait in `waiting` (reading pauses meanwhile, so at most
+one read's worth of them is held) and start when it ends. A framing error answers
+400 (or the error's own status) once the exchanges before it are answered, then the
+connection closes: after bytes the parser could not follow, nothing that comes next
+can be trusted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from typing import TYPE_CHECKING, cast
+
+from httptools import HttpParserError, HttpParserUpgrade, HttpRequestParser
+
+from .errors import BadRequest, HeadersTooLarge, ProxyError, RequestTimeout
+from .exchange import DONE, Exchange
+from .flow import HIGH_WATER, LOW_WATER, QUEUED, FlowControl
+from .request import Headers, read_request_head
+from .responses import error_response
+from .state import ProxyState
+
+if TYPE_CHECKING:
+    from .upstream import UpstreamConnection
+
+log = logging.getLogger("fleetgate.proxy")
+
+# Where the parser is, for the once-a-second timeout sweep.
+IDLE, HEAD, BODY = range(3)
+
+
+class _Closed(Exception):
+    """Raised from a parser callback to stop parsing a connection that is closing."""
+
+
+class DownstreamConnection(asyncio.Protocol):
+    __slots__ = (
+        "client",
+        "client_bytes",
+        "closed",
+        "current",
+        "eof",
+        "failure",
+        "feeding",
+        "fields",
+        "flow",
+        "head_bytes",
+        "head_received",
+        "parser",
+        "parsing",
+        "paused_upstream",
+        "phase",
+        "served",
+        "since",
+        "state",
+        "transport",
+        "tunnel",
+        "upgrading",
+        "url",
+        "waiting",
+        "writing_paused",
+    )
+
+    def __init__(self, state: ProxyState) -> None:
+        self.state = state
+        self.parser = HttpRequestParser(self)
+        self.transport: asyncio.Transport = None  # type: ignore[assignment]
+        self.flow: FlowControl = None  # type: ignore[assignment]
+        self.client = ""
+        self.client_bytes = b""
+        # Per-connection state
+        self.closed = False
+        self.eof = False  # the client will send nothing more
+        self.writing_paused = False  # the client reads slower than we write
+        self.feeding = False  # inside parser.feed_data
+        self.phase = IDLE
+        self.since = state.now
+        self.served = 0
+        self.current: Exchange | None = None  # the exchange being answered
+        self.parsing: Exchange | None = None  # the exchange whose body is being read
+        self.waiting: deque[Exchange] | None = None
+        self.failure: ProxyError | None = None  # to answer once `current` is done
+        self.upgrading: Exchange | None = None  # an Upgrade request awaiting its 101
+        self.tunnel: UpstreamConnection | None = None
+        self.paused_upstream: UpstreamConnection | None = None
+        # Per-request parse state
+        self.url = b""
+        self.fields: Headers = []
+        self.head_bytes = 0  # bytes of the head's parsed parts
+        self.head_received = 0  # bytes read while the head was incomplete
+
+    # ------------------------------------------------------------ asyncio.Protocol
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's transports are not asyncio.Transport subclasses, only alike.
+        self.transport = transport = cast(asyncio.Transport, transport)
+        self.flow = FlowControl(transport)
+        state = self.state
+        metrics = state.metrics
+        metrics.accepted += 1
+        if len(state.connections) >= state.limits.max_connections or state.draining:
+            self.closed = True
+            transport.abort()
+            return
+        state.connections.add(self)
+        metrics.open_connections += 1
+        transport.set_write_buffer_limits(HIGH_WATER, LOW_WATER)
+        peer = transport.get_extra_info("peername")
+        self.client = peer[0] if isinstance(peer, tuple) else "unix"
+        self.client_bytes = self.client.encode("ascii", "replace")
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        state = self.state
+        if self in state.connections:
+            state.connections.discard(self)
+            state.metrics.open_connections -= 1
+        tunnel = self.tunnel
+        if tunnel is not None:
+            self.tunnel = None
+            tunnel.close()
+        for exchange in (self.current, self.parsing, *(self.waiting or ())):
+            if exchange is not None:
+                exchange.abandon()
+        self.current = self.parsing = self.upgrading = None
+        self.waiting = None
+
+    def data_received(self, data: bytes) -> None:
+        tunnel = self.tunnel
+        if tunnel is not None:
+            tunnel.transport.write(data)
+            return
+        if self.closed or self.failure is not None:
+            return
+        if self.upgrading is not None:
+            self.upgrading.client_tunnel_data(data)
+            return
+        head_at_start = self.phase == HEAD
+        if not head_at_start and not self.url:
+            self.head_received = 0
+        self.feeding = True
+        try:
+            self.parser.feed_data(data)
+        except HttpParserUpgrade as upgrade:
+            self.feeding = False
+            self._upgrade_parsed(data[upgrade.args[0] :])
+            return
+        except HttpParserError as exc:
+            self.feeding = False
+            current = self.current
+            if current is not None and current is not self.parsing and current.outbox:
+                current.flush()  # a whole request before the broken one goes on
+            cause = exc.__context__
+            if isinstance(cause, ProxyError):
+                self._parse_failed(cause)
+            elif cause is None:
+                self._parse_failed(BadRequest(f"malformed request: {exc}"))
+            elif not isinstance(cause, _Closed):
+                log.error("request handling failed", exc_info=cause)
+                self._parse_failed(ProxyError("the gateway failed to handle the request"))
+            return
+        self.feeding = False
+        current = self.current
+        if current is not None and current.outbox:
+            current.flush()
+        if self.phase == HEAD:
+            # A field still arriving is invisible to the callbacks: bound it by bytes read.
+            self.head_received = (
+                self.head_received + len(data) if head_at_start else self.head_bytes
+            )
+            if self.head_received > self.state.limits.max_header_bytes:
+                self._parse_failed(HeadersTooLarge("the request head is too large"))
+
+    def eof_received(self) -> bool:
+        self.eof = True
+        tunnel = self.tunnel
+        if tunnel is not None:
+            # Half-close travels through the tunnel; once both sides are done, it ends.
+            if tunnel.eof or not tunnel.transport.can_write_eof():
+                return False
+            tunnel.transport.write_eof()
+            return True
+        # A client may half-close after its request: keep the connection to answer it.
+        return self.current is not None
+
+    def pause_writing(self) -> None:
+        # The client reads slower than the upstream sends: stop reading the upstream.
+        self.writing_paused = True
+        upstream = self.tunnel
+        if upstream is None and self.current is not None:
+            upstream = self.current.upstream
+        if upstream is not None:
+            self.hold_upstream(upstream)
+
+    def resume_writing(self) -> None:
+        self.writing_paused = False
+        upstream = self.paused_upstream
+        if upstream is not None:
+            self.paused_upstream = None
+            upstream.resume_reading()
+
+    def hold_upstream(self, upstream: UpstreamConnection) -> None:
+        """Stop reading `upstream` until this client has taken what is buffered for it."""
+        upstream.pause_reading()
+        self.paused_upstream = upstream
+
+    # ------------------------------------------------------------ httptools callbacks
+
+    # No on_message_begin: one call less per request. The first piece of the request
+    # target marks the start of a head (llhttp reports the target as it arrives).
+
+    def on_url(self, url: bytes) -> None:
+        if self.closed:
+            raise _Closed
+        if not self.url:
+            self.phase = HEAD
+            self.since = self.state.now
+        self.url += url
+        self.head_bytes += len(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if self.parsing is not None:
+            return  # a trailer field after a chunked body: not forwarded
+        fields = self.fields
+        fields.append((name, value))
+        self.head_bytes += len(name) + len(value) + 4
+        limits = self.state.limits
+        if len(fields) > limits.max_header_count:
+            raise HeadersTooLarge(f"the request has more than {limits.max_header_count} fields")
+        if self.head_bytes > limits.max_header_bytes:
+            raise HeadersTooLarge(f"the request head exceeds {limits.max_header_bytes} bytes")
+
+    def on_headers_complete(self) -> None:
+        parser = self.parser
+        head = read_request_head(
+            parser.get_method(),
+            self.url,
+            parser.get_http_version(),
+            self.fields,
+            parser.should_keep_alive(),
+            parser.should_upgrade(),
+        )
+        self.url = b""
+        self.fields = []
+        self.head_bytes = 0
+        self.head_received = 0
+        self.phase = BODY
+        self.served += 1
+        exchange = Exchange(self, head)
+        self.parsing = exchange
+        if head.upgrade is not None:
+            self.upgrading = exchange  # what follows its head belongs to the tunnel
+        if self.current is None:
+            self.current = exchange
+            exchange.start()
+        else:
+            if self.waiting is None:
+                self.waiting = deque()
+            self.waiting.append(exchange)
+            self.flow.pause(QUEUED)
+
+    def on_body(self, body: bytes) -> None:
+        exchange = self.parsing
+        if exchange is not None:
+            exchange.on_request_body(body)
+
+    def on_message_complete(self) -> None:
+        if self.closed:
+            raise _Closed
+        exchange = self.parsing
+        self.parsing = None
+        if self.current is None:
+            self.phase = IDLE
+            self.since = self.state.now
+        if exchange is not None and not exchange.request_done:
+            exchange.on_request_complete()
+
+    # ------------------------------------------------------------ for exchanges
+
+    def exchange_finished(self, exchange: Exchange) -> None:
+        """`exchange` has answered: close, or start the next one."""
+        if exchange is not self.current:
+            return
+        self.current = None
+        if self.paused_upstream is not None:
+            self.paused_upstream = None
+        if not exchange.keep_alive or self.closed or self.eof:
+            self.close()
+            return
+        waiting = self.waiting
+        if waiting:
+            following = waiting.popleft()
+            if not waiting:
+                self.flow.resume(QUEUED)
+            self.current = following
+            following.start()
+        elif self.failure is not None:
+            self._answer_failure(self.failure)
+        elif self.parsing is None and self.phase != HEAD:
+            self.phase = IDLE
+            self.since = self.state.now
+
+    def fail_request(self, exchange: Exchange, error: ProxyError) -> None:
+        """The request broke mid-body: answer if nothing was answered yet, else cut."""
+        if exchange is self.current and not exchange.response_started:
+            exchange.respond_local(error)
+        else:
+            exchange.abandon()
+            self.cut()
+        self.closed = True
+
+    def cut(self) -> None:
+        """End the connection with a reset: the response was cut short."""
+        self.closed = True
+        self.transport.abort()
+
+    def close(self) -> None:
+        self.closed = True
+        self.transport.close()
+
+    def check_timeouts(self, now: float) -> None:
+        """Called once a second: a head sent too slowly, or idle for too long."""
+        limits = self.state.limits
+        if self.phase == HEAD:
+            if self.current is None and now - self.since > limits.header_timeout:
+                self._parse_failed(RequestTimeout("the request head did not arrive in time"))
+        elif self.phase == IDLE and self.current is None:
+            limit = limits.idle_timeout if self.served else limits.header_timeout
+            if now - self.since > limit or self.state.draining:
+                self.close()
+
+    # ------------------------------------------------------------ failures and upgrades
+
+    def _parse_failed(self, error: ProxyError) -> None:
+        self.flow.pause(QUEUED)  # read nothing more
+        exchange = self.parsing
+        self.parsing = None
+        if exchange is not None:
+            if exchange is self.current:
+                self.fail_request(exchange, error)
+                return
+            if self.waiting and exchange in self.waiting:
+                self.waiting.remove(exchange)
+            exchange.abandon()
+        if self.current is None and not self.waiting:
+            self._answer_failure(error)
+        else:
+            self.failure = error
+
+    def _answer_failure(self, error: ProxyError) -> None:
+        state = self.state
+        state.metrics.unrouted.statuses[error.status // 100] += 1
+        self.transport.write(
+            error_response(error, state.next_request_id(), state.date_line, close=True)
+        )
+        self.close()
+
+    def _upgrade_parsed(self, rest: bytes) -> None:
+        """The parser stopped after an Upgrade request; what follows is another protocol."""
+        exchange = self.upgrading
+        if exchange is None or self.closed:
+            return
+        current = self.current
+        if current is not None and current.outbox:
+            current.flush()
+        if exchange.phase == DONE:
+            self.upgrading = None
+        elif rest:
+            exchange.client_tunnel_data(rest)
+
+    def __repr__(self) -> str:
+        return (
+            f"<DownstreamConnection {self.client} phase={('idle', 'head', 'body')[self.phase]}"
+            f" served={self.served} current={self.current!r} closed={self.closed}>"
+        )

@@ -1,0 +1,106 @@
+"""Errors the proxy answers itself: each carries the status and code of its response.
+
+One flat family, like httpcore's: the protocol code raises or passes these values, and
+`responses.error_response` is the one place that turns them into bytes on the wire.
+`closes` marks errors after which the connection cannot be trusted to stay in sync
+(framing the parser could not follow), so the answer ends with closing it.
+"""
+
+from __future__ import annotations
+
+
+class ProxyError(Exception):
+    """An answer the gateway makes itself, with the JSON error body."""
+
+    status = 500
+    code = "internal_error"
+    closes = False
+
+    def __init__(self, message: str, *, headers: tuple[tuple[bytes, bytes], ...] = ()) -> None:
+        super().__init__(message)
+        self.message = message
+        self.headers = headers  # extra response headers, e.g. Allow on a 405
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.status} {self.code}: {self.message}>"
+
+
+class BadRequest(ProxyError):
+    """Ambiguous or malformed framing: answered, then the connection is closed."""
+
+    status = 400
+    code = "bad_request"
+    closes = True
+
+
+class RouteNotFound(ProxyError):
+    status = 404
+    code = "route_not_found"
+
+
+class NoRouteForMethod(ProxyError):
+    """Routes fit the host and path, but none admits the method; carries `Allow`."""
+
+    status = 405
+    code = "method_not_allowed"
+
+
+class RequestTimeout(ProxyError):
+    status = 408
+    code = "request_timeout"
+    closes = True
+
+
+class PayloadTooLarge(ProxyError):
+    status = 413
+    code = "payload_too_large"
+    closes = True
+
+
+class ExpectationFailed(ProxyError):
+    status = 417
+    code = "expectation_failed"
+    closes = True
+
+
+class HeadersTooLarge(ProxyError):
+    status = 431
+    code = "request_header_fields_too_large"
+    closes = True
+
+
+class BadGateway(ProxyError):
+    """The upstream could not be reached or gave an unusable reply."""
+
+    status = 502
+    code = "bad_gateway"
+
+
+class UpstreamConnectFailed(BadGateway):
+    code = "upstream_connect_failed"
+
+
+class UpstreamReset(BadGateway):
+    code = "upstream_reset"
+
+
+class BadUpstreamResponse(BadGateway):
+    code = "bad_upstream_response"
+
+
+class ServiceUnavailable(ProxyError):
+    """No healthy target, or the service is at its concurrency cap."""
+
+    status = 503
+    code = "service_unavailable"
+
+
+class GatewayTimeout(ProxyError):
+    status = 504
+    code = "gateway_timeout"
+
+
+class VersionNotSupported(ProxyError):
+    status = 505
+    code = "http_version_not_supported"
+    closes = True

@@ -1,0 +1,94 @@
+"""What every connection of a worker shares: the config served, limits, clock, counters.
+
+`config` is the one reference a swap replaces; an exchange reads it once, when it
+starts, and keeps the route plan it got, so in-flight requests finish on the config
+they began with. `tick` runs once a second: it refreshes the Date header and the
+coarse clock, and enforces the timeouts that need no precision (a slow request
+head, idle keep-alive connections, idle pooled upstream connections). Upstream
+timeouts need more: `check_deadlines` runs ten times a second over the exchanges
+waiting on an upstream, so no request arms and cancels a timer of its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from email.utils import formatdate
+from typing import TYPE_CHECKING
+
+from data_plane.metrics import WorkerMetrics
+from data_plane.settings import Limits
+
+if TYPE_CHECKING:
+    from data_plane.runtime import RuntimeConfig
+
+    from .downstream import DownstreamConnection
+    from .exchange import Exchange
+
+
+class ProxyState:
+    __slots__ = (
+        "_ids",
+        "_prefix",
+        "config",
+        "connections",
+        "date_line",
+        "draining",
+        "limits",
+        "loop",
+        "metrics",
+        "now",
+        "watched",
+    )
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        limits: Limits,
+        metrics: WorkerMetrics,
+        config: RuntimeConfig | None = None,
+    ) -> None:
+        self.loop = loop
+        self.limits = limits
+        self.metrics = metrics
+        self.config = config
+        self.connections: set[DownstreamConnection] = set()
+        self.watched: set[Exchange] = set()  # exchanges with an upstream deadline
+        self.draining = False  # shutting down: answer in-flight requests, then close
+        # Request ids: a random prefix per worker and a counter, unique without a syscall.
+        self._prefix = os.urandom(8).hex().encode()
+        self._ids = 0
+        self.now = loop.time()
+        self.date_line = b""
+        self._refresh_date()
+
+    def next_request_id(self) -> bytes:
+        self._ids += 1
+        return b"%s%08x" % (self._prefix, self._ids)
+
+    def check_deadlines(self) -> None:
+        """Ten times a second: the clock, and the upstream timeouts that have passed."""
+        self.now = now = self.loop.time()
+        for exchange in list(self.watched):
+            exchange.check_deadlines(now)
+
+    def tick(self) -> None:
+        """Once a second: the clock, the Date header, and the coarse timeouts."""
+        self.now = now = self.loop.time()
+        self._refresh_date()
+        for connection in list(self.connections):
+            connection.check_timeouts(now)
+        config = self.config
+        if config is not None:
+            for service in config.services.values():
+                service.pool.sweep(now)
+
+    def _refresh_date(self) -> None:
+        self.date_line = b"Date: " + formatdate(usegmt=True).encode("ascii") + b"\r\n"
+
+    def __repr__(self) -> str:
+        version = None if self.config is None else self.config.version
+        return (
+            f"<ProxyState config={version} connections={len(self.connections)}"
+            f" draining={self.draining}>"
+        )

@@ -1,0 +1,227 @@
+"""One keep-alive connection to an upstream target, parsing responses with httptools.
+
+The connection serves one exchange at a time and reports the parser's events to it.
+Bytes that arrive while no exchange owns the connection, or after its response ended,
+mean the connection is out of step with the upstream: it is closed, never reused.
+1xx informational responses are skipped (the gateway answered any Expect itself);
+a 101 turns the connection into a tunnel.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING, cast
+
+from httptools import HttpParserError, HttpParserUpgrade, HttpResponseParser
+
+from .errors import BadUpstreamResponse, ProxyError
+from .flow import HIGH_WATER, LOW_WATER
+from .pool import ServicePool
+from .request import Headers
+from .state import ProxyState
+
+if TYPE_CHECKING:
+    from .exchange import Exchange
+
+log = logging.getLogger("fleetgate.proxy")
+
+
+class _Detached(Exception):
+    """Raised from a parser callback to stop parsing for an exchange that let go."""
+
+
+class UpstreamConnection(asyncio.Protocol):
+    __slots__ = (
+        "done",
+        "eof",
+        "exchange",
+        "fields",
+        "idle_since",
+        "informational",
+        "out_of_step",
+        "parser",
+        "pool",
+        "reading_paused",
+        "stale_parser",
+        "state",
+        "target",
+        "transport",
+        "tunnel",
+    )
+
+    def __init__(self, pool: ServicePool, target: int, state: ProxyState) -> None:
+        self.pool = pool
+        self.target = target  # the Upstream's index in its service
+        self.state = state
+        self.parser = HttpResponseParser(self)
+        self.transport: asyncio.Transport = None  # type: ignore[assignment]
+        # Per-exchange state
+        self.exchange: Exchange | None = None
+        self.fields: Headers = []
+        self.done = False  # the current response has ended
+        self.informational = False  # parsing a 1xx response
+        self.stale_parser = False  # a HEAD response left the parser expecting a body
+        self.out_of_step = False  # bytes came that belong to no response
+        self.reading_paused = False
+        self.tunnel: asyncio.Transport | None = None
+        self.eof = False  # the upstream will send nothing more
+        self.idle_since = 0.0
+
+    # ------------------------------------------------------------ asyncio.Protocol
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's transports are not asyncio.Transport subclasses, only alike.
+        self.transport = transport = cast(asyncio.Transport, transport)
+        transport.set_write_buffer_limits(HIGH_WATER, LOW_WATER)
+        self.pool.counters.open += 1
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.pool.counters.open -= 1
+        exchange = self.exchange
+        if exchange is None:
+            self.pool.forget(self)
+        else:
+            self.exchange = None
+            exchange.upstream_lost(self, exc)
+
+    def data_received(self, data: bytes) -> None:
+        exchange = self.exchange
+        if exchange is None:
+            self.discard()
+            return
+        if self.tunnel is not None:
+            self.tunnel.write(data)
+            return
+        exchange.last_read = self.state.now
+        try:
+            self.parser.feed_data(data)
+        except HttpParserUpgrade as upgrade:
+            if self.exchange is exchange:
+                exchange.upstream_upgraded(data[upgrade.args[0] :])
+            return
+        except HttpParserError as exc:
+            if self.exchange is not exchange:
+                return
+            if self.done:
+                # The response ended and more bytes followed it: serve the response,
+                # never reuse the connection.
+                self.out_of_step = True
+                exchange.upstream_read_done()
+                return
+            cause = exc.__context__
+            if not isinstance(cause, ProxyError):
+                if cause is not None and not isinstance(cause, _Detached):
+                    log.error("upstream response handling failed", exc_info=cause)
+                cause = BadUpstreamResponse(f"unusable upstream reply: {exc}")
+            exchange.upstream_failed(cause)
+            return
+        if self.exchange is exchange:
+            exchange.upstream_read_done()
+
+    def eof_received(self) -> bool:
+        self.eof = True
+        exchange = self.exchange
+        tunnel = self.tunnel
+        if (
+            tunnel is not None
+            and exchange is not None
+            and not exchange.conn.eof
+            and tunnel.can_write_eof()
+        ):
+            tunnel.write_eof()  # half-close travels through the tunnel
+            return True
+        return False  # close; connection_lost tells the exchange
+
+    def pause_writing(self) -> None:
+        if self.exchange is not None:
+            self.exchange.upstream_congested(True)
+
+    def resume_writing(self) -> None:
+        if self.exchange is not None:
+            self.exchange.upstream_congested(False)
+
+    # ------------------------------------------------------------ httptools callbacks
+
+    def on_message_begin(self) -> None:
+        if self.exchange is None or self.done:
+            raise _Detached  # bytes beyond the response: out of step
+        self.fields = []
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.fields.append((name, value))
+
+    def on_headers_complete(self) -> None:
+        exchange = self.exchange
+        if exchange is None:
+            raise _Detached
+        status = self.parser.get_status_code()
+        if 100 <= status < 200:
+            # 101 is taken up when the parser stops at the switch; the rest are skipped.
+            self.informational = status != 101
+            return
+        exchange.on_response_head(status, self.fields, self.parser.should_keep_alive())
+        if exchange.head_only and self.exchange is exchange:
+            # llhttp cannot be told the request was HEAD: it would wait for the body
+            # the Content-Length announces. The response is whole; the parser is not.
+            self.done = True
+            self.stale_parser = True
+
+    def on_body(self, body: bytes) -> None:
+        exchange = self.exchange
+        if exchange is None or self.done:
+            raise _Detached
+        exchange.on_response_body(body)
+
+    def on_message_complete(self) -> None:
+        if self.informational:
+            self.informational = False
+            return
+        if self.exchange is None:
+            raise _Detached
+        self.done = True
+
+    # ------------------------------------------------------------ for the exchange and pool
+
+    def make_idle(self, now: float) -> None:
+        self.exchange = None
+        self.fields = []
+        self.idle_since = now
+        if self.stale_parser:
+            self.parser = HttpResponseParser(self)
+            self.stale_parser = False
+        if self.reading_paused:
+            self.resume_reading()
+
+    def pause_reading(self) -> None:
+        if not self.reading_paused:
+            self.reading_paused = True
+            self.transport.pause_reading()
+
+    def resume_reading(self) -> None:
+        if self.reading_paused:
+            self.reading_paused = False
+            if not self.transport.is_closing():
+                self.transport.resume_reading()
+
+    def close(self) -> None:
+        self.exchange = None
+        self.transport.close()
+
+    def discard(self) -> None:
+        """Close a connection that is out of step with its upstream."""
+        self.pool.forget(self)
+        self.close()
+
+    def abort(self) -> None:
+        """Cut the connection at once (reset), dropping what is buffered."""
+        self.exchange = None
+        self.transport.abort()
+
+    def __repr__(self) -> str:
+        owner = "idle" if self.exchange is None else "busy"
+        if self.tunnel is not None:
+            owner = "tunnel"
+        return (
+            f"<UpstreamConnection {self.pool.counters.name}#{self.target} {owner} done={self.done}>"
+        )

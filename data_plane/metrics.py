@@ -1,0 +1,275 @@
+"""Per-worker counters and histograms, and their Prometheus text, summed across workers.
+
+A request touches plain integers only: the counters object of its route (bound at
+config-compile time) and the latency histogram of its service, a fixed list of
+buckets. Nothing is formatted until `/metrics` is scraped: then each worker sends
+`samples()`, the supervisor adds them up with `SampleSum` and renders text with
+HELP and TYPE lines. Counters outlive config swaps: they are kept by name here, not
+in the compiled config.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from collections.abc import Iterable
+from typing import Any
+
+LATENCY_BOUNDS = (
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+    1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+)  # fmt: skip
+TIMEOUT_KINDS = ("connect", "read", "total")
+CONNECT, READ, TOTAL = range(3)
+
+# name -> (type, help); the order is the order of /metrics.
+FAMILIES: dict[str, tuple[str, str]] = {
+    "fleetgate_requests_total": (
+        "counter",
+        "Requests answered, by route, service and status class.",
+    ),
+    "fleetgate_request_duration_seconds": (
+        "histogram",
+        "Time from the request head to the end of the response, by service.",
+    ),
+    "fleetgate_upstream_connect_errors_total": (
+        "counter",
+        "Upstream connections that could not be opened, by service.",
+    ),
+    "fleetgate_upstream_timeouts_total": (
+        "counter",
+        "Upstream timeouts by service and kind (connect, read, total).",
+    ),
+    "fleetgate_upstream_retries_total": ("counter", "Requests sent again to an upstream."),
+    "fleetgate_upstream_connections": ("gauge", "Open upstream connections, by service."),
+    "fleetgate_upstream_idle_connections": (
+        "gauge",
+        "Upstream connections idle in the pool, by service.",
+    ),
+    "fleetgate_downstream_connections": ("gauge", "Open client connections."),
+    "fleetgate_downstream_connections_total": ("counter", "Client connections accepted."),
+    "fleetgate_config_version": ("gauge", "Version of the snapshot being served."),
+    "fleetgate_config_info": ("gauge", "The snapshot being served, by hash; always 1."),
+    "fleetgate_config_applies_total": ("counter", "Snapshots applied or refused, by result."),
+    "fleetgate_workers": ("gauge", "Worker processes running."),
+    "fleetgate_worker_restarts_total": ("counter", "Worker processes started again after dying."),
+}
+
+Labels = tuple[tuple[str, str], ...]
+SampleKey = tuple[str, Labels]
+
+
+class RouteCounters:
+    """Answers of one route, by status class: `statuses[2]` counts 2xx."""
+
+    __slots__ = ("route", "service", "statuses")
+
+    def __init__(self, route: str, service: str) -> None:
+        self.route = route
+        self.service = service
+        self.statuses = [0] * 6
+
+    def __repr__(self) -> str:
+        return f"<RouteCounters {self.route}->{self.service} {self.statuses[1:]}>"
+
+
+class ServiceCounters:
+    """Latency and upstream events of one service."""
+
+    __slots__ = (
+        "buckets",
+        "connect_errors",
+        "idle",
+        "latency_sum",
+        "name",
+        "open",
+        "retries",
+        "timeouts",
+    )
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.buckets = [0] * (len(LATENCY_BOUNDS) + 1)
+        self.latency_sum = 0.0
+        self.connect_errors = 0
+        self.timeouts = [0, 0, 0]  # by CONNECT, READ, TOTAL
+        self.retries = 0
+        self.open = 0  # upstream connections open
+        self.idle = 0  # of which idle in the pool
+
+    def observe(self, seconds: float) -> None:
+        self.buckets[bisect_left(LATENCY_BOUNDS, seconds)] += 1
+        self.latency_sum += seconds
+
+    def __repr__(self) -> str:
+        return f"<ServiceCounters {self.name} requests={sum(self.buckets)} open={self.open}>"
+
+
+class WorkerMetrics:
+    """Every counter of one worker process."""
+
+    def __init__(self) -> None:
+        self._routes: dict[tuple[str, str], RouteCounters] = {}
+        self._services: dict[str, ServiceCounters] = {}
+        self.unrouted = self.route("", "")  # answers made before a route was known
+        self.open_connections = 0
+        self.accepted = 0
+
+    def route(self, route: str, service: str) -> RouteCounters:
+        # setdefault: compiles run in a thread while the loop may read the dict.
+        key = (route, service)
+        counters = self._routes.get(key)
+        return (
+            counters if counters is not None else self._routes.setdefault(key, RouteCounters(*key))
+        )
+
+    def service(self, name: str) -> ServiceCounters:
+        counters = self._services.get(name)
+        return (
+            counters
+            if counters is not None
+            else self._services.setdefault(name, ServiceCounters(name))
+        )
+
+    def samples(self) -> dict[str, Any]:
+        """Every non-zero value, in a JSON-friendly shape that `SampleSum` adds up."""
+        values: list[list[Any]] = []
+        histograms: list[list[Any]] = []
+        for counters in list(self._routes.values()):
+            for status_class in range(1, 6):
+                count = counters.statuses[status_class]
+                if count:
+                    labels = {"route": counters.route, "service": counters.service}
+                    labels["code"] = f"{status_class}xx"
+                    values.append(["fleetgate_requests_total", labels, count])
+        for service in list(self._services.values()):
+            labels = {"service": service.name}
+            if any(service.buckets):
+                histograms.append(
+                    [
+                        "fleetgate_request_duration_seconds",
+                        labels,
+                        service.buckets[:],
+                        service.latency_sum,
+                    ]
+                )
+            if service.connect_errors:
+                values.append(
+                    ["fleetgate_upstream_connect_errors_total", labels, service.connect_errors]
+                )
+            for kind, count in zip(TIMEOUT_KINDS, service.timeouts, strict=True):
+                if count:
+                    values.append(
+                        ["fleetgate_upstream_timeouts_total", {**labels, "kind": kind}, count]
+                    )
+            if service.retries:
+                values.append(["fleetgate_upstream_retries_total", labels, service.retries])
+            values.append(["fleetgate_upstream_connections", labels, service.open])
+            values.append(["fleetgate_upstream_idle_connections", labels, service.idle])
+        values.append(["fleetgate_downstream_connections", {}, self.open_connections])
+        values.append(["fleetgate_downstream_connections_total", {}, self.accepted])
+        return {"values": values, "histograms": histograms}
+
+    def summary(self) -> dict[str, Any]:
+        """Totals for the node's status reports: answers, 5xx answers, latency, connections."""
+        requests = errors = 0
+        for counters in list(self._routes.values()):
+            requests += sum(counters.statuses)
+            errors += counters.statuses[5]
+        buckets = [0] * (len(LATENCY_BOUNDS) + 1)
+        for service in list(self._services.values()):
+            for i, count in enumerate(service.buckets):
+                buckets[i] += count
+        return {
+            "requests": requests,
+            "errors": errors,
+            "buckets": buckets,
+            "open_connections": self.open_connections,
+        }
+
+
+class SampleSum:
+    """Samples of several workers (and the supervisor's own) added up, then rendered."""
+
+    def __init__(self) -> None:
+        self.values: dict[SampleKey, float] = {}
+        self.histograms: dict[SampleKey, tuple[list[int], float]] = {}
+
+    def add(self, samples: dict[str, Any]) -> None:
+        for name, labels, value in samples.get("values", ()):
+            key = (name, _labels(labels))
+            self.values[key] = self.values.get(key, 0) + value
+        for name, labels, buckets, total in samples.get("histograms", ()):
+            key = (name, _labels(labels))
+            known = self.histograms.get(key)
+            if known is None:
+                self.histograms[key] = (list(buckets), total)
+            else:
+                self.histograms[key] = (
+                    [a + b for a, b in zip(known[0], buckets, strict=True)],
+                    known[1] + total,
+                )
+
+    def set(self, name: str, labels: dict[str, str], value: float) -> None:
+        self.values[(name, _labels(labels))] = value
+
+    def render(self) -> str:
+        lines: list[str] = []
+        for family, (kind, help_text) in FAMILIES.items():
+            rows = sorted((k, v) for k, v in self.values.items() if k[0] == family)
+            hists = sorted((k, v) for k, v in self.histograms.items() if k[0] == family)
+            if not rows and not hists:
+                continue
+            lines.append(f"# HELP {family} {help_text}")
+            lines.append(f"# TYPE {family} {kind}")
+            lines.extend(
+                f"{family}{_render_labels(labels)} {_number(v)}" for (_, labels), v in rows
+            )
+            for (_, labels), (buckets, total) in hists:
+                lines.extend(_histogram_lines(family, labels, buckets, total))
+        return "\n".join(lines) + "\n"
+
+
+def _labels(labels: dict[str, str]) -> Labels:
+    return tuple(sorted(labels.items()))
+
+
+def _render_labels(labels: Iterable[tuple[str, str]]) -> str:
+    inner = ",".join(f'{k}="{_escape(v)}"' for k, v in labels)
+    return "{" + inner + "}" if inner else ""
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+def _histogram_lines(family: str, labels: Labels, buckets: list[int], total: float) -> list[str]:
+    lines = []
+    cumulative = 0
+    for bound, count in zip((*LATENCY_BOUNDS, float("inf")), buckets, strict=True):
+        cumulative += count
+        le = "+Inf" if bound == float("inf") else repr(bound)
+        lines.append(f"{family}_bucket{_render_labels((*labels, ('le', le)))} {cumulative}")
+    lines.append(f"{family}_sum{_render_labels(labels)} {float(total)!r}")
+    lines.append(f"{family}_count{_render_labels(labels)} {cumulative}")
+    return lines
+
+
+def quantile(buckets: list[int], q: float) -> float:
+    """The q-quantile (0..1) of a latency histogram, in seconds, interpolated in its bucket."""
+    total = sum(buckets)
+    if not total:
+        return 0.0
+    rank = q * total
+    seen = 0
+    lower = 0.0
+    for i, count in enumerate(buckets):
+        upper = LATENCY_BOUNDS[i] if i < len(LATENCY_BOUNDS) else LATENCY_BOUNDS[-1]
+        if count and seen + count >= rank:
+            return lower + (upper - lower) * (rank - seen) / count
+        seen += count
+        lower = upper
+    return LATENCY_BOUNDS[-1]

@@ -1,0 +1,245 @@
+"""The node's supervisor: workers, the status server, and applying snapshots.
+
+It runs a plain asyncio loop (it will host the gRPC sync client too), starts the
+worker processes, restarts one that dies (handing it the current snapshot before it
+listens), serves `/health`, `/ready` and `/metrics`, and applies snapshots:
+`apply_snapshot` compiles once itself, in a thread, so a bad snapshot is refused
+before any worker sees it, then has every worker compile and swap, and returns the
+time it took. A refused snapshot leaves every worker on the config it had.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass
+
+from fleetgate_pb import config_pb2 as pb
+
+from data_plane.capabilities import CAPABILITIES, ApplyError
+from data_plane.channel import Kind
+from data_plane.metrics import SampleSum, WorkerMetrics, quantile
+from data_plane.runtime import compile_snapshot
+from data_plane.settings import NodeSettings
+from data_plane.status import StatusServer
+from data_plane.workers import WorkerGone, WorkerProcess
+
+__all__ = ["CAPABILITIES", "ApplyError", "Node", "NodeStats"]
+
+log = logging.getLogger("fleetgate.node")
+
+SUMMARY_INTERVAL = 1.0
+RESTART_DELAYS = (0.1, 0.5, 1.0, 2.0, 5.0)  # a worker that keeps dying is restarted slower
+
+
+@dataclass(frozen=True, slots=True)
+class NodeStats:
+    """What the node reports to the control plane, since the previous `stats()` call."""
+
+    version: int
+    hash: str
+    requests: int
+    request_rate: float  # requests per second
+    error_rate: float  # share of 5xx answers, 0..1
+    p50_ms: float
+    p99_ms: float
+    open_connections: int
+    uptime_seconds: float
+
+
+@dataclass(slots=True)
+class _Totals:
+    at: float
+    requests: int = 0
+    errors: int = 0
+    buckets: tuple[int, ...] = ()
+
+
+class Node:
+    def __init__(self, settings: NodeSettings) -> None:
+        self.settings = settings
+        self.snapshot: pb.Snapshot | None = None
+        self.workers: dict[int, WorkerProcess] = {}
+        self.status = StatusServer(self)
+        self.started_at = time.monotonic()
+        self.restarts = 0
+        self.applies = {"applied": 0, "refused": 0}
+        # Per-node state
+        self._apply_lock = asyncio.Lock()
+        self._stopping = False
+        self._supervisors: list[asyncio.Task[None]] = []
+        self._summaries: dict[int, dict[str, int | list[int]]] = {}
+        self._summary_task: asyncio.Task[None] | None = None
+        self._reported = _Totals(time.monotonic())
+
+    @property
+    def ready(self) -> bool:
+        return self.snapshot is not None and bool(self.workers)
+
+    # ------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        await self.status.start(*self.settings.status_listen)
+        for index in range(self.settings.workers):
+            self.workers[index] = await self._spawn(index)
+            self._supervisors.append(asyncio.ensure_future(self._supervise(index)))
+        self._summary_task = asyncio.ensure_future(self._poll_summaries())
+
+    async def stop(self) -> None:
+        """Drain every worker (they finish what is in flight), then stop serving status."""
+        self._stopping = True
+        for task in self._supervisors:
+            task.cancel()
+        if self._summary_task is not None:
+            self._summary_task.cancel()
+        for worker in self.workers.values():
+            worker.terminate()
+        deadline = self.settings.limits.drain_timeout + 5.0
+        for worker in list(self.workers.values()):
+            try:
+                await asyncio.wait_for(worker.wait(), deadline)
+            except TimeoutError:
+                log.warning("worker %d did not stop in time; killing it", worker.index)
+                with contextlib.suppress(ProcessLookupError):
+                    worker.process.kill()
+                await worker.wait()
+        self.workers.clear()
+        await self.status.stop()
+
+    async def _spawn(self, index: int) -> WorkerProcess:
+        host, port = self.settings.listen
+        listen = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        return await WorkerProcess.spawn(index, listen, self.settings.limits)
+
+    async def _supervise(self, index: int) -> None:
+        """Restart worker `index` whenever it dies, with the current snapshot."""
+        failures = 0
+        while True:
+            worker = self.workers[index]
+            code = await worker.wait()
+            if self._stopping:
+                return
+            self.workers.pop(index, None)
+            self._summaries.pop(index, None)
+            delay = RESTART_DELAYS[min(failures, len(RESTART_DELAYS) - 1)]
+            log.error("worker %d (pid %d) exited with %s; restarting", index, worker.pid, code)
+            await asyncio.sleep(delay)
+            started = time.monotonic()
+            try:
+                replacement = await self._spawn(index)
+                async with self._apply_lock:
+                    if self.snapshot is not None:
+                        await replacement.apply(self.snapshot.SerializeToString())
+            except (OSError, WorkerGone, ValueError) as exc:
+                log.error("worker %d could not be restarted: %s", index, exc)
+                failures += 1
+                continue
+            self.workers[index] = replacement
+            self.restarts += 1
+            # A worker that lived a while earns a quick restart next time.
+            failures = 0 if time.monotonic() - started > 30 else failures + 1
+
+    # ------------------------------------------------------------ config
+
+    async def apply_snapshot(self, snapshot: pb.Snapshot) -> float:
+        """Compile and swap `snapshot` on every worker; returns the seconds it took.
+
+        Raises ConfigInvalid (its checks fail) or ApplyError (a capability this node
+        lacks, or a worker that could not apply it); the running config stays.
+        """
+        started = time.perf_counter()
+        async with self._apply_lock:
+            try:
+                await asyncio.to_thread(_check_compiles, snapshot, self.settings)
+                payload = snapshot.SerializeToString()
+                results = await asyncio.gather(
+                    *(worker.apply(payload) for worker in self.workers.values()),
+                    return_exceptions=True,
+                )
+                failed = [str(r) for r in results if isinstance(r, BaseException)]
+                if failed:
+                    raise ApplyError(f"workers could not apply v{snapshot.version}: {failed[0]}")
+            except ValueError:
+                self.applies["refused"] += 1
+                raise
+            self.snapshot = snapshot
+            self.applies["applied"] += 1
+        seconds = time.perf_counter() - started
+        log.info(
+            "applied snapshot v%d (%s) in %.3f s", snapshot.version, snapshot.hash[:12], seconds
+        )
+        return seconds
+
+    # ------------------------------------------------------------ counters
+
+    async def samples(self) -> SampleSum:
+        """Every worker's counters, added up, with the supervisor's own."""
+        total = SampleSum()
+        answers = await asyncio.gather(
+            *(worker.query(Kind.SAMPLES) for worker in list(self.workers.values())),
+            return_exceptions=True,
+        )
+        for answer in answers:
+            if isinstance(answer, dict):
+                total.add(answer)
+        snapshot = self.snapshot
+        if snapshot is not None:
+            total.set("fleetgate_config_version", {}, snapshot.version)
+            total.set("fleetgate_config_info", {"hash": snapshot.hash}, 1)
+        for result, count in self.applies.items():
+            total.set("fleetgate_config_applies_total", {"result": result}, count)
+        total.set("fleetgate_workers", {}, len(self.workers))
+        total.set("fleetgate_worker_restarts_total", {}, self.restarts)
+        return total
+
+    async def _poll_summaries(self) -> None:
+        while True:
+            for index, worker in list(self.workers.items()):
+                with contextlib.suppress(WorkerGone):
+                    self._summaries[index] = await worker.query(Kind.SUMMARY)
+            await asyncio.sleep(SUMMARY_INTERVAL)
+
+    def stats(self) -> NodeStats:
+        """Request rate, 5xx rate and latency since the previous call (workers' last
+        summaries, at most a second old), open connections and the applied snapshot."""
+        now = time.monotonic()
+        requests = errors = connections = 0
+        buckets = [0] * len(WorkerMetrics().summary()["buckets"])
+        for summary in list(self._summaries.values()):
+            requests += int(summary["requests"])  # type: ignore[arg-type]
+            errors += int(summary["errors"])  # type: ignore[arg-type]
+            connections += int(summary["open_connections"])  # type: ignore[arg-type]
+            for i, count in enumerate(summary["buckets"]):  # type: ignore[arg-type]
+                buckets[i] += count
+        previous = self._reported
+        self._reported = _Totals(now, requests, errors, tuple(buckets))
+        new_requests = max(requests - previous.requests, 0)
+        new_errors = max(errors - previous.errors, 0)
+        delta = [
+            max(b - a, 0)
+            for a, b in zip(previous.buckets or [0] * len(buckets), buckets, strict=True)
+        ]
+        elapsed = max(now - previous.at, 1e-9)
+        snapshot = self.snapshot
+        return NodeStats(
+            version=0 if snapshot is None else snapshot.version,
+            hash="" if snapshot is None else snapshot.hash,
+            requests=new_requests,
+            request_rate=new_requests / elapsed,
+            error_rate=new_errors / new_requests if new_requests else 0.0,
+            p50_ms=quantile(delta, 0.50) * 1000,
+            p99_ms=quantile(delta, 0.99) * 1000,
+            open_connections=connections,
+            uptime_seconds=now - self.started_at,
+        )
+
+    def __repr__(self) -> str:
+        version = None if self.snapshot is None else self.snapshot.version
+        return f"<Node workers={len(self.workers)} version={version} ready={self.ready}>"
+
+
+def _check_compiles(snapshot: pb.Snapshot, settings: NodeSettings) -> None:
+    """Compile once, throwing the result away: the workers' compile will not fail."""
+    compile_snapshot(snapshot, limits=settings.limits, metrics=WorkerMetrics())

@@ -1,0 +1,201 @@
+"""A snapshot compiled into what the hot path reads: the RuntimeConfig.
+
+`compile_snapshot` runs the shared checks (`check_snapshot`), refuses features the
+node lacks, then builds everything a request needs so that serving it is a few
+lookups and attribute reads: the route table, and per route a `RoutePlan` holding
+its service, timeouts, body limit, counters and policy chain. It runs in a thread,
+off the event loop, and touches nothing the loop uses but the counters registry;
+the result replaces the worker's config in one assignment.
+
+A service whose definition is unchanged since the previous RuntimeConfig is carried
+over whole, with its balancer state and its pool of open connections.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.cookies import CookieError, SimpleCookie
+
+from fleetgate_pb import config_pb2 as pb
+
+from data_plane.balancing import Balancer, Upstream, make_balancer
+from data_plane.capabilities import CAPABILITIES, check_capabilities
+from data_plane.config.validate import ConfigInvalid, check_snapshot
+from data_plane.http.pool import ServicePool
+from data_plane.http.request import RequestHead, header_value
+from data_plane.metrics import RouteCounters, ServiceCounters, WorkerMetrics
+from data_plane.policies import PolicyChain, build_chain
+from data_plane.routing import RouteTable
+from data_plane.settings import Limits
+
+# Used when a snapshot leaves a timeout unset (0): the config model's defaults.
+DEFAULT_CONNECT_TIMEOUT = 5.0
+DEFAULT_READ_TIMEOUT = 60.0
+
+HashKey = Callable[[RequestHead, str], str | None]
+
+
+@dataclass(slots=True, eq=False)
+class ServiceRuntime:
+    """A service as the proxy uses it: balancer, pool, counters, pre-built Host lines."""
+
+    name: str
+    definition: bytes  # the serialized pb.Service: equal bytes, unchanged service
+    balancer: Balancer
+    pool: ServicePool
+    counters: ServiceCounters
+    host_lines: tuple[bytes, ...]  # b"Host: <address>\r\n" by target index
+    timeouts: tuple[float, float, float]  # connect, read, total (0: none)
+    retries: int
+    max_concurrent: int  # 0: no cap
+    hash_key: HashKey | None  # consistent hashing's key, None for other algorithms
+    observe: Callable[[Upstream, float], None] | None  # latency feedback, EWMA only
+    active: int = 0  # requests in flight in this worker
+
+    def __repr__(self) -> str:
+        return f"<ServiceRuntime {self.name} targets={len(self.host_lines)} active={self.active}>"
+
+
+@dataclass(slots=True, eq=False)
+class RoutePlan:
+    """Everything serving a request of one route needs, compiled once."""
+
+    name: str
+    service: ServiceRuntime
+    counters: RouteCounters
+    chain: PolicyChain | None  # None: no policies, nothing to run
+    max_body: int
+    connect_timeout: float
+    read_timeout: float
+    total_timeout: float  # 0: none
+
+    def __repr__(self) -> str:
+        return f"<RoutePlan {self.name} -> {self.service.name} chain={self.chain!r}>"
+
+
+@dataclass(slots=True, eq=False)
+class RuntimeConfig:
+    """One compiled snapshot; immutable once swapped in."""
+
+    version: int
+    hash: str
+    table: RouteTable[RoutePlan]
+    services: dict[str, ServiceRuntime] = field(default_factory=dict)
+
+    def retired_by(self, successor: RuntimeConfig) -> list[ServiceRuntime]:
+        """Services of this config that `successor` does not carry over."""
+        kept = {id(service) for service in successor.services.values()}
+        return [s for s in self.services.values() if id(s) not in kept]
+
+    def __repr__(self) -> str:
+        return f"<RuntimeConfig v{self.version} {self.hash[:12]} {self.table!r}>"
+
+
+def compile_snapshot(
+    snapshot: pb.Snapshot,
+    *,
+    limits: Limits,
+    metrics: WorkerMetrics,
+    previous: RuntimeConfig | None = None,
+    capabilities: frozenset[str] = CAPABILITIES,
+) -> RuntimeConfig:
+    """The RuntimeConfig of `snapshot`; raises ConfigInvalid or ApplyError."""
+    errors = check_snapshot(snapshot)
+    if errors:
+        raise ConfigInvalid(errors)
+    check_capabilities(snapshot, capabilities)
+    services: dict[str, ServiceRuntime] = {}
+    for service in snapshot.services:
+        definition = service.SerializeToString(deterministic=True)
+        old = None if previous is None else previous.services.get(service.name)
+        if old is not None and old.definition == definition:
+            services[service.name] = old
+        else:
+            services[service.name] = _compile_service(service, definition, limits, metrics)
+    plans = [
+        (route, _plan(route, services[route.service], limits, metrics)) for route in snapshot.routes
+    ]
+    table = RouteTable.compile(plans)
+    return RuntimeConfig(snapshot.version, snapshot.hash, table, services)
+
+
+def _compile_service(
+    service: pb.Service, definition: bytes, limits: Limits, metrics: WorkerMetrics
+) -> ServiceRuntime:
+    balancer = make_balancer(service)
+    counters = metrics.service(service.name)
+    timeouts = service.timeouts
+    return ServiceRuntime(
+        name=service.name,
+        definition=definition,
+        balancer=balancer,
+        pool=ServicePool(
+            len(balancer.targets),
+            counters,
+            max_idle=limits.upstream_max_idle,
+            idle_timeout=limits.upstream_idle_timeout,
+        ),
+        counters=counters,
+        host_lines=tuple(b"Host: %s\r\n" % t.address.encode() for t in balancer.targets),
+        timeouts=(
+            timeouts.connect or DEFAULT_CONNECT_TIMEOUT,
+            timeouts.read or DEFAULT_READ_TIMEOUT,
+            timeouts.total,
+        ),
+        retries=service.retries,
+        max_concurrent=service.max_concurrent_requests,
+        hash_key=_hash_key(service) if service.load_balancer == pb.CONSISTENT_HASH else None,
+        observe=balancer.observe if service.load_balancer == pb.EWMA else None,
+    )
+
+
+def _plan(
+    route: pb.Route, service: ServiceRuntime, limits: Limits, metrics: WorkerMetrics
+) -> RoutePlan:
+    connect, read, total = service.timeouts
+    if route.HasField("timeouts"):
+        connect = route.timeouts.connect or connect
+        read = route.timeouts.read or read
+        total = route.timeouts.total or total
+    return RoutePlan(
+        name=route.name,
+        service=service,
+        counters=metrics.route(route.name, service.name),
+        chain=build_chain(route),
+        max_body=route.max_body_bytes or limits.max_body_bytes,
+        connect_timeout=connect,
+        read_timeout=read,
+        total_timeout=total,
+    )
+
+
+def _hash_key(service: pb.Service) -> HashKey:
+    source = service.hash_key.source
+    name = service.hash_key.name
+    if source == pb.HashKey.HEADER:
+        field_name = name.lower().encode()
+
+        def from_header(head: RequestHead, client: str) -> str | None:
+            value = header_value(head, field_name)
+            return None if value is None else value.decode("latin-1")
+
+        return from_header
+    if source == pb.HashKey.COOKIE:
+
+        def from_cookie(head: RequestHead, client: str) -> str | None:
+            value = header_value(head, b"cookie")
+            if value is None:
+                return None
+            try:
+                morsel = SimpleCookie(value.decode("latin-1")).get(name)
+            except CookieError:
+                return None
+            return None if morsel is None else morsel.value
+
+        return from_cookie
+
+    def from_client(head: RequestHead, client: str) -> str | None:
+        return client
+
+    return from_client

@@ -1,0 +1,108 @@
+"""A node's settings: its addresses, worker count and the limits the proxy enforces.
+
+Flags come from `fleetgate data-plane` (and their `FLEETGATE_<FLAG>` environment
+twins). The limits have no flag of their own: their defaults follow the precedents
+named below, and an operator who must change one sets its `FLEETGATE_<LIMIT>`
+environment variable. Everything is checked once, here; a bad value names its source.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+
+
+class SettingsError(ValueError):
+    """A flag or environment variable holds a value the node cannot use; names it."""
+
+
+def parse_address(value: str, source: str) -> tuple[str, int]:
+    """`HOST:PORT` (IPv6 hosts in brackets) as (host, port); raises SettingsError."""
+    host, sep, port = value.rpartition(":")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) < 65_536:
+        raise SettingsError(f"{source}: {value!r} is not HOST:PORT")
+    return host, int(port)
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """What one downstream connection and one request may use.
+
+    Precedents: 64 KiB of headers and 100 header fields are Envoy's
+    `max_request_headers_kb` order of magnitude and its `max_headers_count`; 30 s to
+    send the request head is a slow-loris guard like nginx's `client_header_timeout`
+    (60 s) but tighter; 60 s of keep-alive idleness is nginx's 75 s rounded under the
+    usual 60 s of cloud load balancers; 64 MiB of body unless the route says otherwise.
+    Upstream keep-alive connections are dropped after 3 s idle, under the 5 s default of
+    Node.js and uvicorn, so the upstream never closes one the pool is about to reuse.
+    """
+
+    max_header_bytes: int = 64 * 1024
+    max_header_count: int = 100
+    header_timeout: float = 30.0
+    idle_timeout: float = 60.0
+    max_connections: int = 10_000
+    max_body_bytes: int = 64 * 1024 * 1024
+    upstream_idle_timeout: float = 3.0
+    upstream_max_idle: int = 128
+    drain_timeout: float = 10.0
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str] | None = None) -> Limits:
+        """Defaults, overridden by `FLEETGATE_<NAME>` variables (e.g. FLEETGATE_HEADER_TIMEOUT)."""
+        environ = os.environ if environ is None else environ
+        values: dict[str, float | int] = {}
+        for spec in fields(cls):
+            variable = "FLEETGATE_" + spec.name.upper()
+            raw = environ.get(variable)
+            if raw is None:
+                continue
+            kind = int if spec.type in ("int", int) else float
+            try:
+                value = kind(raw)
+            except ValueError:
+                raise SettingsError(f"{variable}: {raw!r} is not a number") from None
+            if value <= 0:
+                raise SettingsError(f"{variable}: must be greater than 0, got {raw!r}")
+            values[spec.name] = value
+        return cls(**values)  # type: ignore[arg-type]
+
+    def as_environment(self) -> dict[str, str]:
+        """These limits as the variables `from_environment` reads: how workers inherit them."""
+        return {"FLEETGATE_" + f.name.upper(): str(getattr(self, f.name)) for f in fields(self)}
+
+
+@dataclass(frozen=True, slots=True)
+class NodeSettings:
+    """The `data-plane` flags a node runs with, checked."""
+
+    listen: tuple[str, int]
+    status_listen: tuple[str, int]
+    workers: int
+    config_file: str | None = None
+    control_plane: str | None = None
+    cache_dir: str = "./fleetgate-cache"
+    node_id: str | None = None
+    labels: tuple[str, ...] = ()
+    limits: Limits = field(default_factory=Limits)
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> NodeSettings:
+        workers = int(args.workers or 0)
+        if workers < 0:
+            raise SettingsError(f"--workers: must be 0 (one per core) or more, got {workers}")
+        return cls(
+            listen=parse_address(args.listen, "--listen"),
+            status_listen=parse_address(args.status_listen, "--status-listen"),
+            workers=workers or (os.cpu_count() or 1),
+            config_file=args.config,
+            control_plane=args.control_plane,
+            cache_dir=args.cache_dir,
+            node_id=args.node_id,
+            labels=tuple(args.label or ()),
+            limits=Limits.from_environment(),
+        )

@@ -1,0 +1,185 @@
+"""A worker process: one uvloop event loop proxying on a SO_REUSEPORT listening socket.
+
+Started by the supervisor (`python -m data_plane.worker`), it reads its control
+channel: snapshots to apply, requests for counters. A snapshot is compiled in a thread
+and swapped in with one assignment; the worker starts listening only once it has a
+config, so a restarted worker never takes traffic it cannot route. SIGTERM (or the
+supervisor going away) drains it: stop listening, close idle connections, let
+requests in flight finish until the drain deadline, exit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import gc
+import json
+import logging
+import os
+import signal
+import socket
+import sys
+
+import uvloop
+from fleetgate_pb import config_pb2 as pb
+
+from data_plane.channel import Channel, ChannelClosed, Kind
+from data_plane.http.downstream import DownstreamConnection
+from data_plane.http.state import ProxyState
+from data_plane.metrics import WorkerMetrics
+from data_plane.runtime import RuntimeConfig, compile_snapshot
+from data_plane.settings import Limits, parse_address
+
+log = logging.getLogger("fleetgate.worker")
+BACKLOG = 4096
+TICKS_PER_SECOND = 10  # upstream timeouts are enforced to a tenth of a second
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    """A socket bound with SO_REUSEPORT: every worker binds its own, the kernel spreads."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind((host, port))
+        sock.listen(BACKLOG)
+        sock.setblocking(False)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+class Worker:
+    """The lifecycle of one worker process, as a sequence like uvicorn's Server."""
+
+    def __init__(self, channel: Channel, listen: tuple[str, int], limits: Limits) -> None:
+        self.channel = channel
+        self.listen = listen
+        self.limits = limits
+        self.loop = asyncio.get_running_loop()
+        self.metrics = WorkerMetrics()
+        self.state = ProxyState(self.loop, limits, self.metrics)
+        self.server: asyncio.Server | None = None
+        self.stopping = asyncio.Event()
+        self._ticker: asyncio.TimerHandle | None = None
+        self._applying: set[asyncio.Future[None]] = set()
+
+    async def run(self) -> None:
+        self.loop.add_signal_handler(signal.SIGTERM, self.stopping.set)
+        self.loop.add_signal_handler(signal.SIGINT, self.stopping.set)
+        self._tick()
+        reader = asyncio.ensure_future(self._read_channel())
+        stopping = asyncio.ensure_future(self.stopping.wait())
+        await asyncio.wait({reader, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        await self.drain()
+        reader.cancel()
+        stopping.cancel()
+        self.channel.close()
+
+    # ------------------------------------------------------------ control channel
+
+    async def _read_channel(self) -> None:
+        try:
+            while True:
+                kind, request_id, payload = await self.channel.receive()
+                if kind is Kind.APPLY:
+                    # Applies are serialized by the supervisor; answering counters
+                    # meanwhile keeps scrapes quick during a long compile.
+                    task = asyncio.ensure_future(self._apply(request_id, payload))
+                    self._applying.add(task)
+                    task.add_done_callback(self._applying.discard)
+                elif kind is Kind.SAMPLES:
+                    await self._reply(kind, request_id, self.metrics.samples())
+                elif kind is Kind.SUMMARY:
+                    await self._reply(kind, request_id, self.metrics.summary())
+        except ChannelClosed:
+            log.info("worker %d: the supervisor is gone; draining", os.getpid())
+
+    async def _reply(self, kind: Kind, request_id: int, body: object) -> None:
+        with contextlib.suppress(ChannelClosed):
+            await self.channel.send(kind, request_id, json.dumps(body).encode())
+
+    async def _apply(self, request_id: int, payload: bytes) -> None:
+        try:
+            snapshot = pb.Snapshot.FromString(payload)
+            config = await self.loop.run_in_executor(None, self._compile, snapshot)
+            await self.swap(config)
+        except Exception as exc:  # answered to the supervisor, which keeps the old config
+            await self._reply(Kind.APPLIED, request_id, {"ok": False, "error": str(exc)})
+            return
+        await self._reply(Kind.APPLIED, request_id, {"ok": True, "error": ""})
+
+    def _compile(self, snapshot: pb.Snapshot) -> RuntimeConfig:
+        return compile_snapshot(
+            snapshot, limits=self.limits, metrics=self.metrics, previous=self.state.config
+        )
+
+    async def swap(self, config: RuntimeConfig) -> None:
+        """Serve `config` from now on; exchanges in flight keep the plans they hold."""
+        previous = self.state.config
+        self.state.config = config
+        if previous is not None:
+            for service in previous.retired_by(config):
+                service.pool.retire()
+        if self.server is None:
+            sock = listening_socket(*self.listen)
+            self.server = await self.loop.create_server(
+                lambda: DownstreamConnection(self.state), sock=sock
+            )
+        # The config's objects live as long as it does: keep the collector off them.
+        gc.unfreeze()
+        gc.collect()
+        gc.freeze()
+
+    # ------------------------------------------------------------ time and shutdown
+
+    def _tick(self, count: int = 0) -> None:
+        if count % TICKS_PER_SECOND:
+            self.state.check_deadlines()
+        else:
+            self.state.tick()
+            self.state.check_deadlines()
+        self._ticker = self.loop.call_later(1.0 / TICKS_PER_SECOND, self._tick, count + 1)
+
+    async def drain(self) -> None:
+        """Stop accepting, close idle connections, wait for the busy ones, with a deadline."""
+        state = self.state
+        state.draining = True
+        if self.server is not None:
+            self.server.close()
+        for connection in list(state.connections):
+            connection.check_timeouts(state.now)
+        deadline = self.loop.time() + self.limits.drain_timeout
+        while state.connections and self.loop.time() < deadline:
+            await asyncio.sleep(0.05)
+        for connection in list(state.connections):
+            connection.cut()
+        if self._ticker is not None:
+            self._ticker.cancel()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="data_plane.worker")
+    parser.add_argument("--channel-fd", type=int, required=True)
+    parser.add_argument("--listen", required=True)
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s"
+    )
+    limits = Limits.from_environment()
+    listen = parse_address(args.listen, "--listen")
+    sock = socket.socket(fileno=args.channel_fd)
+
+    async def serve() -> None:
+        channel = await Channel.open(sock)
+        await Worker(channel, listen, limits).run()
+
+    uvloop.run(serve())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

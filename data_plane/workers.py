@@ -1,0 +1,115 @@
+"""The supervisor's handle on one worker process: spawn it, talk to it, see it die.
+
+Workers are started with `subprocess` (fork and exec at once), never by forking the
+supervisor's running interpreter: the supervisor may host gRPC threads. Each gets
+its end of a socketpair as its control channel and binds the listen address itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import logging
+import os
+import socket
+import sys
+from typing import Any
+
+from data_plane.channel import Channel, ChannelClosed, Kind
+from data_plane.settings import Limits
+
+log = logging.getLogger("fleetgate.node")
+
+APPLY_TIMEOUT = 120.0  # compiling 10,000 routes takes about a second; this is a hang
+QUERY_TIMEOUT = 5.0
+
+
+class WorkerGone(ConnectionError):
+    """The worker died or stopped answering."""
+
+
+class WorkerProcess:
+    """One running worker and its control channel."""
+
+    def __init__(self, index: int, process: asyncio.subprocess.Process, channel: Channel) -> None:
+        self.index = index
+        self.process = process
+        self.channel = channel
+        self._ids = itertools.count(1)
+        self._pending: dict[int, asyncio.Future[bytes]] = {}
+        self._reader = asyncio.ensure_future(self._read())
+
+    @classmethod
+    async def spawn(cls, index: int, listen: str, limits: Limits) -> WorkerProcess:
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            process = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "data_plane.worker",
+                "--channel-fd",
+                str(theirs.fileno()),
+                "--listen",
+                listen,
+                pass_fds=(theirs.fileno(),),
+                env={**os.environ, **limits.as_environment()},
+            )
+        finally:
+            theirs.close()
+        channel = await Channel.open(ours)
+        log.info("worker %d started (pid %d)", index, process.pid)
+        return cls(index, process, channel)
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    async def apply(self, snapshot: bytes) -> None:
+        """Have the worker compile and swap `snapshot`; raises with its reason."""
+        answer = json.loads(await self._ask(Kind.APPLY, snapshot, APPLY_TIMEOUT))
+        if not answer["ok"]:
+            raise ValueError(answer["error"])
+
+    async def query(self, kind: Kind) -> dict[str, Any]:
+        result: dict[str, Any] = json.loads(await self._ask(kind, b"", QUERY_TIMEOUT))
+        return result
+
+    async def _ask(self, kind: Kind, payload: bytes, timeout: float) -> bytes:
+        request_id = next(self._ids)
+        answer: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+        self._pending[request_id] = answer
+        try:
+            await self.channel.send(kind, request_id, payload)
+            return await asyncio.wait_for(answer, timeout)
+        except (ChannelClosed, TimeoutError) as exc:
+            raise WorkerGone(f"worker {self.index} (pid {self.pid}) did not answer: {exc}") from exc
+        finally:
+            self._pending.pop(request_id, None)
+
+    async def _read(self) -> None:
+        try:
+            while True:
+                _, request_id, payload = await self.channel.receive()
+                answer = self._pending.get(request_id)
+                if answer is not None and not answer.done():
+                    answer.set_result(payload)
+        except ChannelClosed:
+            pass
+        for answer in self._pending.values():
+            if not answer.done():
+                answer.set_exception(ChannelClosed(f"worker {self.index} closed its channel"))
+
+    def terminate(self) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            self.process.terminate()
+
+    async def wait(self) -> int:
+        code = await self.process.wait()
+        self._reader.cancel()
+        self.channel.close()
+        return code
+
+    def __repr__(self) -> str:
+        return f"<WorkerProcess {self.index} pid={self.pid} returncode={self.process.returncode}>"
