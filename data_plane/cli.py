@@ -1,6 +1,7 @@
 """`fleetgate data-plane`: run a node until SIGTERM or SIGINT.
 
-With `--config FILE` the node serves that declarative file and reloads it on SIGHUP.
+With `--config FILE` the node serves that declarative file and reloads it on SIGHUP;
+with `--control-plane HOST:PORT` it takes its config from the control plane's stream.
 The flags are defined with the rest of the CLI in `control_plane/cli.py`; this module
 only checks them and runs the node, importing nothing of the control plane.
 """
@@ -26,13 +27,13 @@ def run(args: argparse.Namespace) -> int:
         settings = NodeSettings.from_args(args)
     except SettingsError as exc:
         return _fail(str(exc))
-    if settings.config_file is None:
-        if settings.control_plane:
-            return _fail(
-                "--control-plane: config sync is not available in this build; use --config FILE"
-            )
-        return _fail("give --config FILE (standalone) or --control-plane HOST:PORT")
-    return asyncio.run(_serve_file(settings, settings.config_file))
+    if settings.config_file is not None:
+        return asyncio.run(_serve_file(settings, settings.config_file))
+    if settings.control_plane:
+        from data_plane.sync.synced_node import run_synced
+
+        return run_synced(args, settings)
+    return _fail("give --config FILE (standalone) or --control-plane HOST:PORT")
 
 
 def _fail(message: str) -> int:
