@@ -23,7 +23,6 @@ TOKEN = "nodes-api-token-5c1e9a7f3b2d4e60"
 # makes none of its own while a test runs.
 LATEST = build_snapshot(GatewayConfig()).hash
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
-NOW = datetime.now(UTC)
 
 
 @pytest.fixture
@@ -37,7 +36,9 @@ def api(sqlite_db: Database) -> Iterator[TestClient]:
 def add_release(db: Database, version: int, digest: str) -> None:
     with db.session() as session:
         session.add(
-            ReleaseRow(version=version, hash=digest, snapshot=b"", created_at=NOW, author="t")
+            ReleaseRow(
+                version=version, hash=digest, snapshot=b"", created_at=datetime.now(UTC), author="t"
+            )
         )
         session.commit()
 
@@ -51,8 +52,8 @@ def add_node(db: Database, node_id: str, **facts: object) -> None:
         "software_version": "0.1.0",
         "schema_version": 1,
         "capabilities": [],
-        "first_seen": NOW - timedelta(minutes=5),
-        "last_seen": NOW,
+        "first_seen": datetime.now(UTC) - timedelta(minutes=5),
+        "last_seen": datetime.now(UTC),
     }
     values.update(facts)
     with db.session() as session:
@@ -87,7 +88,7 @@ def test_nodes_are_listed_by_id_with_their_derived_status(
         "offline",
         applied_version=2,
         applied_hash=LATEST,
-        last_seen=NOW - timedelta(seconds=31),
+        last_seen=datetime.now(UTC) - timedelta(seconds=31),
     )
     answer = api.get("/api/v1/nodes", headers=AUTH).json()
     assert answer["total"] == 4
