@@ -282,6 +282,20 @@ def read_response(sock: socket.socket, *, head: bool = False) -> Response:
     return Response(int(status_line.split()[1]), headers, b"")
 
 
+def read_switch(sock: socket.socket) -> tuple[Response, bytes]:
+    """Read a 101 answer's head; returns it with the tunnel's bytes that came along."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(1 << 16)
+        if not chunk:
+            raise ConnectionError("the connection closed before the response head")
+        data += chunk
+    head_bytes, _, rest = data.partition(b"\r\n\r\n")
+    status_line, *lines = head_bytes.decode("latin-1").split("\r\n")
+    headers = [(k, v.strip()) for k, _, v in (line.partition(":") for line in lines)]
+    return Response(int(status_line.split()[1]), headers, b""), rest
+
+
 def read_all(sock: socket.socket, limit: int = 1 << 20) -> bytes:
     """Everything `sock` sends until it closes (bounded by the socket timeout)."""
     data = bytearray()

@@ -7,7 +7,13 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.data_plane.running_node import RunningNode, is_closed, read_response, read_responses
+from tests.data_plane.running_node import (
+    RunningNode,
+    is_closed,
+    read_response,
+    read_responses,
+    read_switch,
+)
 from tests.data_plane.scripted_upstream import (
     AcceptUpgrade,
     Received,
@@ -141,8 +147,8 @@ def test_a_close_delimited_response_is_rechunked_for_http11(
         sock.sendall(get("/eof"))
         response = read_response(sock)
         assert (response.header("transfer-encoding"), response.body) == ("chunked", b"until close")
-        sock.sendall(get("/again"))  # the client connection survived
         scripted.script = lambda r: Respond(body=b"again")
+        sock.sendall(get("/again"))  # the client connection survived
         assert read_response(sock).body == b"again"
 
 
@@ -287,11 +293,10 @@ def test_an_upgrade_request_is_tunnelled(node: RunningNode, scripted: ScriptedUp
             b"Connection: Upgrade\r\nUpgrade: websocket\r\n\r\n"
             b"early bytes|"
         )
-        response = read_response(sock)
+        response, echoed = read_switch(sock)
         assert response.status == 101
         assert response.header("upgrade") == "websocket"
         sock.sendall(b"later bytes")
-        echoed = b""
         while len(echoed) < len(b"early bytes|later bytes"):
             echoed += sock.recv(1024)
         assert echoed == b"early bytes|later bytes"
