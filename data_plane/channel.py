@@ -19,10 +19,13 @@ MAX_FRAME = 1 << 30  # a 10,000-route snapshot is a few MiB; this only bounds ga
 
 
 class Kind(IntEnum):
-    APPLY = 1  # supervisor -> worker: a serialized Snapshot
-    APPLIED = 2  # worker -> supervisor: JSON {"ok": bool, "error": str}
+    PREPARE = 1  # supervisor -> worker: a serialized Snapshot to compile and hold
+    APPLIED = 2  # worker -> supervisor: JSON {"ok": bool, "error": str}, to PREPARE,
+    # COMMIT and ABORT
     SAMPLES = 3  # supervisor asks for every counter; the worker answers with JSON
     SUMMARY = 4  # supervisor asks for the status totals; the worker answers with JSON
+    COMMIT = 5  # supervisor -> worker: serve the prepared config from now on
+    ABORT = 6  # supervisor -> worker: drop the prepared config
 
 
 class ChannelClosed(ConnectionError):

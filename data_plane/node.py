@@ -3,9 +3,9 @@
 It runs a plain asyncio loop (it will host the gRPC sync client too), starts the
 worker processes, restarts one that dies (handing it the current snapshot before it
 listens), serves `/health`, `/ready` and `/metrics`, and applies snapshots:
-`apply_snapshot` compiles once itself, in a thread, so a bad snapshot is refused
-before any worker sees it, then has every worker compile and swap, and returns the
-time it took. A refused snapshot leaves every worker on the config it had.
+`apply_snapshot` has every worker compile the snapshot at once (each in its own
+process) and hold it; only when all of them could does it have them all swap, and it
+returns the time it took. A refused snapshot leaves every worker on the config it had.
 """
 
 from __future__ import annotations
@@ -146,21 +146,20 @@ class Node:
     async def apply_snapshot(self, snapshot: pb.Snapshot) -> float:
         """Compile and swap `snapshot` on every worker; returns the seconds it took.
 
-        Raises ConfigInvalid (its checks fail) or ApplyError (a capability this node
-        lacks, or a worker that could not apply it); the running config stays.
+        Raises ApplyError (a worker refused it: its checks fail or it needs a capability
+        this node lacks, with the same reason from every worker; or a worker failed),
+        or, while no worker runs, ConfigInvalid; the running config stays.
         """
         started = time.perf_counter()
         async with self._apply_lock:
+            workers = list(self.workers.values())
             try:
-                await asyncio.to_thread(_check_compiles, snapshot, self.settings)
-                payload = snapshot.SerializeToString()
-                results = await asyncio.gather(
-                    *(worker.apply(payload) for worker in self.workers.values()),
-                    return_exceptions=True,
-                )
-                failed = [str(r) for r in results if isinstance(r, BaseException)]
-                if failed:
-                    raise ApplyError(f"workers could not apply v{snapshot.version}: {failed[0]}")
+                if workers:
+                    await _apply_on(workers, snapshot)
+                else:
+                    # Every worker is being restarted: check here, so that none is
+                    # ever handed a snapshot it would refuse.
+                    await asyncio.to_thread(_check_compiles, snapshot, self.settings)
             except ValueError:
                 self.applies["refused"] += 1
                 raise
@@ -238,6 +237,27 @@ class Node:
     def __repr__(self) -> str:
         version = None if self.snapshot is None else self.snapshot.version
         return f"<Node workers={len(self.workers)} version={version} ready={self.ready}>"
+
+
+async def _apply_on(workers: list[WorkerProcess], snapshot: pb.Snapshot) -> None:
+    """All of `workers` serve `snapshot`, or none: each prepares, then all commit.
+
+    Raises ApplyError with a worker's reason for refusing it (the checks' own message,
+    the same in every worker) or for failing.
+    """
+    payload = snapshot.SerializeToString()
+    prepared = await asyncio.gather(*(w.prepare(payload) for w in workers), return_exceptions=True)
+    refused = [r for r in prepared if isinstance(r, BaseException)]
+    if refused:
+        await asyncio.gather(*(w.abort() for w in workers), return_exceptions=True)
+        reason = refused[0]
+        if isinstance(reason, ValueError):
+            raise ApplyError(str(reason))
+        raise ApplyError(f"workers could not apply v{snapshot.version}: {reason}")
+    committed = await asyncio.gather(*(w.commit() for w in workers), return_exceptions=True)
+    failed = [str(r) for r in committed if isinstance(r, BaseException)]
+    if failed:
+        raise ApplyError(f"workers could not apply v{snapshot.version}: {failed[0]}")
 
 
 def _check_compiles(snapshot: pb.Snapshot, settings: NodeSettings) -> None:

@@ -21,7 +21,7 @@ from fleetgate_pb import config_pb2 as pb
 
 from data_plane.balancing import Balancer, Upstream, make_balancer
 from data_plane.capabilities import CAPABILITIES, check_capabilities
-from data_plane.config.validate import ConfigInvalid, check_snapshot
+from data_plane.config.validate import ConfigInvalid, check_entities
 from data_plane.http.pool import ServicePool
 from data_plane.http.request import RequestHead, header_value
 from data_plane.metrics import RouteCounters, ServiceCounters, WorkerMetrics
@@ -101,7 +101,9 @@ def compile_snapshot(
     capabilities: frozenset[str] = CAPABILITIES,
 ) -> RuntimeConfig:
     """The RuntimeConfig of `snapshot`; raises ConfigInvalid or ApplyError."""
-    errors = check_snapshot(snapshot)
+    # The route table's own errors come from compiling it below, as `check_snapshot`
+    # would report them.
+    errors = check_entities(snapshot)
     if errors:
         raise ConfigInvalid(errors)
     check_capabilities(snapshot, capabilities)

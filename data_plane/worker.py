@@ -1,9 +1,11 @@
 """A worker process: one uvloop event loop proxying on a SO_REUSEPORT listening socket.
 
 Started by the supervisor (`python -m data_plane.worker`), it reads its control
-channel: snapshots to apply, requests for counters. A snapshot is compiled in a thread
-and swapped in with one assignment; the worker starts listening only once it has a
-config, so a restarted worker never takes traffic it cannot route. SIGTERM (or the
+channel: snapshots to apply, requests for counters. A snapshot is applied in two
+steps, so that the supervisor can make every worker serve it or none: PREPARE compiles
+it in a thread and holds the result, COMMIT swaps it in with one assignment (ABORT
+drops it). The worker starts listening only once it has a config, so a restarted
+worker never takes traffic it cannot route. SIGTERM (or the
 supervisor going away) drains it: stop listening, close idle connections, let
 requests in flight finish until the drain deadline, exit.
 """
@@ -66,6 +68,7 @@ class Worker:
         self.stopping = asyncio.Event()
         self._ticker: asyncio.TimerHandle | None = None
         self._applying: set[asyncio.Future[None]] = set()
+        self._prepared: RuntimeConfig | None = None  # compiled, waiting for COMMIT
 
     async def run(self) -> None:
         self.loop.add_signal_handler(signal.SIGTERM, self.stopping.set)
@@ -85,12 +88,17 @@ class Worker:
         try:
             while True:
                 kind, request_id, payload = await self.channel.receive()
-                if kind is Kind.APPLY:
+                if kind is Kind.PREPARE:
                     # Applies are serialized by the supervisor; answering counters
                     # meanwhile keeps scrapes quick during a long compile.
-                    task = asyncio.ensure_future(self._apply(request_id, payload))
+                    task = asyncio.ensure_future(self._prepare(request_id, payload))
                     self._applying.add(task)
                     task.add_done_callback(self._applying.discard)
+                elif kind is Kind.COMMIT:
+                    await self._commit(request_id)
+                elif kind is Kind.ABORT:
+                    self._prepared = None
+                    await self._reply(Kind.APPLIED, request_id, {"ok": True, "error": ""})
                 elif kind is Kind.SAMPLES:
                     await self._reply(kind, request_id, self.metrics.samples())
                 elif kind is Kind.SUMMARY:
@@ -102,12 +110,23 @@ class Worker:
         with contextlib.suppress(ChannelClosed):
             await self.channel.send(kind, request_id, json.dumps(body).encode())
 
-    async def _apply(self, request_id: int, payload: bytes) -> None:
+    async def _prepare(self, request_id: int, payload: bytes) -> None:
+        self._prepared = None
         try:
             snapshot = pb.Snapshot.FromString(payload)
-            config = await self.loop.run_in_executor(None, self._compile, snapshot)
-            await self.swap(config)
+            self._prepared = await self.loop.run_in_executor(None, self._compile, snapshot)
         except Exception as exc:  # answered to the supervisor, which keeps the old config
+            await self._reply(Kind.APPLIED, request_id, {"ok": False, "error": str(exc)})
+            return
+        await self._reply(Kind.APPLIED, request_id, {"ok": True, "error": ""})
+
+    async def _commit(self, request_id: int) -> None:
+        config, self._prepared = self._prepared, None
+        try:
+            if config is None:
+                raise RuntimeError("no prepared config to commit")
+            await self.swap(config)
+        except Exception as exc:
             await self._reply(Kind.APPLIED, request_id, {"ok": False, "error": str(exc)})
             return
         await self._reply(Kind.APPLIED, request_id, {"ok": True, "error": ""})

@@ -22,7 +22,7 @@ from data_plane.settings import Limits
 
 log = logging.getLogger("fleetgate.node")
 
-APPLY_TIMEOUT = 120.0  # compiling 10,000 routes takes about a second; this is a hang
+APPLY_TIMEOUT = 120.0  # compiling 10,000 routes takes under a second; this is a hang
 QUERY_TIMEOUT = 5.0
 
 
@@ -66,9 +66,28 @@ class WorkerProcess:
     def pid(self) -> int:
         return self.process.pid
 
+    async def prepare(self, snapshot: bytes) -> None:
+        """Have the worker compile `snapshot` and hold it, not serving it yet.
+
+        Raises ValueError with the worker's reason when it refuses the snapshot.
+        """
+        await self._expect_ok(Kind.PREPARE, snapshot, APPLY_TIMEOUT)
+
+    async def commit(self) -> None:
+        """Have the worker serve what it prepared."""
+        await self._expect_ok(Kind.COMMIT, b"", APPLY_TIMEOUT)
+
+    async def abort(self) -> None:
+        """Have the worker drop what it prepared."""
+        await self._expect_ok(Kind.ABORT, b"", QUERY_TIMEOUT)
+
     async def apply(self, snapshot: bytes) -> None:
-        """Have the worker compile and swap `snapshot`; raises with its reason."""
-        answer = json.loads(await self._ask(Kind.APPLY, snapshot, APPLY_TIMEOUT))
+        """Prepare and commit at once: for a worker on its own, such as a restarted one."""
+        await self.prepare(snapshot)
+        await self.commit()
+
+    async def _expect_ok(self, kind: Kind, payload: bytes, timeout: float) -> None:
+        answer = json.loads(await self._ask(kind, payload, timeout))
         if not answer["ok"]:
             raise ValueError(answer["error"])
 

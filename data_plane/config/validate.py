@@ -39,13 +39,23 @@ class ConfigInvalid(ValueError):
 
 def check_snapshot(snapshot: pb.Snapshot) -> list[ConfigError]:
     """Every inconsistency in `snapshot`; an empty list means it can be served."""
+    errors = check_entities(snapshot)
+    if not errors:
+        errors += _compile_route_table(snapshot)
+    return errors
+
+
+def check_entities(snapshot: pb.Snapshot) -> list[ConfigError]:
+    """The checks of `check_snapshot` but compiling the route table.
+
+    For a node, which compiles the table anyway and gets the same errors from it:
+    compiling it twice would double the cost of applying 10,000 routes.
+    """
     errors: list[ConfigError] = []
     errors += _duplicate_names(snapshot)
     errors += _check_services(snapshot)
     errors += _check_routes(snapshot)
     errors += _check_tenancy(snapshot)
-    if not errors:
-        errors += _compile_route_table(snapshot)
     return errors
 
 
