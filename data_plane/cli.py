@@ -43,16 +43,17 @@ def _fail(message: str) -> int:
 
 async def _serve_file(settings: NodeSettings, path: str) -> int:
     from data_plane.node import Node
-    from data_plane.standalone import ConfigFileError, apply_file, reload_file
+    from data_plane.standalone import ConfigFile, ConfigFileError, apply_file, reload_file
 
     loop = asyncio.get_running_loop()
     node = Node(settings)
+    source = ConfigFile(path)
     stop = asyncio.Event()
     reloads: set[asyncio.Task[bool]] = set()
 
     def reload() -> None:
         log.info("SIGHUP: reading %s again", path)
-        task = asyncio.ensure_future(reload_file(node, path))
+        task = asyncio.ensure_future(reload_file(node, source))
         reloads.add(task)
         task.add_done_callback(reloads.discard)
 
@@ -64,7 +65,7 @@ async def _serve_file(settings: NodeSettings, path: str) -> int:
         await node.stop()
         return _fail(f"cannot listen: {exc}")
     try:
-        await apply_file(node, path)
+        await apply_file(node, source)
     except ConfigFileError as exc:
         await node.stop()
         return _fail(str(exc))

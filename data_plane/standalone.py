@@ -3,7 +3,10 @@
 The file has the shape of `fleetgate apply -f` files (YAML, or JSON), parsed by the
 same `GatewayConfig` and built by the same `build_snapshot`; every error names the
 file and the field. On SIGHUP the file is read again and applied; a file that does
-not parse or does not check is logged and the running config kept.
+not parse or does not check is logged and the running config kept. With no releases
+to number them, the node numbers the contents it reads: version 1 for the first, and
+one more each time the file's content hash changes, so `/ready` and the
+`fleetgate_config_version` metric tell reloads apart.
 """
 
 from __future__ import annotations
@@ -69,23 +72,44 @@ def _format(source: Path) -> str:
     return "JSON" if source.suffix == ".json" else "YAML"
 
 
-async def apply_file(node: Node, path: str) -> None:
-    """Load `path` and apply it; raises ConfigFileError naming the file."""
-    snapshot = load_config_file(path)
+class ConfigFile:
+    """The file a standalone node serves, and the version numbers given to its contents."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.version = 0
+        self.hash = ""
+
+    def load(self) -> pb.Snapshot:
+        """The file's snapshot, numbered: a new content hash is the next version."""
+        snapshot = load_config_file(self.path)
+        if snapshot.hash != self.hash:
+            self.version += 1
+            self.hash = snapshot.hash
+        snapshot.version = self.version
+        return snapshot
+
+    def __repr__(self) -> str:
+        return f"<ConfigFile {self.path} v{self.version} {self.hash[:12]}>"
+
+
+async def apply_file(node: Node, source: ConfigFile) -> None:
+    """Load `source` and apply it; raises ConfigFileError naming the file."""
+    snapshot = source.load()
     try:
         await node.apply_snapshot(snapshot)
     except ConfigInvalid as exc:
-        raise ConfigFileError(f"{path}: {exc}") from None
+        raise ConfigFileError(f"{source.path}: {exc}") from None
     except ValueError as exc:
-        raise ConfigFileError(f"{path}: {exc}") from None
+        raise ConfigFileError(f"{source.path}: {exc}") from None
 
 
-async def reload_file(node: Node, path: str) -> bool:
-    """The SIGHUP reload: apply `path` again, or log why not and keep the running config."""
+async def reload_file(node: Node, source: ConfigFile) -> bool:
+    """The SIGHUP reload: apply `source` again, or log why not and keep the running config."""
     try:
-        await apply_file(node, path)
+        await apply_file(node, source)
     except ConfigFileError as exc:
         log.error("reload refused, still serving the previous config: %s", exc)
         return False
-    log.info("reloaded %s", path)
+    log.info("reloaded %s as v%d", source.path, source.version)
     return True
