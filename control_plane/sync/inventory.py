@@ -19,10 +19,10 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from fleetgate_pb import sync_pb2 as pb
-from sqlalchemy import delete, select, update
+from sqlalchemy import Table, bindparam, delete, select, update
 from sqlalchemy.orm import Session
 
 from control_plane.store.db import Database
@@ -104,6 +104,15 @@ def node_status(
     if row.applied_version == latest.version and row.applied_hash == latest.hash:
         return "SYNCED"
     return "STALE"
+
+
+# A node's row, unless a newer report (from the replica it moved to) is stored already.
+_NODES = cast(Table, NodeRow.__table__)
+_UPDATE_NODE = (
+    update(_NODES)
+    .where(_NODES.c.id == bindparam("node_id"), _NODES.c.last_seen <= bindparam("heard_at"))
+    .values({c.name: bindparam(c.name) for c in _NODES.c if c.name != "id"})
+)
 
 
 def latest_release_ref(session: Session) -> SnapshotRef | None:
@@ -266,17 +275,18 @@ class NodeInventory:
         return rejected
 
     def _save(self, batch: list[NodeRecord]) -> None:
+        # One UPDATE run for the whole batch (executemany): row by row through the ORM,
+        # 100 ACKs took 60 ms of the event loop's process, in the way of the next push.
+        rows = [record.columns() for record in batch]
         with self._db.session() as session:
-            for record in batch:
-                columns = record.columns()
-                result = session.execute(
-                    update(NodeRow)
-                    .where(NodeRow.id == record.id, NodeRow.last_seen <= record.last_seen)
-                    .values(**columns)
-                    .execution_options(synchronize_session=False)
-                )
-                if not getattr(result, "rowcount", 0) and session.get(NodeRow, record.id) is None:
-                    session.add(NodeRow(**columns))  # purged while connected: write it again
+            session.connection().execute(
+                _UPDATE_NODE,
+                [{**row, "node_id": row["id"], "heard_at": row["last_seen"]} for row in rows],
+            )
+            ids = [row["id"] for row in rows]
+            present = set(session.scalars(select(NodeRow.id).where(NodeRow.id.in_(ids))))
+            # Purged while connected: write it again.
+            session.add_all(NodeRow(**row) for row in rows if row["id"] not in present)
             session.commit()
 
     def __repr__(self) -> str:

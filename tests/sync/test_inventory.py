@@ -1,4 +1,5 @@
-"""The node inventory in SQL: facts written in batches, statuses derived when read."""
+"""The node inventory in SQL (SQLite and PostgreSQL): facts written in batches, statuses
+derived when read."""
 
 from __future__ import annotations
 
@@ -50,12 +51,12 @@ def row(db: Database, node_id: str = "edge-1") -> NodeRow | None:
         return session.get(NodeRow, node_id)
 
 
-def test_a_hello_creates_the_node_row_at_once(sqlite_db: Database) -> None:
+def test_a_hello_creates_the_node_row_at_once(store: Database) -> None:
     async def scenario() -> None:
-        await inventory(sqlite_db).connected(hello(holds=V1), "ipv4:127.0.0.1:5000")
+        await inventory(store).connected(hello(holds=V1), "ipv4:127.0.0.1:5000")
 
     run(scenario())
-    stored = row(sqlite_db)
+    stored = row(store)
     assert stored is not None
     assert (stored.labels, stored.address, stored.software_version) == (
         {"group": "green"},
@@ -67,15 +68,15 @@ def test_a_hello_creates_the_node_row_at_once(sqlite_db: Database) -> None:
     assert stored.last_seen == T0
 
 
-def test_an_ack_is_written_at_the_next_flush(sqlite_db: Database) -> None:
+def test_an_ack_is_written_at_the_next_flush(store: Database) -> None:
     async def scenario() -> None:
-        nodes = inventory(sqlite_db)
+        nodes = inventory(store)
         await nodes.connected(hello(), "peer")
         nodes.acked("edge-1", V2, 0.031)
         await nodes.flush()
 
     run(scenario())
-    stored = row(sqlite_db)
+    stored = row(store)
     assert stored is not None
     assert (stored.applied_version, stored.applied_hash, stored.apply_seconds) == (
         2,
@@ -84,55 +85,55 @@ def test_an_ack_is_written_at_the_next_flush(sqlite_db: Database) -> None:
     )
 
 
-def test_a_nack_stores_the_rejected_release_and_the_reason(sqlite_db: Database) -> None:
+def test_a_nack_stores_the_rejected_release_and_the_reason(store: Database) -> None:
     async def scenario() -> None:
-        nodes = inventory(sqlite_db)
+        nodes = inventory(store)
         await nodes.connected(hello(), "peer")
         nodes.nacked("edge-1", V2, "this node lacks policy.auth")
         await nodes.flush()
 
     run(scenario())
-    stored = row(sqlite_db)
+    stored = row(store)
     assert stored is not None
     assert (stored.rejected_version, stored.rejected_hash) == (2, V2.hash)
     assert stored.last_error == "v2: this node lacks policy.auth"
 
 
-def test_a_reconnecting_node_is_told_what_it_rejected_before(sqlite_db: Database) -> None:
+def test_a_reconnecting_node_is_told_what_it_rejected_before(store: Database) -> None:
     async def scenario() -> set[SnapshotRef]:
-        first = inventory(sqlite_db)
+        first = inventory(store)
         await first.connected(hello(), "peer")
         first.nacked("edge-1", V2, "no")
         first.disconnected("edge-1")
         await first.flush()
         # Another replica, sharing the store.
-        return await inventory(sqlite_db).connected(hello(), "peer")
+        return await inventory(store).connected(hello(), "peer")
 
     assert run(scenario()) == {V2}
 
 
 def test_a_node_upgraded_since_its_refusal_is_offered_the_release_again(
-    sqlite_db: Database,
+    store: Database,
 ) -> None:
     async def scenario() -> set[SnapshotRef]:
-        nodes = inventory(sqlite_db)
+        nodes = inventory(store)
         await nodes.connected(hello(), "peer")
         nodes.nacked("edge-1", V2, "this node lacks policy.cors")
         nodes.disconnected("edge-1")
         await nodes.flush()
         upgraded = hello()
         upgraded.capabilities.append("policy.cors")
-        return await inventory(sqlite_db).connected(upgraded, "peer")
+        return await inventory(store).connected(upgraded, "peer")
 
     assert run(scenario()) == set()
-    stored = row(sqlite_db)
+    stored = row(store)
     assert stored is not None and stored.rejected_version is None
     assert stored.last_error == "v2: this node lacks policy.cors"
 
 
-def test_status_reports_store_the_active_slot_figures(sqlite_db: Database) -> None:
+def test_status_reports_store_the_active_slot_figures(store: Database) -> None:
     async def scenario() -> None:
-        nodes = inventory(sqlite_db)
+        nodes = inventory(store)
         await nodes.connected(hello(), "peer")
         nodes.reported(
             "edge-1",
@@ -152,7 +153,7 @@ def test_status_reports_store_the_active_slot_figures(sqlite_db: Database) -> No
         await nodes.flush()
 
     run(scenario())
-    stored = row(sqlite_db)
+    stored = row(store)
     assert stored is not None
     assert (stored.request_rate, stored.error_rate, stored.p50_ms, stored.p99_ms) == (
         250.0,
@@ -163,9 +164,9 @@ def test_status_reports_store_the_active_slot_figures(sqlite_db: Database) -> No
     assert stored.open_connections == 12
 
 
-def test_a_status_report_records_the_snapshot_the_node_serves(sqlite_db: Database) -> None:
+def test_a_status_report_records_the_snapshot_the_node_serves(store: Database) -> None:
     async def scenario() -> None:
-        nodes = inventory(sqlite_db)
+        nodes = inventory(store)
         await nodes.connected(hello(), "peer")
         served = sync_pb2.SnapshotRef(version=V1.version, hash=V1.hash)
         nodes.reported(
@@ -175,52 +176,52 @@ def test_a_status_report_records_the_snapshot_the_node_serves(sqlite_db: Databas
         await nodes.flush()
 
     run(scenario())
-    stored = row(sqlite_db)
+    stored = row(store)
     assert stored is not None
     assert (stored.applied_version, stored.applied_hash) == (V1.version, V1.hash)
 
 
-def test_every_message_moves_last_seen(sqlite_db: Database) -> None:
+def test_every_message_moves_last_seen(store: Database) -> None:
     clock = Clock()
 
     async def scenario() -> None:
-        nodes = inventory(sqlite_db, clock)
+        nodes = inventory(store, clock)
         await nodes.connected(hello(), "peer")
         clock.now = T0 + timedelta(seconds=10)
         nodes.reported("edge-1", sync_pb2.NodeStatus())
         await nodes.flush()
 
     run(scenario())
-    stored = row(sqlite_db)
+    stored = row(store)
     assert stored is not None and stored.last_seen == T0 + timedelta(seconds=10)
 
 
 def test_a_late_flush_from_a_replica_the_node_left_does_not_roll_it_back(
-    sqlite_db: Database,
+    store: Database,
 ) -> None:
     clock = Clock()
 
     async def scenario() -> None:
-        old_replica = inventory(sqlite_db, clock)
+        old_replica = inventory(store, clock)
         await old_replica.connected(hello(), "peer")
         old_replica.acked("edge-1", V1, 0.01)  # not flushed yet
         clock.now = T0 + timedelta(seconds=5)
-        new_replica = inventory(sqlite_db, clock)
+        new_replica = inventory(store, clock)
         await new_replica.connected(hello(holds=V1), "peer")
         new_replica.acked("edge-1", V2, 0.01)
         await new_replica.flush()
         await old_replica.flush()
 
     run(scenario())
-    stored = row(sqlite_db)
+    stored = row(store)
     assert stored is not None and stored.applied_version == 2
 
 
-def test_nodes_silent_past_offline_plus_purge_time_are_forgotten(sqlite_db: Database) -> None:
+def test_nodes_silent_past_offline_plus_purge_time_are_forgotten(store: Database) -> None:
     clock = Clock()
 
     async def scenario() -> int:
-        nodes = inventory(sqlite_db, clock)
+        nodes = inventory(store, clock)
         await nodes.connected(hello("old"), "peer")
         clock.now = T0 + timedelta(seconds=3000)
         await nodes.connected(hello("recent"), "peer")
@@ -228,15 +229,47 @@ def test_nodes_silent_past_offline_plus_purge_time_are_forgotten(sqlite_db: Data
         return nodes.purge()
 
     assert run(scenario()) == 1
-    assert row(sqlite_db, "old") is None
-    assert row(sqlite_db, "recent") is not None
+    assert row(store, "old") is None
+    assert row(store, "recent") is not None
+
+
+def test_a_node_purged_while_connected_is_written_again_at_the_next_flush(
+    store: Database,
+) -> None:
+    clock = Clock()
+
+    async def scenario() -> None:
+        nodes = inventory(store, clock)
+        await nodes.connected(hello(), "peer")
+        clock.now = T0 + timedelta(seconds=3631)
+        assert nodes.purge() == 1
+        nodes.acked("edge-1", V1, 0.01)
+        await nodes.flush()
+
+    run(scenario())
+    stored = row(store)
+    assert stored is not None
+    assert (stored.applied_version, stored.last_seen) == (V1.version, T0 + timedelta(seconds=3631))
+
+
+def test_one_flush_writes_every_node_heard_since_the_last(store: Database) -> None:
+    async def scenario() -> None:
+        nodes = inventory(store)
+        for i in range(3):
+            await nodes.connected(hello(f"edge-{i}"), "peer")
+            nodes.acked(f"edge-{i}", V1 if i else V2, 0.01)
+        await nodes.flush()
+
+    run(scenario())
+    applied = [getattr(row(store, f"edge-{i}"), "applied_version", None) for i in range(3)]
+    assert applied == [2, 1, 1]
 
 
 def test_a_disconnected_node_is_dropped_from_memory_after_its_last_flush(
-    sqlite_db: Database,
+    store: Database,
 ) -> None:
     async def scenario() -> str:
-        nodes = inventory(sqlite_db)
+        nodes = inventory(store)
         await nodes.connected(hello(), "peer")
         nodes.disconnected("edge-1")
         await nodes.flush()
