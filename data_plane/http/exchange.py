@@ -34,6 +34,7 @@ from .errors import (
     NoRouteForMethod,
     PayloadTooLarge,
     ProxyError,
+    RequestTimeout,
     RouteNotFound,
     ServiceUnavailable,
     UpstreamConnectFailed,
@@ -572,6 +573,11 @@ class Exchange:
             elif not self.request_done and not self.response_started:
                 # The client is still sending: the upstream is not late yet.
                 self.last_read = now
+            elif self.upstream is not None and self.upstream.reading_paused:
+                # The client reads slower than the upstream sends: the upstream is not
+                # late, the client is. One that takes nothing for the idle timeout is cut.
+                if now - self.last_read >= self.conn.state.limits.idle_timeout:
+                    self.upstream_failed(RequestTimeout("the client stopped reading"))
             elif now - self.last_read >= plan.read_timeout:
                 plan.service.counters.timeouts[READ] += 1
                 self.upstream_failed(GatewayTimeout("the upstream did not answer in time"))

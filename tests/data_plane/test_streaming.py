@@ -38,13 +38,27 @@ STALL_POLLS = 20  # polls of 50 ms with no progress: the writer is blocked
 def node(
     upstream: ScriptedUpstream, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[RunningNode]:
+    yield from run_node(upstream, tmp_path_factory)
+
+
+def run_node(
+    upstream: ScriptedUpstream,
+    tmp_path_factory: pytest.TempPathFactory,
+    env: dict[str, str] | None = None,
+) -> Iterator[RunningNode]:
     config = {
         "services": [{"name": "app", "targets": [{"address": upstream.address}]}],
         "routes": [
             {"name": "all", "paths": ["/**"], "service": "app", "max_body_bytes": 2 * GIB},
+            {
+                "name": "short-read",
+                "paths": ["/short-read/**"],
+                "service": "app",
+                "timeouts": {"read": 0.3},
+            },
         ],
     }
-    running = RunningNode(tmp_path_factory.mktemp("node"), config).start()
+    running = RunningNode(tmp_path_factory.mktemp("node"), config, env=env or {}).start()
     yield running
     running.stop()
 
@@ -267,3 +281,43 @@ def test_an_upstream_that_stops_reading_stops_the_node_reading_the_client(
     (request,) = scripted.wait_for(1)
     assert (request.body_length, request.body_crc) == (SLOW_BODY, pattern_crc(SLOW_BODY))
     assert memory.growth < MEMORY_GROWTH, memory
+
+
+def test_a_client_pausing_longer_than_the_read_timeout_is_not_cut(
+    node: RunningNode, scripted: ScriptedUpstream, worker: int
+) -> None:
+    scripted.script = lambda r: StreamBody(64 << 20)
+    digest = BodyDigest()
+    with small_window_connection(node) as sock:
+        sock.sendall(b"GET /short-read/pause HTTP/1.1\r\nHost: gw.test\r\n\r\n")
+        receive(sock, digest, limit=1 << 20)
+        until_stalled(lambda: scripted.bytes_written)  # 1 s at least: over three read timeouts
+        receive(sock, digest)
+    assert (digest.length, digest.crc) == (64 << 20, pattern_crc(64 << 20))
+    assert node.metric("fleetgate_upstream_timeouts_total", service="app", kind="read") == 0
+
+
+@pytest.fixture
+def impatient_node(
+    upstream: ScriptedUpstream, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RunningNode]:
+    """A node that gives an idle client one second."""
+    yield from run_node(upstream, tmp_path_factory, env={"FLEETGATE_IDLE_TIMEOUT": "1"})
+
+
+def test_a_client_that_takes_nothing_for_the_idle_timeout_is_cut(
+    impatient_node: RunningNode, scripted: ScriptedUpstream
+) -> None:
+    scripted.script = lambda r: StreamBody(64 << 20)
+    digest = BodyDigest()
+    with small_window_connection(impatient_node) as sock:
+        sock.sendall(b"GET /stalled HTTP/1.1\r\nHost: gw.test\r\n\r\n")
+        receive(sock, digest, limit=1 << 20)
+        labels = {"route": "all", "service": "app", "code": "4xx"}
+        deadline = time.monotonic() + 30
+        while impatient_node.metric("fleetgate_requests_total", **labels) < 1:
+            assert time.monotonic() < deadline, "the stalled client was never cut"
+            time.sleep(0.05)
+        with pytest.raises(ConnectionError):
+            receive(sock, digest)
+    assert digest.length < 64 << 20 and not digest.complete
