@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from importlib.metadata import PackageNotFoundError, version
+from typing import Any
 
 from fastapi import APIRouter, FastAPI
 
@@ -51,6 +52,8 @@ TAGS = [
     {"name": "operations", "description": "Health and metrics; no token needed."},
 ]
 
+ERROR_BODY = "#/components/schemas/ErrorBody"
+
 ENTITY_ROUTERS = (services, routes, tiers, tenants, consumers, config, releases, audit, nodes)
 
 
@@ -77,6 +80,33 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await plane.releases.flush()
 
 
+def _openapi(app: FastAPI) -> Callable[[], dict[str, Any]]:
+    """FastAPI's document, with the 422 answers described as what the API really sends.
+
+    FastAPI documents its own validation error shape for every call that takes input;
+    this API answers invalid input with the error body, like every other error.
+    """
+    generate = app.openapi
+
+    def document() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = generate()
+        for operations in schema["paths"].values():
+            for operation in operations.values():
+                invalid = operation.get("responses", {}).get("422")
+                if invalid is None:
+                    continue
+                invalid["content"] = {"application/json": {"schema": {"$ref": ERROR_BODY}}}
+                if invalid.get("description") == "Validation Error":
+                    invalid["description"] = "The input is invalid"
+        for unused in ("HTTPValidationError", "ValidationError"):
+            schema["components"]["schemas"].pop(unused, None)
+        return schema
+
+    return document
+
+
 def create_app(plane: ControlPlane) -> FastAPI:
     """The admin application; everything it serves comes from `app.state.plane`."""
     app = FastAPI(
@@ -98,4 +128,5 @@ def create_app(plane: ControlPlane) -> FastAPI:
     for module in ENTITY_ROUTERS:
         api.include_router(module.router)
     app.include_router(api)
+    app.openapi = _openapi(app)  # type: ignore[method-assign]
     return app

@@ -6,6 +6,7 @@ import secrets
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Path, Response
+from fastapi.openapi.models import Example
 from fastapi.responses import JSONResponse
 
 from data_plane.config.model import ConsumerSpec, hash_api_key
@@ -28,6 +29,15 @@ KIND = "consumers"
 # A generated key: 256 bits, URL-safe, so it fits a header or a query string as it is.
 KEY_BYTES = 32
 KeyIdParam = Annotated[str, Path(max_length=128, description="the API key's id", examples=["ci"])]
+ApiKeyBody = Annotated[
+    ApiKeyRequest | None,
+    Body(
+        openapi_examples={
+            "named": Example(summary="a key with the id you choose", value={"id": "ci"}),
+            "generated": Example(summary="a key with a generated id", value={}),
+        }
+    ),
+]
 
 router = APIRouter(
     prefix="/consumers", tags=["consumers"], route_class=AdminRoute, responses=UNAUTHORIZED
@@ -113,7 +123,7 @@ def delete_consumer(catalog: CatalogDep, name: NameParam) -> Response:
 def create_api_key(
     catalog: CatalogDep,
     name: NameParam,
-    body: Annotated[ApiKeyRequest | None, Body()] = None,
+    body: ApiKeyBody = None,
 ) -> ApiKeyCreated:
     """The key is returned this once; the store keeps only its sha256."""
     key = secrets.token_urlsafe(KEY_BYTES)

@@ -51,6 +51,10 @@ def _check_header_name(name: str) -> str:
 
 
 class TargetSpec(Spec):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"address": "127.0.0.1:9002", "weight": 2}]}
+    )
+
     address: str = Field(examples=["127.0.0.1:9001"], description="host:port of one upstream")
     weight: int = Field(default=1, ge=0, le=65_535, description="0 drains the target")
 
@@ -368,6 +372,21 @@ class ConsumerSpec(Spec):
 
 class GatewayConfig(Spec):
     """A whole gateway configuration: what `apply -f` takes and `export` writes."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "services": [{"name": "users", "targets": [{"address": "127.0.0.1:9001"}]}],
+                    "routes": [
+                        {"name": "users-api", "paths": ["/api/v1/users/**"], "service": "users"}
+                    ],
+                    "tiers": [{"name": "PRO", "requests_per_minute": 1000}],
+                    "tenants": [{"name": "acme", "tier": "PRO"}],
+                }
+            ]
+        }
+    )
 
     services: list[ServiceSpec] = Field(default_factory=list)
     routes: list[RouteSpec] = Field(default_factory=list)

@@ -7,21 +7,46 @@ from fastapi.testclient import TestClient
 
 from .conftest import TOKEN, ok, store_state
 
+# Every admin call (the test below checks the OpenAPI document lists no other), by template.
 PROTECTED = [
-    ("GET", "/api/v1/services"),
-    ("POST", "/api/v1/services"),
-    ("GET", "/api/v1/services/users"),
-    ("PUT", "/api/v1/routes/users-api"),
-    ("PATCH", "/api/v1/tiers/PRO"),
-    ("DELETE", "/api/v1/tenants/acme"),
-    ("POST", "/api/v1/consumers/alice/api-keys"),
+    *[
+        (method, f"/api/v1/{kind}{path}")
+        for kind in ("services", "routes", "tiers", "tenants", "consumers")
+        for method, path in [
+            ("GET", ""),
+            ("POST", ""),
+            ("GET", "/{name}"),
+            ("PUT", "/{name}"),
+            ("PATCH", "/{name}"),
+            ("DELETE", "/{name}"),
+        ]
+    ],
+    ("GET", "/api/v1/services/{name}/targets"),
+    ("POST", "/api/v1/services/{name}/targets"),
+    ("PUT", "/api/v1/services/{name}/targets/{address}"),
+    ("DELETE", "/api/v1/services/{name}/targets/{address}"),
+    ("POST", "/api/v1/consumers/{name}/api-keys"),
+    ("DELETE", "/api/v1/consumers/{name}/api-keys/{key_id}"),
     ("GET", "/api/v1/config"),
     ("PUT", "/api/v1/config"),
     ("GET", "/api/v1/releases"),
-    ("GET", "/api/v1/releases/1"),
-    ("GET", "/api/v1/releases/1/diff/1"),
+    ("GET", "/api/v1/releases/latest"),
+    ("GET", "/api/v1/releases/{version}"),
+    ("GET", "/api/v1/releases/{a}/diff/{b}"),
     ("GET", "/api/v1/audit"),
+    ("GET", "/api/v1/nodes"),
+    ("GET", "/api/v1/nodes/{node_id}"),
 ]
+# Values of the seeded store, so that with the token each call would find its entity.
+PATH_VALUES = {
+    "name": "users",
+    "address": "127.0.0.1:9001",
+    "key_id": "ci",
+    "version": "1",
+    "a": "1",
+    "b": "1",
+    "node_id": "edge-1",
+}
 WRONG = {
     "no header": {},
     "wrong token": {"Authorization": "Bearer not-the-admin-token-at-all"},
@@ -31,10 +56,11 @@ WRONG = {
 }
 
 
-@pytest.mark.parametrize(("method", "path"), PROTECTED)
+@pytest.mark.parametrize(("method", "template"), PROTECTED)
 def test_every_api_call_without_the_right_token_is_401(
-    seeded: TestClient, anonymous: TestClient, method: str, path: str
+    seeded: TestClient, anonymous: TestClient, method: str, template: str
 ) -> None:
+    path = template.format(**PATH_VALUES)
     before = store_state(seeded)
     for credentials, headers in WRONG.items():
         response = anonymous.request(method, path, headers=headers, json={})
@@ -93,6 +119,49 @@ def test_the_actor_header_names_who_changed_what_in_the_audit_log(seeded: TestCl
 def test_an_invalid_actor_header_is_422(seeded: TestClient) -> None:
     response = seeded.patch("/api/v1/tiers/PRO", json={}, headers={"X-Actor": "a b"})
     assert ok(response, 422)["error"]["details"][0]["field"] == "X-Actor"
+
+
+def test_the_401_test_covers_every_admin_call_of_the_openapi_document(
+    anonymous: TestClient,
+) -> None:
+    document = ok(anonymous.get("/openapi.json"))
+    documented = {
+        (method.upper(), path)
+        for path, operations in document["paths"].items()
+        if path.startswith("/api/")
+        for method in operations
+    }
+    assert documented == set(PROTECTED)
+
+
+def test_every_request_body_in_the_openapi_document_has_an_example(anonymous: TestClient) -> None:
+    document = ok(anonymous.get("/openapi.json"))
+    schemas = document["components"]["schemas"]
+    missing = []
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            for media_type, content in operation.get("requestBody", {}).get("content", {}).items():
+                schema = content["schema"]
+                if "$ref" in schema:
+                    schema = schemas[schema["$ref"].rsplit("/", 1)[1]]
+                if not (content.get("examples") or schema.get("examples")):
+                    missing.append(f"{method.upper()} {path} ({media_type})")
+    assert missing == []
+
+
+def test_invalid_input_is_documented_as_the_error_body(anonymous: TestClient) -> None:
+    document = ok(anonymous.get("/openapi.json"))
+    answers = [
+        operation["responses"]["422"]
+        for operations in document["paths"].values()
+        for operation in operations.values()
+        if "422" in operation["responses"]
+    ]
+    assert answers
+    for answer in answers:
+        schema = answer["content"]["application/json"]["schema"]
+        assert schema == {"$ref": "#/components/schemas/ErrorBody"}
+    assert "HTTPValidationError" not in document["components"]["schemas"]
 
 
 def test_the_openapi_document_describes_every_admin_call(anonymous: TestClient) -> None:
