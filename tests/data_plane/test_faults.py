@@ -21,12 +21,14 @@ from tests.data_plane.running_node import Response, RunningNode, read_response
 from tests.data_plane.scripted_upstream import (
     CloseAtHead,
     Garbage,
+    HoldBody,
     Received,
     ResetMidBody,
     Respond,
     Script,
     ScriptedUpstream,
     Silence,
+    StallMidBody,
 )
 
 pytestmark = pytest.mark.e2e
@@ -63,6 +65,16 @@ def node(
                 "targets": [{"address": blackhole}],
                 "timeouts": {"connect": 0.5},
             },
+            {
+                "name": "capped",
+                "targets": [{"address": upstream.address}],
+                "max_concurrent_requests": 1,
+            },
+            {
+                "name": "fallback",
+                "targets": [{"address": f"127.0.0.1:{free_port()}"}, {"address": upstream.address}],
+                "retries": 1,
+            },
         ],
         "routes": [
             {"name": "app", "paths": ["/**"], "service": "app"},
@@ -75,6 +87,14 @@ def node(
             {"name": "impatient", "paths": ["/impatient/**"], "service": "impatient"},
             {"name": "refused", "paths": ["/refused/**"], "service": "refused"},
             {"name": "unreachable", "paths": ["/unreachable/**"], "service": "unreachable"},
+            {
+                "name": "total",
+                "paths": ["/total/**"],
+                "service": "app",
+                "timeouts": {"total": 0.5},
+            },
+            {"name": "capped", "paths": ["/capped/**"], "service": "capped"},
+            {"name": "fallback", "paths": ["/fallback/**"], "service": "fallback"},
         ],
     }
     running = RunningNode(tmp_path_factory.mktemp("node"), config).start()
@@ -163,6 +183,54 @@ def test_a_connect_timeout_is_counted_in_metrics(node: RunningNode) -> None:
     before = node.metric("fleetgate_upstream_timeouts_total", **labels)
     node.request(get("/unreachable/count"))
     assert node.metric("fleetgate_upstream_timeouts_total", **labels) == before + 1
+
+
+def test_an_answer_later_than_the_total_timeout_is_504(
+    node: RunningNode, scripted: ScriptedUpstream
+) -> None:
+    scripted.script = lambda r: Silence()
+    labels = {"service": "app", "kind": "total"}
+    before = node.metric("fleetgate_upstream_timeouts_total", **labels)
+    assert_gateway_error(node.request(get("/total/x")), 504, "gateway_timeout")
+    assert node.metric("fleetgate_upstream_timeouts_total", **labels) == before + 1
+
+
+def test_a_body_that_stalls_past_the_read_deadline_cuts_the_client(
+    node: RunningNode, scripted: ScriptedUpstream
+) -> None:
+    scripted.script = lambda r: StallMidBody(length=100_000, sent=10_000)
+    with node.connect() as sock:
+        sock.sendall(get("/short-read/stall"))
+        _, digest = read_until_cut(sock)
+    assert digest.status == 200
+    assert digest.body == 10_000 and not digest.complete
+
+
+# ---------------------------------------------------------------- 503 and retries
+
+
+def test_a_service_at_its_concurrency_cap_is_503(
+    node: RunningNode, scripted: ScriptedUpstream
+) -> None:
+    hold = HoldBody()
+    scripted.script = lambda r: hold
+    with node.connect() as first:
+        first.sendall(b"POST /capped/1 HTTP/1.1\r\nHost: gw.test\r\nContent-Length: 1\r\n\r\n1")
+        scripted.wait_for(1)
+        assert_gateway_error(node.request(get("/capped/2")), 503, "service_unavailable")
+        hold.release.set()
+        assert read_response(first).status == 200
+    assert node.request(get("/capped/3")).status == 200
+
+
+def test_a_refused_target_is_retried_on_another_within_the_service_retries(
+    node: RunningNode, scripted: ScriptedUpstream
+) -> None:
+    before = node.metric("fleetgate_upstream_connect_errors_total", service="fallback")
+    for i in range(6):  # round robin: half of them pick the refused target first
+        assert node.request(get(f"/fallback/{i}")).status == 200
+    assert node.metric("fleetgate_upstream_connect_errors_total", service="fallback") > before
+    assert len(scripted.wait_for(6)) == 6
 
 
 # ---------------------------------------------------------------- reset mid-body
