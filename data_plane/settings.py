@@ -36,7 +36,9 @@ class Limits:
     `max_request_headers_kb` order of magnitude and its `max_headers_count`; 30 s to
     send the request head is a slow-loris guard like nginx's `client_header_timeout`
     (60 s) but tighter; 60 s of keep-alive idleness is nginx's 75 s rounded under the
-    usual 60 s of cloud load balancers; 64 MiB of body unless the route says otherwise.
+    usual 60 s of cloud load balancers, and the same 60 s cut a client that takes no
+    response bytes while the upstream waits (nginx's `send_timeout`, 60 s); 64 MiB of
+    body unless the route says otherwise.
     Upstream keep-alive connections are dropped after 3 s idle, under the 5 s default of
     Node.js and uvicorn, so the upstream never closes one the pool is about to reuse.
     """
