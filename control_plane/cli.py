@@ -62,7 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fleetgate", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    cp = commands.add_parser("control-plane", help="run the admin API, console and config sync")
+    cp = commands.add_parser("control-plane", help="run the admin API and config sync")
     flag = _Flags(cp)
     flag("--db", default=DEFAULT_DB, help="SQLAlchemy URL of the store")
     flag("--admin-listen", default="127.0.0.1:8001", help="HOST:PORT of the admin API")

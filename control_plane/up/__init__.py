@@ -174,7 +174,6 @@ def _banner(args: argparse.Namespace, admin_url: str, admin_token: str) -> None:
         "\nfleetgate is up\n"
         f"  proxy        {proxy}    try: curl {proxy}{ROUTE_PATH.rstrip('*')}hello\n"
         f"  admin API    {admin_url}/api/v1    (docs: {admin_url}/docs)\n"
-        f"  console      {admin_url}/console\n"
         f"  admin token  {admin_token}\n"
         f"  node status  http://{args.status_listen}/ready\n"
         f"  store        {args.db}    node cache: {Path(CACHE_DIR).resolve()}\n"

@@ -46,11 +46,14 @@ def until(
 class Process:
     """A `fleetgate` sub-command running as a child process, its output in a log file."""
 
-    def __init__(self, name: str, argv: list[str], log: Path, env: dict[str, str]) -> None:
+    def __init__(
+        self, name: str, argv: list[str], log: Path, env: dict[str, str], cwd: Path | None = None
+    ) -> None:
         self.name = name
         self.argv = argv
         self.log = log
         self.env = env
+        self.cwd = cwd
         self.popen: subprocess.Popen[bytes] | None = None
 
     def start(self) -> Process:
@@ -61,6 +64,7 @@ class Process:
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 env=self.env,
+                cwd=self.cwd,
                 start_new_session=True,
             )
         return self
