@@ -75,6 +75,14 @@ class TimeoutsSpec(Spec):
     total: Seconds | None = None
 
 
+class RouteTimeoutsSpec(Spec):
+    """A route's own timeouts: each one left out is its service's."""
+
+    connect: Seconds | None = None
+    read: Seconds | None = None
+    total: Seconds | None = None
+
+
 class HashKeySpec(Spec):
     source: Literal["client_ip", "header", "cookie"] = "client_ip"
     name: str | None = Field(default=None, description="header or cookie name")
@@ -258,7 +266,7 @@ class RouteSpec(Spec):
     request_headers: HeaderChangesSpec | None = None
     response_headers: HeaderChangesSpec | None = None
     service: Name
-    timeouts: TimeoutsSpec | None = None
+    timeouts: RouteTimeoutsSpec | None = None
     max_body_bytes: int | None = Field(default=None, ge=0, le=1 << 40)
     auth: AuthSpec | None = None
     rate_limit: RateLimitSpec | None = None

@@ -25,6 +25,7 @@ from .model import (
     HealthCheckSpec,
     RateLimitSpec,
     RouteSpec,
+    RouteTimeoutsSpec,
     ServiceSpec,
     TenantSpec,
     TierSpec,
@@ -118,8 +119,9 @@ def _by_name(items: Iterable[_N]) -> list[_N]:
     return sorted(items, key=lambda item: item.name)
 
 
-def _timeouts(spec: TimeoutsSpec) -> pb.Timeouts:
-    return pb.Timeouts(connect=spec.connect, read=spec.read, total=spec.total or 0.0)
+def _timeouts(spec: TimeoutsSpec | RouteTimeoutsSpec) -> pb.Timeouts:
+    # 0 is "unset": a route's unset timeout is its service's, a service's total is none.
+    return pb.Timeouts(connect=spec.connect or 0.0, read=spec.read or 0.0, total=spec.total or 0.0)
 
 
 def _health_check(spec: HealthCheckSpec) -> pb.HealthCheck:
