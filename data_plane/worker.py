@@ -143,6 +143,9 @@ class Worker:
         if previous is not None:
             for service in previous.retired_by(config):
                 service.pool.retire()
+        # Held here, the old config would survive the collection below and be frozen
+        # with the new one: a collection three times as long, and again next swap.
+        del previous
         if self.server is None:
             sock = listening_socket(*self.listen)
             self.server = await self.loop.create_server(
