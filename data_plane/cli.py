@@ -52,13 +52,18 @@ async def _serve_file(settings: NodeSettings, path: str) -> int:
     reloads: set[asyncio.Task[bool]] = set()
 
     def reload() -> None:
+        if not serving:
+            log.info("SIGHUP before the first config is in place: %s is being read already", path)
+            return
         log.info("SIGHUP: reading %s again", path)
         task = asyncio.ensure_future(reload_file(node, source))
         reloads.add(task)
         task.add_done_callback(reloads.discard)
 
+    serving = False
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, reload)
     try:
         await node.start()
     except OSError as exc:
@@ -69,7 +74,7 @@ async def _serve_file(settings: NodeSettings, path: str) -> int:
     except ConfigFileError as exc:
         await node.stop()
         return _fail(str(exc))
-    loop.add_signal_handler(signal.SIGHUP, reload)
+    serving = True
     host, port = settings.listen
     log.info("serving %s on %s:%d with %d workers", path, host, port, settings.workers)
     await stop.wait()

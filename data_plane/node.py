@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 import time
 from dataclasses import dataclass
 
@@ -81,6 +82,8 @@ class Node:
     # ------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
+        """Serve status, start the workers; raises OSError when a port is taken."""
+        _check_port_free(*self.settings.listen)
         await self.status.start(*self.settings.status_listen)
         for index in range(self.settings.workers):
             self.workers[index] = await self._spawn(index)
@@ -258,6 +261,21 @@ async def _apply_on(workers: list[WorkerProcess], snapshot: pb.Snapshot) -> None
     failed = [str(r) for r in committed if isinstance(r, BaseException)]
     if failed:
         raise ApplyError(f"workers could not apply v{snapshot.version}: {failed[0]}")
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """Refuse a proxy port another process listens on.
+
+    Workers bind with SO_REUSEPORT, which would let this node quietly share the port
+    (and its traffic) with whatever holds it; a bind without it fails instead.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise OSError(exc.errno, f"{host}:{port} is in use by another process") from None
 
 
 def _check_compiles(snapshot: pb.Snapshot, settings: NodeSettings) -> None:

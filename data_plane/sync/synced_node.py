@@ -40,6 +40,10 @@ async def _serve(settings: NodeSettings, sync: SyncSettings) -> int:
     stop = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
+    loop.add_signal_handler(
+        signal.SIGHUP,
+        lambda: log.info("SIGHUP: nothing to reload; the config comes from the control plane"),
+    )
     node = Node(settings)
     try:
         await node.start()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -254,3 +255,31 @@ def test_a_connection_that_sends_nothing_is_closed_after_the_head_timeout(
 ) -> None:
     with impatient_node.connect() as sock:
         assert is_closed(sock, timeout=10)
+
+
+def test_a_proxy_port_another_process_listens_on_is_refused_at_start(
+    upstream: ScriptedUpstream, tmp_path: Path
+) -> None:
+    second = RunningNode(tmp_path, gateway(upstream.address))
+    with socket.socket() as holder:
+        # SO_REUSEPORT on the holder too: the node's workers could join it silently.
+        holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        holder.bind(("127.0.0.1", second.port))
+        holder.listen(1)
+        second.start(wait=False)
+        assert second.process is not None
+        assert second.process.wait(20) == 2
+    assert f"127.0.0.1:{second.port} is in use by another process" in second.log()
+
+
+def test_sighup_reloads_and_the_node_keeps_serving(
+    upstream: ScriptedUpstream, tmp_path: Path
+) -> None:
+    early = RunningNode(tmp_path, gateway(upstream.address)).start(wait=False)
+    try:
+        early.wait_ready()
+        early.signal(signal.SIGHUP)
+        poll(lambda: "SIGHUP: reading" in early.log(), "the reload")
+        assert early.status("/ready")[0] == 200
+    finally:
+        assert early.stop() == 0
