@@ -133,12 +133,14 @@ class NodeInventory:
         purge_after: float,
         clock: Callable[[], datetime] = utcnow,
         flush_interval: float = FLUSH_INTERVAL,
+        purge_every: float = PURGE_EVERY,
     ) -> None:
         self._db = db
         self.offline_after = offline_after
         self.purge_after = purge_after
         self._clock = clock
         self._flush_interval = flush_interval
+        self._purge_every = purge_every
         # Per-node state of this replica
         self._records: dict[str, NodeRecord] = {}
         self._streams: Counter[str] = Counter()  # a node may briefly hold two streams
@@ -201,18 +203,28 @@ class NodeInventory:
     # ------------------------------------------------------------ writing
 
     async def run(self) -> None:
-        """Flush changes as they come (batched), purge forgotten nodes now and then."""
+        """Flush changes as they come (batched), purge forgotten nodes every `purge_every`.
+
+        The purge keeps its own schedule: connected nodes report every few seconds, so
+        waiting for a quiet spell would never purge while any node is connected.
+        """
+        loop = asyncio.get_running_loop()
+        purge_at = loop.time() + self._purge_every
         try:
             while True:
                 with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(PURGE_EVERY):
+                    async with asyncio.timeout_at(purge_at):
                         await self._wake.wait()
                 if self._wake.is_set():
                     self._wake.clear()
                     await self.flush()
                     await asyncio.sleep(self._flush_interval)  # let the burst gather
-                else:
-                    await asyncio.to_thread(self.purge)
+                if loop.time() >= purge_at:
+                    try:
+                        await asyncio.to_thread(self.purge)
+                    except Exception:
+                        log.exception("node inventory: cannot purge forgotten nodes; trying later")
+                    purge_at = loop.time() + self._purge_every
         finally:
             await self.flush()
 

@@ -3,6 +3,8 @@ derived when read."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -231,6 +233,39 @@ def test_nodes_silent_past_offline_plus_purge_time_are_forgotten(store: Database
     assert run(scenario()) == 1
     assert row(store, "old") is None
     assert row(store, "recent") is not None
+
+
+def test_the_running_inventory_purges_forgotten_nodes_while_others_keep_reporting(
+    store: Database,
+) -> None:
+    clock = Clock()
+
+    async def scenario() -> None:
+        nodes = NodeInventory(
+            store,
+            offline_after=30,
+            purge_after=3600,
+            clock=clock,
+            flush_interval=0.01,
+            purge_every=0.05,
+        )
+        await nodes.connected(hello("old"), "peer")
+        nodes.disconnected("old")
+        clock.now = T0 + timedelta(seconds=3631)
+        await nodes.connected(hello("busy"), "peer")
+        running = asyncio.ensure_future(nodes.run())
+        try:
+            while await asyncio.to_thread(row, store, "old") is not None:
+                nodes.reported("busy", sync_pb2.NodeStatus())  # a report every 10 ms
+                await asyncio.sleep(0.01)
+        finally:
+            running.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await running
+
+    run(scenario())
+    assert row(store, "old") is None
+    assert row(store, "busy") is not None
 
 
 def test_a_node_purged_while_connected_is_written_again_at_the_next_flush(
