@@ -83,6 +83,10 @@ def test_settings_come_from_the_data_plane_flags() -> None:
     assert "secret" not in repr(settings)
 
 
+def test_a_node_reports_its_status_every_ten_seconds() -> None:
+    assert SyncSettings.from_args(_args()).status_interval == 10.0
+
+
 def test_a_missing_cluster_token_names_the_flag() -> None:
     with pytest.raises(SyncSettingsError, match="--cluster-token"):
         SyncSettings.from_args(_args(cluster_token=None))
