@@ -73,6 +73,28 @@ def test_a_route_created_through_the_admin_api_is_served_by_all_three_nodes(
             assert answer["path"] == "/two/hello"
 
 
+def test_the_admin_port_metrics_show_nodes_propagation_and_snapshot_size(tmp_path: Path) -> None:
+    with upstream() as target:
+        control_plane = ControlPlane(tmp_path, "cp", sqlite(tmp_path))
+        node = Node(tmp_path, "edge-1", [control_plane.sync_address])
+        with running(node, control_plane):
+            control_plane.start().wait_healthy()
+            seed(control_plane, target)
+            node.start().wait_ready()
+            until(
+                lambda: control_plane.metric("fleetgate_sync_connected_nodes") == 1,
+                "the node connected",
+            )
+            add_route(control_plane, "two")  # an ACK of a live change, not a catch-up
+            until(
+                lambda: control_plane.metric("fleetgate_sync_propagation_seconds_count") == 1,
+                "the ACK of the change timed",
+            )
+            assert control_plane.metric("fleetgate_sync_snapshot_bytes") > 0
+            assert control_plane.metric("fleetgate_releases_total") >= 1
+            assert control_plane.metric("fleetgate_sync_nacks_total") == 0
+
+
 def test_nodes_keep_serving_without_the_control_plane_and_converge_when_it_returns(
     tmp_path: Path,
 ) -> None:
