@@ -37,11 +37,14 @@ class UpstreamConnection(asyncio.Protocol):
         "eof",
         "exchange",
         "fields",
+        "head_bytes",
         "idle_since",
+        "in_head",
         "informational",
         "out_of_step",
         "parser",
         "pool",
+        "read_size",
         "reading_paused",
         "stale_parser",
         "state",
@@ -59,6 +62,9 @@ class UpstreamConnection(asyncio.Protocol):
         # Per-exchange state
         self.exchange: Exchange | None = None
         self.fields: Headers = []
+        self.in_head = False  # between the status line and the end of the head
+        self.head_bytes = 0  # bytes of earlier reads that ended inside the head
+        self.read_size = 0  # bytes of the read being parsed
         self.done = False  # the current response has ended
         self.informational = False  # parsing a 1xx response
         self.stale_parser = False  # a HEAD response left the parser expecting a body
@@ -94,6 +100,7 @@ class UpstreamConnection(asyncio.Protocol):
             self.tunnel.write(data)
             return
         exchange.last_read = self.state.now
+        self.read_size = len(data)
         try:
             self.parser.feed_data(data)
         except HttpParserUpgrade as upgrade:
@@ -116,6 +123,14 @@ class UpstreamConnection(asyncio.Protocol):
                 cause = BadUpstreamResponse(f"unusable upstream reply: {exc}")
             exchange.upstream_failed(cause)
             return
+        if self.in_head:
+            self.head_bytes += len(data)
+            limit = self.state.limits.max_header_bytes
+            if self.head_bytes > limit and self.exchange is exchange:
+                exchange.upstream_failed(
+                    BadUpstreamResponse(f"the upstream's response head exceeds {limit} bytes")
+                )
+                return
         if self.exchange is exchange:
             exchange.upstream_read_done()
 
@@ -147,6 +162,8 @@ class UpstreamConnection(asyncio.Protocol):
         if self.exchange is None or self.done:
             raise _Detached  # bytes beyond the response: out of step
         self.fields = []
+        self.in_head = True
+        self.head_bytes = 0
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self.fields.append((name, value))
@@ -155,6 +172,12 @@ class UpstreamConnection(asyncio.Protocol):
         exchange = self.exchange
         if exchange is None:
             raise _Detached
+        self.in_head = False
+        limit = self.state.limits.max_header_bytes
+        if self.head_bytes + self.read_size > limit:  # the head may be over: measure it
+            size = sum(len(name) + len(value) + 4 for name, value in self.fields)
+            if size > limit:
+                raise BadUpstreamResponse(f"the upstream's response head exceeds {limit} bytes")
         status = self.parser.get_status_code()
         if 100 <= status < 200:
             # 101 is taken up when the parser stops at the switch; the rest are skipped.

@@ -146,6 +146,24 @@ def test_a_garbage_reply_is_502(node: RunningNode, scripted: ScriptedUpstream, d
     assert response.json()["error"]["code"] in ("bad_upstream_response", "upstream_reset")
 
 
+HUGE_HEADS = {
+    "one-field": (("x-huge", "a" * (80 * 1024)),),
+    "many-fields": tuple((f"x-field-{i}", "v" * 40) for i in range(4000)),  # ~200 KiB
+}
+
+
+@pytest.mark.parametrize("fields", HUGE_HEADS.values(), ids=HUGE_HEADS.keys())
+def test_a_response_head_over_64_kib_is_502_not_a_memory_sink(
+    node: RunningNode, scripted: ScriptedUpstream, fields: tuple[tuple[str, str], ...]
+) -> None:
+    scripted.script = lambda r: Respond(headers=fields)
+    response = node.request(get("/huge-head"))
+    assert response.status == 502
+    assert "response head exceeds" in response.json()["error"]["message"]
+    scripted.script = lambda r: Respond(headers=(("x-fine", "a" * (32 * 1024)),))
+    assert node.request(get("/fine-head")).status == 200
+
+
 # ---------------------------------------------------------------- 504
 
 
