@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
+
+from control_plane.admin_auth import AdminAuth
+from control_plane.plane import ControlPlane
+from control_plane.settings import ControlPlaneSettings
+from control_plane.store.db import Database
 
 from .conftest import TOKEN, ok, store_state
 
@@ -175,3 +183,23 @@ def test_the_openapi_document_describes_every_admin_call(anonymous: TestClient) 
     assert all("401" in op["responses"] for op in secured)
     service = document["components"]["schemas"]["ServiceSpec"]
     assert service["examples"][0]["name"] == "users"
+
+
+def test_health_says_ok_when_the_store_answers(anonymous: TestClient) -> None:
+    assert ok(anonymous.get("/health")) == {"status": "ok"}
+
+
+def test_health_is_503_with_the_error_body_when_the_store_cannot_be_reached(
+    admin_app: FastAPI, tmp_path: Path
+) -> None:
+    url = f"sqlite:///{tmp_path / 'missing-dir' / 'fleetgate.db'}"
+    db = Database(url)
+    admin_app.state.plane = ControlPlane.build(
+        ControlPlaneSettings(db=url), db, AdminAuth.for_token(TOKEN)
+    )
+    try:
+        error = ok(TestClient(admin_app).get("/health"), 503)["error"]  # no lifespan: no store
+    finally:
+        db.dispose()
+    assert error["code"] == "unavailable"
+    assert "store cannot be reached" in error["message"]
