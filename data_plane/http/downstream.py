@@ -32,6 +32,12 @@ log = logging.getLogger("fleetgate.proxy")
 # Where the parser is, for the once-a-second timeout sweep.
 IDLE, HEAD, BODY = range(3)
 
+# A connection closed while the client may still be sending (a request answered before
+# its body was in, a 413, a 400) is half-closed and drained for this long before it is
+# cut: closing at once would reset it and could destroy the answer in the client's
+# receive queue. nginx's `lingering_timeout` is the precedent.
+LINGER_SECONDS = 5.0
+
 
 class _Closed(Exception):
     """Raised from a parser callback to stop parsing a connection that is closing."""
@@ -50,6 +56,7 @@ class DownstreamConnection(asyncio.Protocol):
         "flow",
         "head_bytes",
         "head_received",
+        "lingering_until",
         "parser",
         "parsing",
         "paused_upstream",
@@ -92,6 +99,7 @@ class DownstreamConnection(asyncio.Protocol):
         self.fields: Headers = []
         self.head_bytes = 0  # bytes of the head's parsed parts
         self.head_received = 0  # bytes read while the head was incomplete
+        self.lingering_until = 0.0  # closed but draining the client until then
 
     # ------------------------------------------------------------ asyncio.Protocol
 
@@ -264,6 +272,8 @@ class DownstreamConnection(asyncio.Protocol):
             self.flow.pause(QUEUED)
 
     def on_body(self, body: bytes) -> None:
+        if self.closed:
+            raise _Closed  # answered already: the rest of the body is drained unread
         exchange = self.parsing
         if exchange is not None:
             exchange.on_request_body(body)
@@ -319,11 +329,24 @@ class DownstreamConnection(asyncio.Protocol):
         self.transport.abort()
 
     def close(self) -> None:
+        """Close after what is written; linger when the client may still be sending."""
         self.closed = True
-        self.transport.close()
+        transport = self.transport
+        if self.eof or self.phase == IDLE or self.tunnel is not None or transport.is_closing():
+            transport.close()
+            return
+        # Half-close once the answer is flushed, then read and drop what still comes,
+        # until the client closes too or the linger time is up.
+        self.lingering_until = self.state.now + LINGER_SECONDS
+        transport.write_eof()
+        self.flow.clear()
 
     def check_timeouts(self, now: float) -> None:
         """Called once a second: a head sent too slowly, or idle for too long."""
+        if self.closed:
+            if self.lingering_until and now > self.lingering_until:
+                self.transport.abort()
+            return
         limits = self.state.limits
         if self.phase == HEAD:
             if self.current is None and now - self.since > limits.header_timeout:

@@ -41,5 +41,12 @@ class FlowControl:
             if not self.reasons and not self._transport.is_closing():
                 self._transport.resume_reading()
 
+    def clear(self) -> None:
+        """Read again whatever the reasons were: the connection only drains now."""
+        if self.reasons:
+            self.reasons = 0
+            if not self._transport.is_closing():
+                self._transport.resume_reading()
+
     def __repr__(self) -> str:
         return f"<FlowControl reasons={self.reasons:#x}>"

@@ -346,6 +346,26 @@ def test_a_body_over_the_route_limit_is_413_before_anything_is_sent(
     assert scripted.received() == []
 
 
+def test_a_client_still_sending_its_body_reads_the_413_whole(
+    node: RunningNode, scripted: ScriptedUpstream
+) -> None:
+    """The node answers before the body is in and drains the rest (a lingering close):
+    closing at once would reset the connection under the client's unread answer."""
+    body = 32 << 20
+    with node.connect() as sock:
+        sock.sendall(
+            b"POST /small/x HTTP/1.1\r\nHost: gw.test\r\nContent-Length: %d\r\n\r\n" % body
+        )
+        chunk = b"x" * (1 << 16)
+        for _ in range(body // len(chunk)):
+            sock.sendall(chunk)  # a reset would raise here
+        response = read_response(sock)
+        assert response.status == 413
+        assert_error_body(response.json(), "payload_too_large")
+        assert is_closed(sock)
+    assert scripted.received() == []
+
+
 def test_a_chunked_body_growing_over_the_route_limit_is_cut_at_413(
     node: RunningNode, scripted: ScriptedUpstream
 ) -> None:
