@@ -22,7 +22,7 @@ from bench.process import BenchProcess, ProcessExited
 from bench.procfs import (
     cpu_seconds_between,
     cpu_times,
-    peak_rss_bytes,
+    peak_rss_by_pid,
     process_tree,
     worker_rss_bytes,
 )
@@ -143,6 +143,7 @@ def _run_once(rig: Rig, contender: Contender) -> RunFigures:
     result = wrk.run(rig.tools.wrk, rig.report_script, contender.url, contender.load)
     tree = process_tree(process.pid)
     cpu_s = cpu_seconds_between(before, cpu_times(tree))
+    peaks = peak_rss_by_pid(tree)
     process.check_alive()
     completed = result.requests > 0
     return RunFigures(
@@ -152,8 +153,8 @@ def _run_once(rig: Rig, contender: Contender) -> RunFigures:
         p99_ms=result.p99_ms if completed else None,
         cpu_s=cpu_s,
         requests_per_cpu_s=result.requests / cpu_s if cpu_s > 0 else 0.0,
-        peak_rss_mb=peak_rss_bytes(tree) / MB,
-        worker_rss_mb=worker_rss_bytes(process.pid, tree) / MB,
+        peak_rss_mb=sum(peaks.values()) / MB,
+        worker_rss_mb=worker_rss_bytes(process.pid, peaks) / MB,
         failed=result.failed,
     )
 

@@ -80,18 +80,24 @@ def cpu_seconds_between(before: dict[int, float], after: dict[int, float]) -> fl
     return sum(seconds - before.get(pid, 0.0) for pid, seconds in after.items())
 
 
-def peak_rss_bytes(pids: list[int], proc: Path = PROC) -> int:
-    """Sum of each process's resident high-water mark."""
-    total = 0
+def peak_rss_by_pid(pids: list[int], proc: Path = PROC) -> dict[int, int]:
+    """Each live process's resident high-water mark, read once."""
+    peaks = {}
     for pid in pids:
         text = _read(proc / str(pid) / "status")
         if text is not None:
-            total += parse_vmhwm(text)
-    return total
+            peaks[pid] = parse_vmhwm(text)
+    return peaks
 
 
-def worker_rss_bytes(root: int, tree: list[int], proc: Path = PROC) -> float:
+def peak_rss_bytes(pids: list[int], proc: Path = PROC) -> int:
+    """Sum of each process's resident high-water mark."""
+    return sum(peak_rss_by_pid(pids, proc).values())
+
+
+def worker_rss_bytes(root: int, peaks: dict[int, int]) -> float:
     """Mean peak resident size of a proxy's workers: the children of a master (nginx,
-    a fleetgate node), or the one process of a single-process proxy."""
-    workers = [pid for pid in tree if pid != root] or [root]
-    return peak_rss_bytes(workers, proc) / len(workers)
+    a fleetgate node), or the one process of a single-process proxy. `peaks` is one
+    reading of the whole tree, so a worker's figure never exceeds the tree's."""
+    workers = [pid for pid in peaks if pid != root] or [root]
+    return sum(peaks.get(pid, 0) for pid in workers) / len(workers)

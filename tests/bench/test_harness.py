@@ -29,6 +29,7 @@ from bench.procfs import (
     cpu_times,
     parse_stat,
     parse_vmhwm,
+    peak_rss_by_pid,
     peak_rss_bytes,
     process_tree,
     worker_rss_bytes,
@@ -154,12 +155,12 @@ def _fake_proc(tmp_path: Path, peaks_kb: dict[int, int]) -> Path:
 
 def test_worker_memory_leaves_the_master_out(tmp_path: Path) -> None:
     proc = _fake_proc(tmp_path, {10: 4096, 11: 20480, 12: 30720})
-    assert worker_rss_bytes(10, [10, 11, 12], proc) == 25 * 1024 * 1024
+    assert worker_rss_bytes(10, peak_rss_by_pid([10, 11, 12], proc)) == 25 * 1024 * 1024
 
 
 def test_a_single_process_proxy_is_its_own_worker(tmp_path: Path) -> None:
     proc = _fake_proc(tmp_path, {10: 4096})
-    assert worker_rss_bytes(10, [10], proc) == 4 * 1024 * 1024
+    assert worker_rss_bytes(10, peak_rss_by_pid([10], proc)) == 4 * 1024 * 1024
 
 
 def test_process_tree_of_a_gone_process_is_empty() -> None:
