@@ -5,25 +5,17 @@ from __future__ import annotations
 import secrets
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Path, Response
+from fastapi import Body, Path, Response
 from fastapi.openapi.models import Example
-from fastapi.responses import JSONResponse
 
 from data_plane.config.model import ConsumerSpec, hash_api_key
 
 from ..errors import Conflict, NotFound
-from .auth import AdminRoute
-from .deps import CatalogDep, EntityFilterDep, PaginationDep
-from .entities import MergePatchBody, NameParam
-from .errors import CONFLICT, INVALID, NOT_FOUND, UNAUTHORIZED
-from .schemas import (
-    ApiKeyCreated,
-    ApiKeyRequest,
-    ConsumerOut,
-    ItemPage,
-    entity_response,
-    page_response,
-)
+from .crud import EntityDocs, entity_router
+from .deps import CatalogDep
+from .entities import NameParam
+from .errors import CONFLICT, NOT_FOUND
+from .schemas import ApiKeyCreated, ApiKeyRequest, ConsumerOut
 
 KIND = "consumers"
 # A generated key: 256 bits, URL-safe, so it fits a header or a query string as it is.
@@ -39,75 +31,18 @@ ApiKeyBody = Annotated[
     ),
 ]
 
-router = APIRouter(
-    prefix="/consumers", tags=["consumers"], route_class=AdminRoute, responses=UNAUTHORIZED
+router = entity_router(
+    KIND,
+    ConsumerSpec,
+    ConsumerOut,
+    EntityDocs(
+        noun="consumer",
+        plural="consumers",
+        create="API keys are given as `key` (stored only as its sha256) or `hash`; "
+        "a `tenant` must exist.",
+        delete="Nothing refers to a consumer: deleting one always succeeds.",
+    ),
 )
-
-
-@router.get("", summary="List consumers", response_model=ItemPage[ConsumerOut])
-def list_consumers(catalog: CatalogDep, page: PaginationDep, only: EntityFilterDep) -> JSONResponse:
-    """Consumers ordered by name, optionally filtered by name and tags."""
-    return page_response(
-        catalog.page(
-            KIND,
-            limit=page.limit,
-            offset=page.offset,
-            name_contains=only.name_contains,
-            tags=only.tags,
-        )
-    )
-
-
-@router.post(
-    "",
-    status_code=201,
-    summary="Create a consumer",
-    response_model=ConsumerOut,
-    responses={**CONFLICT, **INVALID},
-)
-def create_consumer(catalog: CatalogDep, body: ConsumerSpec) -> JSONResponse:
-    """API keys are given as `key` (stored only as its sha256) or `hash`; a `tenant` must exist."""
-    return entity_response(catalog.create(KIND, body), 201)
-
-
-@router.get("/{name}", summary="Get a consumer", response_model=ConsumerOut, responses=NOT_FOUND)
-def get_consumer(catalog: CatalogDep, name: NameParam) -> JSONResponse:
-    return entity_response(catalog.get(KIND, name))
-
-
-@router.put(
-    "/{name}",
-    summary="Replace a consumer",
-    response_model=ConsumerOut,
-    responses={**NOT_FOUND, **INVALID},
-)
-def replace_consumer(catalog: CatalogDep, name: NameParam, body: ConsumerSpec) -> JSONResponse:
-    """The body replaces the whole consumer; its `name` must be the one in the path."""
-    return entity_response(catalog.replace(KIND, name, body))
-
-
-@router.patch(
-    "/{name}",
-    summary="Change part of a consumer",
-    response_model=ConsumerOut,
-    responses={**NOT_FOUND, **INVALID},
-)
-def patch_consumer(catalog: CatalogDep, name: NameParam, body: MergePatchBody) -> JSONResponse:
-    """JSON merge patch: given fields replace, `null` resets to the default, lists are replaced."""
-    return entity_response(catalog.patch(KIND, name, body))
-
-
-@router.delete(
-    "/{name}",
-    status_code=204,
-    summary="Delete a consumer",
-    response_class=Response,
-    responses={**NOT_FOUND, **CONFLICT},
-)
-def delete_consumer(catalog: CatalogDep, name: NameParam) -> Response:
-    """Nothing refers to a consumer: deleting one always succeeds."""
-    catalog.delete(KIND, name)
-    return Response(status_code=204)
 
 
 # ---------------------------------------------------------------- API keys

@@ -4,92 +4,33 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Response
-from fastapi.responses import JSONResponse
+from fastapi import Path, Response
 
 from data_plane.config.model import ServiceSpec, TargetSpec
 
 from ..errors import Conflict, FieldProblem, Invalid, NotFound
-from .auth import AdminRoute
-from .deps import CatalogDep, EntityFilterDep, PaginationDep
-from .entities import MergePatchBody, NameParam
-from .errors import CONFLICT, INVALID, NOT_FOUND, UNAUTHORIZED
-from .schemas import ItemPage, ServiceOut, entity_response, page_response
+from .crud import EntityDocs, entity_router
+from .deps import CatalogDep
+from .entities import NameParam
+from .errors import CONFLICT, INVALID, NOT_FOUND
+from .schemas import ItemPage, ServiceOut
 
 KIND = "services"
 AddressParam = Annotated[
     str, Path(description="the target's host:port", examples=["127.0.0.1:9001"])
 ]
 
-router = APIRouter(
-    prefix="/services", tags=["services"], route_class=AdminRoute, responses=UNAUTHORIZED
+router = entity_router(
+    KIND,
+    ServiceSpec,
+    ServiceOut,
+    EntityDocs(
+        noun="service",
+        plural="services",
+        create="A service needs at least one target with a weight above 0.",
+        delete="Refused with 409 while routes use the service.",
+    ),
 )
-
-
-@router.get("", summary="List services", response_model=ItemPage[ServiceOut])
-def list_services(catalog: CatalogDep, page: PaginationDep, only: EntityFilterDep) -> JSONResponse:
-    """Services ordered by name, optionally filtered by name and tags."""
-    return page_response(
-        catalog.page(
-            KIND,
-            limit=page.limit,
-            offset=page.offset,
-            name_contains=only.name_contains,
-            tags=only.tags,
-        )
-    )
-
-
-@router.post(
-    "",
-    status_code=201,
-    summary="Create a service",
-    response_model=ServiceOut,
-    responses={**CONFLICT, **INVALID},
-)
-def create_service(catalog: CatalogDep, body: ServiceSpec) -> JSONResponse:
-    """A service needs at least one target with a weight above 0."""
-    return entity_response(catalog.create(KIND, body), 201)
-
-
-@router.get("/{name}", summary="Get a service", response_model=ServiceOut, responses=NOT_FOUND)
-def get_service(catalog: CatalogDep, name: NameParam) -> JSONResponse:
-    return entity_response(catalog.get(KIND, name))
-
-
-@router.put(
-    "/{name}",
-    summary="Replace a service",
-    response_model=ServiceOut,
-    responses={**NOT_FOUND, **INVALID},
-)
-def replace_service(catalog: CatalogDep, name: NameParam, body: ServiceSpec) -> JSONResponse:
-    """The body replaces the whole service; its `name` must be the one in the path."""
-    return entity_response(catalog.replace(KIND, name, body))
-
-
-@router.patch(
-    "/{name}",
-    summary="Change part of a service",
-    response_model=ServiceOut,
-    responses={**NOT_FOUND, **INVALID},
-)
-def patch_service(catalog: CatalogDep, name: NameParam, body: MergePatchBody) -> JSONResponse:
-    """JSON merge patch: given fields replace, `null` resets to the default, lists are replaced."""
-    return entity_response(catalog.patch(KIND, name, body))
-
-
-@router.delete(
-    "/{name}",
-    status_code=204,
-    summary="Delete a service",
-    response_class=Response,
-    responses={**NOT_FOUND, **CONFLICT},
-)
-def delete_service(catalog: CatalogDep, name: NameParam) -> Response:
-    """Refused with 409 while routes use the service."""
-    catalog.delete(KIND, name)
-    return Response(status_code=204)
 
 
 # ---------------------------------------------------------------- targets
