@@ -269,21 +269,14 @@ def read_response(sock: socket.socket, *, head: bool = False) -> Response:
     """Read one response; `head`: the answer to HEAD, whose body is absent whatever it says."""
     if not head:
         return read_responses(sock, 1)[0]
-    data = b""
-    while b"\r\n\r\n" not in data:
-        chunk = sock.recv(1 << 16)
-        if not chunk:
-            raise ConnectionError("the connection closed before the response head")
-        data += chunk
-    head_bytes, _, rest = data.partition(b"\r\n\r\n")
+    response, rest = read_switch(sock)
     assert not rest, f"a response to HEAD carried a body: {rest[:80]!r}"
-    status_line, *lines = head_bytes.decode("latin-1").split("\r\n")
-    headers = [(k, v.strip()) for k, _, v in (line.partition(":") for line in lines)]
-    return Response(int(status_line.split()[1]), headers, b"")
+    return response
 
 
 def read_switch(sock: socket.socket) -> tuple[Response, bytes]:
-    """Read a 101 answer's head; returns it with the tunnel's bytes that came along."""
+    """Read a response head alone (a 101, or the answer to HEAD); returns it with the
+    bytes that came after it."""
     data = b""
     while b"\r\n\r\n" not in data:
         chunk = sock.recv(1 << 16)
