@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["BadPath", "normalize_path"]
+__all__ = ["BadPath", "already_normalized", "normalize_path"]
 
 
 class BadPath(ValueError):
@@ -36,10 +36,10 @@ _UNRESERVED = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-.
 # RFC 3986 pchar and "/", without ";" (refused) and "%" (handled on its own).
 _PATH_BYTES = _UNRESERVED + b"!$&'()*+,=:@/"
 
-# Already normalized: non-empty segments of plain bytes, none starting with "." (so no
-# dot segments), maybe a trailing "/". One regex answers for the usual request.
-_SEGMENT_BYTES = re.escape(_PATH_BYTES.replace(b"/", b""))
-_NORMALIZED = re.compile(rb"(?:/(?!\.)[" + _SEGMENT_BYTES + rb"]+)*/?")
+# Already normalized: plain bytes only, starting with "/", no empty segment ("//") and
+# no segment starting with "." (so no dot segments). A character-class regex and two
+# substring tests answer for the usual request faster than one structured regex.
+_PLAIN = re.compile(rb"/[" + re.escape(_PATH_BYTES) + rb"]*")
 # What the slow path rewrites: escapes (well formed or not) and bytes outside _PATH_BYTES.
 _REWRITTEN = re.compile(rb"%([0-9A-Fa-f]{2})?|[^" + re.escape(_PATH_BYTES) + rb"]")
 _SLASHES = re.compile(rb"//+")
@@ -98,6 +98,16 @@ def _remove_dot_segments(path: str) -> str:
     return "/" + "/".join(kept)
 
 
+def already_normalized(raw: bytes) -> str | None:
+    """`raw` as text when it is its own normalized form, as the usual path is; else None."""
+    if _PLAIN.fullmatch(raw) is None:
+        return None
+    path = raw.decode("ascii")
+    if "//" in path or "/." in path:
+        return None
+    return path
+
+
 def normalize_path(raw: bytes) -> str:
     """The normalized form of `raw`, the path part of a request target (no query).
 
@@ -105,8 +115,9 @@ def normalize_path(raw: bytes) -> str:
     """
     if raw[:1] != b"/":
         raise BadPath("the request target is not an origin-form path starting with '/'")
-    if _NORMALIZED.fullmatch(raw):
-        return raw.decode("ascii")
+    text = already_normalized(raw)
+    if text is not None:
+        return text
     path = _REWRITTEN.sub(_rewrite, raw)
     path = _SLASHES.sub(b"/", path)
     text = path.decode("ascii")

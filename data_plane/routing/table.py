@@ -30,7 +30,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Generic, NamedTuple, TypeVar
 
 from fleetgate_pb import config_pb2 as pb
 
@@ -46,8 +46,7 @@ R = TypeVar("R")
 _NO_HEADERS: Mapping[str, str] = {}
 
 
-@dataclass(slots=True, frozen=True)
-class RouteMatch(Generic[R]):
+class RouteMatch(NamedTuple, Generic[R]):
     """The route a request goes to and the path to forward."""
 
     route: R  # the payload the caller compiled for that route
@@ -55,21 +54,9 @@ class RouteMatch(Generic[R]):
     name: str  # the route's name
 
 
-# A frozen dataclass's __init__ sets each field through object.__setattr__, which
-# costs more than the rest of a lookup; setting the slots through their descriptors
-# builds the same frozen instance several times faster, once per request.
-_new_object = object.__new__
-_set_route = vars(RouteMatch)["route"].__set__
-_set_path = vars(RouteMatch)["path"].__set__
-_set_name = vars(RouteMatch)["name"].__set__
-
-
-def _route_match(route: R, path: str, name: str) -> RouteMatch[R]:
-    match: RouteMatch[R] = _new_object(RouteMatch)
-    _set_route(match, route)
-    _set_path(match, path)
-    _set_name(match, name)
-    return match
+# A named tuple built from a tuple skips the keyword-capable __new__: one match per
+# request, so it counts.
+_new_match = tuple.__new__
 
 
 @dataclass(slots=True, frozen=True)
@@ -162,12 +149,13 @@ class _Bucket(Generic[R]):
         exact = self.exact.get(path)
         if exact is not None:
             found.append(exact)
-        if self.trie is None:
+        node = self.trie
+        if node is None:
             return found
         segments = path.split("/")  # ["", first, ...]: the path starts with "/"
         depth = len(segments)
-        node, i = self.trie, 1
-        branches: list[tuple[_Node[R], int]] = []  # "*" branches left to walk
+        i = 1
+        branches: list[tuple[_Node[R], int]] | None = None  # "*" branches left to walk
         while True:
             if node.rest:
                 found.append(node.rest)
@@ -176,11 +164,15 @@ class _Bucket(Generic[R]):
                     found.append(node.end)
             else:
                 segment = segments[i]
-                if node.star is not None and segment:
-                    branches.append((node.star, i + 1))
+                i += 1
+                star = node.star
+                if star is not None and segment:
+                    if branches is None:
+                        branches = []
+                    branches.append((star, i))
                 child = node.children.get(segment)
                 if child is not None:
-                    node, i = child, i + 1
+                    node = child
                     continue
             if not branches:
                 return found
@@ -281,8 +273,9 @@ class RouteTable(Generic[R]):
         if best.fixed is not None:
             return best.fixed
         if best.keeps_path:
-            return _route_match(best.payload, path, best.name)
-        return _route_match(best.payload, best.forward.path(path, best_regex), best.name)
+            return _new_match(RouteMatch, (best.payload, path, best.name))
+        forwarded = best.forward.path(path, best_regex)
+        return _new_match(RouteMatch, (best.payload, forwarded, best.name))
 
     def __repr__(self) -> str:
         buckets = self._hosts.buckets()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 import pytest
@@ -493,7 +492,7 @@ def test_a_match_is_immutable_and_compares_by_value(path: str) -> None:
     found = t.match("GET", "h", path)
     assert found == RouteMatch("payload", path, "r")
     assert isinstance(found, RouteMatch)
-    with pytest.raises(dataclasses.FrozenInstanceError):
+    with pytest.raises(AttributeError):
         found.path = "/elsewhere"  # type: ignore[misc]
 
 
