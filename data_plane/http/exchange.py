@@ -25,7 +25,7 @@ from bisect import bisect_left
 from typing import TYPE_CHECKING
 
 from data_plane.metrics import CONNECT, LATENCY_BOUNDS, READ, TOTAL
-from data_plane.routing import BadPath, MethodNotAllowed, normalize_path
+from data_plane.routing import BadPath, MethodNotAllowed, already_normalized, normalize_path
 
 from .errors import (
     BadRequest,
@@ -172,8 +172,12 @@ class Exchange:
         head = self.head
         target = head.target
         query = target.find(b"?")
+        raw_path = target if query < 0 else target[:query]
         try:
-            path = normalize_path(target if query < 0 else target[:query])
+            path = already_normalized(raw_path)
+            as_received = path is not None
+            if path is None:
+                path = normalize_path(raw_path)
             table = self.conn.state.config.table  # type: ignore[union-attr]
             method = METHOD_NAMES.get(head.method) or head.method.decode("ascii")
             headers = headers_by_name(head) if table.needs_headers else None
@@ -187,7 +191,13 @@ class Exchange:
                 f"the route does not take {method}", headers=((b"Allow", match.allow.encode()),)
             )
         self.plan = plan = match.route
-        self.line = request_line(head, match.path.encode("ascii"))
+        forwarded = match.path
+        if as_received and forwarded is path:
+            # The path needed no normalizing and the route keeps it: the target goes up
+            # as received, query and all.
+            self.line = head.method + b" " + target + b" HTTP/1.1\r\n"
+        else:
+            self.line = request_line(head, forwarded.encode("ascii"))
         return plan
 
     def _policy_done(self, future: asyncio.Future[ProxyError | None]) -> None:
@@ -298,7 +308,8 @@ class Exchange:
         if conn.writing_paused:
             conn.hold_upstream(upstream)
         self.phase = SENT
-        self.outbox[0:0] = (self.line, plan.service.host_lines[target.index], self.block)
+        # One piece for the whole head: each piece of a write costs more than copying it.
+        self.outbox.insert(0, self.line + plan.service.host_lines[target.index] + self.block)
         if not conn.feeding:
             self.flush()
         state = conn.state
@@ -311,9 +322,13 @@ class Exchange:
     def flush(self) -> None:
         """Write what waits in the outbox to the upstream connection."""
         upstream = self.upstream
-        if upstream is None or not self.outbox:
+        outbox = self.outbox
+        if upstream is None or not outbox:
             return
-        upstream.transport.writelines(self.outbox)
+        if len(outbox) == 1:
+            upstream.transport.write(outbox[0])
+        else:
+            upstream.transport.writelines(outbox)
         self.outbox = []
         self.sent = True
         if self.outbox_bytes:

@@ -37,6 +37,10 @@ _FIELDS = {
     **{name: _HOP for name in HOP_BY_HOP},
     b"connection": _CONNECTION,
 }
+# Kinds by the name as received: upstreams spell their fields the same way every time,
+# so most responses skip lower-casing. Bounded, since the names come from outside.
+_KINDS: dict[bytes, int] = {}
+_KINDS_SIZE = 1024
 
 
 # (head bytes, BODY_* framing of the body, whether the client connection stays open,
@@ -56,39 +60,41 @@ def reply_head(
     """The head to send for an upstream response; raises BadUpstreamResponse."""
     if not 200 <= status <= 599:
         raise BadUpstreamResponse(f"the upstream answered with status {status}")
-    kept: Headers = []
+    parts = [STATUS_LINE.get(status) or status_line(status)]
     length: bytes | None = None
     chunked = False
     has_date = False
     via: bytes | None = None
     named: list[bytes] | None = None
-    for field in fields:
-        kind = _FIELDS.get(field[0].lower())
+    kinds = _KINDS
+    for name, value in fields:
+        kind = kinds.get(name)
         if kind is None:
-            kept.append(field)
+            kind = _kind(name)
+        if not kind:
+            parts += (name, b": ", value, b"\r\n")
         elif kind == _LENGTH:
-            length = field[1]
+            length = value
         elif kind == _DATE:
             has_date = True
-            kept.append(field)
+            parts += (name, b": ", value, b"\r\n")
         elif kind == _CODING:
-            if field[1].strip().lower() != b"chunked":
-                raise BadUpstreamResponse(f"the upstream used the transfer coding {field[1]!r}")
+            if value.strip().lower() != b"chunked":
+                raise BadUpstreamResponse(f"the upstream used the transfer coding {value!r}")
             chunked = True
         elif kind == _VIA_FIELD:
-            via = field[1] if via is None else via + b", " + field[1]
-        elif kind == _CONNECTION and field[1].lower() not in _CONNECTION_OPTIONS:
-            tokens = [t.strip().lower() for t in field[1].split(b",")]
+            via = value if via is None else via + b", " + value
+        elif kind == _CONNECTION and value.lower() not in _CONNECTION_OPTIONS:
+            tokens = [t.strip().lower() for t in value.split(b",")]
             named = [t for t in tokens if t not in _CONNECTION_OPTIONS] or named
     if named:
         dropped = frozenset(named)
-        kept = [field for field in kept if field[0].lower() not in dropped]
-    parts = [
-        STATUS_LINE.get(status) or status_line(status),
-        b"\r\n".join([b": ".join(field) for field in kept]),
-    ]
-    if kept:
-        parts.append(b"\r\n")
+        parts[1:] = [
+            piece
+            for name, value in fields
+            if _kind(name) in (0, _DATE) and name.lower() not in dropped
+            for piece in (name, b": ", value, b"\r\n")
+        ]
     if not has_date:
         parts.append(date_line)
     parts.append(_VIA if via is None else b"Via: " + via + b", " + VIA + b"\r\n")
@@ -117,6 +123,15 @@ def reply_head(
         parts.append(_KEEP_ALIVE)
     parts.append(b"\r\n")
     return b"".join(parts), body, keep_alive, until_close
+
+
+def _kind(name: bytes) -> int:
+    """What the field `name` (as received) is to the reply: one of the kinds, 0 for others."""
+    kind = _FIELDS.get(name.lower(), 0)
+    if len(_KINDS) >= _KINDS_SIZE:
+        _KINDS.clear()
+    _KINDS[name] = kind
+    return kind
 
 
 def tunnel_head(fields: Headers, date_line: bytes) -> bytes:

@@ -48,6 +48,12 @@ _FIELDS: dict[bytes, int] = {
 }
 # Connection tokens that name no other field.
 _CONNECTION_OPTIONS = frozenset({b"close", b"keep-alive", b"upgrade"})
+# Clients spell field names and Host values the same way request after request: kinds
+# by the name as received, and Host values already checked, skip the per-request work.
+# Bounded, since both come from outside.
+_KINDS: dict[bytes, int] = {}
+_VALID_HOSTS: set[bytes] = set()
+_CACHE_SIZE = 1024
 
 
 class RequestHead:
@@ -111,14 +117,18 @@ def read_request_head(
     else:
         raise VersionNotSupported(f"HTTP/{version} is not served; use HTTP/1.1")
     host: bytes | None = None
-    codings: list[bytes] = []
-    connection: list[bytes] = []
+    codings: list[bytes] | None = None
+    connection: list[bytes] | None = None
     upgrade_value: bytes | None = None
     forward = head.headers
-    for name, value in fields:
-        kind = _FIELDS.get(name.lower())
+    kinds = _KINDS
+    for field in fields:
+        name, value = field
+        kind = kinds.get(name)
         if kind is None:
-            forward.append((name, value))
+            kind = _kind(name)
+        if not kind:
+            forward.append(field)
         elif kind == _HOST:
             if host is not None:
                 raise BadRequest("the request has more than one Host header")
@@ -127,9 +137,10 @@ def read_request_head(
             # llhttp has checked the digits and refused duplicates.
             head.content_length = int(value)
         elif kind == _CODING:
-            codings.append(value)
+            codings = [value] if codings is None else [*codings, value]
         elif kind == _CONNECTION:
-            connection.extend(token.strip().lower() for token in value.split(b","))
+            tokens = [token.strip().lower() for token in value.split(b",")]
+            connection = tokens if connection is None else connection + tokens
         elif kind == _EXPECT:
             if value.strip().lower() != b"100-continue":
                 raise ExpectationFailed(f"only Expect: 100-continue is understood, not {value!r}")
@@ -148,10 +159,10 @@ def read_request_head(
     if host is None:
         if head.version == b"1.1":
             raise BadRequest("an HTTP/1.1 request needs a Host header")
-    elif not _HOST_VALUE.fullmatch(host):
-        raise BadRequest("the Host header is not a host name with an optional port")
-    else:
+    elif host in _VALID_HOSTS or _valid_host(host):
         head.host = host
+    else:
+        raise BadRequest("the Host header is not a host name with an optional port")
     if codings:
         _check_codings(head, codings)
     if upgrade:
@@ -163,6 +174,24 @@ def read_request_head(
             head.headers = [(n, v) for n, v in forward if n.lower() not in named]
     head.has_body = head.chunked or head.content_length > 0
     return head
+
+
+def _kind(name: bytes) -> int:
+    """What the field `name` (as received) is to the proxy: one of the kinds, 0 for others."""
+    kind = _FIELDS.get(name.lower(), 0)
+    if len(_KINDS) >= _CACHE_SIZE:
+        _KINDS.clear()
+    _KINDS[name] = kind
+    return kind
+
+
+def _valid_host(host: bytes) -> bool:
+    if not _HOST_VALUE.fullmatch(host):
+        return False
+    if len(_VALID_HOSTS) >= _CACHE_SIZE:
+        _VALID_HOSTS.clear()
+    _VALID_HOSTS.add(host)
+    return True
 
 
 def _check_codings(head: RequestHead, codings: list[bytes]) -> None:
