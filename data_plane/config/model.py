@@ -10,10 +10,11 @@ naming a missing service, ...) live in `validate.py` and run on the built Snapsh
 from __future__ import annotations
 
 import hashlib
-import re
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from .syntax import HEADER_NAME, HOST_PATTERN
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
 Name = Annotated[str, Field(pattern=NAME_PATTERN, examples=["users"])]
@@ -23,10 +24,6 @@ Count = Annotated[int, Field(ge=1, le=2**53)]
 
 HTTP_METHODS = frozenset(
     {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"}
-)
-HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
-HOST_PATTERN = re.compile(
-    r"^(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*(:\d{1,5})?$"
 )
 JwtAlgorithm = Literal["HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "ES256"]
 CacheableMethod = Literal["GET", "HEAD"]

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import Generic, TypeVar
 
-from data_plane.config.model import HOST_PATTERN
+from data_plane.config.syntax import HOST_PATTERN
 from data_plane.config.validate import ConfigError
 
 B = TypeVar("B")
