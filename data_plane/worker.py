@@ -148,8 +148,10 @@ class Worker:
         del previous
         if self.server is None:
             sock = listening_socket(*self.listen)
+            # create_server listens again with its own backlog (100 by default):
+            # a burst of new clients would overflow it and wait out SYN retries.
             self.server = await self.loop.create_server(
-                lambda: DownstreamConnection(self.state), sock=sock
+                lambda: DownstreamConnection(self.state), sock=sock, backlog=BACKLOG
             )
         # The config's objects live as long as it does: keep the collector off them.
         gc.unfreeze()
