@@ -5,10 +5,11 @@ from __future__ import annotations
 import ipaddress
 import logging
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import grpc
 from fleetgate_pb import sync_pb2_grpc as pb_grpc
+
+from data_plane.sync.settings import TlsFiles, read_tls_files
 
 log = logging.getLogger("fleetgate.sync")
 
@@ -36,23 +37,20 @@ class ServerTls:
 
     @classmethod
     def from_files(cls, cert: str | None, key: str | None, ca: str | None) -> ServerTls | None:
-        given = {"--tls-cert": cert, "--tls-key": key, "--tls-ca": ca}
-        if not any(given.values()):
-            return None
-        missing = [flag for flag, path in given.items() if not path]
-        if missing:
-            raise TransportError(
-                f"{', '.join(missing)} missing: the sync stream's TLS needs --tls-cert,"
-                " --tls-key and --tls-ca (the CA of the node certificates) together"
+        try:
+            files = read_tls_files(
+                cert,
+                key,
+                ca,
+                together="the sync stream's TLS needs --tls-cert, --tls-key and --tls-ca"
+                " (the CA of the node certificates) together",
             )
-        contents = {}
-        for flag, path in given.items():
-            try:
-                contents[flag] = Path(path or "").read_bytes()
-            except OSError as exc:
-                raise TransportError(f"{flag}: cannot read {path}: {exc.strerror}") from None
-        _check_pem(contents)
-        return cls(contents["--tls-cert"], contents["--tls-key"], contents["--tls-ca"])
+        except ValueError as exc:
+            raise TransportError(str(exc)) from None
+        if files is None:
+            return None
+        _check_pem(files)
+        return cls(files.cert, files.key, files.ca)
 
     def credentials(self) -> grpc.ServerCredentials:
         return grpc.ssl_server_credentials(
@@ -60,18 +58,18 @@ class ServerTls:
         )
 
 
-def _check_pem(contents: dict[str, bytes]) -> None:
+def _check_pem(files: TlsFiles) -> None:
     """Refuse unreadable PEM at start, not at the first node's handshake."""
     from cryptography import x509
     from cryptography.hazmat.primitives import serialization
 
-    for flag in ("--tls-cert", "--tls-ca"):
+    for flag, pem in (("--tls-cert", files.cert), ("--tls-ca", files.ca)):
         try:
-            x509.load_pem_x509_certificates(contents[flag])
+            x509.load_pem_x509_certificates(pem)
         except ValueError:
             raise TransportError(f"{flag}: not a PEM certificate") from None
     try:
-        serialization.load_pem_private_key(contents["--tls-key"], password=None)
+        serialization.load_pem_private_key(files.key, password=None)
     except (ValueError, TypeError):
         raise TransportError("--tls-key: not an unencrypted PEM private key") from None
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,13 +17,20 @@ class SyncSettingsError(ValueError):
     """A config-sync flag is missing or wrong; the message names the flag."""
 
 
+TLS_FLAGS = ("--tls-cert", "--tls-key", "--tls-ca")
+
+
 @dataclass(frozen=True, slots=True)
 class TlsFiles:
-    """PEM bytes of the node's client certificate, its key and the control plane's CA."""
+    """PEM bytes of this end's certificate, its key and the CA the other end chains to."""
 
     cert: bytes = field(repr=False)
     key: bytes = field(repr=False)
     ca: bytes = field(repr=False)
+
+    def __iter__(self) -> Iterator[bytes]:
+        """In the order of TLS_FLAGS."""
+        return iter((self.cert, self.key, self.ca))
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,20 +84,37 @@ def parse_addresses(value: str) -> tuple[str, ...]:
 
 def load_tls(cert: str | None, key: str | None, ca: str | None) -> TlsFiles | None:
     """All three TLS flags, or none: the control plane requires a client certificate."""
-    given = {"--tls-cert": cert, "--tls-key": key, "--tls-ca": ca}
+    try:
+        files = read_tls_files(
+            cert, key, ca, together="TLS needs --tls-cert, --tls-key and --tls-ca together"
+        )
+    except ValueError as exc:
+        raise SyncSettingsError(str(exc)) from None
+    if files is not None:
+        for flag, path, pem in zip(TLS_FLAGS, (cert, key, ca), files, strict=True):
+            if b"-----BEGIN " not in pem:
+                raise SyncSettingsError(f"{flag}: {path} is not a PEM file")
+    return files
+
+
+def read_tls_files(
+    cert: str | None, key: str | None, ca: str | None, *, together: str
+) -> TlsFiles | None:
+    """The bytes of the files the three TLS flags name, or None when none is given.
+
+    Either end of the sync stream reads its flags this way; a ValueError names the flag
+    that is missing (`together` says what the three are for) or cannot be read.
+    """
+    given = dict(zip(TLS_FLAGS, (cert, key, ca), strict=True))
     if not any(given.values()):
         return None
     missing = [flag for flag, path in given.items() if not path]
     if missing:
-        raise SyncSettingsError(
-            f"{', '.join(missing)} missing: TLS needs --tls-cert, --tls-key and --tls-ca together"
-        )
-    contents = {}
+        raise ValueError(f"{', '.join(missing)} missing: {together}")
+    contents = []
     for flag, path in given.items():
         try:
-            contents[flag] = Path(path or "").read_bytes()
+            contents.append(Path(path or "").read_bytes())
         except OSError as exc:
-            raise SyncSettingsError(f"{flag}: cannot read {path}: {exc.strerror}") from None
-        if b"-----BEGIN " not in contents[flag]:
-            raise SyncSettingsError(f"{flag}: {path} is not a PEM file")
-    return TlsFiles(contents["--tls-cert"], contents["--tls-key"], contents["--tls-ca"])
+            raise ValueError(f"{flag}: cannot read {path}: {exc.strerror}") from None
+    return TlsFiles(*contents)
