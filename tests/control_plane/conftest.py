@@ -4,7 +4,6 @@ API in process, and a bounded wait for releases."""
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,7 +12,6 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from control_plane.admin_auth import AdminAuth
 from control_plane.api.app import create_app
@@ -21,7 +19,7 @@ from control_plane.plane import ControlPlane
 from control_plane.settings import ControlPlaneSettings
 from control_plane.store.db import Database
 from control_plane.store.migrate import upgrade
-from tests.conftest import POSTGRES_ADMIN_URL, service_missing
+from tests.conftest import new_postgres_database, open_store
 
 TOKEN = "test-admin-token-7f3a9c2e5b1d4f60"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -35,21 +33,9 @@ def postgres_store() -> Iterator[str]:
     Creating and migrating a database takes most of a second; the migration tests
     themselves use a fresh one each (`postgres_url`).
     """
-    name = f"fleetgate_cp_{uuid.uuid4().hex[:12]}"
-    try:
-        admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:
-        service_missing("PostgreSQL", exc)
-    url = make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    try:
+    with new_postgres_database("fleetgate_cp") as url:
         upgrade(url)
         yield url
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def empty_postgres(url: str) -> None:
@@ -81,22 +67,16 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 @pytest.fixture
 def db(db_url: str) -> Iterator[Database]:
-    database = Database(db_url)
-    try:
+    with open_store(db_url) as database:
         yield database
-    finally:
-        database.dispose()
 
 
 @pytest.fixture
 def postgres_db(postgres_store: str) -> Iterator[Database]:
     """The session's PostgreSQL store, emptied: for what only PostgreSQL does."""
     empty_postgres(postgres_store)
-    database = Database(postgres_store)
-    try:
+    with open_store(postgres_store) as database:
         yield database
-    finally:
-        database.dispose()
 
 
 @pytest.fixture

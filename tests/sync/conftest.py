@@ -9,27 +9,22 @@ import pytest
 
 from control_plane.store.db import Database
 from control_plane.store.migrate import upgrade
+from tests.conftest import open_store
 
 
 @pytest.fixture
 def sqlite_db(tmp_path: Path) -> Iterator[Database]:
     url = f"sqlite:///{tmp_path / 'store.db'}"
     upgrade(url)
-    db = Database(url)
-    try:
+    with open_store(url) as db:
         yield db
-    finally:
-        db.dispose()
 
 
 @pytest.fixture
 def postgres_db(postgres_url: str) -> Iterator[Database]:
     upgrade(postgres_url)
-    db = Database(postgres_url)
-    try:
+    with open_store(postgres_url) as db:
         yield db
-    finally:
-        db.dispose()
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
