@@ -17,26 +17,32 @@ HIT_PATH = "/api/v1/orders/12345"
 LARGE_PATH = "/api/v1/orders/export"
 
 
+def nginx_preamble(directory: Path, stem: str, workers: int) -> str:
+    """What every nginx.conf of the bench starts with, up to inside `http {`: its own pid,
+    log and temporary paths under `directory`, named after `stem`."""
+    return f"""
+worker_processes {workers};
+worker_rlimit_nofile 16384;
+daemon off;
+pid {directory}/{stem}.pid;
+error_log {directory}/{stem}-error.log warn;
+events {{ worker_connections 8192; }}
+http {{
+    access_log off;
+    client_body_temp_path {directory}/{stem}-body;
+    proxy_temp_path {directory}/{stem}-proxy;
+    fastcgi_temp_path {directory}/{stem}-fastcgi;
+    uwsgi_temp_path {directory}/{stem}-uwsgi;
+    scgi_temp_path {directory}/{stem}-scgi;"""
+
+
 def nginx_config(directory: Path, port: int, workers: int) -> str:
     """An nginx.conf for the upstream, with its 1 MiB file written beside it."""
     large = directory / "large.bin"
     large.write_bytes(LARGE_BODY)
     large.chmod(0o644)
     body = BODY.decode().replace("\\", "\\\\").replace("'", "\\'")
-    return f"""
-worker_processes {workers};
-worker_rlimit_nofile 16384;
-daemon off;
-pid {directory}/upstream.pid;
-error_log {directory}/upstream-error.log warn;
-events {{ worker_connections 8192; }}
-http {{
-    access_log off;
-    client_body_temp_path {directory}/upstream-body;
-    proxy_temp_path {directory}/upstream-proxy;
-    fastcgi_temp_path {directory}/upstream-fastcgi;
-    uwsgi_temp_path {directory}/upstream-uwsgi;
-    scgi_temp_path {directory}/upstream-scgi;
+    return f"""{nginx_preamble(directory, "upstream", workers)}
     sendfile on;
     tcp_nopush on;
     keepalive_requests 100000000;

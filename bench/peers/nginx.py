@@ -7,6 +7,7 @@ from pathlib import Path
 from bench.peers.base import Launch, Ports, Setup
 from bench.route_table import Kind, RouteEntry, route_table
 from bench.toolchain import Toolchain
+from bench.upstream import nginx_preamble
 
 PROXY = """
             proxy_pass http://upstream;
@@ -35,20 +36,7 @@ def config(directory: Path, ports: Ports, setup: Setup) -> str:
         locations = "\n".join(location(entry) for entry in route_table(setup.routes))
     else:
         locations = f"        location / {{{PROXY}\n        }}"
-    return f"""
-worker_processes {setup.workers};
-worker_rlimit_nofile 16384;
-daemon off;
-pid {directory}/nginx.pid;
-error_log {directory}/nginx-error.log warn;
-events {{ worker_connections 8192; }}
-http {{
-    access_log off;
-    client_body_temp_path {directory}/nginx-body;
-    proxy_temp_path {directory}/nginx-proxy;
-    fastcgi_temp_path {directory}/nginx-fastcgi;
-    uwsgi_temp_path {directory}/nginx-uwsgi;
-    scgi_temp_path {directory}/nginx-scgi;
+    return f"""{nginx_preamble(directory, "nginx", setup.workers)}
     # Stream large answers through memory, as the other proxies do, never via disk.
     proxy_max_temp_file_size 0;
     keepalive_requests 100000000;
