@@ -24,12 +24,12 @@ from prometheus_client import CollectorRegistry
 
 from bench.ports import free_port
 from bench.process import BenchProcess
-from control_plane.sync.cache import CachedRelease, SnapshotCache, SnapshotRef
+from control_plane.sync.cache import CachedRelease, SnapshotCache
 from control_plane.sync.metrics import SyncMetrics
 from control_plane.sync.service import ConfigSyncService
 from control_plane.sync.transport import sync_server
 from data_plane.config.model import GatewayConfig
-from data_plane.config.snapshot import build_snapshot
+from data_plane.config.snapshot import SnapshotRef, build_snapshot
 
 TARGET_S = 1.0
 ACK_TIMEOUT = 60.0

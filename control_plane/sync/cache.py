@@ -16,23 +16,14 @@ import asyncio
 import enum
 from dataclasses import dataclass, field
 
+from data_plane.config.snapshot import SnapshotRef
+
 
 class Slot(enum.Enum):
     """Which snapshot of a node a release is for; CANDIDATE serves blue/green rollouts."""
 
     ACTIVE = "active"
     CANDIDATE = "candidate"
-
-
-@dataclass(frozen=True, slots=True)
-class SnapshotRef:
-    """A snapshot named by what identifies it on both sides of the stream."""
-
-    version: int
-    hash: str
-
-    def __str__(self) -> str:
-        return f"v{self.version} ({self.hash[:12]})"
 
 
 @dataclass(frozen=True, slots=True)

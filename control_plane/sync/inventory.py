@@ -27,8 +27,8 @@ from sqlalchemy.orm import Session
 
 from control_plane.store.db import Database
 from control_plane.store.models import ReleaseRow
+from data_plane.config.snapshot import SnapshotRef
 
-from .cache import SnapshotRef
 from .node_row import NodeRow
 
 log = logging.getLogger("fleetgate.sync")

@@ -21,7 +21,9 @@ import grpc
 from fleetgate_pb import sync_pb2 as pb
 from fleetgate_pb import sync_pb2_grpc as pb_grpc
 
-from .cache import CachedRelease, Slot, SnapshotCache, SnapshotRef
+from data_plane.config.snapshot import SnapshotRef
+
+from .cache import CachedRelease, Slot, SnapshotCache
 from .metrics import SyncMetrics
 from .session import NodeSession, Push
 

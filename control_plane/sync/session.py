@@ -15,7 +15,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
-from .cache import CachedRelease, Slot, SnapshotRef
+from data_plane.config.snapshot import SnapshotRef
+
+from .cache import CachedRelease, Slot
 
 # What a node is told when its hello is accepted: a push follows; it already holds the
 # latest release; it rejected the latest release (nothing follows: a restarted node

@@ -15,7 +15,6 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
 from typing import Protocol
 
 import grpc
@@ -23,6 +22,8 @@ from fleetgate_pb import config_pb2
 from fleetgate_pb import sync_pb2 as pb
 from fleetgate_pb import sync_pb2_grpc as pb_grpc
 from google.protobuf.message import DecodeError
+
+from data_plane.config.snapshot import SnapshotRef
 
 from .backoff import Backoff
 from .cache import SnapshotDiskCache
@@ -50,15 +51,6 @@ class SyncedNode(Protocol):
 
     async def apply_snapshot(self, snapshot: config_pb2.Snapshot) -> float:
         """Compile and swap; returns the apply time in seconds, raises with a reason."""
-
-
-@dataclass(frozen=True, slots=True)
-class Held:
-    version: int
-    hash: str
-
-    def __str__(self) -> str:
-        return f"v{self.version} ({self.hash[:12]})"
 
 
 class StreamRefused(Exception):
@@ -89,7 +81,7 @@ class SyncClient:
         self._backoff = backoff or Backoff()
         self._sleep = sleep
         # Connection state
-        self.applied: Held | None = None
+        self.applied: SnapshotRef | None = None
         self.connected_to: str | None = None
         self._cache_tried = False
         self._attempts = 0
@@ -213,7 +205,7 @@ class SyncClient:
         except DecodeError as exc:
             await sender.send(_nack(push.nonce, push.slot, None, f"snapshot does not parse: {exc}"))
             return
-        pushed = Held(snapshot.version, snapshot.hash)
+        pushed = SnapshotRef(snapshot.version, snapshot.hash)
         if pushed == self.applied:
             await sender.send(_ack(push.nonce, pushed, 0.0))
             return
@@ -251,7 +243,7 @@ class SyncClient:
                 self._disk.directory,
             )
             return
-        cached = Held(snapshot.version, snapshot.hash)
+        cached = SnapshotRef(snapshot.version, snapshot.hash)
         try:
             await self._node.apply_snapshot(snapshot)
         except Exception as exc:
@@ -297,14 +289,14 @@ async def _ready(channel: grpc.aio.Channel, timeout: float) -> None:
             state = channel.get_state(try_to_connect=True)
 
 
-def _ack(nonce: str, held: Held, seconds: float) -> pb.NodeMessage:
+def _ack(nonce: str, held: SnapshotRef, seconds: float) -> pb.NodeMessage:
     ref = pb.SnapshotRef(version=held.version, hash=held.hash)
     return pb.NodeMessage(
         ack=pb.Ack(nonce=nonce, slot=pb.ACTIVE, snapshot=ref, apply_seconds=seconds)
     )
 
 
-def _nack(nonce: str, slot: pb.Slot, held: Held | None, error: str) -> pb.NodeMessage:
+def _nack(nonce: str, slot: pb.Slot, held: SnapshotRef | None, error: str) -> pb.NodeMessage:
     nack = pb.Nack(nonce=nonce, slot=slot, error=error)
     if held is not None:
         nack.snapshot.CopyFrom(pb.SnapshotRef(version=held.version, hash=held.hash))

@@ -14,11 +14,11 @@ from fleetgate_pb import config_pb2, sync_pb2
 from fleetgate_pb import sync_pb2_grpc as pb_grpc
 from prometheus_client import CollectorRegistry
 
-from control_plane.sync.cache import CachedRelease, SnapshotCache, SnapshotRef
+from control_plane.sync.cache import CachedRelease, SnapshotCache
 from control_plane.sync.metrics import SyncMetrics
 from control_plane.sync.service import ConfigSyncService
 from data_plane.config.model import GatewayConfig
-from data_plane.config.snapshot import build_snapshot
+from data_plane.config.snapshot import SnapshotRef, build_snapshot
 
 TOKEN = "test-cluster-token-0123456789"
 T = TypeVar("T")

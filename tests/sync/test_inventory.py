@@ -11,9 +11,9 @@ import pytest
 from fleetgate_pb import sync_pb2
 
 from control_plane.store.db import Database
-from control_plane.sync.cache import SnapshotRef
 from control_plane.sync.inventory import NodeInventory, NodeRecord, node_status
 from control_plane.sync.node_row import NodeRow
+from data_plane.config.snapshot import SnapshotRef
 
 from .harness import run
 
