@@ -21,7 +21,7 @@ from fleetgate_pb import config_pb2 as pb
 
 from data_plane.capabilities import CAPABILITIES, ApplyError
 from data_plane.channel import Kind
-from data_plane.metrics import SampleSum, WorkerMetrics, quantile
+from data_plane.metrics import LATENCY_BOUNDS, SampleSum, WorkerMetrics, quantile
 from data_plane.runtime import compile_snapshot
 from data_plane.settings import NodeSettings
 from data_plane.status import StatusServer
@@ -208,7 +208,7 @@ class Node:
         summaries, at most a second old), open connections and the applied snapshot."""
         now = time.monotonic()
         requests = errors = connections = 0
-        buckets = [0] * len(WorkerMetrics().summary()["buckets"])
+        buckets = [0] * (len(LATENCY_BOUNDS) + 1)  # as in WorkerMetrics.summary
         for summary in list(self._summaries.values()):
             requests += int(summary["requests"])  # type: ignore[arg-type]
             errors += int(summary["errors"])  # type: ignore[arg-type]
