@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import signal
 import sys
 
 from data_plane.settings import NodeSettings, SettingsError
@@ -42,13 +41,10 @@ def _fail(message: str) -> int:
 
 
 async def _serve_file(settings: NodeSettings, path: str) -> int:
-    from data_plane.node import Node
+    from data_plane.node import start_node
     from data_plane.standalone import ConfigFile, ConfigFileError, apply_file, reload_file
 
-    loop = asyncio.get_running_loop()
-    node = Node(settings)
     source = ConfigFile(path)
-    stop = asyncio.Event()
     reloads: set[asyncio.Task[bool]] = set()
 
     def reload() -> None:
@@ -61,13 +57,9 @@ async def _serve_file(settings: NodeSettings, path: str) -> int:
         task.add_done_callback(reloads.discard)
 
     serving = False
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
-    loop.add_signal_handler(signal.SIGHUP, reload)
     try:
-        await node.start()
+        node, stop = await start_node(settings, reload)
     except OSError as exc:
-        await node.stop()
         return _fail(f"cannot listen: {exc}")
     try:
         await apply_file(node, source)

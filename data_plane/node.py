@@ -13,8 +13,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from fleetgate_pb import config_pb2 as pb
@@ -27,7 +29,7 @@ from data_plane.settings import NodeSettings
 from data_plane.status import StatusServer
 from data_plane.workers import WorkerGone, WorkerProcess
 
-__all__ = ["CAPABILITIES", "ApplyError", "Node", "NodeStats"]
+__all__ = ["CAPABILITIES", "ApplyError", "Node", "NodeStats", "start_node"]
 
 log = logging.getLogger("fleetgate.node")
 
@@ -261,6 +263,28 @@ async def _apply_on(workers: list[WorkerProcess], snapshot: pb.Snapshot) -> None
     failed = [str(r) for r in committed if isinstance(r, BaseException)]
     if failed:
         raise ApplyError(f"workers could not apply v{snapshot.version}: {failed[0]}")
+
+
+async def start_node(
+    settings: NodeSettings, on_hangup: Callable[[], None]
+) -> tuple[Node, asyncio.Event]:
+    """A started node, and the event SIGTERM or SIGINT sets; SIGHUP calls `on_hangup`.
+
+    The handlers are in place before anything starts, so no signal kills the process
+    half-started. Raises OSError, with the node stopped again, when a port is taken.
+    """
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, on_hangup)
+    node = Node(settings)
+    try:
+        await node.start()
+    except OSError:
+        await node.stop()
+        raise
+    return node, stop
 
 
 def _check_port_free(host: str, port: int) -> None:

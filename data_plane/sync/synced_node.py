@@ -12,11 +12,10 @@ import argparse
 import asyncio
 import contextlib
 import logging
-import signal
 import sys
 
 from data_plane.capabilities import CAPABILITIES
-from data_plane.node import Node
+from data_plane.node import start_node
 from data_plane.settings import NodeSettings
 
 from .client import SyncClient
@@ -36,19 +35,12 @@ def run_synced(args: argparse.Namespace, settings: NodeSettings) -> int:
 
 
 async def _serve(settings: NodeSettings, sync: SyncSettings) -> int:
-    loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
-    loop.add_signal_handler(
-        signal.SIGHUP,
-        lambda: log.info("SIGHUP: nothing to reload; the config comes from the control plane"),
-    )
-    node = Node(settings)
     try:
-        await node.start()
+        node, stop = await start_node(
+            settings,
+            lambda: log.info("SIGHUP: nothing to reload; the config comes from the control plane"),
+        )
     except OSError as exc:
-        await node.stop()
         print(f"fleetgate data-plane: cannot listen: {exc}", file=sys.stderr)
         return 2
     client = SyncClient(
