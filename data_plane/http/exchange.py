@@ -22,9 +22,11 @@ from __future__ import annotations
 
 import asyncio
 from bisect import bisect_left
+from inspect import isawaitable
 from typing import TYPE_CHECKING
 
 from data_plane.metrics import CONNECT, LATENCY_BOUNDS, READ, TOTAL
+from data_plane.policies import Call, Reply
 from data_plane.routing import BadPath, MethodNotAllowed, already_normalized, normalize_path
 
 from .errors import (
@@ -44,11 +46,12 @@ from .flow import BUFFERED, HIGH_WATER, PEER_BUSY
 from .forwarding import fields_block, request_line
 from .reply import BODY_CHUNKED, BODY_NONE, reply_head, tunnel_head
 from .request import Headers, RequestHead, headers_by_name
-from .responses import CONTINUE, error_response
+from .responses import CONTINUE, error_response, reply_response
 from .upstream import UpstreamConnection
 
 if TYPE_CHECKING:
     from data_plane.balancing import Upstream
+    from data_plane.policies.chain import Decision
     from data_plane.runtime import RoutePlan
 
     from .downstream import DownstreamConnection
@@ -71,6 +74,7 @@ class Exchange:
         "block",
         "body_bytes",
         "body_mode",
+        "call",
         "client_pending",
         "conn",
         "connect_by",
@@ -112,6 +116,7 @@ class Exchange:
         self.started = 0.0
         # Where it goes
         self.plan: RoutePlan | None = None
+        self.call: Call | None = None  # the request as the route's policies see it
         self.target: Upstream | None = None
         self.upstream: UpstreamConnection | None = None
         self.connecting: asyncio.Future[tuple[asyncio.Transport, UpstreamConnection]] | None = None
@@ -156,12 +161,17 @@ class Exchange:
             if head.content_length > plan.max_body or self.body_bytes > plan.max_body:
                 raise PayloadTooLarge(f"the body exceeds this route's {plan.max_body} bytes")
             if plan.chain is not None:
-                verdict = plan.chain.on_request(head, conn.client)
+                target = head.target
+                mark = target.find(b"?")
+                query = b"" if mark < 0 else target[mark + 1 :]
+                self.call = call = Call(head, conn.client, query)
+                verdict = plan.chain.on_request(call)
                 if verdict is not None:
-                    if isinstance(verdict, ProxyError):
-                        raise verdict
-                    self.phase = WAITING
-                    asyncio.ensure_future(verdict).add_done_callback(self._policy_done)
+                    if isawaitable(verdict):
+                        self.phase = WAITING
+                        asyncio.ensure_future(verdict).add_done_callback(self._policy_done)
+                    else:
+                        self._decided(verdict)
                     return
         except ProxyError as error:
             self.respond_local(error)
@@ -200,7 +210,7 @@ class Exchange:
             self.line = request_line(head, forwarded.encode("ascii"))
         return plan
 
-    def _policy_done(self, future: asyncio.Future[ProxyError | None]) -> None:
+    def _policy_done(self, future: asyncio.Future[Decision]) -> None:
         if self.phase != WAITING:
             return  # the client went away meanwhile
         try:
@@ -208,13 +218,23 @@ class Exchange:
         except Exception as exc:  # a policy's failure is the gateway's 500, not a crash
             verdict = ProxyError(f"a policy failed: {exc!r}")
         if verdict is not None:
-            self.respond_local(verdict)
+            self._decided(verdict)
         else:
             self._forward()
+
+    def _decided(self, verdict: ProxyError | Reply) -> None:
+        """A policy answered the request itself: refused it, or answered at the edge."""
+        if isinstance(verdict, ProxyError):
+            self.respond_local(verdict)
+        else:
+            self.reply_local(verdict)
 
     def _forward(self) -> None:
         head = self.head
         conn = self.conn
+        call = self.call
+        if call is not None and call.query_changed:
+            self.line = _with_query(self.line, len(head.method), call.query)
         self.block = fields_block(head, conn.client_bytes, self.request_id)
         if head.expect_continue and not self.request_done and head.version == b"1.1":
             conn.transport.write(CONTINUE)
@@ -379,7 +399,7 @@ class Exchange:
             self._resend(self.target, fresh=False)
             return
         if plan.chain is not None:
-            plan.chain.on_response(status, fields)
+            plan.chain.on_response(self.call, status, fields)  # type: ignore[arg-type]
         state = self.conn.state
         data, self.body_mode, self.keep_alive, self.until_close = reply_head(
             status,
@@ -444,6 +464,7 @@ class Exchange:
             if service.observe is not None:
                 service.observe(target, latency)
         self.phase = DONE
+        self._end_call()
         if conn.flow.reasons:
             conn.flow.resume(PEER_BUSY)
         conn.exchange_finished(self)
@@ -457,6 +478,7 @@ class Exchange:
             self.conn.close()
             self._release_target()
             self.phase = DONE
+            self._end_call()
             return
         if exc is None and self.until_close and not upstream.done:
             # A body without Content-Length or chunks ends with the connection.
@@ -617,13 +639,43 @@ class Exchange:
         self.keep_alive = not close
         self.status = error.status
         self.response_started = True
+        fields = list(error.headers)
+        plan = self.plan
+        if plan is not None and plan.chain is not None and self.call is not None:
+            plan.chain.on_response(self.call, error.status, fields)
         conn.transport.write(
             error_response(
-                error, self.request_id, state.date_line, close=close, head_only=self.head_only
+                error,
+                self.request_id,
+                state.date_line,
+                close=close,
+                head_only=self.head_only,
+                fields=fields,
             )
         )
         self._account()
         self.phase = DONE
+        self._end_call()
+        conn.exchange_finished(self)
+
+    def reply_local(self, reply: Reply) -> None:
+        """Answer the client at the edge with a policy's bodiless reply."""
+        conn = self.conn
+        state = conn.state
+        close = not self.keep_alive or not self.request_done or state.draining
+        self.keep_alive = not close
+        self.status = reply.status
+        self.response_started = True
+        fields = list(reply.fields)
+        plan = self.plan
+        if plan is not None and plan.chain is not None and self.call is not None:
+            plan.chain.on_response(self.call, reply.status, fields)
+        conn.transport.write(
+            reply_response(reply.status, fields, self.request_id, state.date_line, close=close)
+        )
+        self._account()
+        self.phase = DONE
+        self._end_call()
         conn.exchange_finished(self)
 
     def _fail(self, error: ProxyError) -> None:
@@ -635,6 +687,7 @@ class Exchange:
         self.status = error.status
         self._account()
         self.phase = DONE
+        self._end_call()
         self.keep_alive = False
         self.conn.cut()
 
@@ -646,6 +699,7 @@ class Exchange:
         self._drop_upstream()
         self._release_target()
         self.phase = DONE
+        self._end_call()
 
     def _account(self) -> None:
         plan = self.plan
@@ -666,6 +720,12 @@ class Exchange:
         else:
             upstream.abort()
 
+    def _end_call(self) -> None:
+        call = self.call
+        if call is not None:
+            self.call = None
+            call.end()
+
     def _release_target(self) -> None:
         target = self.target
         if target is not None:
@@ -682,3 +742,14 @@ class Exchange:
             f"<Exchange {self.head.method.decode()} {self.head.target!r}"
             f" {_PHASE_NAMES[self.phase]} status={self.status} retries={self.retries}>"
         )
+
+
+def _with_query(line: bytes, method_length: int, query: bytes) -> bytes:
+    """The request line `line` with its query string replaced by `query` (b"": none)."""
+    start = method_length + 1
+    end = len(line) - len(b" HTTP/1.1\r\n")
+    path = line[start:end]
+    mark = path.find(b"?")
+    if mark >= 0:
+        path = path[:mark]
+    return line[:start] + path + (b"?" + query if query else b"") + line[end:]

@@ -8,6 +8,7 @@ DESIGN.md, with the request id the upstream would have seen.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from http import HTTPStatus
 
 from .errors import ProxyError
@@ -49,8 +50,13 @@ def error_response(
     *,
     close: bool,
     head_only: bool = False,
+    fields: Sequence[tuple[bytes, bytes]] | None = None,
 ) -> bytes:
-    """The whole response for `error`; without a body for a HEAD request."""
+    """The whole response for `error`; without a body for a HEAD request.
+
+    `fields` replaces the error's own extra fields when given (a route's policies
+    edit them: CORS, RateLimit).
+    """
     body = error_body(error, request_id)
     parts = [
         status_line(error.status),
@@ -59,10 +65,30 @@ def error_response(
         b"Content-Length: %d\r\n" % len(body),
         b"X-Request-ID: " + request_id + b"\r\n",
     ]
-    parts.extend(name + b": " + value + b"\r\n" for name, value in error.headers)
+    extra = error.headers if fields is None else fields
+    parts.extend(name + b": " + value + b"\r\n" for name, value in extra)
     if close:
         parts.append(_CLOSE)
     parts.append(b"\r\n")
     if not head_only:
         parts.append(body)
+    return b"".join(parts)
+
+
+def reply_response(
+    status: int,
+    fields: Sequence[tuple[bytes, bytes]],
+    request_id: bytes,
+    date_line: bytes,
+    *,
+    close: bool,
+) -> bytes:
+    """A bodiless answer made at the edge (a CORS preflight's 204, a redirect)."""
+    parts = [status_line(status), date_line, b"X-Request-ID: " + request_id + b"\r\n"]
+    parts.extend(name + b": " + value + b"\r\n" for name, value in fields)
+    if status != 204 and not 100 <= status < 200 and status != 304:
+        parts.append(b"Content-Length: 0\r\n")
+    if close:
+        parts.append(_CLOSE)
+    parts.append(b"\r\n")
     return b"".join(parts)

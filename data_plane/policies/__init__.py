@@ -1,5 +1,5 @@
 """Per-route policies: built once per route at compile time, run per request by the chain."""
 
-from .chain import Policy, PolicyChain, build_chain
+from .chain import Call, Policy, PolicyChain, Reply, build_chain
 
-__all__ = ["Policy", "PolicyChain", "build_chain"]
+__all__ = ["Call", "Policy", "PolicyChain", "Reply", "build_chain"]

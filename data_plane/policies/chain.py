@@ -2,14 +2,32 @@
 
 A route's policies are built when the snapshot is compiled, options checked then. A
 route without policies gets no chain at all (`None`), so the protocol code pays one
-attribute test for it. A policy's request hook answers at once: None to go on, a
-ProxyError to refuse the request; a policy that must wait (Redis, a JWKS fetch)
-returns an awaitable instead, and only then does the exchange wait on a task.
+attribute test for it. A route with a chain gets one `Call` per request: the request
+as the policies see it, and what they decide about it.
+
+The contract between the exchange and the policies:
+
+- `on_request(call)` runs once per request, in chain order, after routing and before
+  the upstream request line is built. It answers at once: None to go on, a ProxyError
+  to refuse the request (the gateway's JSON error answer), or a `Reply` to answer it
+  at the edge without an upstream call (a CORS preflight). A policy that must wait
+  (Redis, a JWKS fetch) returns an awaitable of the same instead; only then does the
+  exchange wait on a task.
+- A policy may edit `call.head.headers` (the end-to-end fields forwarded upstream),
+  replace the query string with `call.set_query`, set who is calling (`consumer`,
+  `tenant`, `tier`, `roles`), and add fields to every response of this request with
+  `call.response_fields`.
+- `on_response(call, status, fields)` runs for every response of the route that
+  reaches the client, the upstream's and the gateway's own (a 401, a 429, a 502):
+  `fields` is the list of fields about to be sent, edited in place.
+- `call.end()` runs exactly once when the exchange ends, whatever the outcome; what a
+  policy holds for the request (a concurrency slot) it gives back in a release
+  registered with `call.on_end`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from inspect import isawaitable
 from typing import Protocol
 
@@ -20,17 +38,90 @@ from data_plane.http.request import Headers, RequestHead
 
 from .header_changes import HeaderChanges
 
-RequestVerdict = ProxyError | Awaitable[ProxyError | None] | None
+
+class Reply:
+    """An answer made at the edge that is not an error: a status and fields, no body."""
+
+    __slots__ = ("fields", "status")
+
+    def __init__(self, status: int, fields: Headers) -> None:
+        self.status = status
+        self.fields = fields
+
+    def __repr__(self) -> str:
+        return f"<Reply {self.status} fields={[n for n, _ in self.fields]}>"
+
+
+Decision = ProxyError | Reply | None
+RequestVerdict = Decision | Awaitable[Decision]
+
+
+class Call:
+    """One request of a route with policies, as its policies see it."""
+
+    __slots__ = (
+        "_releases",
+        "client",
+        "consumer",
+        "head",
+        "peer",
+        "query",
+        "query_changed",
+        "response_fields",
+        "roles",
+        "tenant",
+        "tier",
+    )
+
+    def __init__(self, head: RequestHead, peer: str, query: bytes) -> None:
+        self.head = head
+        self.peer = peer  # the socket's peer address
+        # The client address policies key on: the peer, unless it is a trusted proxy.
+        self.client = peer
+        self.query = query  # the query string as received, without "?"; b"": none
+        self.query_changed = False
+        # Who is calling, once a policy has established it
+        self.consumer: str | None = None
+        self.tenant: str | None = None
+        self.tier: str | None = None
+        self.roles: frozenset[str] = frozenset()
+        # Fields added to every response of this request
+        self.response_fields: Headers = []
+        self._releases: list[Callable[[], None]] | None = None
+
+    def set_query(self, query: bytes) -> None:
+        """Forward `query` (without "?"; b"" for none) instead of the one received."""
+        self.query = query
+        self.query_changed = True
+
+    def on_end(self, release: Callable[[], None]) -> None:
+        """Run `release` once when the exchange ends, whatever the outcome."""
+        if self._releases is None:
+            self._releases = []
+        self._releases.append(release)
+
+    def end(self) -> None:
+        """The exchange is over: run the registered releases, each once."""
+        releases, self._releases = self._releases, None
+        if releases:
+            for release in releases:
+                release()
+
+    def __repr__(self) -> str:
+        return (
+            f"<Call {self.head.method.decode()} client={self.client}"
+            f" consumer={self.consumer} tenant={self.tenant}>"
+        )
 
 
 class Policy(Protocol):
     """One step of a route's chain."""
 
-    def on_request(self, head: RequestHead, client: str) -> RequestVerdict:
+    def on_request(self, call: Call) -> RequestVerdict:
         """Look at (and maybe change) the request; None lets it through."""
 
-    def on_response(self, status: int, fields: Headers) -> None:
-        """Change the upstream response's fields in place before they are sent."""
+    def on_response(self, call: Call, status: int, fields: Headers) -> None:
+        """Change the fields of a response of this route, in place, before they are sent."""
 
 
 class PolicyChain:
@@ -41,33 +132,35 @@ class PolicyChain:
     def __init__(self, policies: tuple[Policy, ...]) -> None:
         self.policies = policies
 
-    def on_request(self, head: RequestHead, client: str) -> RequestVerdict:
+    def on_request(self, call: Call) -> RequestVerdict:
         for i, policy in enumerate(self.policies):
-            verdict = policy.on_request(head, client)
+            verdict = policy.on_request(call)
             if verdict is None:
                 continue
             if isawaitable(verdict):
-                return self._finish_request(verdict, i + 1, head, client)
+                return self._finish_request(verdict, i + 1, call)
             return verdict
         return None
 
     async def _finish_request(
-        self, pending: Awaitable[ProxyError | None], start: int, head: RequestHead, client: str
-    ) -> ProxyError | None:
+        self, pending: Awaitable[Decision], start: int, call: Call
+    ) -> Decision:
         verdict = await pending
         if verdict is not None:
             return verdict
         for policy in self.policies[start:]:
-            step = policy.on_request(head, client)
+            step = policy.on_request(call)
             if isawaitable(step):
                 step = await step
             if step is not None:
                 return step
         return None
 
-    def on_response(self, status: int, fields: Headers) -> None:
+    def on_response(self, call: Call, status: int, fields: Headers) -> None:
         for policy in self.policies:
-            policy.on_response(status, fields)
+            policy.on_response(call, status, fields)
+        if call.response_fields:
+            fields.extend(call.response_fields)
 
     def __repr__(self) -> str:
         return f"<PolicyChain {[type(p).__name__ for p in self.policies]}>"

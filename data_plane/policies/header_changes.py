@@ -7,12 +7,14 @@ gateway's own and are not reached by these changes.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
+from typing import TYPE_CHECKING
 
 from fleetgate_pb import config_pb2 as pb
 
-from data_plane.http.errors import ProxyError
-from data_plane.http.request import Headers, RequestHead
+from data_plane.http.request import Headers
+
+if TYPE_CHECKING:
+    from .chain import Call
 
 
 class FieldEdit:
@@ -56,14 +58,12 @@ class HeaderChanges:
             FieldEdit(route.response_headers) if route.HasField("response_headers") else None,
         )
 
-    def on_request(
-        self, head: RequestHead, client: str
-    ) -> ProxyError | Awaitable[ProxyError | None] | None:
+    def on_request(self, call: Call) -> None:
         if self.request is not None:
-            self.request.apply(head.headers)
+            self.request.apply(call.head.headers)
         return None
 
-    def on_response(self, status: int, fields: Headers) -> None:
+    def on_response(self, call: Call, status: int, fields: Headers) -> None:
         if self.response is not None:
             self.response.apply(fields)
 
