@@ -10,8 +10,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Self
 
-# pydantic's wording for the two mistakes operators make most, in the gateway's words.
-_MESSAGES = {"extra_forbidden": "unknown field", "missing": "required field is missing"}
+from data_plane.config.document import PLAIN_MESSAGES
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,7 +29,7 @@ def problems_from(errors: Iterable[Mapping[str, Any]], skip: int = 0) -> list[Fi
     return [
         FieldProblem(
             ".".join(str(part) for part in error["loc"][skip:]),
-            _MESSAGES.get(error["type"], error["msg"]),
+            PLAIN_MESSAGES.get(error["type"], error["msg"]),
         )
         for error in errors
     ]

@@ -1,9 +1,10 @@
 """Standalone mode: serve a declarative file (`--config FILE`) with no control plane.
 
-The file has the shape of `fleetgate apply -f` files (YAML, or JSON), parsed by the
-same `GatewayConfig` and built by the same `build_snapshot`; every error names the
-file and the field. On SIGHUP the file is read again and applied; a file that does
-not parse or does not check is logged and the running config kept. With no releases
+The file has the shape of `fleetgate apply -f` files (YAML, or JSON), read by the same
+loader (`data_plane/config/document.py`) and built by the same `build_snapshot`; every
+error names the file, the line and the field. On SIGHUP the file is read again and
+applied; a file that does not parse or does not check is logged and the running config
+kept. With no releases
 to number them, the node numbers the contents it reads: version 1 for the first, and
 one more each time the file's content hash changes, so `/ready` and the
 `fleetgate_config_version` metric tell reloads apart.
@@ -11,15 +12,11 @@ one more each time the file's content hash changes, so `/ready` and the
 
 from __future__ import annotations
 
-import json
 import logging
-from pathlib import Path
 
-import yaml
 from fleetgate_pb import config_pb2 as pb
-from pydantic import ValidationError
 
-from data_plane.config.model import GatewayConfig
+from data_plane.config.document import ConfigFileError, read_gateway_file
 from data_plane.config.snapshot import build_snapshot
 from data_plane.config.validate import ConfigInvalid
 from data_plane.node import Node
@@ -27,49 +24,9 @@ from data_plane.node import Node
 log = logging.getLogger("fleetgate.standalone")
 
 
-class ConfigFileError(ValueError):
-    """The config file cannot be served; the message names the file and the field."""
-
-
 def load_config_file(path: str) -> pb.Snapshot:
     """The snapshot of the declarative file at `path`; raises ConfigFileError."""
-    source = Path(path)
-    try:
-        text = source.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigFileError(f"{path}: cannot read it: {exc.strerror or exc}") from None
-    try:
-        document = json.loads(text) if source.suffix == ".json" else yaml.safe_load(text)
-    except (ValueError, yaml.YAMLError) as exc:
-        raise ConfigFileError(f"{path}: not valid {_format(source)}: {exc}") from None
-    if document is None:
-        document = {}
-    if not isinstance(document, dict):
-        raise ConfigFileError(f"{path}: the top level must be a mapping of entity kinds")
-    try:
-        config = GatewayConfig.model_validate(document)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{_field(document, error['loc'])}: {error['msg']}" for error in exc.errors()
-        )
-        raise ConfigFileError(f"{path}: {problems}") from None
-    return build_snapshot(config)
-
-
-def _field(document: dict[str, object], loc: tuple[int | str, ...]) -> str:
-    """`routes.users-api.paths` for ("routes", 0, "paths"): entities named as in checks."""
-    parts = [str(part) for part in loc]
-    if len(loc) >= 2 and isinstance(loc[1], int):
-        entities = document.get(str(loc[0]))
-        if isinstance(entities, list) and loc[1] < len(entities):
-            entity = entities[loc[1]]
-            if isinstance(entity, dict) and isinstance(entity.get("name"), str):
-                parts[1] = entity["name"]
-    return ".".join(parts) or "(top level)"
-
-
-def _format(source: Path) -> str:
-    return "JSON" if source.suffix == ".json" else "YAML"
+    return build_snapshot(read_gateway_file(path))
 
 
 class ConfigFile:
@@ -99,9 +56,9 @@ async def apply_file(node: Node, source: ConfigFile) -> None:
     try:
         await node.apply_snapshot(snapshot)
     except ConfigInvalid as exc:
-        raise ConfigFileError(f"{source.path}: {exc}") from None
+        raise ConfigFileError(source.path, [f"{source.path}: {exc}"]) from None
     except ValueError as exc:
-        raise ConfigFileError(f"{source.path}: {exc}") from None
+        raise ConfigFileError(source.path, [f"{source.path}: {exc}"]) from None
 
 
 async def reload_file(node: Node, source: ConfigFile) -> bool:
