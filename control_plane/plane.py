@@ -27,9 +27,15 @@ class ControlPlane:
     admin: AdminAuth
 
     @classmethod
-    def build(cls, settings: ControlPlaneSettings, db: Database, admin: AdminAuth) -> ControlPlane:
+    def build(
+        cls,
+        settings: ControlPlaneSettings,
+        db: Database,
+        admin: AdminAuth,
+        releases: ReleaseMaker | None = None,
+    ) -> ControlPlane:
         metrics = ControlPlaneMetrics()
-        releases = ReleaseMaker(db)
+        releases = releases or ReleaseMaker(db)
         releases.subscribe(metrics.observe_release)
         return cls(settings, db, releases, metrics, admin)
 

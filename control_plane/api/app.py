@@ -27,6 +27,7 @@ from . import (
 )
 from .errors import install_error_handlers
 from .metrics import AdminMetricsMiddleware
+from .release_header import ReleaseHeaderMiddleware
 from .request_id import RequestIdMiddleware
 
 DESCRIPTION = """\
@@ -119,6 +120,7 @@ def create_app(plane: ControlPlane) -> FastAPI:
     app.state.plane = plane
     install_error_handlers(app)
     # Added last = outermost: the request id exists before anything else runs.
+    app.add_middleware(ReleaseHeaderMiddleware)
     app.add_middleware(AdminMetricsMiddleware)
     app.add_middleware(RequestIdMiddleware)
 

@@ -18,6 +18,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from ..errors import FieldProblem, Invalid, Unauthorized
 from ..plane import ControlPlane
+from .query_names import declared_query_names, refuse_unknown_query
 
 DEFAULT_ACTOR = "admin"
 ACTOR_PATTERN = re.compile(r"^[A-Za-z0-9@._+-]{1,128}$")
@@ -37,13 +38,16 @@ def check_token(request: Request) -> None:
 
 
 class AdminRoute(APIRoute):
-    """A route of the admin API: the token is checked before anything else is looked at."""
+    """A route of the admin API: the token is checked before anything else is looked at,
+    then the query string holds only parameters the route declares."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
+        declared = declared_query_names(self.dependant)
 
         async def checked(request: Request) -> Response:
             check_token(request)
+            refuse_unknown_query(request, declared)
             return await handler(request)
 
         return checked

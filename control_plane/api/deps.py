@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from ..plane import ControlPlane
 from ..store.catalog import Catalog
 from .auth import admin
+from .release_header import note_change
 from .request_id import request_id_of
 
 MAX_LIMIT = 1000
@@ -36,11 +37,18 @@ SessionDep = Annotated[Session, Depends(session)]
 
 
 def catalog(request: Request, running: PlaneDep, opened: SessionDep, actor: AdminDep) -> Catalog:
+    """The stored config for this request; a write's answer names the release it made."""
+    # A write that commits nothing answers with the release holding the store as it is.
+    note_change(request.scope, running.releases.changes)
+
+    def committed(author: str) -> None:
+        note_change(request.scope, running.releases.changed(author))
+
     return Catalog(
         opened,
         actor=actor,
         request_id=request_id_of(request.scope),
-        on_commit=running.releases.changed,
+        on_commit=committed,
     )
 
 

@@ -1,14 +1,22 @@
-"""`/api/v1/releases`: the immutable snapshots nodes receive, and what changed between two."""
+"""`/api/v1/releases`: the immutable snapshots nodes receive, and what changed between two.
+
+A release reads in the file shape, with its version, hash, creation time and author
+beside the entity kinds, so `fleetgate export --release N` can write it to be applied
+again; `/releases/N/snapshot` gives the snapshot nodes receive, in protobuf's JSON
+mapping. Diffs compare releases in the file shape too.
+"""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path
+from fastapi.responses import JSONResponse
 from google.protobuf import json_format
 from sqlalchemy.orm import Session
 
-from data_plane.config.model import ENTITY_KINDS
+from data_plane.config.model import ENTITY_KINDS, dump_entity
+from data_plane.config.snapshot_config import snapshot_config
 
 from ..diff import ConfigDiff, diff_entities
 from ..errors import NotFound
@@ -17,7 +25,7 @@ from ..store.releases import Release
 from .auth import AdminRoute
 from .deps import AdminDep, PaginationDep, SessionDep
 from .errors import NOT_FOUND, UNAUTHORIZED
-from .schemas import ItemPage, ReleaseDetail, ReleaseOut
+from .schemas import ItemPage, ReleaseDetail, ReleaseOut, ReleaseSnapshot
 
 router = APIRouter(
     prefix="/releases", tags=["releases"], route_class=AdminRoute, responses=UNAUTHORIZED
@@ -33,23 +41,21 @@ def _release(session: Session, version: int) -> Release:
     return release
 
 
-def _detail(release: Release) -> ReleaseDetail:
-    return ReleaseDetail(
-        version=release.version,
-        hash=release.hash,
-        created_at=release.created_at,
-        author=release.author,
-        snapshot=json_format.MessageToDict(release.message(), preserving_proto_field_name=True),
-    )
+def release_file_shape(release: Release) -> dict[str, Any]:
+    """The release as `GET /releases/N` answers it: metadata, then the config's kinds."""
+    return {
+        "version": release.version,
+        "hash": release.hash,
+        "created_at": release.created_at.isoformat(),
+        "author": release.author,
+        **snapshot_config(release.message()).to_file_dict(),
+    }
 
 
 def _entities(release: Release) -> dict[str, dict[str, dict[str, Any]]]:
-    snapshot = release.message()
+    config = snapshot_config(release.message())
     return {
-        kind: {
-            entity.name: json_format.MessageToDict(entity, preserving_proto_field_name=True)
-            for entity in getattr(snapshot, kind)
-        }
+        kind: {entity.name: dump_entity(entity) for entity in getattr(config, kind)}
         for kind in ENTITY_KINDS
     }
 
@@ -65,24 +71,45 @@ def list_releases(
     )
 
 
-@router.get("/latest", summary="Get the latest release", responses=NOT_FOUND)
-def latest_release(session: SessionDep, _admin: AdminDep) -> ReleaseDetail:
+@router.get(
+    "/latest", summary="Get the latest release", response_model=ReleaseDetail, responses=NOT_FOUND
+)
+def latest_release(session: SessionDep, _admin: AdminDep) -> JSONResponse:
     """404 while the store has never held any config."""
     release = releases.latest(session)
     if release is None:
         raise NotFound("no release yet: the store has never held any config")
-    return _detail(release)
+    return JSONResponse(release_file_shape(release))
 
 
-@router.get("/{version}", summary="Get a release", responses=NOT_FOUND)
-def get_release(session: SessionDep, _admin: AdminDep, version: VersionParam) -> ReleaseDetail:
-    """The snapshot as JSON, with its version, hash, creation time and author."""
-    return _detail(_release(session, version))
+@router.get(
+    "/{version}", summary="Get a release", response_model=ReleaseDetail, responses=NOT_FOUND
+)
+def get_release(session: SessionDep, _admin: AdminDep, version: VersionParam) -> JSONResponse:
+    """The config of the release in the file shape (defaults left out, as `export` writes
+    it), with its version, hash, creation time and author."""
+    return JSONResponse(release_file_shape(_release(session, version)))
+
+
+@router.get("/{version}/snapshot", summary="Get a release's snapshot", responses=NOT_FOUND)
+def get_release_snapshot(
+    session: SessionDep, _admin: AdminDep, version: VersionParam
+) -> ReleaseSnapshot:
+    """The snapshot nodes receive, in protobuf's JSON mapping."""
+    release = _release(session, version)
+    return ReleaseSnapshot(
+        version=release.version,
+        hash=release.hash,
+        created_at=release.created_at,
+        author=release.author,
+        snapshot=json_format.MessageToDict(release.message(), preserving_proto_field_name=True),
+    )
 
 
 @router.get("/{a}/diff/{b}", summary="Compare two releases", responses=NOT_FOUND)
 def diff_releases(
     session: SessionDep, _admin: AdminDep, a: VersionParam, b: VersionParam
 ) -> ConfigDiff:
-    """What going from release `a` to release `b` adds, removes and changes, per kind."""
+    """What going from release `a` to release `b` adds, removes and changes, per kind, in
+    the file shape."""
     return diff_entities(_entities(_release(session, a)), _entities(_release(session, b)))

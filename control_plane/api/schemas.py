@@ -1,8 +1,8 @@
 """What the admin API answers with, beyond the config specs themselves.
 
-An entity is its spec in the file shape (defaults left out) plus `created_at` and
-`updated_at`; the `*Out` models describe that for OpenAPI. Handlers build the JSON
-straight from the stored file shape, so it is exactly what `fleetgate export` writes.
+An entity is its spec with every field, defaults included, plus `created_at` and
+`updated_at`; the `*Out` models describe that for OpenAPI. (`fleetgate export` leaves
+defaults out; both are the file shape, and either can be sent back.)
 """
 
 from __future__ import annotations
@@ -96,7 +96,11 @@ class ReleaseOut(BaseModel):
     author: str = Field(examples=["admin"])
 
 
-class ReleaseDetail(ReleaseOut):
+class ReleaseDetail(ReleaseOut, GatewayConfig):
+    """A release in the file shape: its metadata beside the config's entity kinds."""
+
+
+class ReleaseSnapshot(ReleaseOut):
     snapshot: dict[str, Any] = Field(
         description="The fleetgate.v1.Snapshot in protobuf's JSON mapping, field names as in "
         "config.proto (64-bit integers are strings, zero values omitted)."
@@ -137,7 +141,7 @@ class ApiKeyCreated(BaseModel):
 
 def entity_json(stored: StoredEntity) -> dict[str, Any]:
     return {
-        **stored.body,
+        **stored.full,
         "created_at": stored.created_at.isoformat(),
         "updated_at": stored.updated_at.isoformat(),
     }

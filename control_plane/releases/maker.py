@@ -4,6 +4,10 @@
 pool); the release itself is made by `run()`, a long-running coroutine on the control
 plane's event loop, which does the SQL in a worker thread. Subscribers (the config-sync
 service, metrics) are called on that loop after each new release, in order.
+
+Changes are numbered (`changed()` returns the number); `released(n)` waits on the loop
+until change `n` is in a release - or needed none - so a write can answer with the
+release it produced.
 """
 
 from __future__ import annotations
@@ -46,6 +50,10 @@ class ReleaseMaker:
         self._lock = threading.Lock()
         self._debounce = Debounce(quiet, longest)
         self._author = STARTUP_AUTHOR
+        self._changes = 0  # changes reported so far
+        self._released = 0  # changes covered by the releases made so far
+        self._waiters: list[tuple[int, asyncio.Future[None]]] = []
+        self._flushing = asyncio.Lock()
         # Set while run() is running.
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wakeup: asyncio.Event | None = None
@@ -62,14 +70,38 @@ class ReleaseMaker:
             f"subscribers={len(self._subscribers)}>"
         )
 
-    def changed(self, author: str) -> None:
-        """A change by `author` was committed; thread-safe."""
+    def changed(self, author: str) -> int:
+        """A change by `author` was committed; thread-safe. Returns the change's number."""
         with self._lock:
             self._debounce.changed(self._clock())
             self._author = author
+            self._changes += 1
+            number = self._changes
         loop, wakeup = self._loop, self._wakeup
         if loop is not None and wakeup is not None:
             loop.call_soon_threadsafe(wakeup.set)
+        return number
+
+    @property
+    def changes(self) -> int:
+        """The number of the last change reported."""
+        with self._lock:
+            return self._changes
+
+    @property
+    def running(self) -> bool:
+        return self._loop is not None
+
+    async def released(self, change: int) -> None:
+        """Return once change number `change` is in a release (or made none); on run()'s loop."""
+        if self._released >= change:
+            return
+        future = asyncio.get_running_loop().create_future()
+        self._waiters.append((change, future))
+        try:
+            await future
+        finally:
+            self._waiters = [(n, f) for n, f in self._waiters if f is not future]
 
     def subscribe(self, subscriber: Subscriber) -> Callable[[], None]:
         """Call `subscriber(release)` after each new release; returns the unsubscribe."""
@@ -94,8 +126,16 @@ class ReleaseMaker:
 
     async def flush(self) -> bool:
         """Make the pending release now, if any; False when the store failed (still pending)."""
+        # One at a time: a second flush must not report changes settled while the
+        # first is still making the release that holds them.
+        async with self._flushing:
+            return await self._flush()
+
+    async def _flush(self) -> bool:
         with self._lock:
+            covered = self._changes
             if not self._debounce.pending:
+                self._settle(covered)
                 return True
             author = self._author
             self._debounce.take()
@@ -110,7 +150,14 @@ class ReleaseMaker:
             self.latest = release
             log.info("made release %d (%s) by %s", release.version, release.hash, author)
             await self._publish(release)
+        self._settle(covered)
         return True
+
+    def _settle(self, covered: int) -> None:
+        self._released = max(self._released, covered)
+        for change, future in self._waiters:
+            if change <= self._released and not future.done():
+                future.set_result(None)
 
     async def _until_due(self, wakeup: asyncio.Event) -> None:
         """Wait until the pending changes are due; each new change may move that later."""

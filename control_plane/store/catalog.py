@@ -56,10 +56,15 @@ Body = dict[str, Any]
 
 @dataclass(frozen=True, slots=True)
 class StoredEntity:
-    """One entity in the file shape, with when it was created and last changed."""
+    """One entity in the file shape, with when it was created and last changed.
+
+    `body` leaves defaults out, as files and the audit log do; `full` has every field,
+    defaults included, as the admin API reads an entity back.
+    """
 
     kind: str
     body: Body
+    full: Body
     created_at: datetime
     updated_at: datetime
 
@@ -145,7 +150,9 @@ class Catalog:
         before = dump_entity(spec_of(TABLES[kind], row))
         after = dump_entity(spec)
         if before == after:
-            return self._stored(kind, row, spec)
+            stored = self._stored(kind, row, spec)
+            self.session.rollback()  # let go of the config lock: nothing to write
+            return stored
         self._check(_with(current, kind, name, spec), current)
         with self._writing() as writer:
             writer.put(TABLES[kind], spec, row)
@@ -305,7 +312,9 @@ class Catalog:
 
     @staticmethod
     def _stored(kind: str, row: Entity, spec: Spec) -> StoredEntity:
-        return StoredEntity(kind, dump_entity(spec), row.created_at, row.updated_at)
+        return StoredEntity(
+            kind, dump_entity(spec), dump_entity(spec, full=True), row.created_at, row.updated_at
+        )
 
 
 def _name(spec: Spec) -> str:

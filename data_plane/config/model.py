@@ -419,7 +419,11 @@ SPEC_BY_KIND: dict[str, type[Spec]] = {
 }
 
 
-def dump_entity(entity: Spec) -> dict[str, Any]:
-    """One entity in the file shape: no defaults, no None, `name` first."""
-    data = entity.model_dump(mode="json", exclude_defaults=True, exclude_none=True)
+def dump_entity(entity: Spec, *, full: bool = False) -> dict[str, Any]:
+    """One entity in the file shape, `name` first: no defaults and no None, or (`full`)
+    every field with its value, defaults included."""
+    if full:
+        data = entity.model_dump(mode="json")
+    else:
+        data = entity.model_dump(mode="json", exclude_defaults=True, exclude_none=True)
     return {"name": data.pop("name"), **data}

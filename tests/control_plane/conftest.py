@@ -16,6 +16,7 @@ from sqlalchemy import create_engine, text
 from control_plane.admin_auth import AdminAuth
 from control_plane.api.app import create_app
 from control_plane.plane import ControlPlane
+from control_plane.releases import ReleaseMaker
 from control_plane.settings import ControlPlaneSettings
 from control_plane.store.db import Database
 from control_plane.store.migrate import upgrade
@@ -81,7 +82,12 @@ def postgres_db(postgres_store: str) -> Iterator[Database]:
 
 @pytest.fixture
 def plane(db: Database, db_url: str) -> ControlPlane:
-    return ControlPlane.build(ControlPlaneSettings(db=db_url), db, AdminAuth.for_token(TOKEN))
+    # Every write waits for its release (X-Fleetgate-Release): a shorter quiet time than
+    # production's 50 ms keeps the many writes of these tests quick.
+    releases = ReleaseMaker(db, quiet=0.002, longest=0.05)
+    return ControlPlane.build(
+        ControlPlaneSettings(db=db_url), db, AdminAuth.for_token(TOKEN), releases
+    )
 
 
 @pytest.fixture(scope="session")

@@ -40,6 +40,7 @@ PROTECTED = [
     ("GET", "/api/v1/releases"),
     ("GET", "/api/v1/releases/latest"),
     ("GET", "/api/v1/releases/{version}"),
+    ("GET", "/api/v1/releases/{version}/snapshot"),
     ("GET", "/api/v1/releases/{a}/diff/{b}"),
     ("GET", "/api/v1/audit"),
     ("GET", "/api/v1/nodes"),

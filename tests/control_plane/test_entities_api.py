@@ -7,6 +7,8 @@ from datetime import datetime
 import pytest
 from fastapi.testclient import TestClient
 
+from data_plane.config.model import SPEC_BY_KIND, dump_entity
+
 from .conftest import ok
 
 # kind -> (a new entity, a merge patch for it, the entity after that patch)
@@ -44,13 +46,18 @@ def without_stamps(entity: dict) -> dict:
     return {k: v for k, v in entity.items() if k not in {"created_at", "updated_at"}}
 
 
+def read_back(kind: str, body: dict) -> dict:
+    """`body` as the API reads it back: every field, defaults included."""
+    return dump_entity(SPEC_BY_KIND[kind].model_validate(body), full=True)
+
+
 @pytest.mark.parametrize("kind", KINDS)
 def test_create_answers_201_with_the_entity_and_its_timestamps(
     seeded: TestClient, kind: str
 ) -> None:
     body, _, _ = SAMPLES[kind]
     created = ok(seeded.post(f"/api/v1/{kind}", json=body), 201)
-    assert without_stamps(created) == body
+    assert without_stamps(created) == read_back(kind, body)
     assert datetime.fromisoformat(created["created_at"]) == datetime.fromisoformat(
         created["updated_at"]
     )
@@ -80,7 +87,7 @@ def test_replace_writes_the_whole_entity_and_keeps_its_creation_time(
     body, _, patched = SAMPLES[kind]
     created = ok(seeded.post(f"/api/v1/{kind}", json=body), 201)
     replaced = ok(seeded.put(f"/api/v1/{kind}/{body['name']}", json=patched))
-    assert without_stamps(replaced) == patched
+    assert without_stamps(replaced) == read_back(kind, patched)
     assert replaced["created_at"] == created["created_at"]
     assert replaced["updated_at"] > created["updated_at"]
 
@@ -90,8 +97,9 @@ def test_patch_merges_into_the_stored_entity(seeded: TestClient, kind: str) -> N
     body, patch, patched = SAMPLES[kind]
     ok(seeded.post(f"/api/v1/{kind}", json=body), 201)
     answer = ok(seeded.patch(f"/api/v1/{kind}/{body['name']}", json=patch))
-    assert without_stamps(answer) == patched
-    assert without_stamps(ok(seeded.get(f"/api/v1/{kind}/{body['name']}"))) == patched
+    assert without_stamps(answer) == read_back(kind, patched)
+    got = ok(seeded.get(f"/api/v1/{kind}/{body['name']}"))
+    assert without_stamps(got) == read_back(kind, patched)
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -161,7 +169,7 @@ def test_a_list_limit_above_1000_is_422(seeded: TestClient) -> None:
 def test_patch_null_resets_a_field_to_its_default(seeded: TestClient) -> None:
     ok(seeded.patch("/api/v1/services/users", json={"retries": 4}))
     answer = ok(seeded.patch("/api/v1/services/users", json={"retries": None}))
-    assert "retries" not in answer
+    assert answer["retries"] == 0
 
 
 def test_replace_with_another_name_in_the_body_is_422_naming_name(seeded: TestClient) -> None:
@@ -179,6 +187,38 @@ def test_a_route_can_move_to_another_service(seeded: TestClient) -> None:
     assert seeded.delete("/api/v1/services/users").status_code == 204
 
 
+def test_an_entity_reads_back_with_every_field_defaults_included(seeded: TestClient) -> None:
+    sent = {"name": "orders", "targets": [{"address": "127.0.0.1:9002", "weight": 1}]}
+    ok(seeded.post("/api/v1/services", json=sent), 201)
+    got = ok(seeded.get("/api/v1/services/orders"))
+    assert got["targets"] == [{"address": "127.0.0.1:9002", "weight": 1}]
+    assert got["load_balancer"] == "round_robin" and got["retries"] == 0
+    assert got["timeouts"] == {"connect": 5.0, "read": 60.0, "total": None}
+    assert got["hash_key"] is None and got["tags"] == []
+    assert set(got) == {*SPEC_BY_KIND["services"].model_fields, "created_at", "updated_at"}
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_an_entity_read_back_can_be_sent_back_unchanged(seeded: TestClient, kind: str) -> None:
+    body, _, _ = SAMPLES[kind]
+    created = ok(seeded.post(f"/api/v1/{kind}", json=body), 201)
+    replaced = ok(seeded.put(f"/api/v1/{kind}/{body['name']}", json=without_stamps(created)))
+    assert replaced == created
+
+
+def test_an_unknown_query_parameter_is_422_naming_it(seeded: TestClient) -> None:
+    error = ok(seeded.get("/api/v1/services", params={"limt": 5}), 422)["error"]
+    assert error["details"][0]["field"] == "limt"
+    assert "unknown query parameter" in error["details"][0]["message"]
+    error = ok(seeded.delete("/api/v1/consumers/alice", params={"force": "1"}), 422)["error"]
+    assert error["details"][0]["field"] == "force"
+    ok(seeded.get("/api/v1/consumers/alice"))  # refused before anything was deleted
+
+
+def test_known_query_parameters_of_a_dependency_are_accepted(seeded: TestClient) -> None:
+    ok(seeded.get("/api/v1/audit", params={"limit": 1, "offset": 0, "kind": "services"}))
+
+
 # ---------------------------------------------------------------- targets
 
 
@@ -191,7 +231,9 @@ def test_a_target_can_be_added_listed_reweighted_and_removed(seeded: TestClient)
     ok(seeded.put("/api/v1/services/users/targets/127.0.0.1:9009", json=drained))
     assert ok(seeded.get("/api/v1/services/users"))["targets"][1] == drained
     assert seeded.delete("/api/v1/services/users/targets/127.0.0.1:9009").status_code == 204
-    assert ok(seeded.get("/api/v1/services/users"))["targets"] == [{"address": "127.0.0.1:9001"}]
+    assert ok(seeded.get("/api/v1/services/users"))["targets"] == [
+        {"address": "127.0.0.1:9001", "weight": 1}
+    ]
 
 
 def test_adding_a_target_twice_is_409(seeded: TestClient) -> None:
@@ -233,5 +275,5 @@ def test_an_api_key_given_as_key_is_stored_hashed(seeded: TestClient) -> None:
 def test_an_api_key_can_be_revoked(seeded: TestClient) -> None:
     ok(seeded.post("/api/v1/consumers/alice/api-keys", json={"id": "ci"}), 201)
     assert seeded.delete("/api/v1/consumers/alice/api-keys/ci").status_code == 204
-    assert "api_keys" not in ok(seeded.get("/api/v1/consumers/alice"))
+    assert ok(seeded.get("/api/v1/consumers/alice"))["api_keys"] == []
     assert seeded.delete("/api/v1/consumers/alice/api-keys/ci").status_code == 404

@@ -20,7 +20,7 @@ def test_an_empty_store_has_no_release(client: TestClient, plane: ControlPlane) 
 def test_a_committed_change_makes_a_release(client: TestClient) -> None:
     ok(client.post("/api/v1/tiers", json={"name": "PRO"}), 201)
     release = wait_for_release(client, 1)
-    assert [t["name"] for t in release["snapshot"]["tiers"]] == ["PRO"]
+    assert release["tiers"] == [{"name": "PRO"}]
 
 
 def test_release_versions_increase_by_one_per_release(
@@ -56,7 +56,7 @@ def test_a_release_shows_its_snapshot_and_who_made_it(
 ) -> None:
     ok(seeded.post("/api/v1/tiers", json={"name": "FREE"}, headers={"X-Actor": "carol"}), 201)
     settle(seeded, plane)
-    release = ok(seeded.get("/api/v1/releases/2"))
+    release = ok(seeded.get("/api/v1/releases/2/snapshot"))
     assert (release["version"], release["author"]) == (2, "carol")
     snapshot = release["snapshot"]
     assert snapshot["version"] == "2" and snapshot["hash"] == release["hash"]
@@ -69,20 +69,69 @@ def test_a_release_shows_its_snapshot_and_who_made_it(
     )
 
 
+def test_a_release_reads_in_the_file_shape_and_can_be_applied_again(
+    seeded: TestClient, plane: ControlPlane
+) -> None:
+    ok(seeded.patch("/api/v1/services/users", json={"retries": 2}))
+    ok(seeded.post("/api/v1/tiers", json={"name": "FREE"}), 201)
+    settle(seeded, plane)
+    first = ok(seeded.get("/api/v1/releases/1"))
+    assert {k: first[k] for k in ("version", "author")} == {"version": 1, "author": "admin"}
+    config = {
+        k: v for k, v in first.items() if k not in {"version", "hash", "created_at", "author"}
+    }
+    assert config == SEED  # the file shape: defaults left out, as it was applied
+    ok(seeded.put("/api/v1/config", json=config))
+    settle(seeded, plane)
+    assert ok(seeded.get("/api/v1/releases/latest"))["hash"] == first["hash"]
+
+
 def test_the_diff_of_two_releases_lists_added_removed_and_changed(
     seeded: TestClient, plane: ControlPlane
 ) -> None:
     ok(seeded.post("/api/v1/tiers", json={"name": "FREE"}), 201)
     ok(seeded.patch("/api/v1/services/users", json={"retries": 2}))
-    ok(seeded.delete("/api/v1/consumers/alice"), 204)
+    last = seeded.delete("/api/v1/consumers/alice").headers["X-Fleetgate-Release"]
     settle(seeded, plane)
-    diff = ok(seeded.get("/api/v1/releases/1/diff/2"))
+    diff = ok(seeded.get(f"/api/v1/releases/1/diff/{last}"))
     assert [t["name"] for t in diff["tiers"]["added"]] == ["FREE"]
     assert [c["name"] for c in diff["consumers"]["removed"]] == ["alice"]
     [changed] = diff["services"]["changed"]
     assert changed["name"] == "users"
     assert "retries" not in changed["before"] and changed["after"]["retries"] == 2
     assert diff["routes"] == {"added": [], "removed": [], "changed": []}
+
+
+def test_a_write_answers_with_the_release_that_holds_it(seeded: TestClient) -> None:
+    created = seeded.post("/api/v1/tiers", json={"name": "FREE"})
+    assert created.status_code == 201
+    version = int(created.headers["X-Fleetgate-Release"])
+    assert version == 2
+    assert [t["name"] for t in ok(seeded.get(f"/api/v1/releases/{version}"))["tiers"]] == [
+        "FREE",
+        "PRO",
+    ]
+    patched = seeded.patch("/api/v1/tiers/FREE", json={"requests_per_minute": 10})
+    assert patched.headers["X-Fleetgate-Release"] == "3"
+    deleted = seeded.delete("/api/v1/tiers/FREE")
+    assert (deleted.status_code, deleted.headers["X-Fleetgate-Release"]) == (204, "4")
+    key = seeded.post("/api/v1/consumers/alice/api-keys", json={"id": "ci"})
+    assert key.headers["X-Fleetgate-Release"] == "5"
+
+
+def test_a_write_that_changes_nothing_answers_with_the_release_already_holding_it(
+    seeded: TestClient,
+) -> None:
+    same = seeded.put("/api/v1/tiers/PRO", json=SEED["tiers"][0])
+    assert (same.status_code, same.headers["X-Fleetgate-Release"]) == (200, "1")
+    applied = seeded.put("/api/v1/config", json=SEED)
+    assert applied.headers["X-Fleetgate-Release"] == "1"
+
+
+def test_a_refused_write_names_no_release(seeded: TestClient) -> None:
+    refused = seeded.post("/api/v1/tiers", json={"name": "PRO"})
+    assert refused.status_code == 409 and "X-Fleetgate-Release" not in refused.headers
+    assert "X-Fleetgate-Release" not in seeded.get("/api/v1/tiers/PRO").headers
 
 
 def test_an_unknown_release_is_404(seeded: TestClient) -> None:
