@@ -15,6 +15,8 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from data_plane.sync.identity import software_version
+
 DEFAULT_DB = "sqlite:///./fleetgate.db"
 DEFAULT_ADMIN_URL = "http://127.0.0.1:8001"
 
@@ -24,42 +26,87 @@ HANDLERS = {
     "db upgrade": "control_plane.store.migrate:run",
     "apply": "control_plane.declarative:run_apply",
     "export": "control_plane.declarative:run_export",
+    "validate": "control_plane.declarative:run_validate",
+    "status": "control_plane.fleet_status:run_status",
     "data-plane": "data_plane.cli:run",
     "up": "control_plane.up:run",
     "certs": "control_plane.certs:run",
 }
+TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
 
 
 class _Flags:
-    """Adds flags whose default comes from FLEETGATE_<FLAG> when set."""
+    """Adds flags whose default comes from FLEETGATE_<FLAG> when set.
+
+    Each flag's help ends with its default and its environment variable; a secret's
+    default (a token) is never printed, not even when it comes from the environment.
+    """
 
     def __init__(self, parser: argparse.ArgumentParser) -> None:
         self.parser = parser
 
-    def __call__(self, flag: str, *, default: Any = None, **kwargs: Any) -> None:
-        env = "FLEETGATE_" + flag.lstrip("-").upper().replace("-", "_")
+    def __call__(
+        self,
+        *names: str,
+        default: Any = None,
+        secret: bool = False,
+        env: str | None = None,
+        shown: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        long_name = next(n for n in reversed(names) if n.startswith("--"))
+        env = env or "FLEETGATE_" + long_name.lstrip("-").upper().replace("-", "_")
         from_env = os.environ.get(env)
+        action = kwargs.get("action")
         if from_env is not None:
-            if kwargs.get("action") == "store_true":
-                default = from_env.lower() in {"1", "true", "yes", "on"}
-            elif kwargs.get("action") == "append":
+            if action == "store_true":
+                default = from_env.lower() in TRUE_WORDS
+            elif action == "append":
                 default = [v for v in from_env.split(",") if v]
             else:
                 default = from_env
+            # A required flag is given once its variable is set.
+            kwargs["required"] = False
         help_text = kwargs.pop("help", "")
-        kwargs["help"] = f"{help_text} [env {env}]".strip()
-        self.parser.add_argument(flag, default=default, **kwargs)
+        if kwargs.get("required"):
+            shown = "required"
+        elif shown is None or from_env is not None:
+            shown = "default: " + _shown_default(default, action, secret, from_env is not None)
+        else:
+            shown = "default: " + shown
+        kwargs["help"] = f"{help_text} ({shown}) [env {env}]".strip()
+        self.parser.add_argument(*names, default=default, **kwargs)
+
+
+def _shown_default(default: Any, action: Any, secret: bool, from_env: bool) -> str:
+    if secret:
+        return f"{'set' if default else 'none'}{', from the environment' if from_env else ''}"
+    if action == "store_true":
+        shown = "on" if default else "off"
+    elif default is None or default == []:
+        shown = "none"
+    elif isinstance(default, list):
+        shown = ",".join(str(v) for v in default)
+    else:
+        shown = str(default)
+    return shown + (", from the environment" if from_env else "")
 
 
 def _sync_security(flag: _Flags) -> None:
-    flag("--cluster-token", help="shared secret of the config sync stream")
+    flag("--cluster-token", secret=True, help="shared secret of the config sync stream")
     flag("--tls-cert", help="PEM certificate of this side of the sync stream")
     flag("--tls-key", help="PEM private key of --tls-cert")
     flag("--tls-ca", help="PEM CA that signed the other side's certificate")
 
 
+def _admin_client(flag: _Flags) -> None:
+    flag("--admin-url", default=DEFAULT_ADMIN_URL, help="admin API base URL")
+    flag("--token", secret=True, env="FLEETGATE_ADMIN_TOKEN", help="admin token")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fleetgate", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"fleetgate {software_version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     cp = commands.add_parser("control-plane", help="run the admin API and config sync")
@@ -67,7 +114,11 @@ def build_parser() -> argparse.ArgumentParser:
     flag("--db", default=DEFAULT_DB, help="SQLAlchemy URL of the store")
     flag("--admin-listen", default="127.0.0.1:8001", help="HOST:PORT of the admin API")
     flag("--sync-listen", default="127.0.0.1:50051", help="HOST:PORT of the gRPC sync")
-    flag("--admin-token", help="bearer token of the admin API (generated when absent)")
+    flag(
+        "--admin-token",
+        secret=True,
+        help="bearer token of the admin API (generated on the first start when absent)",
+    )
     flag("--no-migrate", action="store_true", help="do not apply pending migrations at start")
     flag("--node-offline-after", type=float, default=30.0, help="seconds of silence -> OFFLINE")
     flag("--node-purge-after", type=float, default=3600.0, help="seconds OFFLINE -> forgotten")
@@ -80,16 +131,26 @@ def build_parser() -> argparse.ArgumentParser:
 
     apply = commands.add_parser("apply", help="make the store equal to a declarative file")
     flag = _Flags(apply)
-    apply.add_argument("-f", "--file", required=True, help="YAML or JSON file ('-' for stdin)")
-    apply.add_argument("--dry-run", action="store_true", help="print the diff, change nothing")
-    flag("--admin-url", default=DEFAULT_ADMIN_URL, help="admin API base URL")
-    flag("--token", help="admin token (else FLEETGATE_ADMIN_TOKEN)")
+    flag("-f", "--file", required=True, help="YAML or JSON file ('-' for stdin)")
+    flag("--dry-run", action="store_true", help="print the diff, change nothing; exit 2 on drift")
+    flag("-v", "--verbose", action="store_true", help="print every entity changed")
+    flag("--wait", action="store_true", help="wait until every connected node ACKs or NACKs")
+    flag("--timeout", type=float, default=60.0, help="seconds --wait waits at most")
+    _admin_client(flag)
 
-    export = commands.add_parser("export", help="write the stored config as YAML")
+    export = commands.add_parser("export", help="write the stored config (or a release) as YAML")
     flag = _Flags(export)
-    export.add_argument("-o", "--output", help="file to write (default: stdout)")
-    flag("--admin-url", default=DEFAULT_ADMIN_URL, help="admin API base URL")
-    flag("--token", help="admin token (else FLEETGATE_ADMIN_TOKEN)")
+    flag("-o", "--output", shown="stdout", help="file to write")
+    flag("--release", type=_positive, help="write this release instead of the stored config")
+    _admin_client(flag)
+
+    validate = commands.add_parser("validate", help="check a declarative file, offline")
+    _Flags(validate)("-f", "--file", required=True, help="YAML or JSON file ('-' for stdin)")
+
+    status = commands.add_parser(
+        "status", help="control plane health, the latest release and the nodes"
+    )
+    _admin_client(_Flags(status))
 
     dp = commands.add_parser("data-plane", help="run a data-plane node")
     flag = _Flags(dp)
@@ -99,25 +160,42 @@ def build_parser() -> argparse.ArgumentParser:
     flag("--config", help="serve this declarative file, without a control plane")
     flag("--cache-dir", default="./fleetgate-cache", help="where the last good snapshot is kept")
     flag("--workers", type=int, default=0, help="worker processes (0: one per core)")
-    flag("--node-id", help="stable node id (default: derived from host name and listen address)")
+    flag(
+        "--node-id",
+        shown="derived from host name and listen address",
+        help="stable node id",
+    )
     flag("--label", action="append", default=[], help="KEY=VALUE label, repeatable")
     _sync_security(flag)
 
     up = commands.add_parser("up", help="control plane on SQLite plus one node, with a demo route")
     flag = _Flags(up)
-    flag("--db", default=DEFAULT_DB, help="SQLAlchemy URL of the store")
+    flag("--data-dir", default=".", help="where the store, node cache and admin token are kept")
+    flag("--db", shown="fleetgate.db in --data-dir", help="SQLAlchemy URL of the store")
     flag("--listen", default="127.0.0.1:8080", help="HOST:PORT of the proxy")
     flag("--admin-listen", default="127.0.0.1:8001", help="HOST:PORT of the admin API")
     flag("--sync-listen", default="127.0.0.1:50051", help="HOST:PORT of the gRPC sync")
     flag("--status-listen", default="127.0.0.1:9901", help="HOST:PORT of node health")
-    flag("--admin-token", help="bearer token of the admin API (generated when absent)")
+    flag(
+        "--admin-token",
+        secret=True,
+        shown="the one kept in --data-dir",
+        help="bearer token of the admin API",
+    )
     flag("--workers", type=int, default=1, help="node worker processes")
 
     certs = commands.add_parser("certs", help="make a CA, a server and node certificates")
-    certs.add_argument("--out", default="./certs", help="directory to write PEM files to")
-    certs.add_argument("--server-name", action="append", default=[], help="DNS name or IP")
-    certs.add_argument("--node", action="append", default=[], help="node certificate name")
+    flag = _Flags(certs)
+    flag("--out", default="./certs", help="directory to write PEM files to")
+    flag("--server-name", action="append", default=[], help="DNS name or IP, repeatable")
+    flag("--node", action="append", default=[], help="node certificate name, repeatable")
     return parser
+
+
+def _positive(value: str) -> int:
+    if not value.isdigit() or not 0 < int(value) < 2**63:
+        raise argparse.ArgumentTypeError(f"expected a release version (1, 2, ...), got {value!r}")
+    return int(value)
 
 
 def _handler(args: argparse.Namespace) -> Callable[[argparse.Namespace], int]:

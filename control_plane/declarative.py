@@ -1,44 +1,41 @@
-"""`fleetgate apply -f FILE` and `fleetgate export`: the whole config as a file, via the admin API.
+"""`fleetgate apply`, `export` and `validate`: the whole config as a file.
 
-`apply` reads YAML or JSON, validates it here first (errors name the file and the
-field), then asks the admin API to make the store equal to it - entities absent from
-the file are deleted, like decK's sync - all or nothing, and prints what changed.
-`export` writes the stored config in the same shape; `export | apply` changes nothing,
-and `export` after `apply` writes the very same bytes.
+`apply` reads YAML or JSON, validates it here first with the loader nodes use (errors
+name the file, the line and the field), then asks the admin API to make the store equal
+to it - entities absent from the file are deleted, like decK's sync - all or nothing.
+It prints a summary of what changed and the release it made (`-v`: every entity), and
+with `--wait` waits until every connected node ACKs or NACKs that release. `--dry-run`
+prints the diff and exits 2 when there is one, so CI can gate on drift. `export` writes
+the stored config (or an old release, `--release N`) in the same shape; `export |
+apply` changes nothing, and `export` after `apply` writes the very same bytes.
+`validate` runs the same checks offline.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any
 
-import httpx
 import yaml
-from pydantic import ValidationError
 
+from data_plane.config.document import ConfigFileError, read_gateway_file
 from data_plane.config.model import ENTITY_KINDS, GatewayConfig
-from data_plane.config.snapshot import build_snapshot
-from data_plane.config.validate import check_snapshot
 
-from .errors import problems_from
+from .admin_client import AdminClient, CliError, release_of
+from .fleet_status import report_progress, wait_for_release
 
-TOKEN_ENV = "FLEETGATE_ADMIN_TOKEN"
-TIMEOUT = 60.0  # seconds: applying thousands of routes is one long transaction
-
-
-class CliError(Exception):
-    """A failure the command reports in one message, and exits 1 on."""
+EXIT_DRIFT = 2  # `apply --dry-run` found changes
+RELEASE_METADATA = ("version", "hash", "created_at", "author")
 
 
 def run_apply(args: argparse.Namespace) -> int:
     try:
         config = read_config(args.file)
-        client = AdminClient(args.admin_url, _token(args))
-        result = client.call(
+        client = AdminClient.from_args(args)
+        response = client.request(
             "PUT",
             "/api/v1/config",
             params={"dry_run": "true" if args.dry_run else "false"},
@@ -47,22 +44,45 @@ def run_apply(args: argparse.Namespace) -> int:
     except CliError as exc:
         print(f"fleetgate: {exc}", file=sys.stderr)
         return 1
-    print(render_diff(result["diff"]), end="")
-    if args.dry_run and result["changed"]:
-        print("(dry run: nothing was changed)")
-    return 0
+    result = response.json()
+    if args.dry_run:
+        print(render_diff(result["diff"]), end="")
+        if result["changed"]:
+            print("(dry run: nothing was changed)")
+            return EXIT_DRIFT
+        return 0
+    print(render_diff(result["diff"]) if args.verbose else render_summary(result["diff"]), end="")
+    release = release_of(response)
+    if release is None:
+        print("no release yet (the store holds no config)")
+        return 0
+    print(f"release {release}" if result["changed"] else f"release {release} (unchanged)")
+    if not args.wait:
+        return 0
+    try:
+        progress = wait_for_release(client, release, args.timeout)
+    except CliError as exc:
+        print(f"fleetgate: {exc}", file=sys.stderr)
+        return 1
+    return report_progress(progress, args.timeout)
 
 
 def run_export(args: argparse.Namespace) -> int:
     try:
-        client = AdminClient(args.admin_url, _token(args))
-        document = client.call("GET", "/api/v1/config")
+        client = AdminClient.from_args(args)
+        if args.release is None:
+            document = client.call("GET", "/api/v1/config")
+            source = "the stored config"
+        else:
+            release = client.call("GET", f"/api/v1/releases/{args.release}")
+            document = {k: v for k, v in release.items() if k not in RELEASE_METADATA}
+            source = f"release {args.release}"
     except CliError as exc:
         print(f"fleetgate: {exc}", file=sys.stderr)
         return 1
     text = dump_yaml(document)
     counts = ", ".join(f"{len(document[k])} {k}" for k in ENTITY_KINDS if k in document)
-    what = counts or "an empty config"
+    what = f"{source}: {counts or 'empty'}"
     if args.output:
         try:
             Path(args.output).write_text(text, encoding="utf-8")
@@ -76,54 +96,56 @@ def run_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_validate(args: argparse.Namespace) -> int:
+    """Offline: the checks the admin API and nodes run, every problem as `file:line`."""
+    try:
+        config = read_gateway_file(args.file)
+    except ConfigFileError as exc:
+        count = len(exc.problems)
+        print(
+            f"fleetgate: {exc.path} is not a valid config ({count} problem"
+            f"{'s' if count != 1 else ''}):",
+            file=sys.stderr,
+        )
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        return 1
+    where = "<stdin>" if args.file == "-" else args.file
+    counts = ", ".join(f"{len(getattr(config, k))} {k}" for k in ENTITY_KINDS if getattr(config, k))
+    print(f"{where}: valid ({counts or 'empty'})")
+    return 0
+
+
 # ---------------------------------------------------------------- the file
 
 
 def read_config(path: str) -> GatewayConfig:
     """The declarative file at `path` ('-' for stdin), validated as the nodes would."""
-    where = "<stdin>" if path == "-" else path
     try:
-        text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise CliError(f"cannot read {where}: {exc.strerror or exc}") from None
-    try:
-        data = yaml.safe_load(text)  # JSON is YAML too
-    except yaml.YAMLError as exc:
-        raise CliError(f"{where}: not valid YAML or JSON: {exc}") from None
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        kinds = ", ".join(ENTITY_KINDS)
-        raise CliError(f"{where}: the top level must be a mapping with any of {kinds}")
-    try:
-        config = GatewayConfig.model_validate(data)
-    except ValidationError as exc:
-        lines = [
-            f"  {_entity_path(problem.field, data)}: {problem.message}"
-            for problem in problems_from(exc.errors())
-        ]
-        raise CliError(f"{where} is not a valid config:\n" + "\n".join(lines)) from None
-    problems = check_snapshot(build_snapshot(config))
-    if problems:
-        lines = [f"  {problem}" for problem in problems]
-        raise CliError(f"{where} is not a consistent config:\n" + "\n".join(lines))
-    return config
-
-
-def _entity_path(field: str, data: dict[str, Any]) -> str:
-    """`services.0.retries` as `services.users.retries`, when the entity has a name."""
-    kind, _, rest = field.partition(".")
-    index, _, inner = rest.partition(".")
-    entities = data.get(kind)
-    if kind in ENTITY_KINDS and index.isdigit() and isinstance(entities, list):
-        entity = entities[int(index)] if int(index) < len(entities) else None
-        if isinstance(entity, dict) and isinstance(entity.get("name"), str):
-            return ".".join(part for part in (kind, entity["name"], inner) if part)
-    return field
+        return read_gateway_file(path)
+    except ConfigFileError as exc:
+        if len(exc.problems) == 1:
+            raise CliError(exc.problems[0]) from None
+        raise CliError(f"{exc.path} is not a valid config:\n" + "\n".join(exc.problems)) from None
 
 
 def dump_yaml(document: dict[str, Any]) -> str:
     return yaml.safe_dump(document, sort_keys=False, default_flow_style=False, allow_unicode=True)
+
+
+def render_summary(diff: dict[str, Any]) -> str:
+    """What `apply` changed, counted per kind: `services: 1 added, 2 changed`."""
+    lines = []
+    for kind in ENTITY_KINDS:
+        changes = diff.get(kind) or {}
+        counts = [
+            f"{len(changes.get(what, []))} {what}"
+            for what in ("added", "changed", "removed")
+            if changes.get(what)
+        ]
+        if counts:
+            lines.append(f"{kind}: {', '.join(counts)}")
+    return "\n".join(lines) + "\n" if lines else "no changes\n"
 
 
 def render_diff(diff: dict[str, Any]) -> str:
@@ -161,47 +183,3 @@ def _short(value: Any) -> str:
         return "(default)"
     text = json.dumps(value, separators=(",", ":"))
     return text if len(text) <= 60 else text[:57] + "..."
-
-
-# ---------------------------------------------------------------- the admin API
-
-
-def _token(args: argparse.Namespace) -> str:
-    token: str | None = args.token or os.environ.get(TOKEN_ENV)
-    if not token:
-        raise CliError(f"no admin token: give --token or set {TOKEN_ENV}")
-    return token
-
-
-class AdminClient:
-    """Calls the admin API with the bearer token; any failure becomes a CliError."""
-
-    def __init__(self, base_url: str, token: str) -> None:
-        self.base_url = base_url.rstrip("/")
-        self._headers = {"Authorization": f"Bearer {token}", "X-Actor": "fleetgate-cli"}
-
-    def __repr__(self) -> str:
-        return f"<AdminClient {self.base_url}>"
-
-    def call(self, method: str, path: str, **kwargs: Any) -> Any:
-        url = self.base_url + path
-        try:
-            response = httpx.request(method, url, headers=self._headers, timeout=TIMEOUT, **kwargs)
-        except httpx.HTTPError as exc:
-            raise CliError(f"cannot reach the admin API at {self.base_url}: {exc}") from None
-        if response.is_success:
-            return response.json()
-        raise CliError(_refusal(response))
-
-
-def _refusal(response: httpx.Response) -> str:
-    try:
-        error = response.json()["error"]
-        message = f"{error['code']}: {error['message']}"
-        details = error.get("details") or []
-    except (ValueError, KeyError, TypeError):
-        return f"the admin API answered {response.status_code}: {response.text[:200]}"
-    text = f"the admin API refused ({response.status_code}) {message}"
-    if len(details) > 1:
-        text += "".join(f"\n  {d['field']}: {d['message']}" for d in details)
-    return text

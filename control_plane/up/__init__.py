@@ -1,9 +1,12 @@
 """`fleetgate up`: a whole gateway on a laptop, from one command.
 
 A control plane on embedded SQLite, one data-plane node synced from it, and a demo
-upstream with a service and a route to it (`/demo/**`). The admin and cluster tokens
-are generated for the run unless given, and reach the children through their
-environment, not their command lines. Ctrl-C stops the node, then the control plane.
+upstream with a service and a route to it (`/demo/**`). Everything lives in the data
+directory (`--data-dir`, the current one by default): the store `fleetgate.db`, the
+node cache and the admin token, generated on the first run and kept (0600) for the next
+ones, so a shell that exported it once goes on working. The tokens reach the children
+through their environment, not their command lines. The banner prints only URLs that
+answer. Ctrl-C stops the node, then the control plane.
 """
 
 from __future__ import annotations
@@ -27,7 +30,9 @@ from .echo import start_echo
 from .seed import ROUTE_PATH, SeedError, seed_demo
 
 READY_TIMEOUT = 60.0
-CACHE_DIR = "./fleetgate-cache"
+CACHE_DIR = "fleetgate-cache"
+STORE_FILE = "fleetgate.db"
+TOKEN_FILE = "fleetgate-admin-token"
 NODE_ID = "up-node"
 
 
@@ -52,7 +57,14 @@ async def _up(args: argparse.Namespace) -> int:
     }
     for flag, listen in listens.items():
         _check_free(flag, listen)
-    admin_token = args.admin_token or secrets.token_urlsafe(32)
+    data_dir = Path(args.data_dir)
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        admin_token = args.admin_token or kept_token(data_dir / TOKEN_FILE)
+    except OSError as exc:
+        raise UpError(f"--data-dir {args.data_dir}: {exc.strerror or exc}") from None
+    db = args.db or f"sqlite:///{data_dir / STORE_FILE}"
+    cache_dir = data_dir / CACHE_DIR
     env = {
         **os.environ,
         "FLEETGATE_ADMIN_TOKEN": admin_token,
@@ -65,7 +77,7 @@ async def _up(args: argparse.Namespace) -> int:
             *command,
             "control-plane",
             "--db",
-            args.db,
+            db,
             "--admin-listen",
             args.admin_listen,
             "--sync-listen",
@@ -85,7 +97,7 @@ async def _up(args: argparse.Namespace) -> int:
             "--control-plane",
             args.sync_listen,
             "--cache-dir",
-            CACHE_DIR,
+            str(cache_dir),
             "--workers",
             str(args.workers),
             "--node-id",
@@ -111,7 +123,7 @@ async def _up(args: argparse.Namespace) -> int:
         await node.start()
         await _until_answers(f"http://{args.status_listen}/ready", node, stop)
         if not stop.is_set():
-            _banner(args, admin_url, admin_token)
+            print(banner(args, admin_url, admin_token, db, cache_dir), flush=True)
             return await _until_stopped(stop, control_plane, node)
         return 130
     except ChildExited as exc:
@@ -168,16 +180,36 @@ async def _until_stopped(stop: asyncio.Event, *children: Child) -> int:
     return 1
 
 
-def _banner(args: argparse.Namespace, admin_url: str, admin_token: str) -> None:
-    proxy = f"http://{args.listen}"
-    print(
+def kept_token(path: Path) -> str:
+    """The admin token kept at `path`, made (and written, readable by its owner only) if none."""
+    try:
+        token = path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        token = ""
+    if token and not any(c.isspace() for c in token):
+        return token
+    token = secrets.token_urlsafe(32)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as out:
+        out.write(token + "\n")
+    return token
+
+
+def banner(
+    args: argparse.Namespace, admin_url: str, admin_token: str, db: str, cache_dir: Path
+) -> str:
+    """What `up` prints once everything answers: every URL in it answers too."""
+    demo = f"http://{args.listen}{ROUTE_PATH.rstrip('*')}hello"
+    kept = Path(args.data_dir).resolve() / TOKEN_FILE
+    source = "given with --admin-token" if args.admin_token else f"kept in {kept}"
+    return (
         "\nfleetgate is up\n"
-        f"  proxy        {proxy}    try: curl {proxy}{ROUTE_PATH.rstrip('*')}hello\n"
-        f"  admin API    {admin_url}/api/v1    (docs: {admin_url}/docs)\n"
-        f"  admin token  {admin_token}\n"
+        f"  admin API    {admin_url}/docs    (the API is under /api/v1)\n"
+        f"  proxy        {demo}    (the demo route)\n"
         f"  node status  http://{args.status_listen}/ready\n"
-        f"  store        {args.db}    node cache: {Path(CACHE_DIR).resolve()}\n"
-        "Ctrl-C stops everything.\n",
-        file=sys.stdout,
-        flush=True,
+        f"  store        {db}    node cache: {cache_dir.resolve()}\n"
+        f"  admin token  {admin_token}    ({source})\n"
+        "For the fleetgate CLI in another shell:\n"
+        f"  export FLEETGATE_ADMIN_TOKEN={admin_token}\n"
+        "Ctrl-C stops everything.\n"
     )

@@ -173,7 +173,7 @@ def test_apply_then_export_round_trips_byte_for_byte(
     assert "ci-key-0123456789abcdef" not in first.read_text()
 
     again = fleetgate("apply", "-f", str(first), url=running.url)
-    assert (again.returncode, again.stdout) == (0, "no changes\n")
+    assert again.returncode == 0 and again.stdout.startswith("no changes\n")
     second = fleetgate("export", url=running.url)
     assert second.returncode == 0 and second.stdout == first.read_text()
 
@@ -186,10 +186,11 @@ def test_applying_the_same_file_twice_makes_no_new_release(
     before = latest_release(running.url)
     assert fleetgate("apply", "-f", str(source), url=running.url).returncode == 0
     made = wait_for_new_release(running.url, after=before)
-    assert fleetgate("apply", "-f", str(source), url=running.url).stdout == "no changes\n"
+    same = fleetgate("apply", "-f", str(source), url=running.url).stdout
+    assert same == f"no changes\nrelease {made} (unchanged)\n"
     # A real change afterwards takes the very next version: the no-op made none.
     source.write_text(GATEWAY.replace("retries: 2", "retries: 3"))
-    changed = fleetgate("apply", "-f", str(source), url=running.url)
+    changed = fleetgate("apply", "-v", "-f", str(source), url=running.url)
     assert "~ users: retries 4 -> 3" in changed.stdout
     assert wait_for_new_release(running.url, after=made) == made + 1
 
@@ -199,9 +200,87 @@ def test_a_dry_run_changes_nothing(running: ControlPlaneProcess, tmp_path: Path)
     source = tmp_path / "gateway.yaml"
     source.write_text("tiers: [{name: ONLY}]\n")
     result = fleetgate("apply", "--dry-run", "-f", str(source), url=running.url)
-    assert result.returncode == 0 and "(dry run: nothing was changed)" in result.stdout
+    assert result.returncode == 2 and "(dry run: nothing was changed)" in result.stdout
     assert "+ ONLY" in result.stdout
     assert fleetgate("export", url=running.url).stdout == before
+
+
+def test_a_dry_run_without_changes_exits_0(running: ControlPlaneProcess, tmp_path: Path) -> None:
+    current = tmp_path / "current.yaml"
+    assert fleetgate("export", "-o", str(current), url=running.url).returncode == 0
+    result = fleetgate("apply", "--dry-run", "-f", str(current), url=running.url)
+    assert (result.returncode, result.stdout) == (0, "no changes\n")
+
+
+def test_apply_prints_counts_per_kind_and_the_release_it_made(
+    running: ControlPlaneProcess, tmp_path: Path
+) -> None:
+    source = tmp_path / "gateway.yaml"
+    source.write_text(GATEWAY)
+    assert fleetgate("apply", "-f", str(source), url=running.url).returncode == 0
+    source.write_text(GATEWAY.replace("retries: 2", "retries: 5") + "  - name: extra\n")
+    result = fleetgate("apply", "-f", str(source), url=running.url)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == (
+        f"services: 1 changed\nconsumers: 1 added\nrelease {latest_release(running.url)}\n"
+    )
+
+
+def test_export_of_an_old_release_applies_back_to_that_release(
+    running: ControlPlaneProcess, tmp_path: Path
+) -> None:
+    source = tmp_path / "gateway.yaml"
+    source.write_text(GATEWAY)
+    fleetgate("apply", "-f", str(source), url=running.url)
+    old = latest_release(running.url)
+    source.write_text(GATEWAY.replace("retries: 2", "retries: 7"))
+    fleetgate("apply", "-f", str(source), url=running.url)
+    exported = tmp_path / "old.yaml"
+    result = fleetgate("export", "--release", str(old), "-o", str(exported), url=running.url)
+    assert result.returncode == 0, result.stderr
+    assert f"release {old}" in result.stderr and "retries: 2" in exported.read_text()
+    back = fleetgate("apply", "-f", str(exported), url=running.url)
+    assert back.returncode == 0 and back.stdout.startswith("services: 1 changed\n")
+    with httpx.Client(headers={"Authorization": f"Bearer {TOKEN}"}) as admin:
+        hashes = [
+            admin.get(f"{running.url}/api/v1/releases/{v}").json()["hash"]
+            for v in (old, latest_release(running.url))
+        ]
+    assert hashes[0] == hashes[1]
+
+
+def test_export_of_a_release_that_does_not_exist_exits_1(running: ControlPlaneProcess) -> None:
+    result = fleetgate("export", "--release", "999999", url=running.url)
+    assert result.returncode == 1 and "no release 999999" in result.stderr
+
+
+def test_status_prints_health_the_latest_release_and_the_nodes(
+    running: ControlPlaneProcess, tmp_path: Path
+) -> None:
+    source = tmp_path / "gateway.yaml"
+    source.write_text(GATEWAY)
+    fleetgate("apply", "-f", str(source), url=running.url)
+    result = fleetgate("status", url=running.url)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == f"control plane  {running.url}  ok"
+    assert lines[1].startswith(f"release        v{latest_release(running.url)}  ")
+    assert lines[2] == "nodes          0"
+
+
+def test_status_of_a_control_plane_that_is_down_exits_1() -> None:
+    result = fleetgate("status", url=f"http://127.0.0.1:{free_port()}")
+    assert result.returncode == 1 and "DOWN" in result.stdout
+
+
+def test_apply_wait_with_no_node_connected_says_so_and_exits_0(
+    running: ControlPlaneProcess, tmp_path: Path
+) -> None:
+    source = tmp_path / "gateway.yaml"
+    source.write_text(GATEWAY.replace("retries: 2", "retries: 1"))
+    result = fleetgate("apply", "--wait", "--timeout", "5", "-f", str(source), url=running.url)
+    assert result.returncode == 0, result.stderr
+    assert "no node is connected" in result.stderr
 
 
 def test_apply_with_a_wrong_token_is_refused_and_exits_1(
