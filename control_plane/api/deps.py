@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from ..plane import ControlPlane
 from ..store.catalog import Catalog
+from ..sync.admission import Admission
 from .auth import admin
 from .release_header import note_change
 from .request_id import request_id_of
@@ -49,6 +50,7 @@ def catalog(request: Request, running: PlaneDep, opened: SessionDep, actor: Admi
         actor=actor,
         request_id=request_id_of(request.scope),
         on_commit=committed,
+        admit=Admission(opened, running.settings.node_offline_after),
     )
 
 

@@ -2,9 +2,10 @@
 
 Every change takes the same steps: take the config lock, load what is stored, make the
 config the change would produce, build its Snapshot and run the checks every node runs
-(`check_snapshot`), and only when they pass write the rows and the audit entries and
-commit. A refused change leaves nothing behind. After a commit `on_commit` hears of it
-(the release maker), with the actor's name.
+(`check_snapshot`) and the admission check (`admit`: could the connected nodes serve
+it?), and only when they pass write the rows and the audit entries and commit. A
+refused change leaves nothing behind. After a commit `on_commit` hears of it (the
+release maker), with the actor's name.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from fleetgate_pb import config_pb2 as pb
 from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -22,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from data_plane.config.model import ENTITY_KINDS, GatewayConfig, Spec, dump_entity
 from data_plane.config.snapshot import build_snapshot
-from data_plane.config.validate import check_snapshot
+from data_plane.config.validate import ConfigError, check_snapshot
 
 from ..diff import ConfigDiff, diff_entities
 from ..errors import Conflict, FieldProblem, Invalid, InvalidConfig, NotFound, problems_from
@@ -52,6 +54,8 @@ SINGULAR = {
 NAMED_REFERENCES = 5
 
 Body = dict[str, Any]
+# What in a snapshot the nodes it is for could not serve (see control_plane/sync/admission.py).
+Admit = Callable[[pb.Snapshot], list[ConfigError]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,11 +89,13 @@ class Catalog:
         actor: str = "admin",
         request_id: str | None = None,
         on_commit: Callable[[str], None] | None = None,
+        admit: Admit | None = None,
     ) -> None:
         self.session = session
         self.actor = actor
         self.request_id = request_id
         self.on_commit = on_commit
+        self.admit = admit
 
     def __repr__(self) -> str:
         return f"<Catalog actor={self.actor!r} request_id={self.request_id!r}>"
@@ -238,18 +244,25 @@ class Catalog:
         return config, rows
 
     def _check(self, proposed: GatewayConfig, current: GatewayConfig | None = None) -> None:
-        """Refuse `proposed` if its snapshot fails the checks nodes run.
+        """Refuse `proposed` if its snapshot fails the checks nodes run, or needs what
+        the connected nodes do not support.
 
         With `current`, problems the stored config already had are not blamed on this
-        change (checks may grow stricter between versions); a whole new config
-        (`current` None) must be entirely clean.
+        change (checks may grow stricter between versions, nodes come and go); a whole
+        new config (`current` None) must be entirely clean.
         """
-        problems = check_snapshot(build_snapshot(proposed))
+        problems = self._problems(build_snapshot(proposed))
         if problems and current is not None:
-            known = set(check_snapshot(build_snapshot(current)))
+            known = set(self._problems(build_snapshot(current)))
             problems = [p for p in problems if p not in known]
         if problems:
             raise InvalidConfig.of([FieldProblem(p.field, p.message) for p in problems])
+
+    def _problems(self, snapshot: pb.Snapshot) -> list[ConfigError]:
+        problems = check_snapshot(snapshot)
+        if self.admit is not None:
+            problems += self.admit(snapshot)
+        return problems
 
     def _refuse_if_referenced(self, kind: str, row: Entity) -> None:
         for table in references_to(kind):

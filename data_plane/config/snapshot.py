@@ -98,23 +98,34 @@ def content_hash(snapshot: pb.Snapshot) -> str:
 
 def required_capabilities(snapshot: pb.Snapshot) -> set[str]:
     """Features a node must implement to serve `snapshot` as written."""
-    needed: set[str] = set()
+    return {capability for _, capability in capability_needs(snapshot)}
+
+
+def capability_needs(snapshot: pb.Snapshot) -> list[tuple[str, str]]:
+    """Each feature `snapshot` uses, as (the field that uses it, the capability it needs).
+
+    The field names the entity in the file shape (`routes.users-api.cache`), so that a
+    refusal can say which entity a node could not serve.
+    """
+    needs: list[tuple[str, str]] = []
     for route in snapshot.routes:
+        where = f"routes.{route.name}"
         for policy in ("auth", "rate_limit", "cache", "cors", "transform"):
             if route.HasField(policy):
-                needed.add(f"policy.{policy}")
+                needs.append((f"{where}.{policy}", f"policy.{policy}"))
         if route.HasField("rate_limit") and route.rate_limit.backend == "redis":
-            needed.add("backend.redis")
+            needs.append((f"{where}.rate_limit.backend", "backend.redis"))
         if route.HasField("cache") and route.cache.backend == "redis":
-            needed.add("backend.redis")
+            needs.append((f"{where}.cache.backend", "backend.redis"))
         if route.HasField("auth") and "jwt" in route.auth.methods:
-            needed.add("auth.jwt")
+            needs.append((f"{where}.auth.jwt", "auth.jwt"))
     for service in snapshot.services:
+        where = f"services.{service.name}"
         if service.HasField("health_check") and service.health_check.enabled:
-            needed.add("service.health_check")
+            needs.append((f"{where}.health_check", "service.health_check"))
         if service.HasField("circuit_breaker") and service.circuit_breaker.enabled:
-            needed.add("service.circuit_breaker")
-    return needed
+            needs.append((f"{where}.circuit_breaker", "service.circuit_breaker"))
+    return needs
 
 
 # ---------------------------------------------------------------- per entity

@@ -9,7 +9,11 @@ import httpx
 import pytest
 
 from control_plane.certs import make_certs
+from control_plane.store.catalog import Catalog
+from control_plane.store.releases import make_release
+from data_plane.config.model import RouteSpec
 
+from ..conftest import open_store
 from .fleet import CLUSTER_TOKEN, ControlPlane, Node, running, until, upstream
 
 pytestmark = pytest.mark.e2e
@@ -31,6 +35,15 @@ def add_route(control_plane: ControlPlane, name: str, **extra: object) -> None:
     with control_plane.admin() as admin:
         route = {"name": name, "paths": [f"/{name}/**"], "service": "echo", **extra}
         admin.post("/api/v1/routes", json=route).raise_for_status()
+
+
+def store_unchecked_route(tmp_path: Path, name: str) -> None:
+    """A route with a cache stored and released straight through the store, unchecked."""
+    with open_store(sqlite(tmp_path)) as db, db.session() as session:
+        route = {"name": name, "paths": [f"/{name}/**"], "service": "echo", "cache": {"ttl": 5}}
+        Catalog(session).create("routes", RouteSpec.model_validate(route))
+    with open_store(sqlite(tmp_path)) as db:
+        assert make_release(db, author="older-replica") is not None
 
 
 def synced_at(control_plane: ControlPlane, node_ids: list[str], version: int) -> bool:
@@ -140,8 +153,10 @@ def test_a_release_a_node_cannot_apply_is_nacked_and_not_sent_again(tmp_path: Pa
             good = control_plane.latest_version()
             until(lambda: synced_at(control_plane, ["edge-1"], good), "the node SYNCED")
 
-            # CORS is a policy this node does not implement yet: it must refuse the release.
-            add_route(control_plane, "cors", cors={"allow_origins": ["https://a.example"]})
+            # The admin API refuses what the node cannot serve, so the release comes from
+            # a writer that did not ask (a replica of an older build): the node must refuse
+            # it. `cache` is a policy no node implements yet.
+            store_unchecked_route(tmp_path, "cached")
             nacked = until(
                 lambda: (
                     control_plane.nodes()["edge-1"]["status"] == "NACKED"
@@ -149,10 +164,10 @@ def test_a_release_a_node_cannot_apply_is_nacked_and_not_sent_again(tmp_path: Pa
                 ),
                 "the node NACKED",
             )
-            assert "policy.cors" in nacked["last_error"]
+            assert "policy.cache" in nacked["last_error"]
             assert nacked["applied_version"] == good
             assert node.serves("/one/still-here")
-            assert node.get("/cors/x").status_code == 404
+            assert node.get("/cached/x").status_code == 404
             assert control_plane.metric("fleetgate_sync_nacks_total") == 1
 
             # Restarted, the node gets nothing new (the release is never re-sent) and
@@ -169,7 +184,7 @@ def test_a_release_a_node_cannot_apply_is_nacked_and_not_sent_again(tmp_path: Pa
 
             # The next release the node can serve reaches it.
             with control_plane.admin() as admin:
-                admin.delete("/api/v1/routes/cors").raise_for_status()
+                admin.delete("/api/v1/routes/cached").raise_for_status()
             add_route(control_plane, "two")
             until(lambda: node.serves("/two/x"), "the node serving the next release")
             assert control_plane.metric("fleetgate_sync_nacks_total") == 1
