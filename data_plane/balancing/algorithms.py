@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 from fleetgate_pb import config_pb2 as pb
 
-from data_plane.config.validate import ConfigError, ConfigInvalid
+from data_plane.config.errors import ConfigError, ConfigInvalid
 
 from .balancer import Balancer
 from .ewma import PeakEwma

@@ -10,31 +10,24 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from dataclasses import dataclass
 
 from fleetgate_pb import config_pb2 as pb
 
+from data_plane.routing.table import RouteTable
+
+from .errors import ConfigError, ConfigInvalid
+from .syntax import (
+    MAX_TARGETS,
+    NAME,
+    changed_field_problem,
+    header_name_problem,
+    header_value_problem,
+    parse_host_port,
+)
+
 MAX_WEIGHT = 65_535
-MAX_TARGETS = 10_000
-
-
-@dataclass(frozen=True, slots=True)
-class ConfigError:
-    """One reason a snapshot cannot be served, with the field it is about."""
-
-    field: str  # e.g. "routes.users-api.service"
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.field}: {self.message}"
-
-
-class ConfigInvalid(ValueError):
-    """A snapshot failed its checks; `errors` says where and why."""
-
-    def __init__(self, errors: list[ConfigError]) -> None:
-        self.errors = errors
-        super().__init__("; ".join(str(e) for e in errors))
+MAX_RETRIES = 10
+_KEY_HASH = re.compile(r"[0-9a-f]{64}")
 
 
 def check_snapshot(snapshot: pb.Snapshot) -> list[ConfigError]:
@@ -52,6 +45,7 @@ def check_entities(snapshot: pb.Snapshot) -> list[ConfigError]:
     compiling it twice would double the cost of applying 10,000 routes.
     """
     errors: list[ConfigError] = []
+    errors += _bad_names(snapshot)
     errors += _duplicate_names(snapshot)
     errors += _check_services(snapshot)
     errors += _check_routes(snapshot)
@@ -65,12 +59,15 @@ def raise_if_invalid(snapshot: pb.Snapshot) -> None:
         raise ConfigInvalid(errors)
 
 
-def compile_regex(pattern: str, field: str) -> tuple[re.Pattern[str] | None, ConfigError | None]:
-    """Compile a user regex, turning a bad one into a ConfigError naming `field`."""
-    try:
-        return re.compile(pattern), None
-    except re.error as exc:
-        return None, ConfigError(field, f"regex does not compile: {exc}")
+def _bad_names(snapshot: pb.Snapshot) -> list[ConfigError]:
+    errors = []
+    for kind in ("services", "routes", "tiers", "tenants", "consumers"):
+        for i, entity in enumerate(getattr(snapshot, kind)):
+            if not NAME.fullmatch(entity.name):
+                errors.append(
+                    ConfigError(f"{kind}.{i}.name", f"not a valid name: {entity.name[:64]!r}")
+                )
+    return errors
 
 
 def _duplicate_names(snapshot: pb.Snapshot) -> list[ConfigError]:
@@ -99,7 +96,13 @@ def _check_services(snapshot: pb.Snapshot) -> list[ConfigError]:
         for address, n in sorted(addresses.items()):
             if n > 1:
                 errors.append(ConfigError(f"{where}.targets", f"{address} is listed {n} times"))
+        if service.retries > MAX_RETRIES:
+            errors.append(ConfigError(f"{where}.retries", f"at most {MAX_RETRIES} retries"))
         for i, target in enumerate(service.targets):
+            try:
+                parse_host_port(target.address)
+            except ValueError as exc:
+                errors.append(ConfigError(f"{where}.targets.{i}.address", str(exc)))
             if target.weight > MAX_WEIGHT:
                 errors.append(
                     ConfigError(f"{where}.targets.{i}.weight", f"weight must be 0..{MAX_WEIGHT}")
@@ -112,6 +115,10 @@ def _check_services(snapshot: pb.Snapshot) -> list[ConfigError]:
             errors.append(
                 ConfigError(f"{where}.hash_key.name", "a header or cookie name is needed")
             )
+        elif service.hash_key.name:
+            problem = header_name_problem(service.hash_key.name)
+            if problem is not None:
+                errors.append(ConfigError(f"{where}.hash_key.name", problem))
     return errors
 
 
@@ -126,21 +133,16 @@ def _check_routes(snapshot: pb.Snapshot) -> list[ConfigError]:
         if not route.paths:
             errors.append(ConfigError(f"{where}.paths", "a route needs at least one path"))
         for i, path in enumerate(route.paths):
-            if path.startswith("~"):
-                _, error = compile_regex(path[1:], f"{where}.paths.{i}")
-                if error:
-                    errors.append(error)
-            elif not path.startswith("/"):
+            # Regexes, hosts and header conditions are checked by compiling the route table.
+            if not path.startswith(("/", "~")):
                 errors.append(ConfigError(f"{where}.paths.{i}", "a path starts with '/' or '~'"))
-            elif "**" in path.rstrip("*") or "***" in path:
+            elif not path.startswith("~") and ("**" in path.rstrip("*") or "***" in path):
                 errors.append(
                     ConfigError(f"{where}.paths.{i}", "'**' may only end a path, as '/**'")
                 )
-        for i, header in enumerate(route.headers):
-            if header.kind == pb.HeaderMatch.REGEX:
-                _, error = compile_regex(header.value, f"{where}.headers.{i}.value")
-                if error:
-                    errors.append(error)
+        for direction in ("request_headers", "response_headers"):
+            if route.HasField(direction):
+                errors += _check_header_changes(getattr(route, direction), f"{where}.{direction}")
         # Two routes that match exactly the same requests with the same priority would
         # leave the winner to the order of the list: refuse it instead.
         common = (
@@ -161,11 +163,23 @@ def _check_routes(snapshot: pb.Snapshot) -> list[ConfigError]:
     return errors
 
 
+def _check_header_changes(changes: pb.HeaderChanges, where: str) -> list[ConfigError]:
+    """Header changes name fields a route may change, with values that are one line."""
+    errors = []
+    for operation, fields in (("set", changes.set), ("add", changes.add)):
+        for name, value in sorted(fields.items()):
+            problem = changed_field_problem(name) or header_value_problem(value)
+            if problem is not None:
+                errors.append(ConfigError(f"{where}.{operation}.{name[:64]}", problem))
+    for i, name in enumerate(changes.remove):
+        problem = changed_field_problem(name)
+        if problem is not None:
+            errors.append(ConfigError(f"{where}.remove.{i}", problem))
+    return errors
+
+
 def _compile_route_table(snapshot: pb.Snapshot) -> list[ConfigError]:
     """Compile the routes as a node does, so that what a node refuses is refused here too."""
-    # Imported here: the route table itself reports its errors with this module's types.
-    from data_plane.routing.table import RouteTable
-
     try:
         RouteTable.compile([(route, None) for route in snapshot.routes])
     except ConfigInvalid as exc:
@@ -188,6 +202,8 @@ def _check_tenancy(snapshot: pb.Snapshot) -> list[ConfigError]:
         if consumer.tenant and consumer.tenant not in tenants:
             errors.append(ConfigError(f"{where}.tenant", f"no tenant named {consumer.tenant!r}"))
         for i, key in enumerate(consumer.api_keys):
+            if not _KEY_HASH.fullmatch(key.hash):
+                errors.append(ConfigError(f"{where}.api_keys.{i}.hash", "not a sha256 hex digest"))
             if key.hash in key_ids:
                 errors.append(
                     ConfigError(

@@ -4,8 +4,8 @@
   segment; the whole path for an exact pattern), keeping a leading `/`: `/api/**`
   forwards `/api/users` as `/users` and `/api` as `/`.
 - `rewrite` replaces that same literal head (`/api/**` with rewrite `/v2` forwards
-  `/api/users` as `/v2/users`), replaces the whole path for an exact pattern, and is an
-  `re` substitution template (`\\1`, `\\g<name>`) expanded on the match of a `~regex`.
+  `/api/users` as `/v2/users`), replaces the whole path for an exact pattern, and is a
+  substitution template (`\\1`, `\\g<name>`) expanded on the match of a `~regex`.
 - A route sets one of the two: a rewrite already replaces what strip_prefix removes.
   A regex pattern has no literal head to strip, so strip_prefix needs a rewrite there.
 
@@ -18,12 +18,15 @@ import re
 from dataclasses import dataclass
 from enum import Enum
 
-from data_plane.config.validate import ConfigError
+from data_plane.config.errors import ConfigError
 
 from .paths import BadPath, normalize_path
 from .patterns import PathPattern, PatternKind
+from .regex import Match, Regex
 
-_GROUP_REFERENCE = re.compile(r"\\(?:g<[^>]*>|[0-9]+)")
+# A group reference as the regex engine's `expand` reads it: `\1` to `\99`, `\g<name>`.
+# Any other backslash is left in the literal part, where the path check refuses it.
+_GROUP_REFERENCE = re.compile(r"\\(?:([1-9][0-9]?)(?![0-9])|g<(\w+)>)")
 
 
 class ForwardKind(Enum):
@@ -42,7 +45,7 @@ class Forward:
     head_length: int = 0  # characters of the literal head (STRIP, REPLACE_HEAD)
     rewrite: str = ""
 
-    def path(self, path: str, match: re.Match[str] | None = None) -> str:
+    def path(self, path: str, match: Match | None = None) -> str:
         """The forwarded path for the normalized `path` (and its regex `match`)."""
         kind = self.kind
         if kind is ForwardKind.KEEP:
@@ -99,17 +102,21 @@ def _check_literal_rewrite(rewrite: str, field: str) -> ConfigError | None:
 
 def _regex_rewrite(pattern: PathPattern, rewrite: str, field: str) -> Forward | ConfigError:
     assert pattern.regex is not None
-    try:
-        # Parsing the template happens before any search, so this checks its group
-        # references against the pattern even though nothing matches.
-        pattern.regex.sub(rewrite, "")
-    except (re.error, IndexError) as exc:
-        return ConfigError(
-            f"{field}.rewrite", f"{rewrite!r} does not fit {pattern.source!r}: {exc}"
-        )
+    for reference in _GROUP_REFERENCE.finditer(rewrite):
+        if not _has_group(pattern.regex, reference.group(1) or reference.group(2)):
+            return ConfigError(
+                f"{field}.rewrite",
+                f"{rewrite!r} does not fit {pattern.source!r}: no group {reference.group(0)}",
+            )
     literal = _GROUP_REFERENCE.sub("", rewrite)
     try:
         normalize_path(literal.encode())
     except BadPath as exc:
         return ConfigError(f"{field}.rewrite", f"{rewrite!r} is not a valid path template: {exc}")
     return Forward(ForwardKind.EXPAND, rewrite=rewrite)
+
+
+def _has_group(regex: Regex, name: str) -> bool:
+    if name.isdigit():
+        return 0 <= int(name) <= regex.groups
+    return name in regex.groupindex

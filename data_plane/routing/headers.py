@@ -1,7 +1,7 @@
 """Header conditions of a route, compiled once.
 
 A condition tests one header, named in lower case: `exact` compares the value,
-`prefix` its start, `regex` must match the whole value (`re.fullmatch`), `present`
+`prefix` its start, `regex` must match the whole value (on RE2), `present`
 only asks that the header be there. An absent header fails every kind. `invert`
 negates the whole test, so an inverted `exact` also admits requests without the
 header: it reads "the header is not X".
@@ -9,13 +9,15 @@ header: it reads "the header is not X".
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from fleetgate_pb import config_pb2 as pb
 
-from data_plane.config.validate import ConfigError
+from data_plane.config.errors import ConfigError
+from data_plane.config.syntax import header_name_problem, header_value_problem
+
+from .regex import Regex, compile_regex
 
 _EXACT = pb.HeaderMatch.EXACT
 _PREFIX = pb.HeaderMatch.PREFIX
@@ -30,7 +32,7 @@ class HeaderCondition:
     name: str
     kind: int  # a fleetgate.v1.HeaderMatch.Kind
     value: str
-    regex: re.Pattern[str] | None
+    regex: Regex | None
     invert: bool
 
     def admits(self, headers: Mapping[str, str]) -> bool:
@@ -51,14 +53,19 @@ class HeaderCondition:
 
 def compile_header_match(match: pb.HeaderMatch, field: str) -> HeaderCondition | ConfigError:
     """The condition for `match`, or the error naming `field`."""
-    if not match.name:
-        return ConfigError(f"{field}.name", "a header condition needs a header name")
+    problem = header_name_problem(match.name)
+    if problem is not None:
+        return ConfigError(f"{field}.name", problem)
     if match.kind not in _KINDS:
         return ConfigError(f"{field}.kind", f"unknown header match kind {match.kind}")
     regex = None
     if match.kind == _REGEX:
-        try:
-            regex = re.compile(match.value)
-        except re.error as exc:
-            return ConfigError(f"{field}.value", f"regex does not compile: {exc}")
+        compiled = compile_regex(match.value, f"{field}.value")
+        if isinstance(compiled, ConfigError):
+            return compiled
+        regex = compiled
+    else:
+        problem = header_value_problem(match.value)
+        if problem is not None:
+            return ConfigError(f"{field}.value", problem)
     return HeaderCondition(match.name.lower(), match.kind, match.value, regex, match.invert)

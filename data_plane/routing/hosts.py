@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import Generic, TypeVar
 
-from data_plane.config.syntax import HOST_PATTERN
-from data_plane.config.validate import ConfigError
+from data_plane.config.errors import ConfigError
+from data_plane.config.syntax import host_problem
 
 B = TypeVar("B")
 
@@ -53,8 +53,9 @@ ANY_HOST = HostPattern(HostKind.ANY, "")
 
 def compile_host(source: str, field: str) -> HostPattern | ConfigError:
     host = source.lower()
-    if not HOST_PATTERN.match(host):
-        return ConfigError(field, f"not a host name or *.wildcard: {source!r}")
+    problem = host_problem(host)
+    if problem is not None:
+        return ConfigError(field, problem)
     if host.startswith("*."):
         return HostPattern(HostKind.WILDCARD, host[1:])
     return HostPattern(HostKind.EXACT, host)

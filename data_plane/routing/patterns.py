@@ -4,7 +4,7 @@
 - `*` is one whole, non-empty segment: `/p/*` matches `/p/x`, not `/p`, `/p/` or `/p/x/y`.
 - `**` ends a pattern and matches the rest, however deep, including nothing:
   `/p/**` matches `/p`, `/p/` and everything below; `/**` matches every path.
-- `~regex` must match the whole normalized path (`re.fullmatch`).
+- `~regex` must match the whole normalized path (a full match, on RE2: see `regex.py`).
 
 Literal patterns are written in normalized form (see `paths.py`), since they are
 compared with normalized request paths; a pattern that normalization would change
@@ -13,13 +13,13 @@ could never match as written, so it is refused with the form to use instead.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from enum import IntEnum
 
-from data_plane.config.validate import ConfigError
+from data_plane.config.errors import ConfigError
 
 from .paths import BadPath, normalize_path
+from .regex import Regex, compile_regex
 
 
 class PatternKind(IntEnum):
@@ -41,7 +41,7 @@ class PathPattern:
     # The literal head: the whole path for EXACT; for WILDCARD the segments before the
     # first wildcard, without a trailing "/" ("/api" for "/api/**", "" for "/**").
     prefix: str
-    regex: re.Pattern[str] | None
+    regex: Regex | None
 
     @property
     def specificity(self) -> tuple[int, int, int, int]:
@@ -56,10 +56,9 @@ class PathPattern:
 def compile_pattern(source: str, field: str) -> PathPattern | ConfigError:
     """The compiled form of `source`, or the error that names `field`."""
     if source.startswith("~"):
-        try:
-            regex = re.compile(source[1:])
-        except re.error as exc:
-            return ConfigError(field, f"regex does not compile: {exc}")
+        regex = compile_regex(source[1:], field)
+        if isinstance(regex, ConfigError):
+            return regex
         return PathPattern(source, PatternKind.REGEX, (), "", regex)
     try:
         normalized = normalize_path(source.encode())

@@ -27,19 +27,19 @@ is `None` (404). `methods: [GET]` also admits HEAD.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Generic, NamedTuple, TypeVar
 
 from fleetgate_pb import config_pb2 as pb
 
-from data_plane.config.validate import ConfigError, ConfigInvalid
+from data_plane.config.errors import ConfigError, ConfigInvalid
 
 from .forwarding import Forward, ForwardKind, compile_forward
 from .headers import HeaderCondition, compile_header_match
 from .hosts import ANY_HOST, HostIndex, HostPattern, compile_host
 from .patterns import PathPattern, PatternKind, compile_pattern
+from .regex import Match
 
 R = TypeVar("R")
 
@@ -233,7 +233,7 @@ class RouteTable(Generic[R]):
         if headers is None:
             headers = _NO_HEADERS
         best: _Entry[R] | None = None
-        best_regex: re.Match[str] | None = None
+        best_regex: Match | None = None
         refused: list[_Entry[R]] | None = None
         for bucket in self._hosts.select(host):
             if best is not None and bucket.top_rank <= best.rank:

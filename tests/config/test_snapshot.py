@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
+from data_plane.config.errors import ConfigInvalid
 from data_plane.config.model import GatewayConfig, RouteSpec, ServiceSpec, hash_api_key
 from data_plane.config.snapshot import build_snapshot, canonical_bytes
-from data_plane.config.validate import ConfigInvalid, check_snapshot, raise_if_invalid
+from data_plane.config.validate import check_snapshot, raise_if_invalid
 
 MINIMAL = {
     "services": [

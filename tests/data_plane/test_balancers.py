@@ -19,7 +19,7 @@ from data_plane.balancing import (
     WeightedRandom,
     make_balancer,
 )
-from data_plane.config.validate import ConfigInvalid
+from data_plane.config.errors import ConfigInvalid
 
 ALGORITHMS = [
     pb.ROUND_ROBIN,

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from fleetgate_pb import config_pb2 as pb
 
-from data_plane.config.validate import ConfigInvalid
+from data_plane.config.errors import ConfigInvalid
 from data_plane.routing import (
     BadPath,
     MethodNotAllowed,
