@@ -14,20 +14,12 @@ from typing import Any, Literal, Self
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from data_plane.config.syntax import parse_host_port
+
 DEFAULT_DB = "sqlite:///./fleetgate.db"
 # Tokens that a default install, a tutorial or a lazy operator might use.
 WEAK_TOKENS = frozenset({"admin", "changeme", "fleetgate", "password", "secret", "test", "token"})
 MIN_TOKEN_LENGTH = 16
-
-
-def split_listen(value: str) -> tuple[str, int]:
-    """HOST:PORT (or [IPv6]:PORT) as a host and a port; ValueError when malformed."""
-    host, sep, port = value.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65_536:
-        raise ValueError(f"expected HOST:PORT with a port from 1 to 65535, got {value!r}")
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
-    return host, int(port)
 
 
 def is_weak_token(token: str) -> bool:
@@ -56,7 +48,7 @@ class ControlPlaneSettings(BaseSettings):
     @field_validator("admin_listen", "sync_listen")
     @classmethod
     def _listen(cls, value: str) -> str:
-        split_listen(value)
+        parse_host_port(value)
         return value
 
     @field_validator("admin_token", "cluster_token")
@@ -78,11 +70,11 @@ class ControlPlaneSettings(BaseSettings):
 
     @property
     def admin_address(self) -> tuple[str, int]:
-        return split_listen(self.admin_listen)
+        return parse_host_port(self.admin_listen)
 
     @property
     def sync_address(self) -> tuple[str, int]:
-        return split_listen(self.sync_listen)
+        return parse_host_port(self.sync_listen)
 
     def warnings(self) -> list[str]:
         """Things an operator should hear about at start."""

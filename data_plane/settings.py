@@ -13,6 +13,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 
+from data_plane.config.syntax import parse_host_port
+
 
 class SettingsError(ValueError):
     """A flag or environment variable holds a value the node cannot use; names it."""
@@ -20,12 +22,10 @@ class SettingsError(ValueError):
 
 def parse_address(value: str, source: str) -> tuple[str, int]:
     """`HOST:PORT` (IPv6 hosts in brackets) as (host, port); raises SettingsError."""
-    host, sep, port = value.rpartition(":")
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
-    if not sep or not host or not port.isdigit() or not 0 <= int(port) < 65_536:
-        raise SettingsError(f"{source}: {value!r} is not HOST:PORT")
-    return host, int(port)
+    try:
+        return parse_host_port(value)
+    except ValueError as exc:
+        raise SettingsError(f"{source}: {exc}") from None
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import grpc
 from fleetgate_pb import sync_pb2_grpc as pb_grpc
 
+from data_plane.config.syntax import parse_host_port
 from data_plane.sync.settings import TlsFiles, read_tls_files
 
 log = logging.getLogger("fleetgate.sync")
@@ -75,7 +76,10 @@ def _check_pem(files: TlsFiles) -> None:
 
 
 def is_loopback(listen: str) -> bool:
-    host = listen.rpartition(":")[0].strip("[]")
+    try:
+        host, _ = parse_host_port(listen)
+    except ValueError:
+        return False
     if host == "localhost":
         return True
     try:

@@ -24,7 +24,8 @@ from pathlib import Path
 
 import httpx
 
-from ..settings import split_listen
+from data_plane.config.syntax import parse_host_port
+
 from .children import Child, ChildExited
 from .echo import start_echo
 from .seed import ROUTE_PATH, SeedError, seed_demo
@@ -137,7 +138,7 @@ async def _up(args: argparse.Namespace) -> int:
 
 def _check_free(flag: str, listen: str) -> None:
     try:
-        host, port = split_listen(listen)
+        host, port = parse_host_port(listen)
     except ValueError as exc:
         raise UpError(f"{flag}: {exc}") from None
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 from fleetgate_pb import config_pb2 as pb
 
+from data_plane.config.syntax import parse_host_port
+
 
 @dataclass(slots=True, eq=False)
 class Upstream:
@@ -25,9 +27,5 @@ class Upstream:
     @classmethod
     def from_target(cls, target: pb.Target, index: int) -> Upstream:
         """The Upstream for `target`; raises ValueError on an address without a port."""
-        host, sep, port = target.address.rpartition(":")
-        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65_536:
-            raise ValueError(f"{target.address!r} is not host:port with a port from 1 to 65535")
-        if host.startswith("[") and host.endswith("]"):
-            host = host[1:-1]
-        return cls(target.address, host, int(port), target.weight, index)
+        host, port = parse_host_port(target.address)
+        return cls(target.address, host, port, target.weight, index)

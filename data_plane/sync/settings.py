@@ -7,6 +7,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from data_plane.config.syntax import parse_host_port
+
 from .identity import node_id, parse_labels
 
 STATUS_INTERVAL = 10.0
@@ -76,9 +78,10 @@ def parse_addresses(value: str) -> tuple[str, ...]:
     if not addresses:
         raise SyncSettingsError("--control-plane: give HOST:PORT (or several, comma-separated)")
     for address in addresses:
-        host, sep, port = address.rpartition(":")
-        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65_536:
-            raise SyncSettingsError(f"--control-plane: {address!r} is not HOST:PORT")
+        try:
+            parse_host_port(address)
+        except ValueError as exc:
+            raise SyncSettingsError(f"--control-plane: {address[:64]!r}: {exc}") from None
     return addresses
 
 

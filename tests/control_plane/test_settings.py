@@ -6,7 +6,8 @@ import pytest
 from pydantic import ValidationError
 
 from control_plane.cli import build_parser
-from control_plane.settings import ControlPlaneSettings, split_listen
+from control_plane.settings import ControlPlaneSettings
+from data_plane.config.syntax import parse_host_port
 
 
 def settings_of(*argv: str) -> ControlPlaneSettings:
@@ -32,7 +33,7 @@ def test_flags_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> Non
 
 
 def test_an_ipv6_listen_address_is_understood() -> None:
-    assert split_listen("[::1]:8001") == ("::1", 8001)
+    assert parse_host_port("[::1]:8001") == ("::1", 8001)
 
 
 @pytest.mark.parametrize("listen", ["8001", "host:", "host:0", "host:70000", ":8001"])
