@@ -26,6 +26,7 @@ class Kind(IntEnum):
     SUMMARY = 4  # supervisor asks for the status totals; the worker answers with JSON
     COMMIT = 5  # supervisor -> worker: serve the prepared config from now on
     ABORT = 6  # supervisor -> worker: drop the prepared config
+    PING = 7  # supervisor asks, the worker's event loop answers: the watchdog's probe
 
 
 class ChannelClosed(ConnectionError):

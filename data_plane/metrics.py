@@ -52,6 +52,10 @@ FAMILIES: dict[str, tuple[str, str]] = {
     "fleetgate_config_applies_total": ("counter", "Snapshots applied or refused, by result."),
     "fleetgate_workers": ("gauge", "Worker processes running."),
     "fleetgate_worker_restarts_total": ("counter", "Worker processes started again after dying."),
+    "fleetgate_worker_stalls_total": (
+        "counter",
+        "Workers killed (and replaced) because their event loop stopped answering.",
+    ),
 }
 
 Labels = tuple[tuple[str, str], ...]

@@ -34,6 +34,7 @@ __all__ = ["CAPABILITIES", "ApplyError", "Node", "NodeStats", "start_node"]
 log = logging.getLogger("fleetgate.node")
 
 SUMMARY_INTERVAL = 1.0
+WATCHDOG_INTERVAL = 1.0  # seconds between two probes of every worker's event loop
 RESTART_DELAYS = (0.1, 0.5, 1.0, 2.0, 5.0)  # a worker that keeps dying is restarted slower
 
 
@@ -68,6 +69,7 @@ class Node:
         self.status = StatusServer(self)
         self.started_at = time.monotonic()
         self.restarts = 0
+        self.stalls = 0  # workers killed by the watchdog
         self.applies = {"applied": 0, "refused": 0}
         # Per-node state
         self._apply_lock = asyncio.Lock()
@@ -75,6 +77,7 @@ class Node:
         self._supervisors: list[asyncio.Task[None]] = []
         self._summaries: dict[int, dict[str, int | list[int]]] = {}
         self._summary_task: asyncio.Task[None] | None = None
+        self._watchdog_task: asyncio.Task[None] | None = None
         self._reported = _Totals(time.monotonic())
 
     @property
@@ -91,14 +94,16 @@ class Node:
             self.workers[index] = await self._spawn(index)
             self._supervisors.append(asyncio.ensure_future(self._supervise(index)))
         self._summary_task = asyncio.ensure_future(self._poll_summaries())
+        self._watchdog_task = asyncio.ensure_future(self._watchdog())
 
     async def stop(self) -> None:
         """Drain every worker (they finish what is in flight), then stop serving status."""
         self._stopping = True
         for task in self._supervisors:
             task.cancel()
-        if self._summary_task is not None:
-            self._summary_task.cancel()
+        for task in (self._summary_task, self._watchdog_task):
+            if task is not None:
+                task.cancel()
         for worker in self.workers.values():
             worker.terminate()
         deadline = self.settings.limits.drain_timeout + 5.0
@@ -145,6 +150,33 @@ class Node:
             self.restarts += 1
             # A worker that lived a while earns a quick restart next time.
             failures = 0 if time.monotonic() - started > 30 else failures + 1
+
+    async def _watchdog(self) -> None:
+        """Kill a worker whose event loop stops answering; `_supervise` replaces it.
+
+        A worker stuck in a loop (a runaway computation, a blocking call, a stopped
+        process) holds every connection it accepted, and would hold them forever.
+        """
+        timeout = self.settings.limits.worker_stall_timeout
+        while True:
+            await asyncio.sleep(WATCHDOG_INTERVAL)
+            workers = list(self.workers.values())
+            answers = await asyncio.gather(
+                *(worker.responsive(timeout) for worker in workers), return_exceptions=True
+            )
+            for worker, answer in zip(workers, answers, strict=True):
+                if answer is not False or worker.process.returncode is not None:
+                    continue
+                if self.workers.get(worker.index) is not worker:
+                    continue  # already being replaced
+                self.stalls += 1
+                log.error(
+                    "worker %d (pid %d): its event loop has not turned for %g s; replacing it",
+                    worker.index,
+                    worker.pid,
+                    timeout,
+                )
+                worker.kill()
 
     # ------------------------------------------------------------ config
 
@@ -196,6 +228,7 @@ class Node:
             total.set("fleetgate_config_applies_total", {"result": result}, count)
         total.set("fleetgate_workers", {}, len(self.workers))
         total.set("fleetgate_worker_restarts_total", {}, self.restarts)
+        total.set("fleetgate_worker_stalls_total", {}, self.stalls)
         return total
 
     async def _poll_summaries(self) -> None:

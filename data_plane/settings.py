@@ -45,6 +45,10 @@ class Limits:
     default: a pool smaller than the requests in flight closes and reopens a connection
     per request (with 1,000 busy clients and 128, throughput halved and some requests
     waited a second), while the 3 s sweep still returns what a burst opened.
+    A worker whose event loop has not answered the supervisor for 10 s is stuck (Envoy's
+    watchdog calls a thread stuck after 200 ms and kills the process after 60 s; a worker
+    here serves thousands of connections, and a config swap's collection takes well under
+    a second): it is killed and replaced.
     """
 
     max_header_bytes: int = 64 * 1024
@@ -56,6 +60,7 @@ class Limits:
     upstream_idle_timeout: float = 3.0
     upstream_max_idle: int = 1024
     drain_timeout: float = 10.0
+    worker_stall_timeout: float = 10.0
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> Limits:

@@ -103,6 +103,8 @@ class Worker:
                     await self._reply(kind, request_id, self.metrics.samples())
                 elif kind is Kind.SUMMARY:
                     await self._reply(kind, request_id, self.metrics.summary())
+                elif kind is Kind.PING:
+                    await self._reply(kind, request_id, {})
         except ChannelClosed:
             log.info("worker %d: the supervisor is gone; draining", os.getpid())
 

@@ -91,6 +91,23 @@ class WorkerProcess:
         if not answer["ok"]:
             raise ValueError(answer["error"])
 
+    async def responsive(self, timeout: float) -> bool:
+        """Whether the worker's event loop answers within `timeout` seconds.
+
+        Raises WorkerGone when the worker is gone rather than slow.
+        """
+        try:
+            await self._ask(Kind.PING, b"", timeout)
+        except WorkerGone as exc:
+            if isinstance(exc.__cause__, TimeoutError):
+                return False
+            raise
+        return True
+
+    def kill(self) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            self.process.kill()
+
     async def query(self, kind: Kind) -> dict[str, Any]:
         result: dict[str, Any] = json.loads(await self._ask(kind, b"", QUERY_TIMEOUT))
         return result
