@@ -3,7 +3,9 @@
 The config-sync stream runs over TLS with client certificates in production
 (DESIGN.md, config sync rule 10): the control plane presents `server.pem` and accepts
 only nodes whose certificate the same CA signed. Running the command again reuses the
-CA in `--out`, so new nodes can be added later with `--node NAME`.
+CA in `--out`, so new nodes can be added later with `--node NAME`. A node certificate
+names its node (common name and DNS name): the control plane admits it for that node
+id only.
 """
 
 from __future__ import annotations
@@ -230,7 +232,8 @@ def _print_usage(out: Path, nodes: list[str]) -> None:
         "\nuse them with:\n"
         f"  fleetgate control-plane --tls-cert {out}/server.pem --tls-key {out}/server-key.pem"
         f" --tls-ca {out}/ca.pem ...\n"
-        f"  fleetgate data-plane --tls-cert {out}/node-{node}.pem"
-        f" --tls-key {out}/node-{node}-key.pem --tls-ca {out}/ca.pem ...",
+        f"  fleetgate data-plane --node-id {node} --tls-cert {out}/node-{node}.pem"
+        f" --tls-key {out}/node-{node}-key.pem --tls-ca {out}/ca.pem ...\n"
+        "a node certificate admits only the node id it names",
         file=sys.stderr,
     )

@@ -11,19 +11,13 @@ import argparse
 import sys
 from typing import Any, Literal, Self
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from data_plane.config.syntax import parse_host_port
+from data_plane.sync.contract import MIN_TOKEN_LENGTH, is_weak_token, weak_token_problem
 
 DEFAULT_DB = "sqlite:///./fleetgate.db"
-# Tokens that a default install, a tutorial or a lazy operator might use.
-WEAK_TOKENS = frozenset({"admin", "changeme", "fleetgate", "password", "secret", "test", "token"})
-MIN_TOKEN_LENGTH = 16
-
-
-def is_weak_token(token: str) -> bool:
-    return len(token) < MIN_TOKEN_LENGTH or token.lower() in WEAK_TOKENS
 
 
 class ControlPlaneSettings(BaseSettings):
@@ -58,6 +52,14 @@ class ControlPlaneSettings(BaseSettings):
             raise ValueError("a token may not be empty or hold whitespace")
         return value
 
+    @model_validator(mode="after")
+    def _cluster_token_strong_off_loopback(self) -> Self:
+        if self.cluster_token is not None:
+            refused, problem = weak_token_problem(self.cluster_token, (self.sync_listen,))
+            if refused:
+                raise ValueError(f"cluster_token: {problem}")
+        return self
+
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> Self:
         """Settings from the parsed `control-plane` flags; unset flags keep their defaults."""
@@ -89,6 +91,10 @@ class ControlPlaneSettings(BaseSettings):
                 f"{MIN_TOKEN_LENGTH} characters or a well-known word): "
                 "use a long random token outside development"
             )
+        if self.cluster_token is not None and self.environment != "development":
+            _, problem = weak_token_problem(self.cluster_token, (self.sync_listen,))
+            if problem is not None:
+                found.append(problem)
         return found
 
     def print_warnings(self) -> None:

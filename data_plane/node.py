@@ -101,9 +101,9 @@ class Node:
         self._stopping = True
         for task in self._supervisors:
             task.cancel()
-        for task in (self._summary_task, self._watchdog_task):
-            if task is not None:
-                task.cancel()
+        for looping in (self._summary_task, self._watchdog_task):
+            if looping is not None:
+                looping.cancel()
         for worker in self.workers.values():
             worker.terminate()
         deadline = self.settings.limits.drain_timeout + 5.0

@@ -29,7 +29,8 @@ from control_plane.sync.metrics import SyncMetrics
 from control_plane.sync.service import ConfigSyncService
 from control_plane.sync.transport import sync_server
 from data_plane.config.model import GatewayConfig
-from data_plane.config.snapshot import SnapshotRef, build_snapshot
+from data_plane.config.snapshot import build_snapshot
+from data_plane.sync.contract import SnapshotRef
 
 TARGET_S = 1.0
 ACK_TIMEOUT = 60.0

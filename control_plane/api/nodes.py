@@ -15,8 +15,9 @@ from fastapi import APIRouter, Path
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
 
+from data_plane.sync.contract import SnapshotRef
+
 from ..errors import NotFound
-from ..sync.cache import SnapshotRef
 from ..sync.inventory import NodeStatusName, latest_release_ref, node_status, utcnow
 from ..sync.node_row import NodeRow
 from .auth import AdminRoute

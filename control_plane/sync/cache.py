@@ -16,7 +16,7 @@ import asyncio
 import enum
 from dataclasses import dataclass, field
 
-from data_plane.config.snapshot import SnapshotRef
+from data_plane.sync.contract import SnapshotRef
 
 
 class Slot(enum.Enum):

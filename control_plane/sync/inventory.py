@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 
 from control_plane.store.db import Database
 from control_plane.store.models import ReleaseRow
-from data_plane.config.snapshot import SnapshotRef
+from data_plane.sync.contract import SnapshotRef
 
 from .node_row import NodeRow
 
@@ -240,10 +240,28 @@ class NodeInventory:
         try:
             await asyncio.to_thread(self._save, batch)
         except Exception:
-            log.exception("node inventory: cannot write %d node(s); retrying", len(batch))
+            log.exception("node inventory: cannot write %d node(s) at once", len(batch))
+            failed = await asyncio.to_thread(self._save_each, batch)
+            if len(failed) < len(batch):
+                # The store works: what it refuses alone is the record's fault, and
+                # retrying it would hold back every report after it, forever.
+                for record in failed:
+                    log.error("node inventory: dropped what node %r said last", record.id)
+                return
+            log.error("node inventory: the store refuses every write; retrying later")
             for record in batch:
                 self._records.setdefault(record.id, record)
                 self._dirty.add(record.id)
+
+    def _save_each(self, batch: list[NodeRecord]) -> list[NodeRecord]:
+        """Write the records one by one; returns those the store refused."""
+        failed = []
+        for record in batch:
+            try:
+                self._save([record])
+            except Exception:
+                failed.append(record)
+        return failed
 
     def purge(self) -> int:
         """Delete nodes not heard of for `offline_after + purge_after` seconds."""

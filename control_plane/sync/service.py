@@ -12,28 +12,30 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
-import re
 import time
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from typing import Protocol
 
 import grpc
 from fleetgate_pb import sync_pb2 as pb
 from fleetgate_pb import sync_pb2_grpc as pb_grpc
 
-from data_plane.config.snapshot import SnapshotRef
+from data_plane.sync.contract import (
+    ACCEPTED_HEADER,
+    OUTLOOK_HEADER,
+    SnapshotRef,
+    Unreadable,
+    node_message_problem,
+)
 
 from .cache import CachedRelease, Slot, SnapshotCache
 from .metrics import SyncMetrics
+from .refusals import RefusalLog
 from .session import NodeSession, Push
 
 log = logging.getLogger("fleetgate.sync")
 
-NODE_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$")
-# Sent as initial metadata once the hello is accepted: the node knows it is connected
-# even when it already holds the latest release and no push follows.
-ACCEPTED_HEADER = "fleetgate-accepted-node"
-OUTLOOK_HEADER = "fleetgate-outlook"  # see session.Outlook
+NodeMessages = AsyncIterator[pb.NodeMessage | Unreadable]
 _SLOTS = {Slot.ACTIVE: pb.ACTIVE, Slot.CANDIDATE: pb.CANDIDATE}
 
 
@@ -84,19 +86,29 @@ class ConfigSyncService(pb_grpc.ConfigSyncServicer):
         self._clock = clock
         # node id -> its session on this replica, for __repr__ and the connected gauge.
         self._sessions: dict[str, NodeSession] = {}
+        self._refusals = RefusalLog(log)
 
     async def Stream(
         self,
-        request_iterator: AsyncIterator[pb.NodeMessage],
+        request_iterator: NodeMessages,
         context: grpc.aio.ServicerContext[pb.NodeMessage, pb.ControlMessage],
     ) -> AsyncIterator[pb.ControlMessage]:
         if not self._authorized(context.invocation_metadata() or ()):
-            log.warning("config sync: refused %s: missing or wrong cluster token", context.peer())
+            self._refusals.warning(
+                "token", "config sync: refused %s: missing or wrong cluster token", context.peer()
+            )
             await context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or wrong cluster token")
         try:
             hello = await self._receive_hello(request_iterator)
         except ProtocolViolation as exc:
+            self._refusals.warning("hello", "config sync: refused %s: %s", context.peer(), exc)
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        mismatch = certificate_mismatch(hello.node_id, context.auth_context())
+        if mismatch is not None:
+            self._refusals.warning(
+                "certificate", "config sync: refused %s: %s", context.peer(), mismatch
+            )
+            await context.abort(grpc.StatusCode.PERMISSION_DENIED, mismatch)
 
         session = NodeSession(hello.node_id, holds=held_ref(hello.active))
         session.rejected |= await self._inventory.connected(hello, context.peer())
@@ -128,6 +140,9 @@ class ConfigSyncService(pb_grpc.ConfigSyncServicer):
                 yield message
             ended = reader.exception() if reader.done() and not reader.cancelled() else None
             if isinstance(ended, ProtocolViolation):
+                self._refusals.warning(
+                    "message", "config sync: node %s: %s", session.node_id, ended
+                )
                 await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(ended))
             if ended is not None:
                 log.debug("config sync: node %s stream ended: %r", session.node_id, ended)
@@ -149,29 +164,27 @@ class ConfigSyncService(pb_grpc.ConfigSyncServicer):
                 return hmac.compare_digest(given, self._token)
         return False
 
-    async def _receive_hello(self, requests: AsyncIterator[pb.NodeMessage]) -> pb.Hello:
+    async def _receive_hello(self, requests: NodeMessages) -> pb.Hello:
         try:
             first = await asyncio.wait_for(anext(requests), self._hello_timeout)
         except StopAsyncIteration:
             raise ProtocolViolation("the stream ended before a hello") from None
         except TimeoutError:
             raise ProtocolViolation(f"no hello within {self._hello_timeout:g} s") from None
-        if first.WhichOneof("msg") != "hello":
+        message = _checked(first)
+        if message.WhichOneof("msg") != "hello":
             raise ProtocolViolation("the first message on the stream must be a hello")
-        if not NODE_ID_PATTERN.match(first.hello.node_id):
-            raise ProtocolViolation(
-                "hello.node_id must be 1 to 128 characters of letters, digits and . _ : @ -"
-            )
-        return first.hello
+        return message.hello
 
     async def _read(
         self,
-        requests: AsyncIterator[pb.NodeMessage],
+        requests: NodeMessages,
         session: NodeSession,
         outbox: asyncio.Queue[pb.ControlMessage | None],
     ) -> None:
         try:
-            async for message in requests:
+            async for received in requests:
+                message = _checked(received)
                 kind = message.WhichOneof("msg")
                 if kind == "ack":
                     self._on_ack(session, message.ack, outbox)
@@ -250,6 +263,36 @@ class ConfigSyncService(pb_grpc.ConfigSyncServicer):
 
     def __repr__(self) -> str:
         return f"<ConfigSyncService nodes={len(self._sessions)} cache={self._cache!r}>"
+
+
+def _checked(received: pb.NodeMessage | Unreadable) -> pb.NodeMessage:
+    """`received` if it parsed and is within the stream's bounds; else ProtocolViolation."""
+    if isinstance(received, Unreadable):
+        raise ProtocolViolation(received.reason)
+    problem = node_message_problem(received)
+    if problem is not None:
+        raise ProtocolViolation(problem)
+    return received
+
+
+def certificate_mismatch(node_id: str, auth: Mapping[str, Sequence[bytes]] | None) -> str | None:
+    """Why the client certificate does not name `node_id`; None when it does or no TLS.
+
+    `fleetgate certs --node NAME` writes NAME as the certificate's common name and its
+    DNS name: a node holding another node's certificate cannot speak for it.
+    """
+    auth = auth or {}
+    if auth.get("transport_security_type") != [b"ssl"]:
+        return None
+    names = {
+        value.decode("utf-8", "replace")
+        for key in ("x509_common_name", "x509_subject_alternative_name")
+        for value in auth.get(key, ())
+    }
+    if node_id in names:
+        return None
+    shown = ", ".join(sorted(names)[:4]) or "no name"
+    return f"the client certificate names {shown}, not node {node_id!r}"
 
 
 def _active_ref(status: pb.NodeStatus) -> SnapshotRef | None:

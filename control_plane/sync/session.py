@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
-from data_plane.config.snapshot import SnapshotRef
+from data_plane.sync.contract import SnapshotRef
 
 from .cache import CachedRelease, Slot
 

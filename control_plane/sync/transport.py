@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 from dataclasses import dataclass, field
 
 import grpc
+from fleetgate_pb import sync_pb2
 from fleetgate_pb import sync_pb2_grpc as pb_grpc
 
-from data_plane.config.syntax import parse_host_port
-from data_plane.sync.settings import TlsFiles, read_tls_files
+from data_plane.config.syntax import is_loopback
+from data_plane.sync.contract import TlsFiles, read_node_message, read_tls_files
 
 log = logging.getLogger("fleetgate.sync")
 
@@ -75,17 +75,16 @@ def _check_pem(files: TlsFiles) -> None:
         raise TransportError("--tls-key: not an unencrypted PEM private key") from None
 
 
-def is_loopback(listen: str) -> bool:
-    try:
-        host, _ = parse_host_port(listen)
-    except ValueError:
-        return False
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+def _config_sync_handler(servicer: pb_grpc.ConfigSyncServicer) -> grpc.GenericRpcHandler:
+    """The generated registration, but reading node messages with a deserializer that
+    never raises: bytes that do not parse end that stream with INVALID_ARGUMENT and a
+    reason, instead of gRPC's bare UNKNOWN."""
+    stream = grpc.stream_stream_rpc_method_handler(
+        servicer.Stream,
+        request_deserializer=read_node_message,
+        response_serializer=sync_pb2.ControlMessage.SerializeToString,
+    )
+    return grpc.method_handlers_generic_handler("fleetgate.v1.ConfigSync", {"Stream": stream})
 
 
 def plaintext_warning(listen: str) -> str | None:
@@ -104,7 +103,7 @@ def sync_server(
 ) -> tuple[grpc.aio.Server, int]:
     """A grpc.aio server with `servicer` bound to `listen`; returns it and the bound port."""
     server = grpc.aio.server(options=SERVER_OPTIONS)
-    pb_grpc.add_ConfigSyncServicer_to_server(servicer, server)
+    server.add_generic_rpc_handlers((_config_sync_handler(servicer),))
     try:
         if tls is not None:
             port = server.add_secure_port(listen, tls.credentials())

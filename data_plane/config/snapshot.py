@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
 from fleetgate_pb import config_pb2 as pb
@@ -55,17 +54,6 @@ HEADER_MATCH_KINDS = {
 }
 # Fields of Snapshot that describe a release rather than its content.
 RELEASE_FIELDS = ("version", "hash", "created_at_ms", "author")
-
-
-@dataclass(frozen=True, slots=True)
-class SnapshotRef:
-    """A snapshot named by what identifies it on both sides of the sync stream."""
-
-    version: int
-    hash: str
-
-    def __str__(self) -> str:
-        return f"v{self.version} ({self.hash[:12]})"
 
 
 def build_snapshot(

@@ -132,6 +132,20 @@ def parse_host_port(value: str) -> tuple[str, int]:
     return host, int(port)
 
 
+def is_loopback(address: str) -> bool:
+    """Whether `address` (HOST:PORT) is on this machine only: localhost or 127/8, ::1."""
+    try:
+        host, _ = parse_host_port(address)
+    except ValueError:
+        return False
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def join_host_port(host: str, port: int) -> str:
     """The address `parse_host_port` reads back as (host, port)."""
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

@@ -23,7 +23,12 @@ from fleetgate_pb import sync_pb2 as pb
 from fleetgate_pb import sync_pb2_grpc as pb_grpc
 from google.protobuf.message import DecodeError
 
-from data_plane.config.snapshot import SnapshotRef
+from data_plane.sync.contract import (
+    ACCEPTED_HEADER,
+    MAX_SNAPSHOT_BYTES,
+    OUTLOOK_HEADER,
+    SnapshotRef,
+)
 
 from .backoff import Backoff
 from .cache import SnapshotDiskCache
@@ -32,10 +37,6 @@ from .settings import SyncSettings
 
 log = logging.getLogger("fleetgate.sync")
 
-ACCEPTED_HEADER = "fleetgate-accepted-node"  # the control plane's answer to a good hello
-OUTLOOK_HEADER = "fleetgate-outlook"  # push | current | rejected | empty
-# Snapshots of 10,000 routes run to megabytes; gRPC's default cap is 4 MiB.
-MAX_SNAPSHOT_BYTES = 256 * 1024 * 1024
 CHANNEL_OPTIONS = (
     ("grpc.max_receive_message_length", MAX_SNAPSHOT_BYTES),
     # Detect a control plane that vanished without closing the connection.

@@ -8,8 +8,8 @@ import re
 import socket
 from collections.abc import Iterable
 
-NODE_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$")
-LABEL_KEY_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,62}$")
+from .contract import LABEL_KEY, MAX_LABEL_VALUE, MAX_LABELS, NODE_ID
+
 # The shape of config a node understands; a control plane may refuse nodes too old for it.
 SCHEMA_VERSION = 1
 
@@ -21,7 +21,7 @@ def node_id(explicit: str | None, listen: str, hostname: str | None = None) -> s
     host listening on different addresses still get different ids.
     """
     if explicit:
-        if not NODE_ID_PATTERN.match(explicit):
+        if not NODE_ID.fullmatch(explicit):
             raise ValueError(
                 "--node-id: use 1 to 128 characters of letters, digits and . _ : @ -"
                 f" (got {explicit!r})"
@@ -38,10 +38,14 @@ def parse_labels(items: Iterable[str]) -> dict[str, str]:
     labels: dict[str, str] = {}
     for item in items:
         key, sep, value = item.partition("=")
-        if not sep or not LABEL_KEY_PATTERN.match(key):
-            raise ValueError(f"--label: expected KEY=VALUE with a simple key, got {item!r}")
-        if len(value) > 256 or any(c in value for c in "\r\n\0"):
-            raise ValueError(f"--label {key}: the value must be one line of at most 256 chars")
+        if not sep or not LABEL_KEY.fullmatch(key):
+            raise ValueError(f"--label: expected KEY=VALUE with a simple key, got {item[:64]!r}")
+        if len(value) > MAX_LABEL_VALUE or not value.isprintable():
+            raise ValueError(
+                f"--label {key}: the value must be at most {MAX_LABEL_VALUE} printable characters"
+            )
+        if len(labels) >= MAX_LABELS:
+            raise ValueError(f"--label: at most {MAX_LABELS} labels")
         labels[key] = value
     return labels
 

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from data_plane.config.syntax import parse_host_port
 
+from .contract import TLS_FLAGS, TlsFiles, read_tls_files, weak_token_problem
 from .identity import node_id, parse_labels
 
 STATUS_INTERVAL = 10.0
@@ -17,22 +16,6 @@ CONNECT_TIMEOUT = 5.0
 
 class SyncSettingsError(ValueError):
     """A config-sync flag is missing or wrong; the message names the flag."""
-
-
-TLS_FLAGS = ("--tls-cert", "--tls-key", "--tls-ca")
-
-
-@dataclass(frozen=True, slots=True)
-class TlsFiles:
-    """PEM bytes of this end's certificate, its key and the CA the other end chains to."""
-
-    cert: bytes = field(repr=False)
-    key: bytes = field(repr=False)
-    ca: bytes = field(repr=False)
-
-    def __iter__(self) -> Iterator[bytes]:
-        """In the order of TLS_FLAGS."""
-        return iter((self.cert, self.key, self.ca))
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +27,7 @@ class SyncSettings:
     address: str  # the proxy's listen address, reported in the hello
     cache_dir: str
     tls: TlsFiles | None = None
+    token_warning: str | None = None  # a weak token, allowed on loopback
     status_interval: float = STATUS_INTERVAL
     connect_timeout: float = CONNECT_TIMEOUT
 
@@ -56,6 +40,9 @@ class SyncSettings:
                 "--cluster-token (or FLEETGATE_CLUSTER_TOKEN) is required with --control-plane:"
                 " it is the shared secret the control plane checks"
             )
+        refused, problem = weak_token_problem(args.cluster_token, addresses)
+        if refused:
+            raise SyncSettingsError(f"--cluster-token: {problem}")
         try:
             identity = node_id(args.node_id, args.listen)
             labels = parse_labels(args.label or [])
@@ -69,6 +56,7 @@ class SyncSettings:
             address=args.listen,
             cache_dir=args.cache_dir,
             tls=load_tls(args.tls_cert, args.tls_key, args.tls_ca),
+            token_warning=problem,
         )
 
 
@@ -98,26 +86,3 @@ def load_tls(cert: str | None, key: str | None, ca: str | None) -> TlsFiles | No
             if b"-----BEGIN " not in pem:
                 raise SyncSettingsError(f"{flag}: {path} is not a PEM file")
     return files
-
-
-def read_tls_files(
-    cert: str | None, key: str | None, ca: str | None, *, together: str
-) -> TlsFiles | None:
-    """The bytes of the files the three TLS flags name, or None when none is given.
-
-    Either end of the sync stream reads its flags this way; a ValueError names the flag
-    that is missing (`together` says what the three are for) or cannot be read.
-    """
-    given = dict(zip(TLS_FLAGS, (cert, key, ca), strict=True))
-    if not any(given.values()):
-        return None
-    missing = [flag for flag, path in given.items() if not path]
-    if missing:
-        raise ValueError(f"{', '.join(missing)} missing: {together}")
-    contents = []
-    for flag, path in given.items():
-        try:
-            contents.append(Path(path or "").read_bytes())
-        except OSError as exc:
-            raise ValueError(f"{flag}: cannot read {path}: {exc.strerror}") from None
-    return TlsFiles(*contents)

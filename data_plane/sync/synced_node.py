@@ -31,6 +31,8 @@ def run_synced(args: argparse.Namespace, settings: NodeSettings) -> int:
     except SyncSettingsError as exc:
         print(f"fleetgate data-plane: {exc}", file=sys.stderr)
         return 2
+    if sync.token_warning is not None:
+        log.warning("%s", sync.token_warning)
     return asyncio.run(_serve(settings, sync))
 
 

@@ -14,11 +14,13 @@ from fleetgate_pb import config_pb2, sync_pb2
 from fleetgate_pb import sync_pb2_grpc as pb_grpc
 from prometheus_client import CollectorRegistry
 
+from control_plane.sync import transport
 from control_plane.sync.cache import CachedRelease, SnapshotCache
 from control_plane.sync.metrics import SyncMetrics
 from control_plane.sync.service import ConfigSyncService
 from data_plane.config.model import GatewayConfig
-from data_plane.config.snapshot import SnapshotRef, build_snapshot
+from data_plane.config.snapshot import build_snapshot
+from data_plane.sync.contract import SnapshotRef
 
 TOKEN = "test-cluster-token-0123456789"
 T = TypeVar("T")
@@ -108,9 +110,7 @@ async def sync_server(
     service = ConfigSyncService(
         cache, inventory, metrics, cluster_token=TOKEN, clock=clock or time.time
     )
-    server = grpc.aio.server()
-    pb_grpc.add_ConfigSyncServicer_to_server(service, server)
-    port = server.add_insecure_port(f"127.0.0.1:{port}")
+    server, port = transport.sync_server(service, f"127.0.0.1:{port}", None)
     await server.start()
     try:
         yield SyncServer(f"127.0.0.1:{port}", cache, inventory, metrics, registry, service)

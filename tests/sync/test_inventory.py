@@ -13,7 +13,7 @@ from fleetgate_pb import sync_pb2
 from control_plane.store.db import Database
 from control_plane.sync.inventory import NodeInventory, NodeRecord, node_status
 from control_plane.sync.node_row import NodeRow
-from data_plane.config.snapshot import SnapshotRef
+from data_plane.sync.contract import SnapshotRef
 
 from .harness import run
 

@@ -25,9 +25,9 @@ def test_two_listen_addresses_on_one_host_get_different_ids() -> None:
 
 
 def test_an_odd_host_name_still_gives_a_valid_id() -> None:
-    from data_plane.sync.identity import NODE_ID_PATTERN
+    from data_plane.sync.contract import NODE_ID
 
-    assert NODE_ID_PATTERN.match(node_id(None, ":8080", "héllo wörld!"))
+    assert NODE_ID.fullmatch(node_id(None, ":8080", "héllo wörld!"))
 
 
 def test_a_bad_explicit_node_id_names_the_flag() -> None:

@@ -21,13 +21,14 @@ from control_plane.sync.service import ConfigSyncService
 from control_plane.sync.transport import (
     ServerTls,
     TransportError,
-    is_loopback,
     plaintext_warning,
     sync_server,
 )
+from data_plane.config.syntax import is_loopback
 from data_plane.sync.backoff import Backoff
 from data_plane.sync.client import SyncClient
-from data_plane.sync.settings import SyncSettings, TlsFiles
+from data_plane.sync.contract import TlsFiles
+from data_plane.sync.settings import SyncSettings
 
 from .harness import TOKEN, CheckingNode, RecordingInventory, hello, release, run
 
@@ -157,3 +158,51 @@ def test_loopback_addresses_are_recognised(listen: str, loopback: bool) -> None:
 def test_plaintext_on_a_public_address_is_warned_about() -> None:
     assert "plaintext" in (plaintext_warning("0.0.0.0:50051") or "")
     assert plaintext_warning("127.0.0.1:50051") is None
+
+
+def node_credentials(certs: Path, name: str) -> grpc.ChannelCredentials:
+    return grpc.ssl_channel_credentials(
+        root_certificates=(certs / "ca.pem").read_bytes(),
+        private_key=(certs / f"node-{name}-key.pem").read_bytes(),
+        certificate_chain=(certs / f"node-{name}.pem").read_bytes(),
+    )
+
+
+def test_a_node_certificate_speaks_only_for_the_node_it_names(certs: Path) -> None:
+    """edge-1's certificate, from the right CA, cannot say hello as edge-2."""
+
+    async def scenario() -> tuple[grpc.StatusCode, list[tuple[str, ...]]]:
+        async with (
+            tls_server(certs) as (address, inventory),
+            grpc.aio.secure_channel(address, node_credentials(certs, "edge-1")) as channel,
+        ):
+            call = pb_grpc.ConfigSyncStub(channel).Stream(
+                metadata=(("authorization", f"Bearer {TOKEN}"),)
+            )
+            with pytest.raises(grpc.aio.AioRpcError) as refused:
+                await call.write(hello("edge-2"))
+                await asyncio.wait_for(call.read(), 10)
+            assert "edge-1" in (refused.value.details() or "")
+            return refused.value.code(), inventory.events
+
+    code, events = run(scenario())
+    assert code == grpc.StatusCode.PERMISSION_DENIED
+    assert events == []
+
+
+def test_a_node_certificate_admits_the_node_it_names(certs: Path) -> None:
+    async def scenario() -> int:
+        async with (
+            tls_server(certs) as (address, _),
+            grpc.aio.secure_channel(address, node_credentials(certs, "edge-1")) as channel,
+        ):
+            call = pb_grpc.ConfigSyncStub(channel).Stream(
+                metadata=(("authorization", f"Bearer {TOKEN}"),)
+            )
+            await call.write(hello("edge-1"))
+            message = await asyncio.wait_for(call.read(), 10)
+            call.cancel()
+            assert isinstance(message, sync_pb2.ControlMessage)
+            return len(message.push.snapshot)
+
+    assert run(scenario()) > 0
