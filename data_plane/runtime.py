@@ -21,7 +21,8 @@ from fleetgate_pb import config_pb2 as pb
 
 from data_plane.balancing import Balancer, Upstream, make_balancer
 from data_plane.capabilities import CAPABILITIES, check_capabilities
-from data_plane.config.validate import ConfigInvalid, check_entities
+from data_plane.config.errors import ConfigInvalid
+from data_plane.config.validate import check_entities
 from data_plane.http.pool import ServicePool
 from data_plane.http.request import RequestHead, header_value
 from data_plane.metrics import RouteCounters, ServiceCounters, WorkerMetrics

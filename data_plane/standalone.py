@@ -17,8 +17,8 @@ import logging
 from fleetgate_pb import config_pb2 as pb
 
 from data_plane.config.document import ConfigFileError, read_gateway_file
-from data_plane.config.snapshot import build_snapshot
 from data_plane.config.errors import ConfigInvalid
+from data_plane.config.snapshot import build_snapshot
 from data_plane.node import Node
 
 log = logging.getLogger("fleetgate.standalone")
