@@ -79,6 +79,11 @@ class InvalidConfig(Invalid):
     code = "invalid_config"
 
 
+class TooLarge(ControlPlaneError):
+    status = 413
+    code = "too_large"
+
+
 class Unavailable(ControlPlaneError):
     status = 503
     code = "unavailable"

@@ -10,6 +10,7 @@ from ..store import audit
 from .auth import AdminRoute
 from .deps import AdminDep, PaginationDep, SessionDep
 from .errors import UNAUTHORIZED
+from .parameters import SINGLE_LINE
 from .schemas import AuditOut, ItemPage
 
 router = APIRouter(prefix="/audit", tags=["audit"], route_class=AdminRoute, responses=UNAUTHORIZED)
@@ -24,7 +25,10 @@ def read_audit(
     page: PaginationDep,
     kind: Annotated[Kind | None, Query(description="only entries about this kind")] = None,
     name: Annotated[
-        str | None, Query(max_length=128, description="only entries about this entity name")
+        str | None,
+        Query(
+            max_length=128, pattern=SINGLE_LINE, description="only entries about this entity name"
+        ),
     ] = None,
 ) -> ItemPage[AuditOut]:
     """Each change: who (the token's actor), when, the action, and the entity before and after."""

@@ -18,10 +18,11 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from ..errors import FieldProblem, Invalid, Unauthorized
 from ..plane import ControlPlane
+from .json_body import AdminRequest
 from .query_names import declared_query_names, refuse_unknown_query
 
 DEFAULT_ACTOR = "admin"
-ACTOR_PATTERN = re.compile(r"^[A-Za-z0-9@._+-]{1,128}$")
+ACTOR_PATTERN = re.compile(r"[A-Za-z0-9@._+-]{1,128}")
 
 bearer = HTTPBearer(
     auto_error=False,
@@ -48,7 +49,9 @@ class AdminRoute(APIRoute):
         async def checked(request: Request) -> Response:
             check_token(request)
             refuse_unknown_query(request, declared)
-            return await handler(request)
+            strict = AdminRequest(request.scope, request.receive)
+            await strict.body()  # a body over the limit is 413 before FastAPI reads it
+            return await handler(strict)
 
         return checked
 
@@ -65,6 +68,6 @@ def admin(
     check_token(request)
     if x_actor is None:
         return DEFAULT_ACTOR
-    if not ACTOR_PATTERN.match(x_actor):
+    if not ACTOR_PATTERN.fullmatch(x_actor):
         raise Invalid.of([FieldProblem("X-Actor", "1 to 128 of letters, digits and @ . _ + -")])
     return x_actor

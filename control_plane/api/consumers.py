@@ -15,12 +15,13 @@ from .crud import EntityDocs, entity_router
 from .deps import CatalogDep
 from .entities import NameParam
 from .errors import CONFLICT, NOT_FOUND
+from .parameters import NAME
 from .schemas import ApiKeyCreated, ApiKeyRequest, ConsumerOut
 
 KIND = "consumers"
 # A generated key: 256 bits, URL-safe, so it fits a header or a query string as it is.
 KEY_BYTES = 32
-KeyIdParam = Annotated[str, Path(max_length=128, description="the API key's id", examples=["ci"])]
+KeyIdParam = Annotated[str, Path(pattern=NAME, description="the API key's id", examples=["ci"])]
 ApiKeyBody = Annotated[
     ApiKeyRequest | None,
     Body(

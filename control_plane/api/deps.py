@@ -7,12 +7,15 @@ from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, Query, Request
+from pydantic import Field
 from sqlalchemy.orm import Session
 
 from ..plane import ControlPlane
 from ..store.catalog import Catalog
+from ..store.models import TAG_LENGTH
 from ..sync.admission import Admission
 from .auth import admin
+from .parameters import MAX_SQL_INTEGER, MAX_TAGS, SINGLE_LINE
 from .release_header import note_change
 from .request_id import request_id_of
 
@@ -65,7 +68,7 @@ class Pagination:
 
 def pagination(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="items per page")] = 100,
-    offset: Annotated[int, Query(ge=0, description="items to skip")] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_SQL_INTEGER, description="items to skip")] = 0,
 ) -> Pagination:
     return Pagination(limit, offset)
 
@@ -81,10 +84,14 @@ class EntityFilter:
 
 def entity_filter(
     name: Annotated[
-        str | None, Query(max_length=128, description="only names containing this text")
+        str | None,
+        Query(max_length=128, pattern=SINGLE_LINE, description="only names containing this text"),
     ] = None,
     tag: Annotated[
-        list[str], Query(description="only entities holding this tag (repeat: all of them)")
+        list[Annotated[str, Field(max_length=TAG_LENGTH, pattern=SINGLE_LINE)]],
+        Query(
+            max_length=MAX_TAGS, description="only entities holding this tag (repeat: all of them)"
+        ),
     ] = [],  # noqa: B006 - FastAPI copies defaults per request
 ) -> EntityFilter:
     return EntityFilter(name, tag)

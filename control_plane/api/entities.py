@@ -7,9 +7,9 @@ from typing import Annotated, Any
 from fastapi import Body, Path
 from fastapi.openapi.models import Example
 
-NameParam = Annotated[
-    str, Path(max_length=128, description="the entity's name", examples=["users"])
-]
+from .parameters import NAME
+
+NameParam = Annotated[str, Path(pattern=NAME, description="the entity's name", examples=["users"])]
 
 MergePatchBody = Annotated[
     dict[str, Any],

@@ -15,6 +15,13 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
+from sqlalchemy.exc import (
+    DataError,
+    DBAPIError,
+    IntegrityError,
+    OperationalError,
+    StatementError,
+)
 from starlette.exceptions import HTTPException
 
 from ..errors import ControlPlaneError, FieldProblem, Invalid, Unauthorized, problems_from
@@ -110,6 +117,24 @@ async def on_http_exception(request: Request, exc: Exception) -> JSONResponse:
     return error_response(request, exc.status_code, code, message, headers=exc.headers)
 
 
+async def on_store_error(request: Request, exc: Exception) -> JSONResponse:
+    """A database error a request caused: the input did not fit the store, so 4xx.
+
+    The checks before the store are meant to refuse such input first; this is the net
+    under them, so that no input can make the API answer 500. The database's own
+    message stays in the log: it may quote SQL.
+    """
+    assert isinstance(exc, DBAPIError | StatementError)
+    log.warning("store refused %s %s: %s", request.method, request.url.path, exc)
+    if isinstance(exc, IntegrityError):
+        return error_response(request, 409, "conflict", "the change conflicts with the store")
+    if isinstance(exc, OperationalError):
+        return error_response(request, 503, "unavailable", "the store cannot be reached")
+    if isinstance(exc, DataError) or isinstance(exc.orig, ValueError | OverflowError):
+        return error_response(request, 422, "invalid", "a value does not fit the store")
+    return await on_unexpected(request, exc)
+
+
 async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.error("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
     return error_response(request, 500, "internal", "internal error; see the control plane log")
@@ -119,4 +144,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ControlPlaneError, on_control_plane_error)
     app.add_exception_handler(RequestValidationError, on_request_validation)
     app.add_exception_handler(HTTPException, on_http_exception)
+    app.add_exception_handler(StatementError, on_store_error)
     app.add_exception_handler(Exception, on_unexpected)

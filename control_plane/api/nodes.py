@@ -23,6 +23,7 @@ from ..sync.node_row import NodeRow
 from .auth import AdminRoute
 from .deps import AdminDep, PaginationDep, PlaneDep, SessionDep
 from .errors import NOT_FOUND, UNAUTHORIZED
+from .parameters import NODE_ID_PATTERN
 from .schemas import ItemPage
 
 router = APIRouter(prefix="/nodes", tags=["nodes"], route_class=AdminRoute, responses=UNAUTHORIZED)
@@ -81,7 +82,9 @@ class NodeOut(BaseModel):
         return cls.model_validate({**fields, "status": status})
 
 
-NodeIdParam = Annotated[str, Path(max_length=128, description="a node id", examples=["edge-1"])]
+NodeIdParam = Annotated[
+    str, Path(pattern=NODE_ID_PATTERN, description="a node id", examples=["edge-1"])
+]
 
 
 def _out(plane: PlaneDep, row: NodeRow, latest: SnapshotRef | None) -> NodeOut:

@@ -25,13 +25,16 @@ from ..store.releases import Release
 from .auth import AdminRoute
 from .deps import AdminDep, PaginationDep, SessionDep
 from .errors import NOT_FOUND, UNAUTHORIZED
+from .parameters import MAX_SQL_INTEGER
 from .schemas import ItemPage, ReleaseDetail, ReleaseOut, ReleaseSnapshot
 
 router = APIRouter(
     prefix="/releases", tags=["releases"], route_class=AdminRoute, responses=UNAUTHORIZED
 )
 
-VersionParam = Annotated[int, Path(ge=1, description="a release version", examples=[42])]
+VersionParam = Annotated[
+    int, Path(ge=1, le=MAX_SQL_INTEGER, description="a release version", examples=[42])
+]
 
 
 def _release(session: Session, version: int) -> Release:

@@ -12,7 +12,7 @@ import uuid
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 # The rule the data plane applies too (DESIGN.md, "HTTP correctness at the edge").
-VALID_REQUEST_ID = re.compile(rb"^[A-Za-z0-9._-]{1,128}$")
+VALID_REQUEST_ID = re.compile(rb"[A-Za-z0-9._-]{1,128}")
 HEADER = b"x-request-id"
 
 
@@ -32,7 +32,7 @@ class RequestIdMiddleware:
             await self.app(scope, receive, send)
             return
         incoming = next((v for k, v in scope["headers"] if k == HEADER), b"")
-        raw = incoming if VALID_REQUEST_ID.match(incoming) else uuid.uuid4().hex.encode()
+        raw = incoming if VALID_REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex.encode()
         scope.setdefault("state", {})["request_id"] = raw.decode()
 
         async def send_with_id(message: Message) -> None:

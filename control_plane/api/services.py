@@ -7,17 +7,25 @@ from typing import Annotated, Any
 from fastapi import Path, Response
 
 from data_plane.config.model import ServiceSpec, TargetSpec
+from data_plane.config.syntax import MAX_ADDRESS
 
 from ..errors import Conflict, FieldProblem, Invalid, NotFound
 from .crud import EntityDocs, entity_router
 from .deps import CatalogDep
 from .entities import NameParam
 from .errors import CONFLICT, INVALID, NOT_FOUND
+from .parameters import SINGLE_LINE
 from .schemas import ItemPage, ServiceOut
 
 KIND = "services"
 AddressParam = Annotated[
-    str, Path(description="the target's host:port", examples=["127.0.0.1:9001"])
+    str,
+    Path(
+        max_length=MAX_ADDRESS,
+        pattern=SINGLE_LINE,
+        description="the target's host:port",
+        examples=["127.0.0.1:9001"],
+    ),
 ]
 
 router = entity_router(
