@@ -26,6 +26,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from .admin_auth import bootstrap_admin_token
 from .api.app import create_app
+from .api.http_protocol import AdminHttpProtocol
 from .errors import problems_from
 from .plane import ControlPlane
 from .settings import ControlPlaneSettings
@@ -92,6 +93,7 @@ async def serve(settings: ControlPlaneSettings) -> int:
             host=host,
             port=port,
             lifespan="on",
+            http=AdminHttpProtocol,
             access_log=False,
             timeout_graceful_shutdown=SHUTDOWN_DEADLINE,
         )

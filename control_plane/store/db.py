@@ -10,8 +10,10 @@ even when several control-plane replicas share the database.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, text
@@ -40,6 +42,8 @@ def make_engine(url: str | URL) -> Engine:
     parsed = store_url(url)
     if parsed.get_backend_name() != "sqlite":
         return create_engine(parsed, pool_pre_ping=True)
+    if parsed.database and parsed.database != ":memory:" and "mode=memory" not in str(parsed):
+        create_private(Path(parsed.database))
     engine = create_engine(
         parsed,
         connect_args={"timeout": SQLITE_BUSY_TIMEOUT, "check_same_thread": False},
@@ -47,6 +51,21 @@ def make_engine(url: str | URL) -> Engine:
     event.listen(engine, "connect", _sqlite_connect)
     event.listen(engine, "begin", _sqlite_begin)
     return engine
+
+
+def create_private(path: Path) -> None:
+    """Create the SQLite file readable by its owner only, unless it exists.
+
+    It holds JWT secrets and API key hashes; SQLite would create it 0644 (and its WAL
+    and shared-memory files take the mode of the database file).
+    """
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    except OSError:
+        return  # a missing directory: SQLite will say so, naming the file
+    os.close(fd)
 
 
 def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
