@@ -102,9 +102,12 @@ def test_a_worker_that_dies_is_replaced_and_both_serve_again(
 
 
 def test_the_default_is_one_worker_per_core(scripted: ScriptedUpstream, tmp_path: Path) -> None:
+    cores = os.cpu_count() or 1
     running = RunningNode(tmp_path, gateway(scripted.address), workers=0).start()
     try:
-        running.wait_workers(os.cpu_count() or 1)
+        # Ready means every worker was started and took the config: none is still to come.
+        assert running.metric("fleetgate_workers") == cores
+        assert len(running.worker_pids()) == cores
     finally:
         running.stop()
 

@@ -71,20 +71,22 @@ def test_a_hello_creates_the_node_row_at_once(store: Database) -> None:
 
 
 def test_an_ack_is_written_at_the_next_flush(store: Database) -> None:
-    async def scenario() -> None:
-        nodes = inventory(store)
-        await nodes.connected(hello(), "peer")
-        nodes.acked("edge-1", V2, 0.031)
-        await nodes.flush()
+    def applied() -> tuple[object, ...]:
+        stored = row(store)
+        assert stored is not None
+        return (stored.applied_version, stored.applied_hash, stored.apply_seconds)
 
-    run(scenario())
-    stored = row(store)
-    assert stored is not None
-    assert (stored.applied_version, stored.applied_hash, stored.apply_seconds) == (
-        2,
-        V2.hash,
-        0.031,
-    )
+    async def scenario() -> tuple[tuple[object, ...], tuple[object, ...]]:
+        nodes = inventory(store)
+        await nodes.connected(hello(holds=V1), "peer")
+        nodes.acked("edge-1", V2, 0.031)
+        before = applied()  # batched: nothing is written until the flush
+        await nodes.flush()
+        return before, applied()
+
+    before, after = run(scenario())
+    assert before == (1, V1.hash, None)
+    assert after == (2, V2.hash, 0.031)
 
 
 def test_a_nack_stores_the_rejected_release_and_the_reason(store: Database) -> None:

@@ -119,6 +119,8 @@ def test_a_status_report_during_a_push_does_not_change_holdings() -> None:
     s = session(holds=release(1).ref)
     push = s.offer(release(2), live=True)
     assert push is not None
-    s.reported(release(1).ref)
+    # Written before the node applied the push: it names what the node served then.
+    s.reported(release(3).ref)
+    assert s.holds == release(1).ref
     s.ack(push.nonce)
     assert s.holds == release(2).ref
