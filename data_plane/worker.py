@@ -25,6 +25,7 @@ import sys
 
 import uvloop
 from fleetgate_pb import config_pb2 as pb
+from google.protobuf.message import DecodeError
 
 from data_plane.channel import Channel, ChannelClosed, Kind
 from data_plane.http.downstream import DownstreamConnection
@@ -117,8 +118,14 @@ class Worker:
         try:
             snapshot = pb.Snapshot.FromString(payload)
             self._prepared = await self.loop.run_in_executor(None, self._compile, snapshot)
-        except Exception as exc:  # answered to the supervisor, which keeps the old config
+        except (ValueError, DecodeError) as exc:  # the snapshot's fault: its reason is the NACK
             await self._reply(Kind.APPLIED, request_id, {"ok": False, "error": str(exc)})
+            return
+        except Exception:
+            # A bug, not a bad snapshot: its traceback belongs in the log, not in a NACK.
+            log.exception("worker %d: compiling a snapshot failed unexpectedly", os.getpid())
+            error = "the node failed to compile it (an internal error; see the node's log)"
+            await self._reply(Kind.APPLIED, request_id, {"ok": False, "error": error})
             return
         await self._reply(Kind.APPLIED, request_id, {"ok": True, "error": ""})
 
