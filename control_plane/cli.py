@@ -15,9 +15,10 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from control_plane.settings import ControlPlaneSettings
+from data_plane.settings import NodeSettings
 from data_plane.sync.identity import software_version
 
-DEFAULT_DB = "sqlite:///./fleetgate.db"
 DEFAULT_ADMIN_URL = "http://127.0.0.1:8001"
 
 # sub-command -> "module:function" taking the parsed namespace and returning an exit code
@@ -104,6 +105,11 @@ def _admin_client(flag: _Flags) -> None:
     flag("--token", secret=True, env="FLEETGATE_ADMIN_TOKEN", help="admin token")
 
 
+def _control_plane(setting: str) -> Any:
+    """The default of a control-plane setting, as `ControlPlaneSettings` holds it."""
+    return ControlPlaneSettings.model_fields[setting].default
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fleetgate", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"fleetgate {software_version()}")
@@ -111,23 +117,35 @@ def build_parser() -> argparse.ArgumentParser:
 
     cp = commands.add_parser("control-plane", help="run the admin API and config sync")
     flag = _Flags(cp)
-    flag("--db", default=DEFAULT_DB, help="SQLAlchemy URL of the store")
-    flag("--admin-listen", default="127.0.0.1:8001", help="HOST:PORT of the admin API")
-    flag("--sync-listen", default="127.0.0.1:50051", help="HOST:PORT of the gRPC sync")
+    flag("--db", default=_control_plane("db"), help="SQLAlchemy URL of the store")
+    flag(
+        "--admin-listen", default=_control_plane("admin_listen"), help="HOST:PORT of the admin API"
+    )
+    flag("--sync-listen", default=_control_plane("sync_listen"), help="HOST:PORT of the gRPC sync")
     flag(
         "--admin-token",
         secret=True,
         help="bearer token of the admin API (generated on the first start when absent)",
     )
     flag("--no-migrate", action="store_true", help="do not apply pending migrations at start")
-    flag("--node-offline-after", type=float, default=30.0, help="seconds of silence -> OFFLINE")
-    flag("--node-purge-after", type=float, default=3600.0, help="seconds OFFLINE -> forgotten")
+    flag(
+        "--node-offline-after",
+        type=float,
+        default=_control_plane("node_offline_after"),
+        help="seconds of silence -> OFFLINE",
+    )
+    flag(
+        "--node-purge-after",
+        type=float,
+        default=_control_plane("node_purge_after"),
+        help="seconds OFFLINE -> forgotten",
+    )
     _sync_security(flag)
 
     db = commands.add_parser("db", help="database schema")
     db_commands = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
     upgrade = db_commands.add_parser("upgrade", help="apply pending migrations")
-    _Flags(upgrade)("--db", default=DEFAULT_DB, help="SQLAlchemy URL of the store")
+    _Flags(upgrade)("--db", default=_control_plane("db"), help="SQLAlchemy URL of the store")
 
     apply = commands.add_parser("apply", help="make the store equal to a declarative file")
     flag = _Flags(apply)
@@ -158,7 +176,11 @@ def build_parser() -> argparse.ArgumentParser:
     flag("--status-listen", default="127.0.0.1:9901", help="HOST:PORT of health and metrics")
     flag("--control-plane", help="HOST:PORT of the control plane's sync service")
     flag("--config", help="serve this declarative file, without a control plane")
-    flag("--cache-dir", default="./fleetgate-cache", help="where the last good snapshot is kept")
+    flag(
+        "--cache-dir",
+        default=NodeSettings.__dataclass_fields__["cache_dir"].default,
+        help="where the last good snapshot is kept",
+    )
     flag("--workers", type=int, default=0, help="worker processes (0: one per core)")
     flag(
         "--node-id",

@@ -21,6 +21,7 @@ from fleetgate_pb import config_pb2 as pb
 
 from data_plane.balancing import Balancer, Upstream, make_balancer
 from data_plane.capabilities import CAPABILITIES, check_capabilities
+from data_plane.config import defaults
 from data_plane.config.errors import ConfigInvalid
 from data_plane.config.validate import check_entities
 from data_plane.http.pool import ServicePool
@@ -29,10 +30,6 @@ from data_plane.metrics import RouteCounters, ServiceCounters, WorkerMetrics
 from data_plane.policies import PolicyChain, build_chain
 from data_plane.routing import RouteTable
 from data_plane.settings import Limits
-
-# Used when a snapshot leaves a timeout unset (0): the config model's defaults.
-DEFAULT_CONNECT_TIMEOUT = 5.0
-DEFAULT_READ_TIMEOUT = 60.0
 
 HashKey = Callable[[RequestHead, str], str | None]
 
@@ -142,8 +139,8 @@ def _compile_service(
         counters=counters,
         host_lines=tuple(b"Host: %s\r\n" % t.address.encode() for t in balancer.targets),
         timeouts=(
-            timeouts.connect or DEFAULT_CONNECT_TIMEOUT,
-            timeouts.read or DEFAULT_READ_TIMEOUT,
+            timeouts.connect or defaults.CONNECT_TIMEOUT,
+            timeouts.read or defaults.READ_TIMEOUT,
             timeouts.total,
         ),
         retries=service.retries,

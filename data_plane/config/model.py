@@ -21,6 +21,7 @@ from pydantic import (
     model_validator,
 )
 
+from . import defaults
 from .bounds import bounds_problem
 from .syntax import (
     MAX_TARGETS,
@@ -99,8 +100,8 @@ class TargetSpec(Spec):
 
 
 class TimeoutsSpec(Spec):
-    connect: Seconds = 5.0
-    read: Seconds = 60.0
+    connect: Seconds = defaults.CONNECT_TIMEOUT
+    read: Seconds = defaults.READ_TIMEOUT
     total: Seconds | None = None
 
 
