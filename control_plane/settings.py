@@ -17,13 +17,15 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from data_plane.config.syntax import parse_host_port
 from data_plane.sync.contract import MIN_TOKEN_LENGTH, is_weak_token, weak_token_problem
 
+DEFAULT_DB = "sqlite:///./fleetgate.db"
+
 
 class ControlPlaneSettings(BaseSettings):
     """Everything `fleetgate control-plane` needs to know before it starts."""
 
     model_config = SettingsConfigDict(env_prefix="FLEETGATE_", extra="ignore")
 
-    db: str = "sqlite:///./fleetgate.db"
+    db: str = DEFAULT_DB
     admin_listen: str = "127.0.0.1:8001"
     sync_listen: str = "127.0.0.1:50051"
     admin_token: str | None = None

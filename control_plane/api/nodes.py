@@ -13,13 +13,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import func, select
 
 from data_plane.sync.contract import SnapshotRef
 
 from ..errors import NotFound
-from ..sync.inventory import NodeStatusName, latest_release_ref, node_status, utcnow
-from ..sync.node_row import NodeRow
+from ..store.nodes import NodeRow, node_page
+from ..store.releases import latest_ref
+from ..sync.inventory import NodeStatusName, node_status, utcnow
 from .auth import AdminRoute
 from .deps import AdminDep, PaginationDep, PlaneDep, SessionDep
 from .errors import NOT_FOUND, UNAUTHORIZED
@@ -97,11 +97,8 @@ def list_nodes(
     plane: PlaneDep, session: SessionDep, _admin: AdminDep, page: PaginationDep
 ) -> ItemPage[NodeOut]:
     """Every node heard of and not yet purged, ordered by id."""
-    latest = latest_release_ref(session)
-    total = session.scalar(select(func.count()).select_from(NodeRow)) or 0
-    rows = session.scalars(
-        select(NodeRow).order_by(NodeRow.id).offset(page.offset).limit(page.limit)
-    )
+    latest = latest_ref(session)
+    rows, total = node_page(session, offset=page.offset, limit=page.limit)
     return ItemPage[NodeOut](items=[_out(plane, row, latest) for row in rows], total=total)
 
 
@@ -112,4 +109,4 @@ def get_node(
     row = session.get(NodeRow, node_id)
     if row is None:
         raise NotFound(f"no node {node_id!r}")
-    return _out(plane, row, latest_release_ref(session))
+    return _out(plane, row, latest_ref(session))

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session, defer
 from data_plane.config.model import ENTITY_KINDS
 from data_plane.config.snapshot import build_snapshot
 from data_plane.config.validate import raise_if_invalid
+from data_plane.sync.contract import SnapshotRef
 
 from .db import Database, lock_config
 from .entity_rows import load_config
@@ -132,3 +133,11 @@ def _store_next(session: Session, author: str) -> Release | None:
             {"channel": NOTIFY_CHANNEL, "version": str(version)},
         )
     return Release.of(row)
+
+
+def latest_ref(session: Session) -> SnapshotRef | None:
+    """The version and hash of the latest release, without loading its snapshot."""
+    row = session.execute(
+        select(ReleaseRow.version, ReleaseRow.hash).order_by(ReleaseRow.version.desc()).limit(1)
+    ).first()
+    return None if row is None else SnapshotRef(row.version, row.hash)

@@ -20,13 +20,13 @@ from fleetgate_pb import config_pb2 as pb
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from control_plane.store.nodes import NodeRow
 from data_plane.capabilities import CAPABILITIES
+from data_plane.config.errors import ConfigError
 from data_plane.config.snapshot import capability_needs
-from data_plane.config.validate import ConfigError
 from data_plane.sync.identity import software_version
 
 from .inventory import utcnow
-from .node_row import NodeRow
 
 # How many nodes a refusal names before it says how many more there are.
 NAMED_NODES = 5

@@ -19,17 +19,13 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal, cast
+from typing import Any, Literal
 
 from fleetgate_pb import sync_pb2 as pb
-from sqlalchemy import Table, bindparam, delete, select, update
-from sqlalchemy.orm import Session
 
 from control_plane.store.db import Database
-from control_plane.store.models import ReleaseRow
+from control_plane.store.nodes import NodeRow, purge_nodes, save_nodes
 from data_plane.sync.contract import SnapshotRef
-
-from .node_row import NodeRow
 
 log = logging.getLogger("fleetgate.sync")
 
@@ -104,22 +100,6 @@ def node_status(
     if row.applied_version == latest.version and row.applied_hash == latest.hash:
         return "SYNCED"
     return "STALE"
-
-
-# A node's row, unless a newer report (from the replica it moved to) is stored already.
-_NODES = cast(Table, NodeRow.__table__)
-_UPDATE_NODE = (
-    update(_NODES)
-    .where(_NODES.c.id == bindparam("node_id"), _NODES.c.last_seen <= bindparam("heard_at"))
-    .values({c.name: bindparam(c.name) for c in _NODES.c if c.name != "id"})
-)
-
-
-def latest_release_ref(session: Session) -> SnapshotRef | None:
-    row = session.execute(
-        select(ReleaseRow.version, ReleaseRow.hash).order_by(ReleaseRow.version.desc()).limit(1)
-    ).first()
-    return None if row is None else SnapshotRef(row.version, row.hash)
 
 
 class NodeInventory:
@@ -267,13 +247,8 @@ class NodeInventory:
         """Delete nodes not heard of for `offline_after + purge_after` seconds."""
         horizon = self._clock() - timedelta(seconds=self.offline_after + self.purge_after)
         with self._db.session() as session:
-            result = session.execute(
-                delete(NodeRow)
-                .where(NodeRow.last_seen < horizon)
-                .execution_options(synchronize_session=False)
-            )
+            purged = purge_nodes(session, horizon)
             session.commit()
-        purged = int(getattr(result, "rowcount", 0) or 0)
         if purged:
             log.info("node inventory: forgot %d node(s) offline for %g s", purged, self.purge_after)
         return purged
@@ -305,18 +280,8 @@ class NodeInventory:
         return rejected
 
     def _save(self, batch: list[NodeRecord]) -> None:
-        # One UPDATE run for the whole batch (executemany): row by row through the ORM,
-        # 100 ACKs took 60 ms of the event loop's process, in the way of the next push.
-        rows = [record.columns() for record in batch]
         with self._db.session() as session:
-            session.connection().execute(
-                _UPDATE_NODE,
-                [{**row, "node_id": row["id"], "heard_at": row["last_seen"]} for row in rows],
-            )
-            ids = [row["id"] for row in rows]
-            present = set(session.scalars(select(NodeRow.id).where(NodeRow.id.in_(ids))))
-            # Purged while connected: write it again.
-            session.add_all(NodeRow(**row) for row in rows if row["id"] not in present)
+            save_nodes(session, [record.columns() for record in batch])
             session.commit()
 
     def __repr__(self) -> str:

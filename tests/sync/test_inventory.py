@@ -11,8 +11,8 @@ import pytest
 from fleetgate_pb import sync_pb2
 
 from control_plane.store.db import Database
+from control_plane.store.nodes import NodeRow
 from control_plane.sync.inventory import NodeInventory, NodeRecord, node_status
-from control_plane.sync.node_row import NodeRow
 from data_plane.sync.contract import SnapshotRef
 
 from .harness import run

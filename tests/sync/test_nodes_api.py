@@ -14,7 +14,7 @@ from control_plane.plane import ControlPlane
 from control_plane.settings import ControlPlaneSettings
 from control_plane.store.db import Database
 from control_plane.store.models import ReleaseRow
-from control_plane.sync.node_row import NodeRow
+from control_plane.store.nodes import NodeRow
 from data_plane.config.model import GatewayConfig
 from data_plane.config.snapshot import build_snapshot
 

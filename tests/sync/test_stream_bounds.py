@@ -16,11 +16,11 @@ from fleetgate_pb import sync_pb2
 from prometheus_client import CollectorRegistry
 
 from control_plane.store.db import Database
+from control_plane.store.nodes import NodeRow
 from control_plane.sync import transport
 from control_plane.sync.cache import SnapshotCache
 from control_plane.sync.inventory import NodeInventory
 from control_plane.sync.metrics import SyncMetrics
-from control_plane.sync.node_row import NodeRow
 from control_plane.sync.service import ConfigSyncService
 
 from .harness import TOKEN, NodeStream, hello, release, run, sync_server
