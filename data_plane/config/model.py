@@ -68,7 +68,8 @@ class Spec(BaseModel):
     @classmethod
     def _bounded(cls, value: Any, info: ValidationInfo) -> Any:
         assert info.field_name is not None
-        problem = bounds_problem(value, cls.model_fields[info.field_name].metadata)
+        field = cls.model_fields[info.field_name]
+        problem = bounds_problem(value, field.metadata, field.annotation)
         if problem is not None:
             raise ValueError(problem)
         return value

@@ -3,7 +3,7 @@ no control character, no field that belongs to the gateway, no port in foreign d
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import pytest
 from fleetgate_pb import config_pb2 as pb
@@ -194,3 +194,19 @@ def test_the_snapshot_checks_refuse_a_bad_target_address_and_entity_name() -> No
     s = snapshot()
     s.routes[0].name = "r\n"
     assert "routes.0.name" in messages(s)
+
+
+def test_a_field_declared_longer_than_text_is_a_document_with_line_breaks() -> None:
+    from pydantic import Field
+
+    from data_plane.config.model import Spec
+
+    class Keys(Spec):
+        chain: Annotated[str, Field(max_length=65_536)] = "x"
+        keys: list[Annotated[str, Field(max_length=16_384)]] = Field(default_factory=list)
+        note: str = ""
+
+    pem = "-----BEGIN CERTIFICATE-----\n" + "A" * 5000 + "\n-----END CERTIFICATE-----\n"
+    assert Keys(chain=pem, keys=[pem]).chain == pem
+    refused(Keys, note="a\nb")  # undeclared: one line of text
+    refused(Keys, chain="a\x00b")  # a document still holds no NUL
