@@ -42,6 +42,14 @@ class Response:
         return json.loads(self.body)
 
 
+def catch_all(address: str) -> dict[str, Any]:
+    """A config sending every path to the one target at `address`."""
+    return {
+        "services": [{"name": "app", "targets": [{"address": address}]}],
+        "routes": [{"name": "all", "paths": ["/**"], "service": "app"}],
+    }
+
+
 class RunningNode:
     """One node process; `config` is the declarative document it serves."""
 

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from data_plane import status
-from tests.data_plane.running_node import RunningNode, read_response
+from tests.data_plane.running_node import RunningNode, catch_all, read_response
 from tests.data_plane.scripted_upstream import ScriptedUpstream
 
 pytestmark = pytest.mark.e2e
@@ -20,11 +20,7 @@ pytestmark = pytest.mark.e2e
 def node(
     upstream: ScriptedUpstream, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[RunningNode]:
-    config = {
-        "services": [{"name": "app", "targets": [{"address": upstream.address}]}],
-        "routes": [{"name": "all", "paths": ["/**"], "service": "app"}],
-    }
-    running = RunningNode(tmp_path_factory.mktemp("status"), config).start()
+    running = RunningNode(tmp_path_factory.mktemp("status"), catch_all(upstream.address)).start()
     yield running
     running.stop()
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.data_plane.running_node import RunningNode
+from tests.data_plane.running_node import RunningNode, catch_all
 from tests.data_plane.scripted_upstream import ScriptedUpstream
 
 pytestmark = pytest.mark.e2e
@@ -29,10 +29,7 @@ def until(condition: Callable[[], bool], what: str, timeout: float = 30.0) -> No
 
 
 def test_a_worker_whose_loop_stops_is_replaced(scripted: ScriptedUpstream, tmp_path: Path) -> None:
-    config = {
-        "services": [{"name": "app", "targets": [{"address": scripted.address}]}],
-        "routes": [{"name": "all", "paths": ["/**"], "service": "app"}],
-    }
+    config = catch_all(scripted.address)
     node = RunningNode(tmp_path, config, env={"FLEETGATE_WORKER_STALL_TIMEOUT": "1"}).start()
     [stuck] = node.wait_workers(1)
     try:
@@ -51,10 +48,7 @@ def test_a_worker_whose_loop_stops_is_replaced(scripted: ScriptedUpstream, tmp_p
 
 
 def test_a_busy_but_turning_loop_is_left_alone(scripted: ScriptedUpstream, tmp_path: Path) -> None:
-    config = {
-        "services": [{"name": "app", "targets": [{"address": scripted.address}]}],
-        "routes": [{"name": "all", "paths": ["/**"], "service": "app"}],
-    }
+    config = catch_all(scripted.address)
     node = RunningNode(tmp_path, config, env={"FLEETGATE_WORKER_STALL_TIMEOUT": "1"}).start()
     try:
         [worker] = node.wait_workers(1)
