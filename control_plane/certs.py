@@ -26,9 +26,9 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 DEFAULT_SERVER_NAMES = ("localhost", "127.0.0.1")
 DEFAULT_NODE = "node"
-NODE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
+NODE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
 DNS_NAME = re.compile(
-    r"^(\*\.)?[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"
+    r"(\*\.)?[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*"
 )
 CA_DAYS = 3650
 LEAF_DAYS = 825  # the longest a publicly trusted leaf was allowed; a sane ceiling here too
@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
 def make_certs(out: Path, server_names: list[str], nodes: list[str]) -> list[Path]:
     """Write what is missing or asked for; returns the files written."""
     for name in nodes:
-        if not NODE_NAME.match(name):
+        if not NODE_NAME.fullmatch(name):
             raise CertsError(f"--node {name!r}: use letters, digits and . _ - (at most 63)")
     sans = [_subject_alt_name(name) for name in server_names or DEFAULT_SERVER_NAMES]
     out.mkdir(parents=True, exist_ok=True)
@@ -178,7 +178,7 @@ def _subject_alt_name(value: str) -> x509.GeneralName:
         return x509.IPAddress(ipaddress.ip_address(value))
     except ValueError:
         pass
-    if not DNS_NAME.match(value) or len(value) > 253:
+    if not DNS_NAME.fullmatch(value) or len(value) > 253:
         raise CertsError(f"--server-name {value!r}: not a DNS name or an IP address")
     return x509.DNSName(value.lower())
 

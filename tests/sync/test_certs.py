@@ -94,7 +94,12 @@ def test_a_new_ca_without_named_nodes_makes_one_node_certificate(tmp_path: Path)
 
 @pytest.mark.parametrize(
     ("argv", "flag"),
-    [(["--node", "bad/name"], "--node"), (["--server-name", "not a host"], "--server-name")],
+    [
+        (["--node", "bad/name"], "--node"),
+        (["--node", "edge-1\n"], "--node"),
+        (["--server-name", "not a host"], "--server-name"),
+        (["--server-name", "cp.internal\n"], "--server-name"),
+    ],
 )
 def test_a_bad_name_is_refused_naming_the_flag(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], flag: str
