@@ -6,7 +6,11 @@ STAMP := $(VENV)/.installed
 
 .PHONY: run test lint protos bench clean
 
-$(STAMP): pyproject.toml
+# The compiled twins (setup.py) are rebuilt when their sources change.
+TWINS := $(wildcard data_plane/*/*_c.pxd)
+TWIN_SOURCES := $(TWINS) $(patsubst %_c.pxd,%.py,$(TWINS)) $(wildcard data_plane/*/*.pyx)
+
+$(STAMP): pyproject.toml setup.py $(TWIN_SOURCES)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip setuptools wheel
 	$(BIN)/python -m pip install --quiet -e '.[dev]'

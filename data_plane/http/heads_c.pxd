@@ -1,0 +1,101 @@
+# C types for heads.py when Cython compiles it into heads_c (pure-Python mode: the
+# .py stays plain Python, this file only tells the compiler the types).
+# Bounds checks stay on (setup.py); no attribute here is a raw pointer.
+
+cdef int _IDLE, _LENGTH_BODY, _CHUNK_SIZE, _CHUNK_DATA, _CHUNK_END, _TRAILERS
+cdef int _UNTIL_CLOSE, _SWITCHED, _BROKEN
+cdef int _OTHER, _HOST, _LENGTH, _CODING, _CONNECTION, _HOP, _EXPECT, _REQUEST_ID
+cdef int _FORWARDED_FOR, _REPLACED, _VIA, _UPGRADE, _DATE
+cdef Py_ssize_t _CACHE_SIZE, _MAX_LENGTH_DIGITS, _MAX_SIZE_DIGITS
+cdef bytes _DIGITS, _HEX, _TCHAR, _HEAD_BYTES, _PATH_BYTES, _CRLF, _HEAD_END, _OWS
+cdef bytes _VERSION_PREFIX
+cdef frozenset _METHODS, _CONNECTION_OPTIONS
+cdef dict _REQUEST_FIELDS, _RESPONSE_FIELDS, _REQUEST_KINDS, _RESPONSE_KINDS
+cdef set _VALID_HOSTS
+cdef object _REQUEST_ID_VALUE, _HOST_VALUE
+
+
+cdef class EndOfMessage:
+    pass
+
+
+cdef class RequestHead:
+    cdef public bytes method, target, version, host, upgrade, request_id, forwarded_for, via
+    cdef public str path
+    cdef public bint keep_alive, as_received, chunked, has_body, expect_continue
+    cdef public list headers
+    cdef public Py_ssize_t content_length
+
+
+cdef class ResponseHead:
+    cdef public int status
+    cdef public bytes version
+    cdef public list fields
+    cdef public Py_ssize_t content_length
+    cdef public bint chunked, keep_alive
+
+
+cdef class MessageReader:
+    cdef bytes _buffer
+    cdef Py_ssize_t _pos, _scanned, _remaining
+    cdef int _state
+    cdef public Py_ssize_t max_header_bytes, max_header_count
+
+    cpdef feed(self, bytes data)
+    cpdef bytes take_rest(self)
+    @cython.locals(start=Py_ssize_t, end=Py_ssize_t, found=Py_ssize_t)
+    cdef Py_ssize_t _find_head(self) except -1
+    @cython.locals(remaining=Py_ssize_t, start=Py_ssize_t, available=Py_ssize_t)
+    cdef object _length_body(self)
+    @cython.locals(
+        end=Py_ssize_t, limit=Py_ssize_t, start=Py_ssize_t, state=int,
+        available=Py_ssize_t, remaining=Py_ssize_t, line_end=Py_ssize_t,
+        colon=Py_ssize_t, semicolon=Py_ssize_t, size=Py_ssize_t,
+        buffer=bytes, piece=bytes, line=bytes, digits=bytes,
+    )
+    cdef object _chunk_event(self)
+
+
+cdef class RequestParser(MessageReader):
+    @cython.locals(state=int)
+    cpdef object next_event(self)
+    @cython.locals(start=Py_ssize_t, end=Py_ssize_t, head_end=Py_ssize_t, buffer=bytes)
+    cdef RequestHead _next_head(self)
+    @cython.locals(line_feed=Py_ssize_t)
+    cdef _incomplete_head(self, bytes buffer, Py_ssize_t start, Py_ssize_t end)
+    @cython.locals(
+        lines=list, head=RequestHead, i=Py_ssize_t, count=Py_ssize_t, colon=Py_ssize_t,
+        line=bytes, name=bytes, value=bytes, forward=list, kinds=dict,
+        host=bytes, codings=bytes, connection=list, upgrade_value=bytes,
+    )
+    cdef RequestHead _parse_head(self, bytes block)
+
+
+cdef class ResponseParser(MessageReader):
+    cdef bint _head_request
+    cdef public bint expecting
+
+    cpdef start(self, bint head_request)
+    cpdef bint feed_eof(self)
+    @cython.locals(state=int)
+    cpdef object next_event(self)
+    @cython.locals(start=Py_ssize_t, head_end=Py_ssize_t, head=ResponseHead, status=int)
+    cdef ResponseHead _next_head(self)
+    @cython.locals(
+        lines=list, head=ResponseHead, i=Py_ssize_t, count=Py_ssize_t, colon=Py_ssize_t,
+        line=bytes, name=bytes, value=bytes, fields=list, kinds=dict,
+        close=bint, keep_alive=bint, codings=bytes,
+    )
+    cdef ResponseHead _parse_head(self, bytes block)
+    @cython.locals(start=Py_ssize_t, buffer=bytes)
+    cdef bytes _rest_of_body(self)
+
+
+@cython.locals(parts=list, method=bytes, target=bytes, version=bytes, head=RequestHead,
+               query=Py_ssize_t, raw_path=bytes)
+cdef RequestHead _request_line(bytes line)
+@cython.locals(minor=int, code=bytes, version=bytes)
+cdef ResponseHead _status_line(bytes line)
+cdef Py_ssize_t _checked_kind(bytes name, dict known, dict cache) except -1
+cdef Py_ssize_t _kind_of(bytes name, dict known, dict cache) except -1
+cdef Py_ssize_t _content_length(bytes value) except -1

@@ -1,0 +1,48 @@
+"""The compiled twins of fleetgate's hot modules, built by `pip install` with Cython.
+
+Everything else about the package is in pyproject.toml. A module listed here is
+written once in plain Python and compiled by Cython in pure-Python mode: `X.py` becomes
+the extension `X_c`, typed by `X_c.pxd` beside it, while `X.py` stays importable as
+the pure-Python twin (`data_plane/extensions.py` chooses between them). A `.pyx`
+source, for code with no pure-Python twin, compiles under its own name. Adding an
+extension is adding its source to EXTENSIONS.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from Cython.Build import cythonize
+from setuptools import Extension, setup
+
+EXTENSIONS = [
+    "data_plane/http/heads.py",
+]
+
+
+def extension(source: str) -> Extension:
+    path = Path(source)
+    name = ".".join(path.with_suffix("").parts)
+    if path.suffix == ".py":
+        name += "_c"
+    return Extension(name, [source])
+
+
+setup(
+    ext_modules=cythonize(
+        [extension(source) for source in EXTENSIONS],
+        build_dir="build/cython",
+        compiler_directives={
+            "language_level": 3,
+            # Safety over the last nanosecond: indexes are checked, negative ones wrap
+            # as in Python, and division by zero raises.
+            "boundscheck": True,
+            "wraparound": True,
+            "cdivision": False,
+            "initializedcheck": True,
+            "embedsignature": True,
+            # The C types come from the .pxd alone; annotations are for mypy.
+            "annotation_typing": False,
+        },
+    ),
+)
