@@ -32,6 +32,8 @@ setup(
     ext_modules=cythonize(
         [extension(source) for source in EXTENSIONS],
         build_dir="build/cython",
+        # Cython tracks X.pxd beside X.py, not the X_c.pxd the twins use: always regenerate.
+        force=True,
         compiler_directives={
             "language_level": 3,
             # Safety over the last nanosecond: indexes are checked, negative ones wrap
@@ -43,6 +45,8 @@ setup(
             "embedsignature": True,
             # The C types come from the .pxd alone; annotations are for mypy.
             "annotation_typing": False,
+            # The pure-Python spelling behind `if cython.compiled` is dead code here.
+            "warn.unreachable": False,
         },
     ),
 )

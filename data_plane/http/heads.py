@@ -13,12 +13,17 @@ forwards), so no other parser runs on the hot path.
 
 Written once, compiled twice. This file is plain Python and is the pure-Python twin;
 setup.py has Cython compile the same file into `heads_c`, typed by `heads_c.pxd`
-(Cython's pure-Python mode). One source means the two cannot drift in what they
-decide; the fuzz test (tests/data_plane/test_heads_fuzz.py) holds them to the same
-output for the same bytes all the same. The code leans on `bytes` methods (find,
-split, translate) that run in C under both, so the twin is not slow either; the
-compiled one saves the interpreter's work between them. Bounds checks stay on in the
-compiled module and nothing releases the GIL.
+(Cython's pure-Python mode), rather than a `.pyx` beside a hand-kept `.py`: one
+source means the two cannot drift in what they decide. Only three primitives are
+spelled twice, behind `cython.compiled`: cutting bytes out of the buffer, finding a
+one- or two-byte sequence, and finding the first byte outside a class. The pure twin
+does them with `bytes` and regex methods (C speed in CPython); the compiled twin with
+C loops over the bytes, because Cython calls those methods through CPython's slow
+argument parsing (a `bytes.find(sub, start, end)` costs ~1,000 instructions there).
+The fuzz target (tests/data_plane/heads_fuzz.py) holds both to the same events,
+verdicts and messages for the same bytes. Bounds checks stay on in the compiled
+module, every cut and search checks its range, nothing is cast, and nothing releases
+the GIL.
 
 Buffering: what a read leaves unfinished (part of a head, a chunk-size line, the CRLF
 after a chunk) is kept and joined with the next read. All of those are bounded by
@@ -30,6 +35,11 @@ from __future__ import annotations
 
 import re
 
+try:
+    import cython
+except ImportError:  # Cython is only needed to build the compiled twin
+    from data_plane import uncompiled as cython
+
 from .errors import (
     BadRequest,
     BadUpstreamResponse,
@@ -39,6 +49,9 @@ from .errors import (
     VersionNotSupported,
 )
 from .responses import STATUS_LINE
+
+if cython.compiled:
+    from cython.cimports.cpython.bytes import PyBytes_AS_STRING, PyBytes_FromStringAndSize
 
 Headers = list[tuple[bytes, bytes]]
 
@@ -58,15 +71,36 @@ END = EndOfMessage()
 
 _DIGITS = b"0123456789"
 _HEX = b"0123456789abcdefABCDEF"
-# RFC 9110 5.6.2 tchar: what a method and a field name are made of.
-_TCHAR = b"!#$%&'*+-.^_`|~" + _DIGITS + b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-# Every byte a head may hold apart from its CRLFs: HTAB, SP, VCHAR and obs-text. Deleting
-# these from a head leaves only its line ends and whatever is not allowed.
-_HEAD_BYTES = bytes([0x09, *range(0x20, 0x7F), *range(0x80, 0x100)])
-# What a path needs no normalizing with (data_plane/routing/paths.py `_PATH_BYTES`).
-_PATH_BYTES = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~!$&'()*+,=:@/"
+_ALPHA = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+_VCHAR = bytes(range(0x21, 0x7F))
+_OBS_TEXT = bytes(range(0x80, 0x100))
+# Classes of bytes, as bit flags. Each is one set of bytes, spelled twice below: a table
+# the compiled twin looks bytes up in, and a regex the pure twin searches with.
+_TOKEN = 1  # RFC 9110 5.6.2 tchar: methods and field names
+_VALUE = 2  # a field value: HTAB, SP, VCHAR, obs-text (no control, no CR or LF)
+_TARGET = 4  # a request target: VCHAR and obs-text
+_PATH = 8  # a path that needs no normalizing (routing/paths.py `_PATH_BYTES`)
+_DIGIT = 16
+_HEXDIG = 32
+_CLASSES = {
+    _TOKEN: b"!#$%&'*+-.^_`|~" + _DIGITS + _ALPHA,
+    _VALUE: b"\t " + _VCHAR + _OBS_TEXT,
+    _TARGET: _VCHAR + _OBS_TEXT,
+    _PATH: _ALPHA + _DIGITS + b"-._~!$&'()*+,=:@/",
+    _DIGIT: _DIGITS,
+    _HEXDIG: _HEX,
+}
+_CLASS_TABLE = bytes(
+    sum(flag for flag, members in _CLASSES.items() if byte in members) for byte in range(256)
+)
+_OUTSIDE = {
+    flag: re.compile(b"[^" + b"".join(b"\\x%02x" % byte for byte in members) + b"]")
+    for flag, members in _CLASSES.items()
+}
 _CRLF = b"\r\n"
 _HEAD_END = b"\r\n\r\n"
+_SPACE = b" "
+_COLON = b":"
 _OWS = b" \t"
 
 # llhttp's request methods; CONNECT is refused on its own, PRI is HTTP/2's preface.
@@ -84,6 +118,57 @@ _HOST_VALUE = re.compile(rb"[A-Za-z0-9._~!$&'()*+=-]+(:[0-9]*)?|\[[0-9A-Fa-f:.]+
 # Content-Length and chunk sizes fit 63 bits: more digits is an attack, not a body.
 _MAX_LENGTH_DIGITS = 18
 _MAX_SIZE_DIGITS = 15
+
+# ------------------------------------------------------------ primitives
+# The only code spelled twice: bounds-checked C for the compiled twin, bytes and regex
+# methods for the pure one. The fuzz target holds the two spellings to one behaviour.
+
+
+def _cut(data: bytes, start: int, end: int) -> bytes:
+    """`data[start:end]`, for 0 <= start <= end <= len(data)."""
+    if start < 0 or end > len(data) or start > end:
+        raise IndexError(f"bytes {start}..{end} of {len(data)}")
+    if cython.compiled:
+        return PyBytes_FromStringAndSize(PyBytes_AS_STRING(data) + start, end - start)
+    return data[start:end]
+
+
+def _find(data: bytes, sub: bytes, start: int, end: int) -> int:
+    """`data.find(sub, start, end)` for a `sub` of one or two bytes."""
+    if cython.compiled:
+        if start < 0 or end > len(data):
+            raise IndexError(f"bytes {start}..{end} of {len(data)}")
+        first = sub[0]
+        if len(sub) == 1:
+            i = start
+            while i < end:
+                if data[i] == first:
+                    return i
+                i += 1
+            return -1
+        second = sub[1]
+        i = start
+        while i < end - 1:
+            if data[i] == first and data[i + 1] == second:
+                return i
+            i += 1
+        return -1
+    return data.find(sub, start, end)
+
+
+def _outside(data: bytes, start: int, end: int, members: int) -> int:
+    """Where the first byte of data[start:end] not in class `members` is; -1: none."""
+    if cython.compiled:
+        table = _CLASS_TABLE
+        i = start
+        while i < end:
+            if not table[data[i]] & members:
+                return i
+            i += 1
+        return -1
+    found = _OUTSIDE[members].search(data, start, end)
+    return -1 if found is None else found.start()
+
 
 # ------------------------------------------------------------ what a field is to the proxy
 
@@ -337,34 +422,41 @@ class MessageReader:
                 self._state = _CHUNK_SIZE
                 continue
             # A chunk-size line, or a trailer line
-            line_end = buffer.find(_CRLF, start)
+            line_end = _find(buffer, _CRLF, start, end)
             if line_end < 0:
                 if end - start > limit:
                     raise BadRequest("a chunk-size or trailer line is too long")
-                if buffer.find(b"\n", start) >= 0:
+                if _find(buffer, b"\n", start, end) >= 0:
                     raise BadRequest("a chunk line ends without CR")
                 return None
-            line = buffer[start:line_end]
             self._pos = line_end + 2
-            if line.translate(None, _HEAD_BYTES):
+            if _outside(buffer, start, line_end, _VALUE) >= 0:
                 raise BadRequest("a chunk line holds a control byte or a bare CR or LF")
             if state == _TRAILERS:
-                if not line:
+                if line_end == start:
                     self._state = _IDLE
                     return END
-                colon = line.find(b":")
-                if colon <= 0 or line[:colon].translate(None, _TCHAR):
-                    raise BadRequest(f"a malformed trailer field: {_field_line_error(line)}")
+                colon = _find(buffer, _COLON, start, line_end)
+                if colon <= start or _outside(buffer, start, colon, _TOKEN) >= 0:
+                    raise BadRequest(
+                        "a malformed trailer field: "
+                        + _field_line_error(_cut(buffer, start, line_end))
+                    )
                 # Trailer fields are read and dropped: the proxy forwards none.
-                self._remaining += len(line) + 2
+                self._remaining += line_end - start + 2
                 if self._remaining > limit:
                     raise BadRequest("the trailer section is too large")
                 continue
-            semicolon = line.find(b";")
-            digits = line if semicolon < 0 else line[:semicolon]
-            if not digits or digits.translate(None, _HEX) or len(digits) > _MAX_SIZE_DIGITS:
-                raise BadRequest(f"a chunk size {digits[:20]!r} is not hexadecimal")
-            size = int(digits, 16)
+            semicolon = _find(buffer, b";", start, line_end)
+            digits_end = line_end if semicolon < 0 else semicolon
+            if (
+                digits_end == start
+                or digits_end - start > _MAX_SIZE_DIGITS
+                or _outside(buffer, start, digits_end, _HEXDIG) >= 0
+            ):
+                digits = _cut(buffer, start, min(digits_end, start + 20))
+                raise BadRequest(f"a chunk size {digits!r} is not hexadecimal")
+            size = int(_cut(buffer, start, digits_end), 16)
             if size == 0:
                 self._state = _TRAILERS
                 self._remaining = 0
@@ -377,6 +469,11 @@ class RequestParser(MessageReader):
     """The requests of one client connection, in order: heads, body pieces, ends."""
 
     __slots__ = ()
+
+    @property
+    def reading_head(self) -> bool:
+        """Part of a head is in: the client is sending one (the header timeout runs)."""
+        return self._state == _IDLE and self._pos < len(self._buffer)
 
     @property
     def switched(self) -> bool:
@@ -420,7 +517,7 @@ class RequestParser(MessageReader):
         if head_end - start > self.max_header_bytes:
             raise HeadersTooLarge(f"the request head exceeds {self.max_header_bytes} bytes")
         self._pos = head_end
-        head = self._parse_head(buffer[start : head_end - 4])
+        head = self._parse_head(buffer, start, head_end - 4)
         if head.upgrade is not None:
             self._state = _SWITCHED
         elif head.chunked:
@@ -434,41 +531,42 @@ class RequestParser(MessageReader):
         """A head still arriving: refuse it once it cannot become a good one."""
         if end - start > self.max_header_bytes:
             raise HeadersTooLarge(f"the request head exceeds {self.max_header_bytes} bytes")
-        line_feed = buffer.find(b"\n", start)
+        line_feed = _find(buffer, b"\n", start, end)
         while line_feed >= 0:
             if line_feed == start or buffer[line_feed - 1] != 13:
                 raise BadRequest("a line of the request head ends without CR")
-            line_feed = buffer.find(b"\n", line_feed + 1)
+            line_feed = _find(buffer, b"\n", line_feed + 1, end)
 
-    def _parse_head(self, block: bytes) -> RequestHead:
-        """The RequestHead of `block`, a whole head without its final CRLFCRLF."""
-        lines = block.split(_CRLF)
-        # Deleting every allowed byte leaves the CRLFs between the lines, and nothing
-        # else, unless the head holds a control byte, NUL, DEL or a bare CR or LF.
-        if block.translate(None, _HEAD_BYTES) != _CRLF * (len(lines) - 1):
-            raise BadRequest("the request head holds a control byte or a bare CR or LF")
-        if len(lines) - 1 > self.max_header_count:
-            raise HeadersTooLarge(f"the request has more than {self.max_header_count} fields")
-        head = _request_line(lines[0])
+    def _parse_head(self, buffer: bytes, start: int, end: int) -> RequestHead:
+        """The RequestHead of buffer[start:end], a whole head without its last CRLFCRLF."""
+        line_end = _find(buffer, _CRLF, start, end)
+        if line_end < 0:
+            line_end = end
+        head = _request_line(buffer, start, line_end)
         host: bytes | None = None
         codings: bytes | None = None
         connection: list[bytes] | None = None
         upgrade_value: bytes | None = None
         forward = head.headers
         kinds = _REQUEST_KINDS
-        i = 1
-        count = len(lines)
-        while i < count:
-            line = lines[i]
-            i += 1
-            colon = line.find(b":")
-            if colon <= 0:
-                raise BadRequest(_field_line_error(line))
-            name = line[:colon]
+        count = 0
+        limit = self.max_header_count
+        while line_end < end:
+            start = line_end + 2
+            line_end = _find(buffer, _CRLF, start, end)
+            if line_end < 0:
+                line_end = end
+            count += 1
+            if count > limit:
+                raise HeadersTooLarge(f"the request has more than {limit} fields")
+            colon = _find(buffer, _COLON, start, line_end)
+            if colon <= start:
+                raise BadRequest(_field_line_error(_cut(buffer, start, line_end)))
+            name = _cut(buffer, start, colon)
             kind = kinds.get(name)
             if kind is None:
                 kind = _checked_kind(name, _REQUEST_FIELDS, kinds)
-            value = line[colon + 1 :].strip(_OWS)
+            value = _field_value(buffer, colon + 1, line_end)
             if kind == _OTHER:
                 forward.append((name, value))
             elif kind == _HOST:
@@ -611,7 +709,7 @@ class ResponseParser(MessageReader):
                     f"the upstream's response head exceeds {self.max_header_bytes} bytes"
                 )
             self._pos = head_end
-            head = self._parse_head(self._buffer[start : head_end - 4])
+            head = self._parse_head(self._buffer, start, head_end - 4)
             status = head.status
             if status == 101:
                 self._state = _SWITCHED
@@ -633,42 +731,43 @@ class ResponseParser(MessageReader):
                 head.keep_alive = False
             return head
 
-    def _parse_head(self, block: bytes) -> ResponseHead:
-        lines = block.split(_CRLF)
-        if block.translate(None, _HEAD_BYTES) != _CRLF * (len(lines) - 1):
-            raise BadUpstreamResponse(
-                "the upstream's response head holds a control byte or a bare CR or LF"
-            )
-        if len(lines) - 1 > self.max_header_count:
-            raise BadUpstreamResponse(
-                f"the upstream's response has more than {self.max_header_count} fields"
-            )
-        head = _status_line(lines[0])
+    def _parse_head(self, buffer: bytes, start: int, end: int) -> ResponseHead:
+        line_end = _find(buffer, _CRLF, start, end)
+        if line_end < 0:
+            line_end = end
+        head = _status_line(buffer, start, line_end)
         fields = head.fields
         kinds = _RESPONSE_KINDS
         close = False
         keep_alive = False
         codings: bytes | None = None
-        i = 1
-        count = len(lines)
-        while i < count:
-            line = lines[i]
-            i += 1
-            colon = line.find(b":")
-            if colon <= 0:
+        count = 0
+        limit = self.max_header_count
+        while line_end < end:
+            start = line_end + 2
+            line_end = _find(buffer, _CRLF, start, end)
+            if line_end < 0:
+                line_end = end
+            count += 1
+            if count > limit:
+                raise BadUpstreamResponse(f"the upstream's response has more than {limit} fields")
+            colon = _find(buffer, _COLON, start, line_end)
+            if colon <= start or _outside(buffer, start, colon, _TOKEN) >= 0:
+                line = _cut(buffer, start, line_end)
                 raise BadUpstreamResponse(f"unusable upstream reply: {_field_line_error(line)}")
-            name = line[:colon]
+            name = _cut(buffer, start, colon)
             kind = kinds.get(name)
             if kind is None:
-                if name.translate(None, _TCHAR):
-                    raise BadUpstreamResponse(f"unusable upstream reply: {_field_line_error(line)}")
                 kind = _kind_of(name, _RESPONSE_FIELDS, kinds)
-            value = line[colon + 1 :].strip(_OWS)
+            try:
+                value = _field_value(buffer, colon + 1, line_end)
+            except BadRequest as error:
+                raise BadUpstreamResponse(f"unusable upstream reply: {error.message}") from None
             fields.append((name, value))
             if kind == _LENGTH:
                 if head.content_length >= 0:
                     raise BadUpstreamResponse("the upstream sent more than one Content-Length")
-                if not value or value.translate(None, _DIGITS) or len(value) > 18:
+                if not value.isdigit() or len(value) > _MAX_LENGTH_DIGITS:
                     raise BadUpstreamResponse(f"the upstream sent Content-Length {value!r}")
                 head.content_length = int(value)
             elif kind == _CODING:
@@ -710,18 +809,18 @@ class ResponseParser(MessageReader):
 # ------------------------------------------------------------ the pieces
 
 
-def _request_line(line: bytes) -> RequestHead:
-    """`METHOD SP target SP HTTP/x.y`, strictly; the head with its path normalized."""
-    parts = line.split(b" ")
-    if len(parts) != 3:
+def _request_line(buffer: bytes, start: int, end: int) -> RequestHead:
+    """`METHOD SP target SP HTTP/x.y` in buffer[start:end], strictly; the head with its
+    path normalized."""
+    first = _find(buffer, _SPACE, start, end)
+    second = _find(buffer, _SPACE, first + 1, end) if first > start else -1
+    if second < 0 or _find(buffer, _SPACE, second + 1, end) >= 0:
         raise BadRequest("the request line is not METHOD TARGET VERSION")
-    method = parts[0]
-    target = parts[1]
-    version = parts[2]
+    version = _cut(buffer, second + 1, end)
     if version == b"HTTP/1.1":
-        head = RequestHead(method, target, b"1.1", True)
+        keep_alive = True
     elif version == b"HTTP/1.0":
-        head = RequestHead(method, target, b"1.0", False)
+        keep_alive = False
     elif (
         len(version) == 8
         and version.startswith(_VERSION_PREFIX)
@@ -732,24 +831,28 @@ def _request_line(line: bytes) -> RequestHead:
         raise VersionNotSupported(f"{version.decode()} is not served; use HTTP/1.1")
     else:
         raise BadRequest("the request line does not end with an HTTP version")
+    method = _cut(buffer, start, first)
     if method not in _METHODS:
         if method == b"CONNECT":
             raise BadRequest("CONNECT requests are not proxied")
         raise BadRequest("the request method is not one the gateway knows")
-    if not target or b"\t" in target:
-        raise BadRequest("the request target is empty or holds a tab")
-    query = target.find(b"?")
-    raw_path = target if query < 0 else target[:query]
+    if second == first + 1 or _outside(buffer, first + 1, second, _TARGET) >= 0:
+        raise BadRequest("the request target is empty or holds a control byte")
+    target = _cut(buffer, first + 1, second)
+    head = RequestHead(method, target, version[5:], keep_alive)
+    query = _find(buffer, b"?", first + 1, second)
+    path_end = second if query < 0 else query
+    path_start = first + 1
     if (
-        raw_path[:1] == b"/"
-        and not raw_path.translate(None, _PATH_BYTES)
-        and b"//" not in raw_path
-        and b"/." not in raw_path
+        buffer[path_start] == 47  # "/"
+        and _outside(buffer, path_start, path_end, _PATH) < 0
+        and _find(buffer, b"//", path_start, path_end) < 0
+        and _find(buffer, b"/.", path_start, path_end) < 0
     ):
-        head.path = raw_path.decode("ascii")
+        head.path = _cut(buffer, path_start, path_end).decode("ascii")
         head.as_received = True
     else:
-        head.path = _normalized(raw_path)
+        head.path = _normalized(_cut(buffer, path_start, path_end))
     return head
 
 
@@ -764,28 +867,34 @@ def _normalized(raw_path: bytes) -> str:
         raise BadRequest(str(exc)) from None
 
 
-def _status_line(line: bytes) -> ResponseHead:
-    """`HTTP/1.x SP 3DIGIT [SP reason]`, strictly."""
-    if line[:7] != b"HTTP/1." or len(line) < 12 or line[8] != 32:
+def _status_line(buffer: bytes, start: int, end: int) -> ResponseHead:
+    """`HTTP/1.x SP 3DIGIT [SP reason]` in buffer[start:end], strictly."""
+    if end - start < 12 or _cut(buffer, start, start + 7) != b"HTTP/1.":
         raise BadUpstreamResponse("the upstream's status line is not HTTP/1.x")
-    minor = line[7]
+    minor = buffer[start + 7]
     if minor == 49:
         version = b"1.1"
     elif minor == 48:
         version = b"1.0"
     else:
         raise BadUpstreamResponse("the upstream's status line is not HTTP/1.0 or HTTP/1.1")
-    code = line[9:12]
-    if code.translate(None, _DIGITS) or (len(line) > 12 and line[12] != 32):
+    if (
+        buffer[start + 8] != 32
+        or _outside(buffer, start + 9, start + 12, _DIGIT) >= 0
+        or (end > start + 12 and buffer[start + 12] != 32)
+    ):
         raise BadUpstreamResponse("the upstream's status code is not three digits")
-    if b"\t" in line[12:]:
-        raise BadUpstreamResponse("the upstream's reason phrase holds a tab")
-    return ResponseHead(int(code), version, [])
+    if _outside(buffer, start + 12, end, _VALUE) >= 0 or _find(buffer, b"\t", start + 12, end) >= 0:
+        raise BadUpstreamResponse("the upstream's reason phrase holds a tab or a control byte")
+    status = (
+        (buffer[start + 9] - 48) * 100 + (buffer[start + 10] - 48) * 10 + buffer[start + 11] - 48
+    )
+    return ResponseHead(status, version, [])
 
 
 def _checked_kind(name: bytes, known: dict[bytes, int], cache: dict[bytes, int]) -> int:
     """What the field `name` (as received) is, once it is checked to be a token."""
-    if name.translate(None, _TCHAR):
+    if _outside(name, 0, len(name), _TOKEN) >= 0:
         raise BadRequest(_field_line_error(name))
     return _kind_of(name, known, cache)
 
@@ -807,8 +916,19 @@ def _field_line_error(line: bytes) -> str:
     return "a field name is empty or holds a byte a token may not (a space before the colon?)"
 
 
+def _field_value(buffer: bytes, start: int, end: int) -> bytes:
+    """The value of a field line from after its colon to `end`, without the OWS around it."""
+    while start < end and (buffer[start] == 32 or buffer[start] == 9):
+        start += 1
+    while end > start and (buffer[end - 1] == 32 or buffer[end - 1] == 9):
+        end -= 1
+    if _outside(buffer, start, end, _VALUE) >= 0:
+        raise BadRequest("a field value holds a control byte or a bare CR or LF")
+    return _cut(buffer, start, end)
+
+
 def _content_length(value: bytes) -> int:
-    if not value or value.translate(None, _DIGITS) or len(value) > _MAX_LENGTH_DIGITS:
+    if not value.isdigit() or len(value) > _MAX_LENGTH_DIGITS:
         raise BadRequest(f"Content-Length {value!r} is not a length")
     return int(value)
 

@@ -1,3 +1,5 @@
+cimport cython
+
 # C types for heads.py when Cython compiles it into heads_c (pure-Python mode: the
 # .py stays plain Python, this file only tells the compiler the types).
 # Bounds checks stay on (setup.py); no attribute here is a raw pointer.
@@ -7,8 +9,10 @@ cdef int _UNTIL_CLOSE, _SWITCHED, _BROKEN
 cdef int _OTHER, _HOST, _LENGTH, _CODING, _CONNECTION, _HOP, _EXPECT, _REQUEST_ID
 cdef int _FORWARDED_FOR, _REPLACED, _VIA, _UPGRADE, _DATE
 cdef Py_ssize_t _CACHE_SIZE, _MAX_LENGTH_DIGITS, _MAX_SIZE_DIGITS
-cdef bytes _DIGITS, _HEX, _TCHAR, _HEAD_BYTES, _PATH_BYTES, _CRLF, _HEAD_END, _OWS
-cdef bytes _VERSION_PREFIX
+cdef bytes _DIGITS, _HEX, _CRLF, _HEAD_END, _OWS, _SPACE, _COLON, _VERSION_PREFIX
+cdef bytes _CLASS_TABLE
+cdef int _TOKEN, _VALUE, _TARGET, _PATH, _DIGIT, _HEXDIG
+cdef dict _OUTSIDE
 cdef frozenset _METHODS, _CONNECTION_OPTIONS
 cdef dict _REQUEST_FIELDS, _RESPONSE_FIELDS, _REQUEST_KINDS, _RESPONSE_KINDS
 cdef set _VALID_HOSTS
@@ -50,8 +54,8 @@ cdef class MessageReader:
     @cython.locals(
         end=Py_ssize_t, limit=Py_ssize_t, start=Py_ssize_t, state=int,
         available=Py_ssize_t, remaining=Py_ssize_t, line_end=Py_ssize_t,
-        colon=Py_ssize_t, semicolon=Py_ssize_t, size=Py_ssize_t,
-        buffer=bytes, piece=bytes, line=bytes, digits=bytes,
+        colon=Py_ssize_t, semicolon=Py_ssize_t, size=Py_ssize_t, digits_end=Py_ssize_t,
+        buffer=bytes, piece=bytes, digits=bytes,
     )
     cdef object _chunk_event(self)
 
@@ -64,11 +68,11 @@ cdef class RequestParser(MessageReader):
     @cython.locals(line_feed=Py_ssize_t)
     cdef _incomplete_head(self, bytes buffer, Py_ssize_t start, Py_ssize_t end)
     @cython.locals(
-        lines=list, head=RequestHead, i=Py_ssize_t, count=Py_ssize_t, colon=Py_ssize_t,
-        line=bytes, name=bytes, value=bytes, forward=list, kinds=dict,
+        head=RequestHead, line_end=Py_ssize_t, count=Py_ssize_t, limit=Py_ssize_t,
+        colon=Py_ssize_t, name=bytes, value=bytes, forward=list, kinds=dict,
         host=bytes, codings=bytes, connection=list, upgrade_value=bytes,
     )
-    cdef RequestHead _parse_head(self, bytes block)
+    cdef RequestHead _parse_head(self, bytes buffer, Py_ssize_t start, Py_ssize_t end)
 
 
 cdef class ResponseParser(MessageReader):
@@ -82,20 +86,27 @@ cdef class ResponseParser(MessageReader):
     @cython.locals(start=Py_ssize_t, head_end=Py_ssize_t, head=ResponseHead, status=int)
     cdef ResponseHead _next_head(self)
     @cython.locals(
-        lines=list, head=ResponseHead, i=Py_ssize_t, count=Py_ssize_t, colon=Py_ssize_t,
-        line=bytes, name=bytes, value=bytes, fields=list, kinds=dict,
+        head=ResponseHead, line_end=Py_ssize_t, count=Py_ssize_t, limit=Py_ssize_t,
+        colon=Py_ssize_t, line=bytes, name=bytes, value=bytes, fields=list, kinds=dict,
         close=bint, keep_alive=bint, codings=bytes,
     )
-    cdef ResponseHead _parse_head(self, bytes block)
+    cdef ResponseHead _parse_head(self, bytes buffer, Py_ssize_t start, Py_ssize_t end)
     @cython.locals(start=Py_ssize_t, buffer=bytes)
     cdef bytes _rest_of_body(self)
 
 
-@cython.locals(parts=list, method=bytes, target=bytes, version=bytes, head=RequestHead,
-               query=Py_ssize_t, raw_path=bytes)
-cdef RequestHead _request_line(bytes line)
-@cython.locals(minor=int, code=bytes, version=bytes)
-cdef ResponseHead _status_line(bytes line)
+cdef bytes _cut(bytes data, Py_ssize_t start, Py_ssize_t end)
+@cython.locals(first=int, second=int, i=Py_ssize_t)
+cdef Py_ssize_t _find(bytes data, bytes sub, Py_ssize_t start, Py_ssize_t end) except -2
+@cython.locals(table=bytes, i=Py_ssize_t)
+cdef Py_ssize_t _outside(bytes data, Py_ssize_t start, Py_ssize_t end, int members) except -2
+@cython.locals(first=Py_ssize_t, second=Py_ssize_t, method=bytes, target=bytes,
+               version=bytes, head=RequestHead, query=Py_ssize_t, path_end=Py_ssize_t,
+               path_start=Py_ssize_t, keep_alive=bint)
+cdef RequestHead _request_line(bytes buffer, Py_ssize_t start, Py_ssize_t end)
+@cython.locals(minor=int, version=bytes, status=int)
+cdef ResponseHead _status_line(bytes buffer, Py_ssize_t start, Py_ssize_t end)
+cdef bytes _field_value(bytes buffer, Py_ssize_t start, Py_ssize_t end)
 cdef Py_ssize_t _checked_kind(bytes name, dict known, dict cache) except -1
 cdef Py_ssize_t _kind_of(bytes name, dict known, dict cache) except -1
 cdef Py_ssize_t _content_length(bytes value) except -1

@@ -94,6 +94,18 @@ def test_the_environment_switch_picks_the_twin_a_process_runs(setting: str) -> N
     assert out.stdout.strip() == ("False" if setting else "True")
 
 
+def test_the_pure_twin_runs_where_cython_is_not_installed() -> None:
+    probe = (
+        "import sys; sys.modules['cython'] = None\n"
+        "from data_plane.http import heads\n"
+        "parser = heads.RequestParser(1024, 10)\n"
+        "parser.feed(b'GET /a HTTP/1.1\\r\\nHost: h\\r\\n\\r\\n')\n"
+        "print(heads.cython.__name__, parser.next_event().path)"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["data_plane.uncompiled", "/a"]
+
+
 def test_the_compiled_twin_is_built_from_the_current_source() -> None:
     compiled = compiled_or_skip()
     built = Path(compiled.__file__ or "").stat().st_mtime
