@@ -336,10 +336,14 @@ class MessageReader:
 
     def feed(self, data: bytes) -> None:
         """Take the bytes of a read; `next_event` then returns what they complete."""
-        if self._pos >= len(self._buffer):
+        pos = self._pos
+        if pos >= len(self._buffer):
             self._buffer = data
+            self._scanned = 0
         else:
-            self._buffer = self._buffer[self._pos :] + data
+            self._buffer = self._buffer[pos:] + data
+            # The search for a head's end goes on where it stopped, in the new indices.
+            self._scanned = max(0, self._scanned - pos)
         self._pos = 0
 
     @property
@@ -563,8 +567,8 @@ class RequestParser(MessageReader):
             if colon <= start:
                 raise BadRequest(_field_line_error(_cut(buffer, start, line_end)))
             name = _cut(buffer, start, colon)
-            kind = kinds.get(name)
-            if kind is None:
+            kind = kinds.get(name, -1)
+            if kind < 0:
                 kind = _checked_kind(name, _REQUEST_FIELDS, kinds)
             value = _field_value(buffer, colon + 1, line_end)
             if kind == _OTHER:
@@ -756,8 +760,8 @@ class ResponseParser(MessageReader):
                 line = _cut(buffer, start, line_end)
                 raise BadUpstreamResponse(f"unusable upstream reply: {_field_line_error(line)}")
             name = _cut(buffer, start, colon)
-            kind = kinds.get(name)
-            if kind is None:
+            kind = kinds.get(name, -1)
+            if kind < 0:
                 kind = _kind_of(name, _RESPONSE_FIELDS, kinds)
             try:
                 value = _field_value(buffer, colon + 1, line_end)
@@ -954,7 +958,7 @@ def fields_block(head: RequestHead, client: bytes, request_id: bytes) -> bytes:
     """Every field of the upstream request after Host, through the blank line."""
     parts: list[bytes] = []
     for name, value in head.headers:
-        parts += (name, b": ", value, _CRLF)
+        parts.append(name + b": " + value + _CRLF)
     forwarded_for = client if head.forwarded_for is None else head.forwarded_for + b", " + client
     via = VIA if head.via is None else head.via + b", " + VIA
     parts += (
@@ -1022,16 +1026,16 @@ def reply_head(
     named: list[bytes] | None = None
     kinds = _RESPONSE_KINDS
     for name, value in fields:
-        kind = kinds.get(name)
-        if kind is None:
+        kind = kinds.get(name, -1)
+        if kind < 0:
             kind = _kind_of(name, _RESPONSE_FIELDS, kinds)
         if kind == _OTHER:
-            parts += (name, b": ", value, _CRLF)
+            parts.append(name + b": " + value + _CRLF)
         elif kind == _LENGTH:
             length = value
         elif kind == _DATE:
             has_date = True
-            parts += (name, b": ", value, _CRLF)
+            parts.append(name + b": " + value + _CRLF)
         elif kind == _CODING:
             if value.strip().lower() != b"chunked":
                 raise BadUpstreamResponse(f"the upstream used the transfer coding {value!r}")
@@ -1051,7 +1055,7 @@ def reply_head(
         ]
         parts = parts[:1]
         for name, value in kept:
-            parts += (name, b": ", value, _CRLF)
+            parts.append(name + b": " + value + _CRLF)
     if not has_date:
         parts.append(date_line)
     parts.append(_VIA_LINE if via is None else b"Via: " + via + b", " + VIA + _CRLF)
@@ -1092,7 +1096,7 @@ def tunnel_head(fields: Headers, date_line: bytes) -> bytes:
             has_date = True
         if lower in HOP_BY_HOP and lower not in _SWITCH_FIELDS:
             continue
-        parts += (name, b": ", value, _CRLF)
+        parts.append(name + b": " + value + _CRLF)
     if not has_date:
         parts.append(date_line)
     parts += (_VIA_LINE, _CRLF)

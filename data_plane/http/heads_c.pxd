@@ -45,6 +45,7 @@ cdef class MessageReader:
     cdef int _state
     cdef public Py_ssize_t max_header_bytes, max_header_count
 
+    @cython.locals(pos=Py_ssize_t)
     cpdef feed(self, bytes data)
     cpdef bytes take_rest(self)
     @cython.locals(start=Py_ssize_t, end=Py_ssize_t, found=Py_ssize_t)
@@ -69,7 +70,7 @@ cdef class RequestParser(MessageReader):
     cdef _incomplete_head(self, bytes buffer, Py_ssize_t start, Py_ssize_t end)
     @cython.locals(
         head=RequestHead, line_end=Py_ssize_t, count=Py_ssize_t, limit=Py_ssize_t,
-        colon=Py_ssize_t, name=bytes, value=bytes, forward=list, kinds=dict,
+        colon=Py_ssize_t, name=bytes, value=bytes, forward=list, kinds=dict, kind=int,
         host=bytes, codings=bytes, connection=list, upgrade_value=bytes,
     )
     cdef RequestHead _parse_head(self, bytes buffer, Py_ssize_t start, Py_ssize_t end)
@@ -87,7 +88,7 @@ cdef class ResponseParser(MessageReader):
     cdef ResponseHead _next_head(self)
     @cython.locals(
         head=ResponseHead, line_end=Py_ssize_t, count=Py_ssize_t, limit=Py_ssize_t,
-        colon=Py_ssize_t, line=bytes, name=bytes, value=bytes, fields=list, kinds=dict,
+        colon=Py_ssize_t, line=bytes, name=bytes, value=bytes, fields=list, kinds=dict, kind=int,
         close=bint, keep_alive=bint, codings=bytes,
     )
     cdef ResponseHead _parse_head(self, bytes buffer, Py_ssize_t start, Py_ssize_t end)
@@ -110,3 +111,15 @@ cdef bytes _field_value(bytes buffer, Py_ssize_t start, Py_ssize_t end)
 cdef Py_ssize_t _checked_kind(bytes name, dict known, dict cache) except -1
 cdef Py_ssize_t _kind_of(bytes name, dict known, dict cache) except -1
 cdef Py_ssize_t _content_length(bytes value) except -1
+
+
+@cython.locals(parts=list, name=bytes, value=bytes, forwarded_for=bytes, via=bytes)
+cpdef bytes fields_block(RequestHead head, bytes client, bytes request_id)
+@cython.locals(
+    parts=list, length=bytes, chunked=bint, has_date=bint, via=bytes, named=list,
+    kinds=dict, name=bytes, value=bytes, until_close=bint, body=int, kind=int,
+)
+cpdef tuple reply_head(
+    int status, list fields, bint head_request, bytes client_version, bint keep_alive,
+    bytes date_line,
+)

@@ -19,7 +19,6 @@ import pytest
 
 from data_plane import extensions
 from data_plane.http import heads as pure
-from data_plane.http import reply as old_reply
 from data_plane.http.errors import ProxyError
 from data_plane.routing import normalize_path
 from tests.data_plane.test_framing import BAD_REQUESTS
@@ -190,6 +189,15 @@ def test_a_head_may_arrive_a_byte_at_a_time(heads: ModuleType) -> None:
         "bytes",
         "EndOfMessage",
     ]
+
+
+def test_a_pipelined_head_split_across_reads_is_found(heads: ModuleType) -> None:
+    # The first request is the longer, so the second's end lies before where the
+    # search stopped in the first read's indices.
+    first = b"GET /1 HTTP/1.1\r\nHost: h\r\nX-Pad: " + b"p" * 200 + b"\r\n\r\n"
+    second = b"GET /2 HTTP/1.1\r\nHost: h\r\nX-Long: " + b"v" * 40 + b"\r\n\r\n"
+    found = events(heads, first + second[:30], second[30:])
+    assert [head.target for head in found] == [b"/1", b"/2"]
 
 
 def test_hop_by_hop_and_gateway_fields_are_set_aside(heads: ModuleType) -> None:
@@ -384,23 +392,47 @@ def test_an_unusable_response_is_502(heads: ModuleType, data: bytes) -> None:
     assert caught.value.status == 502
 
 
-def test_the_client_head_is_built_as_reply_py_builds_it(heads: ModuleType) -> None:
-    fields = [
-        (b"Server", b"up"),
-        (b"Connection", b"X-Gone, keep-alive"),
-        (b"X-Gone", b"1"),
-        (b"Transfer-Encoding", b"chunked"),
-        (b"Via", b"1.0 inner"),
-        (b"Keep-Alive", b"timeout=5"),
-    ]
-    date = b"Date: Wed, 02 Dec 2026 07:00:00 GMT\r\n"
-    for status, head_only, version, keep in [
-        (200, False, b"1.1", True),
-        (200, False, b"1.0", True),
-        (204, False, b"1.1", False),
-        (200, True, b"1.0", True),
-    ]:
-        assert heads.reply_head(status, fields, head_only, version, keep, date) == (
-            old_reply.reply_head(status, fields, head_only, version, keep, date)
-        )
-    assert heads.tunnel_head(fields, date) == old_reply.tunnel_head(fields, date)
+REPLY_FIELDS = [
+    (b"Server", b"up"),
+    (b"Connection", b"X-Gone, keep-alive"),
+    (b"X-Gone", b"1"),
+    (b"Transfer-Encoding", b"chunked"),
+    (b"Via", b"1.0 inner"),
+    (b"Keep-Alive", b"timeout=5"),
+]
+DATE = b"Date: Wed, 02 Dec 2026 07:00:00 GMT\r\n"
+CLIENT_FIELDS = b"Server: up\r\n" + DATE + b"Via: 1.0 inner, 1.1 fleetgate\r\n"
+
+
+@pytest.mark.parametrize(
+    ("status", "head_only", "version", "keep", "expected"),
+    [
+        (200, False, b"1.1", True, (b"Transfer-Encoding: chunked\r\n", 2, True, False)),
+        (200, False, b"1.0", True, (b"Connection: close\r\n", 1, False, False)),
+        (204, False, b"1.1", False, (b"Connection: close\r\n", 0, False, False)),
+        (200, True, b"1.0", True, (b"Connection: keep-alive\r\n", 0, True, False)),
+    ],
+)
+def test_the_client_head_drops_hop_by_hop_fields_and_frames_the_body_afresh(
+    heads: ModuleType,
+    status: int,
+    head_only: bool,
+    version: bytes,
+    keep: bool,
+    expected: tuple[bytes, int, bool, bool],
+) -> None:
+    data, body, keep_alive, until_close = heads.reply_head(
+        status, REPLY_FIELDS, head_only, version, keep, DATE
+    )
+    line = b"HTTP/1.1 204 No Content\r\n" if status == 204 else b"HTTP/1.1 200 OK\r\n"
+    assert data == line + CLIENT_FIELDS + expected[0] + b"\r\n"
+    assert (body, keep_alive, until_close) == expected[1:]
+
+
+def test_the_101_head_keeps_upgrade_and_connection(heads: ModuleType) -> None:
+    assert heads.tunnel_head(REPLY_FIELDS, DATE) == (
+        b"HTTP/1.1 101 Switching Protocols\r\nServer: up\r\nConnection: X-Gone, keep-alive\r\n"
+        b"X-Gone: 1\r\nTransfer-Encoding: chunked\r\nVia: 1.0 inner\r\n"
+        + DATE
+        + b"Via: 1.1 fleetgate\r\n\r\n"
+    )
