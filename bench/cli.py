@@ -48,7 +48,8 @@ def _names(value: str, known: list[str], what: str) -> list[str]:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m bench",
-        description="fleetgate's data plane measured against nginx, HAProxy, aiohttp and "
+        description="fleetgate's data plane measured against nginx, HAProxy, a bare uvloop + "
+        "httptools proxy, aiohttp and "
         "FastAPI + httpx proxies, all in one run.",
     )
     parser.add_argument(

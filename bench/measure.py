@@ -115,7 +115,8 @@ def _start(rig: Rig, peer: Peer, scenario: Scenario, result: PeerResult) -> Cont
     os.chmod(workdir, 0o755)
     ports = Ports(proxy=free_port(), upstream=rig.upstream_port)
     launch = peer.launch(rig.tools, workdir, ports, scenario.setup)
-    process = BenchProcess(peer.name, launch.argv, workdir / "process.log", rig.env)
+    env = {**rig.env, **launch.env} if launch.env else rig.env
+    process = BenchProcess(peer.name, launch.argv, workdir / "process.log", env)
     try:
         _verify(process, launch, scenario, ports.proxy)
     except BaseException:

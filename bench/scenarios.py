@@ -8,8 +8,16 @@ from dataclasses import dataclass, field
 from bench.peers.base import Setup
 from bench.upstream import HIT_PATH, LARGE_PATH
 
-ALL_PEERS = ("nginx", "fleetgate", "haproxy", "aiohttp", "fastapi-httpx")
-ROUTERS = ("nginx", "fleetgate")
+ALL_PEERS = (
+    "nginx",
+    "fleetgate",
+    "fleetgate-py",
+    "haproxy",
+    "bare-python",
+    "aiohttp",
+    "fastapi-httpx",
+)
+ROUTERS = ("nginx", "fleetgate", "fleetgate-py")
 SCALING_WORKERS = (1, 2, 4, 8)
 
 

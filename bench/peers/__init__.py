@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from bench.peers.base import Peer
-from bench.peers.fleetgate import FleetgatePeer
+from bench.peers.fleetgate import FLEETGATE, FLEETGATE_PURE
 from bench.peers.haproxy import HaproxyPeer
 from bench.peers.nginx import NginxPeer
-from bench.peers.python_proxies import AIOHTTP, FASTAPI
+from bench.peers.python_proxies import AIOHTTP, BARE, FASTAPI
 
 REFERENCE = "nginx"
 PEERS: dict[str, Peer] = {
-    peer.name: peer for peer in (NginxPeer(), FleetgatePeer(), HaproxyPeer(), AIOHTTP, FASTAPI)
+    peer.name: peer
+    for peer in (NginxPeer(), FLEETGATE, FLEETGATE_PURE, HaproxyPeer(), BARE, AIOHTTP, FASTAPI)
 }

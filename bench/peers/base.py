@@ -38,6 +38,8 @@ class Launch:
     # Sent by the readiness probe and by wrk with every request.
     headers: dict[str, str] = field(default_factory=dict)
     checks: tuple[Check, ...] = ()
+    # Set in the proxy's environment, over the harness's own.
+    env: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

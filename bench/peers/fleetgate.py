@@ -78,7 +78,14 @@ def needed_capabilities(setup: Setup) -> set[str]:
 
 
 class FleetgatePeer:
-    name = "fleetgate"
+    """The node on the head path `FLEETGATE_NO_EXTENSIONS` selects ("" or "0": compiled)."""
+
+    def __init__(self, name: str, no_extensions: str) -> None:
+        self.name = name
+        self.no_extensions = no_extensions
+
+    def __repr__(self) -> str:
+        return f"<FleetgatePeer {self.name}>"
 
     def unsupported(self, setup: Setup) -> str | None:
         if not node_available():
@@ -106,4 +113,10 @@ class FleetgatePeer:
             checks.append(Check("API-key auth refuses a request without a key", HIT_PATH, 401))
         # 10,000 routes take a while to parse and compile at start.
         deadline = 20.0 + setup.routes / 500
-        return Launch(argv, deadline, headers, tuple(checks))
+        env = {"FLEETGATE_NO_EXTENSIONS": self.no_extensions}
+        return Launch(argv, deadline, headers, tuple(checks), env)
+
+
+FLEETGATE = FleetgatePeer("fleetgate", "0")
+# The same node on the pure-Python twin of its head path.
+FLEETGATE_PURE = FleetgatePeer("fleetgate-py", "1")

@@ -1,4 +1,5 @@
-"""The aiohttp and FastAPI + httpx proxies of `bench.proxies`, each one process."""
+"""The Python proxies of `bench.proxies` (bare uvloop + httptools, aiohttp, FastAPI + httpx),
+each one process."""
 
 from __future__ import annotations
 
@@ -32,5 +33,7 @@ class PythonProxyPeer:
         return Launch(argv)
 
 
+# The Python ceiling: what uvloop and httptools cost with no feature at all.
+BARE = PythonProxyPeer("bare-python", "bench.proxies.bare_proxy")
 AIOHTTP = PythonProxyPeer("aiohttp", "bench.proxies.aiohttp_proxy")
 FASTAPI = PythonProxyPeer("fastapi-httpx", "bench.proxies.fastapi_proxy")

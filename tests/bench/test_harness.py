@@ -494,8 +494,9 @@ def test_generated_haproxy_config_is_accepted_by_haproxy(tmp_path: Path) -> None
 
 @pytest.mark.usefixtures("tools_present")
 def test_quick_run_measures_the_python_peers_against_nginx(tmp_path: Path) -> None:
+    # bare-python is the ceiling of the stack fleetgate runs on: it must run and answer.
     done = _bench(
-        "--quick", "--no-install", "--peers", "nginx,aiohttp,fastapi-httpx",
+        "--quick", "--no-install", "--peers", "nginx,bare-python,aiohttp,fastapi-httpx",
         "--output-dir", str(tmp_path),
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
@@ -503,7 +504,7 @@ def test_quick_run_measures_the_python_peers_against_nginx(tmp_path: Path) -> No
     document = json.loads((tmp_path / "latest.json").read_text())
     (scenario,) = document["scenarios"]
     peers = {peer["peer"]: peer for peer in scenario["peers"]}
-    assert list(peers) == ["nginx", "aiohttp", "fastapi-httpx"]
+    assert list(peers) == ["nginx", "bare-python", "aiohttp", "fastapi-httpx"]
     for name, peer in peers.items():
         assert "error" not in peer, name
         assert peer["median"]["requests_per_s"] > 0, name
@@ -512,3 +513,15 @@ def test_quick_run_measures_the_python_peers_against_nginx(tmp_path: Path) -> No
         assert peer["failed_requests"] == 0, name
     assert peers["nginx"]["vs_nginx"]["requests_per_s"] == 1.0
     assert set(peers["aiohttp"]["vs_nginx"]) == {"requests_per_s", "requests_per_cpu_s", "p99_ms"}
+
+
+def test_the_fleetgate_peers_run_the_compiled_head_path_and_its_twin(tmp_path: Path) -> None:
+    from bench.peers import PEERS
+
+    switches = {}
+    for name in ("fleetgate", "fleetgate-py"):
+        workdir = tmp_path / name
+        workdir.mkdir()
+        launch = PEERS[name].launch(None, workdir, Ports(proxy=1, upstream=2), Setup())  # type: ignore[arg-type]
+        switches[name] = launch.env["FLEETGATE_NO_EXTENSIONS"]
+    assert switches == {"fleetgate": "0", "fleetgate-py": "1"}
