@@ -1,4 +1,7 @@
-"""Reconnect delays: exponential, jittered, capped at 10 s (DESIGN.md, config sync rule 8)."""
+"""Reconnect delays: exponential, jittered, capped at 10 s (DESIGN.md, config sync rule 8).
+
+`jittered_delay` is the one formula; the proxy's retry backoff draws from it too.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +9,13 @@ import random
 
 BASE_DELAY = 0.5
 MAX_DELAY = 10.0
+
+
+def jittered_delay(base: float, cap: float, attempt: int, rng: random.Random) -> float:
+    """The delay before retry number `attempt` (0 first): base * 2**attempt, capped,
+    drawn from [d/2, d]."""
+    ceiling = min(cap, base * 2 ** min(attempt, 32))
+    return rng.uniform(ceiling / 2, ceiling)
 
 
 class Backoff:
@@ -30,9 +40,9 @@ class Backoff:
 
     def next_delay(self) -> float:
         """The delay before the next attempt; each call counts one more failure."""
-        ceiling = min(self.cap, self.base * 2 ** min(self.failures, 32))
+        delay = jittered_delay(self.base, self.cap, self.failures, self._rng)
         self.failures += 1
-        return self._rng.uniform(ceiling / 2, ceiling)
+        return delay
 
     def reset(self) -> None:
         """A connection succeeded: the next failure starts from the base delay again."""
