@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from fleetgate_pb import config_pb2 as pb
 
-CAPABILITIES: frozenset[str] = frozenset()
+CAPABILITIES: frozenset[str] = frozenset({"service.retry_non_idempotent", "timeouts.per_try"})
 
 
 class ApplyError(ValueError):

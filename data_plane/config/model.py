@@ -104,6 +104,9 @@ class TimeoutsSpec(Spec):
     connect: Seconds = defaults.CONNECT_TIMEOUT
     read: Seconds = defaults.READ_TIMEOUT
     total: Seconds | None = None
+    per_try: Seconds | None = Field(
+        default=None, description="one try, until the response head; a try out of time is retried"
+    )
 
 
 class RouteTimeoutsSpec(Spec):
@@ -112,6 +115,7 @@ class RouteTimeoutsSpec(Spec):
     connect: Seconds | None = None
     read: Seconds | None = None
     total: Seconds | None = None
+    per_try: Seconds | None = None
 
 
 class HashKeySpec(Spec):
@@ -169,6 +173,9 @@ class ServiceSpec(Spec):
     hash_key: HashKeySpec | None = None
     timeouts: TimeoutsSpec = Field(default_factory=TimeoutsSpec)
     retries: int = Field(default=0, ge=0, le=10)
+    retry_non_idempotent: Annotated[bool, Field(strict=True)] = Field(
+        default=False, description="retries may resend POST and PATCH too"
+    )
     health_check: HealthCheckSpec | None = None
     circuit_breaker: CircuitBreakerSpec | None = None
     max_concurrent_requests: int | None = Field(default=None, ge=1, le=1_000_000)

@@ -107,8 +107,14 @@ def capability_needs(snapshot: pb.Snapshot) -> list[tuple[str, str]]:
             needs.append((f"{where}.cache.backend", "backend.redis"))
         if route.HasField("auth") and "jwt" in route.auth.methods:
             needs.append((f"{where}.auth.jwt", "auth.jwt"))
+        if route.timeouts.per_try:
+            needs.append((f"{where}.timeouts.per_try", "timeouts.per_try"))
     for service in snapshot.services:
         where = f"services.{service.name}"
+        if service.timeouts.per_try:
+            needs.append((f"{where}.timeouts.per_try", "timeouts.per_try"))
+        if service.retry_non_idempotent:
+            needs.append((f"{where}.retry_non_idempotent", "service.retry_non_idempotent"))
         if service.HasField("health_check") and service.health_check.enabled:
             needs.append((f"{where}.health_check", "service.health_check"))
         if service.HasField("circuit_breaker") and service.circuit_breaker.enabled:
@@ -132,7 +138,12 @@ def _by_name(items: Iterable[_N]) -> list[_N]:
 
 def _timeouts(spec: TimeoutsSpec | RouteTimeoutsSpec) -> pb.Timeouts:
     # 0 is "unset": a route's unset timeout is its service's, a service's total is none.
-    return pb.Timeouts(connect=spec.connect or 0.0, read=spec.read or 0.0, total=spec.total or 0.0)
+    return pb.Timeouts(
+        connect=spec.connect or 0.0,
+        read=spec.read or 0.0,
+        total=spec.total or 0.0,
+        per_try=spec.per_try or 0.0,
+    )
 
 
 def _health_check(spec: HealthCheckSpec) -> pb.HealthCheck:
@@ -163,6 +174,7 @@ def _service(spec: ServiceSpec) -> pb.Service:
         load_balancer=LOAD_BALANCERS[spec.load_balancer],
         timeouts=_timeouts(spec.timeouts),
         retries=spec.retries,
+        retry_non_idempotent=spec.retry_non_idempotent,
         max_concurrent_requests=spec.max_concurrent_requests or 0,
         tags=spec.tags,
     )

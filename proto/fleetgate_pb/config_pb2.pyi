@@ -47,7 +47,7 @@ class Snapshot(_message.Message):
     def __init__(self, version: _Optional[int] = ..., hash: _Optional[str] = ..., created_at_ms: _Optional[int] = ..., author: _Optional[str] = ..., required_capabilities: _Optional[_Iterable[str]] = ..., services: _Optional[_Iterable[_Union[Service, _Mapping]]] = ..., routes: _Optional[_Iterable[_Union[Route, _Mapping]]] = ..., tiers: _Optional[_Iterable[_Union[Tier, _Mapping]]] = ..., tenants: _Optional[_Iterable[_Union[Tenant, _Mapping]]] = ..., consumers: _Optional[_Iterable[_Union[Consumer, _Mapping]]] = ...) -> None: ...
 
 class Service(_message.Message):
-    __slots__ = ("name", "targets", "load_balancer", "hash_key", "timeouts", "retries", "health_check", "circuit_breaker", "max_concurrent_requests", "tags")
+    __slots__ = ("name", "targets", "load_balancer", "hash_key", "timeouts", "retries", "health_check", "circuit_breaker", "max_concurrent_requests", "tags", "retry_non_idempotent")
     NAME_FIELD_NUMBER: _ClassVar[int]
     TARGETS_FIELD_NUMBER: _ClassVar[int]
     LOAD_BALANCER_FIELD_NUMBER: _ClassVar[int]
@@ -58,6 +58,7 @@ class Service(_message.Message):
     CIRCUIT_BREAKER_FIELD_NUMBER: _ClassVar[int]
     MAX_CONCURRENT_REQUESTS_FIELD_NUMBER: _ClassVar[int]
     TAGS_FIELD_NUMBER: _ClassVar[int]
+    RETRY_NON_IDEMPOTENT_FIELD_NUMBER: _ClassVar[int]
     name: str
     targets: _containers.RepeatedCompositeFieldContainer[Target]
     load_balancer: LoadBalancer
@@ -68,7 +69,8 @@ class Service(_message.Message):
     circuit_breaker: CircuitBreaker
     max_concurrent_requests: int
     tags: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, name: _Optional[str] = ..., targets: _Optional[_Iterable[_Union[Target, _Mapping]]] = ..., load_balancer: _Optional[_Union[LoadBalancer, str]] = ..., hash_key: _Optional[_Union[HashKey, _Mapping]] = ..., timeouts: _Optional[_Union[Timeouts, _Mapping]] = ..., retries: _Optional[int] = ..., health_check: _Optional[_Union[HealthCheck, _Mapping]] = ..., circuit_breaker: _Optional[_Union[CircuitBreaker, _Mapping]] = ..., max_concurrent_requests: _Optional[int] = ..., tags: _Optional[_Iterable[str]] = ...) -> None: ...
+    retry_non_idempotent: bool
+    def __init__(self, name: _Optional[str] = ..., targets: _Optional[_Iterable[_Union[Target, _Mapping]]] = ..., load_balancer: _Optional[_Union[LoadBalancer, str]] = ..., hash_key: _Optional[_Union[HashKey, _Mapping]] = ..., timeouts: _Optional[_Union[Timeouts, _Mapping]] = ..., retries: _Optional[int] = ..., health_check: _Optional[_Union[HealthCheck, _Mapping]] = ..., circuit_breaker: _Optional[_Union[CircuitBreaker, _Mapping]] = ..., max_concurrent_requests: _Optional[int] = ..., tags: _Optional[_Iterable[str]] = ..., retry_non_idempotent: _Optional[bool] = ...) -> None: ...
 
 class Target(_message.Message):
     __slots__ = ("address", "weight")
@@ -95,14 +97,16 @@ class HashKey(_message.Message):
     def __init__(self, source: _Optional[_Union[HashKey.Source, str]] = ..., name: _Optional[str] = ...) -> None: ...
 
 class Timeouts(_message.Message):
-    __slots__ = ("connect", "read", "total")
+    __slots__ = ("connect", "read", "total", "per_try")
     CONNECT_FIELD_NUMBER: _ClassVar[int]
     READ_FIELD_NUMBER: _ClassVar[int]
     TOTAL_FIELD_NUMBER: _ClassVar[int]
+    PER_TRY_FIELD_NUMBER: _ClassVar[int]
     connect: float
     read: float
     total: float
-    def __init__(self, connect: _Optional[float] = ..., read: _Optional[float] = ..., total: _Optional[float] = ...) -> None: ...
+    per_try: float
+    def __init__(self, connect: _Optional[float] = ..., read: _Optional[float] = ..., total: _Optional[float] = ..., per_try: _Optional[float] = ...) -> None: ...
 
 class HealthCheck(_message.Message):
     __slots__ = ("enabled", "path", "interval", "timeout", "healthy_threshold", "unhealthy_threshold", "expected_statuses")

@@ -139,6 +139,26 @@ def test_policies_declare_the_capabilities_a_node_needs() -> None:
     assert list(snapshot.required_capabilities) == ["backend.redis", "policy.cache"]
 
 
+def test_retry_settings_reach_the_snapshot_and_name_what_a_node_needs() -> None:
+    service = {
+        **MINIMAL["services"][0],
+        "retry_non_idempotent": True,
+        "timeouts": {"per_try": 0.5},
+    }
+    route = {**MINIMAL["routes"][0], "timeouts": {"per_try": 0.25}}
+    snapshot = build_snapshot(config(services=[service], routes=[route]))
+    assert snapshot.services[0].retry_non_idempotent
+    assert (snapshot.services[0].timeouts.per_try, snapshot.routes[0].timeouts.per_try) == (
+        0.5,
+        0.25,
+    )
+    assert list(snapshot.required_capabilities) == [
+        "service.retry_non_idempotent",
+        "timeouts.per_try",
+    ]
+    assert list(build_snapshot(config()).required_capabilities) == []
+
+
 def test_methods_are_upper_cased_and_checked() -> None:
     route = RouteSpec.model_validate(
         {"name": "r", "paths": ["/"], "service": "s", "methods": ["get"]}

@@ -193,7 +193,8 @@ def test_an_entity_reads_back_with_every_field_defaults_included(seeded: TestCli
     got = ok(seeded.get("/api/v1/services/orders"))
     assert got["targets"] == [{"address": "127.0.0.1:9002", "weight": 1}]
     assert got["load_balancer"] == "round_robin" and got["retries"] == 0
-    assert got["timeouts"] == {"connect": 5.0, "read": 60.0, "total": None}
+    assert got["retry_non_idempotent"] is False
+    assert got["timeouts"] == {"connect": 5.0, "read": 60.0, "total": None, "per_try": None}
     assert got["hash_key"] is None and got["tags"] == []
     assert set(got) == {*SPEC_BY_KIND["services"].model_fields, "created_at", "updated_at"}
 

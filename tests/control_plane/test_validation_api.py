@@ -176,6 +176,28 @@ CASES: dict[str, tuple[str, str, Any, int, str, str]] = {
         "tiers.A",
     ),
     "a body that is not an object": ("POST", "/api/v1/tiers", ["PRO"], 422, "invalid", ""),
+    **{
+        f"retry_non_idempotent {value!r}": (
+            "POST",
+            "/api/v1/services",
+            {"name": "s", "targets": [TARGET], "retry_non_idempotent": value},
+            422,
+            "invalid",
+            "retry_non_idempotent",
+        )
+        for value in ("yes", "true", 1, 2, None, [], {})
+    },
+    **{
+        f"per_try {value!r}": (
+            "POST",
+            "/api/v1/services",
+            {"name": "s", "targets": [TARGET], "timeouts": {"per_try": value}},
+            422,
+            "invalid",
+            "timeouts.per_try",
+        )
+        for value in (0, -1, 86_401, "soon")
+    },
 }
 
 
