@@ -14,12 +14,15 @@ from bisect import bisect_left
 from collections.abc import Iterable
 from typing import Any
 
+from data_plane.http.retry import OUTCOMES
+
 LATENCY_BOUNDS = (
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
     1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
 )  # fmt: skip
-TIMEOUT_KINDS = ("connect", "read", "total")
-CONNECT, READ, TOTAL = range(3)
+TIMEOUT_KINDS = ("connect", "read", "total", "per_try")
+CONNECT, READ, TOTAL, PER_TRY = range(4)
+
 
 # name -> (type, help); the order is the order of /metrics.
 FAMILIES: dict[str, tuple[str, str]] = {
@@ -37,9 +40,17 @@ FAMILIES: dict[str, tuple[str, str]] = {
     ),
     "fleetgate_upstream_timeouts_total": (
         "counter",
-        "Upstream timeouts by service and kind (connect, read, total).",
+        "Upstream timeouts by service and kind (connect, read, total, per_try).",
     ),
     "fleetgate_upstream_retries_total": ("counter", "Requests sent again to an upstream."),
+    "fleetgate_upstream_retry_budget_exhausted_total": (
+        "counter",
+        "Retries not made because the service's retry budget was spent, by service.",
+    ),
+    "fleetgate_upstream_tries_total": (
+        "counter",
+        "Tries at an upstream target, by service and how they ended (ok, reset, ...).",
+    ),
     "fleetgate_upstream_connections": ("gauge", "Open upstream connections, by service."),
     "fleetgate_upstream_idle_connections": (
         "gauge",
@@ -86,7 +97,9 @@ class ServiceCounters:
         "latency_sum",
         "name",
         "open",
+        "outcomes",
         "retries",
+        "retry_budget_exhausted",
         "timeouts",
     )
 
@@ -95,8 +108,10 @@ class ServiceCounters:
         self.buckets = [0] * (len(LATENCY_BOUNDS) + 1)
         self.latency_sum = 0.0
         self.connect_errors = 0
-        self.timeouts = [0, 0, 0]  # by CONNECT, READ, TOTAL
+        self.timeouts = [0, 0, 0, 0]  # by CONNECT, READ, TOTAL, PER_TRY
         self.retries = 0
+        self.retry_budget_exhausted = 0
+        self.outcomes = [0] * len(OUTCOMES)  # tries by how they ended
         self.open = 0  # upstream connections open
         self.idle = 0  # of which idle in the pool
 
@@ -167,6 +182,19 @@ class WorkerMetrics:
                     )
             if service.retries:
                 values.append(["fleetgate_upstream_retries_total", labels, service.retries])
+            if service.retry_budget_exhausted:
+                values.append(
+                    [
+                        "fleetgate_upstream_retry_budget_exhausted_total",
+                        labels,
+                        service.retry_budget_exhausted,
+                    ]
+                )
+            for outcome, count in zip(OUTCOMES, service.outcomes, strict=True):
+                if count:
+                    values.append(
+                        ["fleetgate_upstream_tries_total", {**labels, "outcome": outcome}, count]
+                    )
             values.append(["fleetgate_upstream_connections", labels, service.open])
             values.append(["fleetgate_upstream_idle_connections", labels, service.idle])
         values.append(["fleetgate_downstream_connections", {}, self.open_connections])

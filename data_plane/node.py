@@ -121,7 +121,7 @@ class Node:
     async def _spawn(self, index: int) -> WorkerProcess:
         host, port = self.settings.listen
         listen = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-        return await WorkerProcess.spawn(index, listen, self.settings.limits)
+        return await WorkerProcess.spawn(index, listen, self.settings.limits, self.settings.workers)
 
     async def _supervise(self, index: int) -> None:
         """Restart worker `index` whenever it dies, with the current snapshot."""

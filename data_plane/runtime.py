@@ -26,12 +26,19 @@ from data_plane.config.errors import ConfigInvalid
 from data_plane.config.validate import check_entities
 from data_plane.http.pool import ServicePool
 from data_plane.http.request import RequestHead, header_value
+from data_plane.http.retry import RetryBudget, RetryPolicy
 from data_plane.metrics import RouteCounters, ServiceCounters, WorkerMetrics
 from data_plane.policies import PolicyChain, build_chain
 from data_plane.routing import RouteTable
 from data_plane.settings import Limits
 
 HashKey = Callable[[RequestHead, str], str | None]
+
+
+# A node's retry budget (DESIGN.md): retries at most 20% of a service's requests plus
+# 3 per second. Each worker keeps its own, with the node's steady rate split evenly.
+RETRY_BUDGET_RATIO = 0.2
+RETRY_BUDGET_PER_SECOND = 3.0
 
 
 @dataclass(slots=True, eq=False)
@@ -44,12 +51,21 @@ class ServiceRuntime:
     pool: ServicePool
     counters: ServiceCounters
     host_lines: tuple[bytes, ...]  # b"Host: <address>\r\n" by target index
-    timeouts: tuple[float, float, float]  # connect, read, total (0: none)
-    retries: int
+    timeouts: tuple[float, float, float, float]  # connect, read, total, per try (0: none)
+    retry_policy: RetryPolicy
+    retry_budget: RetryBudget
     max_concurrent: int  # 0: no cap
     hash_key: HashKey | None  # consistent hashing's key, None for other algorithms
     observe: Callable[[Upstream, float], None] | None  # latency feedback, EWMA only
     active: int = 0  # requests in flight in this worker
+
+    def report(self, target: Upstream, outcome: int) -> None:
+        """How a try at `target` ended (an outcome of http/retry.py), once per try.
+
+        The one place a target's successes and failures are told: circuit breakers and
+        passive health hook in here.
+        """
+        self.counters.outcomes[outcome] += 1
 
     def __repr__(self) -> str:
         return f"<ServiceRuntime {self.name} targets={len(self.host_lines)} active={self.active}>"
@@ -67,6 +83,7 @@ class RoutePlan:
     connect_timeout: float
     read_timeout: float
     total_timeout: float  # 0: none
+    per_try_timeout: float  # 0: none
 
     def __repr__(self) -> str:
         return f"<RoutePlan {self.name} -> {self.service.name} chain={self.chain!r}>"
@@ -97,8 +114,13 @@ def compile_snapshot(
     metrics: WorkerMetrics,
     previous: RuntimeConfig | None = None,
     capabilities: frozenset[str] = CAPABILITIES,
+    workers: int = 1,
 ) -> RuntimeConfig:
-    """The RuntimeConfig of `snapshot`; raises ConfigInvalid or ApplyError."""
+    """The RuntimeConfig of `snapshot`; raises ConfigInvalid or ApplyError.
+
+    `workers`: how many workers of the node share its allowances (the retry budget's
+    steady rate).
+    """
     # The route table's own errors come from compiling it below, as `check_snapshot`
     # would report them.
     errors = check_entities(snapshot)
@@ -112,7 +134,7 @@ def compile_snapshot(
         if old is not None and old.definition == definition:
             services[service.name] = old
         else:
-            services[service.name] = _compile_service(service, definition, limits, metrics)
+            services[service.name] = _compile_service(service, definition, limits, metrics, workers)
     plans = [
         (route, _plan(route, services[route.service], limits, metrics)) for route in snapshot.routes
     ]
@@ -121,7 +143,7 @@ def compile_snapshot(
 
 
 def _compile_service(
-    service: pb.Service, definition: bytes, limits: Limits, metrics: WorkerMetrics
+    service: pb.Service, definition: bytes, limits: Limits, metrics: WorkerMetrics, workers: int
 ) -> ServiceRuntime:
     balancer = make_balancer(service)
     counters = metrics.service(service.name)
@@ -142,8 +164,12 @@ def _compile_service(
             timeouts.connect or defaults.CONNECT_TIMEOUT,
             timeouts.read or defaults.READ_TIMEOUT,
             timeouts.total,
+            timeouts.per_try,
         ),
-        retries=service.retries,
+        retry_policy=RetryPolicy(service.retries, non_idempotent=service.retry_non_idempotent),
+        retry_budget=RetryBudget(
+            ratio=RETRY_BUDGET_RATIO, per_second=RETRY_BUDGET_PER_SECOND / max(1, workers)
+        ),
         max_concurrent=service.max_concurrent_requests,
         hash_key=_hash_key(service) if service.load_balancer == pb.CONSISTENT_HASH else None,
         observe=balancer.observe if service.load_balancer == pb.EWMA else None,
@@ -153,11 +179,12 @@ def _compile_service(
 def _plan(
     route: pb.Route, service: ServiceRuntime, limits: Limits, metrics: WorkerMetrics
 ) -> RoutePlan:
-    connect, read, total = service.timeouts
+    connect, read, total, per_try = service.timeouts
     if route.HasField("timeouts"):
         connect = route.timeouts.connect or connect
         read = route.timeouts.read or read
         total = route.timeouts.total or total
+        per_try = route.timeouts.per_try or per_try
     return RoutePlan(
         name=route.name,
         service=service,
@@ -167,6 +194,7 @@ def _plan(
         connect_timeout=connect,
         read_timeout=read,
         total_timeout=total,
+        per_try_timeout=per_try,
     )
 
 

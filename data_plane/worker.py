@@ -58,10 +58,13 @@ def listening_socket(host: str, port: int) -> socket.socket:
 class Worker:
     """The lifecycle of one worker process, as a sequence like uvicorn's Server."""
 
-    def __init__(self, channel: Channel, listen: tuple[str, int], limits: Limits) -> None:
+    def __init__(
+        self, channel: Channel, listen: tuple[str, int], limits: Limits, workers: int = 1
+    ) -> None:
         self.channel = channel
         self.listen = listen
         self.limits = limits
+        self.workers = workers  # of the node, sharing its allowances
         self.loop = asyncio.get_running_loop()
         self.metrics = WorkerMetrics()
         self.state = ProxyState(self.loop, limits, self.metrics)
@@ -142,7 +145,11 @@ class Worker:
 
     def _compile(self, snapshot: pb.Snapshot) -> RuntimeConfig:
         return compile_snapshot(
-            snapshot, limits=self.limits, metrics=self.metrics, previous=self.state.config
+            snapshot,
+            limits=self.limits,
+            metrics=self.metrics,
+            previous=self.state.config,
+            workers=self.workers,
         )
 
     async def swap(self, config: RuntimeConfig) -> None:
@@ -198,6 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="data_plane.worker")
     parser.add_argument("--channel-fd", type=int, required=True)
     parser.add_argument("--listen", required=True)
+    parser.add_argument("--workers", type=int, default=1, help="the node's worker count")
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s"
@@ -208,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
 
     async def serve() -> None:
         channel = await Channel.open(sock)
-        await Worker(channel, listen, limits).run()
+        await Worker(channel, listen, limits, max(1, args.workers)).run()
 
     uvloop.run(serve())
     return 0

@@ -42,7 +42,10 @@ class WorkerProcess:
         self._reader = asyncio.ensure_future(self._read())
 
     @classmethod
-    async def spawn(cls, index: int, listen: str, limits: Limits) -> WorkerProcess:
+    async def spawn(
+        cls, index: int, listen: str, limits: Limits, workers: int = 1
+    ) -> WorkerProcess:
+        """Start worker `index` of `workers`."""
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             process = await asyncio.create_subprocess_exec(
@@ -53,6 +56,8 @@ class WorkerProcess:
                 str(theirs.fileno()),
                 "--listen",
                 listen,
+                "--workers",
+                str(workers),
                 pass_fds=(theirs.fileno(),),
                 env={**os.environ, **limits.as_environment()},
             )

@@ -6,6 +6,10 @@ one read's worth of them is held) and start when it ends. A framing error answer
 400 (or the error's own status) once the exchanges before it are answered, then the
 connection closes: after bytes the parser could not follow, nothing that comes next
 can be trusted.
+
+What the connection hands its exchanges is narrow: a `RequestHead` when a head is
+parsed, then each body chunk and the end of the body. After a 101 the tunnel takes
+the transport over (tunnel.py); this protocol then only hears that it closed.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from httptools import HttpParserError, HttpParserUpgrade, HttpRequestParser
 
 from .errors import BadRequest, HeadersTooLarge, ProxyError, RequestTimeout
 from .exchange import DONE, Exchange
-from .flow import HIGH_WATER, LOW_WATER, QUEUED, FlowControl
+from .flow import HIGH_WATER, LOW_WATER, QUEUED, STOPPED, FlowControl
 from .request import Headers, read_request_head
 from .responses import error_response
 from .state import ProxyState
@@ -65,7 +69,6 @@ class DownstreamConnection(asyncio.Protocol):
         "since",
         "state",
         "transport",
-        "tunnel",
         "upgrading",
         "url",
         "waiting",
@@ -92,7 +95,6 @@ class DownstreamConnection(asyncio.Protocol):
         self.waiting: deque[Exchange] | None = None
         self.failure: ProxyError | None = None  # to answer once `current` is done
         self.upgrading: Exchange | None = None  # an Upgrade request awaiting its 101
-        self.tunnel: UpstreamConnection | None = None
         self.paused_upstream: UpstreamConnection | None = None
         # Per-request parse state
         self.url = b""
@@ -127,10 +129,6 @@ class DownstreamConnection(asyncio.Protocol):
         if self in state.connections:
             state.connections.discard(self)
             state.metrics.open_connections -= 1
-        tunnel = self.tunnel
-        if tunnel is not None:
-            self.tunnel = None
-            tunnel.close()
         for exchange in (self.current, self.parsing, *(self.waiting or ())):
             if exchange is not None:
                 exchange.abandon()
@@ -138,10 +136,6 @@ class DownstreamConnection(asyncio.Protocol):
         self.waiting = None
 
     def data_received(self, data: bytes) -> None:
-        tunnel = self.tunnel
-        if tunnel is not None:
-            tunnel.transport.write(data)
-            return
         if self.closed or self.failure is not None:
             return
         if self.upgrading is not None:
@@ -185,22 +179,13 @@ class DownstreamConnection(asyncio.Protocol):
 
     def eof_received(self) -> bool:
         self.eof = True
-        tunnel = self.tunnel
-        if tunnel is not None:
-            # Half-close travels through the tunnel; once both sides are done, it ends.
-            if tunnel.eof or not tunnel.transport.can_write_eof():
-                return False
-            tunnel.transport.write_eof()
-            return True
         # A client may half-close after its request: keep the connection to answer it.
         return self.current is not None
 
     def pause_writing(self) -> None:
         # The client reads slower than the upstream sends: stop reading the upstream.
         self.writing_paused = True
-        upstream = self.tunnel
-        if upstream is None and self.current is not None:
-            upstream = self.current.upstream
+        upstream = None if self.current is None else self.current.upstream
         if upstream is not None:
             self.hold_upstream(upstream)
 
@@ -317,7 +302,7 @@ class DownstreamConnection(asyncio.Protocol):
     def fail_request(self, exchange: Exchange, error: ProxyError) -> None:
         """The request broke mid-body: answer if nothing was answered yet, else cut."""
         if exchange is self.current and not exchange.response_started:
-            exchange.respond_local(error)
+            exchange.answer(error)
         else:
             exchange.abandon()
             self.cut()
@@ -332,7 +317,7 @@ class DownstreamConnection(asyncio.Protocol):
         """Close after what is written; linger when the client may still be sending."""
         self.closed = True
         transport = self.transport
-        if self.eof or self.phase == IDLE or self.tunnel is not None or transport.is_closing():
+        if self.eof or self.phase == IDLE or transport.is_closing():
             transport.close()
             return
         # Half-close once the answer is flushed, then read and drop what still comes,
@@ -359,7 +344,7 @@ class DownstreamConnection(asyncio.Protocol):
     # ------------------------------------------------------------ failures and upgrades
 
     def _parse_failed(self, error: ProxyError) -> None:
-        self.flow.pause(QUEUED)  # read nothing more
+        self.flow.pause(STOPPED)
         exchange = self.parsing
         self.parsing = None
         if exchange is not None:
@@ -381,6 +366,12 @@ class DownstreamConnection(asyncio.Protocol):
             error_response(error, state.next_request_id(), state.date_line, close=True)
         )
         self.close()
+
+    def switched(self) -> None:
+        """The exchange hands the transport to a tunnel: no more HTTP on it."""
+        self.upgrading = None
+        self.paused_upstream = None
+        self.flow.clear()
 
     def _upgrade_parsed(self, rest: bytes) -> None:
         """The parser stopped after an Upgrade request; what follows is another protocol."""

@@ -2,8 +2,9 @@
 
 A connection's reading may be paused for several reasons at once (the upstream's
 write buffer is full, pipelined requests wait their turn, a body is buffered while the
-upstream connection opens); it resumes only when every reason is gone. Reasons are bit
-flags, so pausing twice for the same reason is harmless.
+upstream connection opens, a broken request stops it for good); it resumes only when
+every reason is gone. Reasons are bit flags, so pausing twice for the same reason is
+harmless.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import asyncio
 PEER_BUSY = 1  # the other side's write buffer passed its high-water mark
 QUEUED = 2  # pipelined requests wait behind the one in flight
 BUFFERED = 4  # a request body waits for its upstream connection
+STOPPED = 8  # a request broke: nothing more is read until the connection closes
 HIGH_WATER = 256 * 1024  # per transport write buffer, and per buffered body
 LOW_WATER = 64 * 1024
 

@@ -6,12 +6,17 @@ they began with. `tick` runs once a second: it refreshes the Date header and the
 coarse clock, and enforces the timeouts that need no precision (a slow request
 head, idle keep-alive connections, idle pooled upstream connections). Upstream
 timeouts need more: `check_deadlines` runs ten times a second over the exchanges
-waiting on an upstream, so no request arms and cancels a timer of its own.
+waiting on an upstream, so no request arms and cancels a timer of its own. Retry
+backoffs (25 to 250 ms) need more still: `wake_later` keeps them in one heap with one
+loop timer, armed for the earliest, so a retry storm costs a heap push per retry,
+not a task or timer each.
 """
 
 from __future__ import annotations
 
 import asyncio
+import heapq
+import itertools
 import os
 from email.utils import formatdate
 from typing import TYPE_CHECKING
@@ -30,6 +35,10 @@ class ProxyState:
     __slots__ = (
         "_ids",
         "_prefix",
+        "_sleepers",
+        "_sleepers_seq",
+        "_timer",
+        "_timer_at",
         "config",
         "connections",
         "date_line",
@@ -54,6 +63,11 @@ class ProxyState:
         self.config = config
         self.connections: set[DownstreamConnection] = set()
         self.watched: set[Exchange] = set()  # exchanges with an upstream deadline
+        # Exchanges waiting out a retry backoff: (when, order, exchange), earliest first
+        self._sleepers: list[tuple[float, int, Exchange]] = []
+        self._sleepers_seq = itertools.count()
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = 0.0
         self.draining = False  # shutting down: answer in-flight requests, then close
         # Request ids: a random prefix per worker and a counter, unique without a syscall.
         self._prefix = os.urandom(8).hex().encode()
@@ -72,6 +86,29 @@ class ProxyState:
         for exchange in list(self.watched):
             exchange.check_deadlines(now)
 
+    def wake_later(self, delay: float, exchange: Exchange) -> None:
+        """Call `exchange.wake()` in `delay` seconds."""
+        when = self.loop.time() + delay
+        heapq.heappush(self._sleepers, (when, next(self._sleepers_seq), exchange))
+        self._arm(when)
+
+    def _arm(self, when: float) -> None:
+        timer = self._timer
+        if timer is None or when < self._timer_at:
+            if timer is not None:
+                timer.cancel()
+            self._timer = self.loop.call_at(when, self._wake_due)
+            self._timer_at = when
+
+    def _wake_due(self) -> None:
+        self._timer = None
+        sleepers = self._sleepers
+        now = self.loop.time()
+        while sleepers and sleepers[0][0] <= now:
+            heapq.heappop(sleepers)[2].wake()
+        if sleepers:
+            self._arm(sleepers[0][0])
+
     def tick(self) -> None:
         """Once a second: the clock, the Date header, and the coarse timeouts."""
         self.now = now = self.loop.time()
@@ -82,6 +119,7 @@ class ProxyState:
         if config is not None:
             for service in config.services.values():
                 service.pool.sweep(now)
+                service.retry_budget.roll()
 
     def _refresh_date(self) -> None:
         self.date_line = b"Date: " + formatdate(usegmt=True).encode("ascii") + b"\r\n"

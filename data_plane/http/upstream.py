@@ -1,10 +1,16 @@
 """One keep-alive connection to an upstream target, parsing responses with httptools.
 
-The connection serves one exchange at a time and reports the parser's events to it.
-Bytes that arrive while no exchange owns the connection, or after its response ended,
+The connection serves one owner (an exchange) at a time and reports to it what the
+parser sees: a response head, body chunks, and after each read whether the response
+is whole; or that the reply is unusable, that the connection closed, that it switched
+protocols. It knows nothing of the exchange's state or of the pool beyond giving the
+pool's counters its opening and closing (httpcore: a connection knows nothing of the
+pool); its fields are its own, changed by its own methods only.
+
+Bytes that arrive while no one owns the connection, or after its response ended,
 mean the connection is out of step with the upstream: it is closed, never reused.
-1xx informational responses are skipped (the gateway answered any Expect itself);
-a 101 turns the connection into a tunnel.
+1xx informational responses are skipped (the gateway answered any Expect itself); a
+101 is reported as a switch, and the tunnel takes the connection over.
 """
 
 from __future__ import annotations
@@ -28,20 +34,20 @@ log = logging.getLogger("fleetgate.proxy")
 
 
 class _Detached(Exception):
-    """Raised from a parser callback to stop parsing for an exchange that let go."""
+    """Raised from a parser callback to stop parsing for an owner that let go."""
 
 
 class UpstreamConnection(asyncio.Protocol):
     __slots__ = (
         "done",
-        "eof",
-        "exchange",
         "fields",
         "head_bytes",
+        "head_only",
         "idle_since",
         "in_head",
         "informational",
         "out_of_step",
+        "owner",
         "parser",
         "pool",
         "read_size",
@@ -50,7 +56,6 @@ class UpstreamConnection(asyncio.Protocol):
         "state",
         "target",
         "transport",
-        "tunnel",
     )
 
     def __init__(self, pool: ServicePool, target: int, state: ProxyState) -> None:
@@ -59,8 +64,9 @@ class UpstreamConnection(asyncio.Protocol):
         self.state = state
         self.parser = HttpResponseParser(self)
         self.transport: asyncio.Transport = None  # type: ignore[assignment]
-        # Per-exchange state
-        self.exchange: Exchange | None = None
+        # Per-response state
+        self.owner: Exchange | None = None
+        self.head_only = False  # the request was HEAD: the response has no body
         self.fields: Headers = []
         self.in_head = False  # between the status line and the end of the head
         self.head_bytes = 0  # bytes of earlier reads that ended inside the head
@@ -70,8 +76,6 @@ class UpstreamConnection(asyncio.Protocol):
         self.stale_parser = False  # a HEAD response left the parser expecting a body
         self.out_of_step = False  # bytes came that belong to no response
         self.reading_paused = False
-        self.tunnel: asyncio.Transport | None = None
-        self.eof = False  # the upstream will send nothing more
         self.idle_since = 0.0
 
     # ------------------------------------------------------------ asyncio.Protocol
@@ -84,82 +88,67 @@ class UpstreamConnection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.pool.counters.open -= 1
-        exchange = self.exchange
-        if exchange is None:
+        owner = self.owner
+        if owner is None:
             self.pool.forget(self)
         else:
-            self.exchange = None
-            exchange.upstream_lost(self, exc)
+            self.owner = None
+            owner.upstream_lost(exc)
 
     def data_received(self, data: bytes) -> None:
-        exchange = self.exchange
-        if exchange is None:
+        owner = self.owner
+        if owner is None:
             self.discard()
             return
-        if self.tunnel is not None:
-            self.tunnel.write(data)
-            return
-        exchange.last_read = self.state.now
         self.read_size = len(data)
         try:
             self.parser.feed_data(data)
         except HttpParserUpgrade as upgrade:
-            if self.exchange is exchange:
-                exchange.upstream_upgraded(data[upgrade.args[0] :])
+            if self.owner is owner:
+                owner.upstream_switched(self.fields, data[upgrade.args[0] :])
             return
         except HttpParserError as exc:
-            if self.exchange is not exchange:
+            if self.owner is not owner:
                 return
             if self.done:
                 # The response ended and more bytes followed it: serve the response,
                 # never reuse the connection.
                 self.out_of_step = True
-                exchange.upstream_read_done()
+                owner.response_read(True)
                 return
             cause = exc.__context__
             if not isinstance(cause, ProxyError):
                 if cause is not None and not isinstance(cause, _Detached):
                     log.error("upstream response handling failed", exc_info=cause)
                 cause = BadUpstreamResponse(f"unusable upstream reply: {exc}")
-            exchange.upstream_failed(cause)
+            owner.upstream_failed(cause)
             return
         if self.in_head:
             self.head_bytes += len(data)
             limit = self.state.limits.max_header_bytes
-            if self.head_bytes > limit and self.exchange is exchange:
-                exchange.upstream_failed(
+            if self.head_bytes > limit and self.owner is owner:
+                owner.upstream_failed(
                     BadUpstreamResponse(f"the upstream's response head exceeds {limit} bytes")
                 )
                 return
-        if self.exchange is exchange:
-            exchange.upstream_read_done()
+        if self.owner is owner:
+            owner.response_read(self.done)
 
     def eof_received(self) -> bool:
-        self.eof = True
-        exchange = self.exchange
-        tunnel = self.tunnel
-        if (
-            tunnel is not None
-            and exchange is not None
-            and not exchange.conn.eof
-            and tunnel.can_write_eof()
-        ):
-            tunnel.write_eof()  # half-close travels through the tunnel
-            return True
-        return False  # close; connection_lost tells the exchange
+        return False  # close; connection_lost tells the owner
 
     def pause_writing(self) -> None:
-        if self.exchange is not None:
-            self.exchange.upstream_congested(True)
+        if self.owner is not None:
+            self.owner.upstream_congested(True)
 
     def resume_writing(self) -> None:
-        if self.exchange is not None:
-            self.exchange.upstream_congested(False)
+        if self.owner is not None:
+            self.owner.upstream_congested(False)
 
     # ------------------------------------------------------------ httptools callbacks
 
     def on_message_begin(self) -> None:
-        if self.exchange is None or self.done:
+        if self.owner is None or self.done:
             raise _Detached  # bytes beyond the response: out of step
         self.fields = []
         self.in_head = True
@@ -169,8 +158,8 @@ class UpstreamConnection(asyncio.Protocol):
         self.fields.append((name, value))
 
     def on_headers_complete(self) -> None:
-        exchange = self.exchange
-        if exchange is None:
+        owner = self.owner
+        if owner is None:
             raise _Detached
         self.in_head = False
         limit = self.state.limits.max_header_bytes
@@ -183,31 +172,37 @@ class UpstreamConnection(asyncio.Protocol):
             # 101 is taken up when the parser stops at the switch; the rest are skipped.
             self.informational = status != 101
             return
-        exchange.on_response_head(status, self.fields, self.parser.should_keep_alive())
-        if exchange.head_only and self.exchange is exchange:
+        owner.on_response_head(status, self.fields, self.parser.should_keep_alive())
+        if self.head_only and self.owner is owner:
             # llhttp cannot be told the request was HEAD: it would wait for the body
             # the Content-Length announces. The response is whole; the parser is not.
             self.done = True
             self.stale_parser = True
 
     def on_body(self, body: bytes) -> None:
-        exchange = self.exchange
-        if exchange is None or self.done:
+        owner = self.owner
+        if owner is None or self.done:
             raise _Detached
-        exchange.on_response_body(body)
+        owner.on_response_body(body)
 
     def on_message_complete(self) -> None:
         if self.informational:
             self.informational = False
             return
-        if self.exchange is None:
+        if self.owner is None:
             raise _Detached
         self.done = True
 
     # ------------------------------------------------------------ for the exchange and pool
 
+    def serve(self, owner: Exchange, head_only: bool) -> None:
+        """Carry the response to `owner`'s request from now on."""
+        self.owner = owner
+        self.head_only = head_only
+        self.done = False
+
     def make_idle(self, now: float) -> None:
-        self.exchange = None
+        self.owner = None
         self.fields = []
         self.idle_since = now
         if self.stale_parser:
@@ -228,7 +223,7 @@ class UpstreamConnection(asyncio.Protocol):
                 self.transport.resume_reading()
 
     def close(self) -> None:
-        self.exchange = None
+        self.owner = None
         self.transport.close()
 
     def discard(self) -> None:
@@ -238,13 +233,11 @@ class UpstreamConnection(asyncio.Protocol):
 
     def abort(self) -> None:
         """Cut the connection at once (reset), dropping what is buffered."""
-        self.exchange = None
+        self.owner = None
         self.transport.abort()
 
     def __repr__(self) -> str:
-        owner = "idle" if self.exchange is None else "busy"
-        if self.tunnel is not None:
-            owner = "tunnel"
+        owner = "idle" if self.owner is None else "busy"
         return (
             f"<UpstreamConnection {self.pool.counters.name}#{self.target} {owner} done={self.done}>"
         )

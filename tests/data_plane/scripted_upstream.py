@@ -127,9 +127,15 @@ class HoldBody:
 
 @dataclass
 class AcceptUpgrade:
-    """Answer 101 and echo every byte back from then on."""
+    """Answer 101 and echo every byte back from then on.
+
+    `close_on`: close the connection at once when a read ends with these bytes;
+    `farewell`: bytes sent after the client's end of stream, before closing.
+    """
 
     protocol: str = "websocket"
+    close_on: bytes = b""
+    farewell: bytes = b""
 
 
 Action = (
@@ -415,7 +421,12 @@ class ScriptedUpstream:
             writer.write(early)
         await writer.drain()
         while data := await reader.read(1 << 16):
+            if action.close_on and data.endswith(action.close_on):
+                return
             writer.write(data)
+            await writer.drain()
+        if action.farewell:
+            writer.write(action.farewell)
             await writer.drain()
 
 

@@ -178,6 +178,7 @@ def test_metrics_show_every_family_the_node_promises(
         'fleetgate_request_duration_seconds_count{service="app"}',
         'fleetgate_upstream_connections{service="app"}',
         'fleetgate_upstream_idle_connections{service="app"}',
+        'fleetgate_upstream_tries_total{outcome="ok",service="app"}',
         "fleetgate_downstream_connections ",
         "fleetgate_downstream_connections_total ",
         "fleetgate_config_version 1",

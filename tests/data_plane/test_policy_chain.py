@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from data_plane.http.errors import ProxyError
-from data_plane.http.exchange import _with_query
+from data_plane.http.forwarding import with_query
 from data_plane.http.request import RequestHead
 from data_plane.http.responses import reply_response
 from data_plane.policies import Call, PolicyChain, Reply
@@ -70,9 +70,9 @@ def test_response_fields_of_the_call_follow_the_policies_edits() -> None:
 
 def test_a_replaced_query_is_what_the_request_line_carries() -> None:
     line = b"GET /a/b?api_key=s3cret&x=1 HTTP/1.1\r\n"
-    assert _with_query(line, 3, b"x=1") == b"GET /a/b?x=1 HTTP/1.1\r\n"
-    assert _with_query(line, 3, b"") == b"GET /a/b HTTP/1.1\r\n"
-    assert _with_query(b"GET /a HTTP/1.1\r\n", 3, b"k=v") == b"GET /a?k=v HTTP/1.1\r\n"
+    assert with_query(line, 3, b"x=1") == b"GET /a/b?x=1 HTTP/1.1\r\n"
+    assert with_query(line, 3, b"") == b"GET /a/b HTTP/1.1\r\n"
+    assert with_query(b"GET /a HTTP/1.1\r\n", 3, b"k=v") == b"GET /a?k=v HTTP/1.1\r\n"
 
 
 def test_a_204_reply_carries_no_content_length_and_a_redirect_does() -> None:

@@ -10,6 +10,7 @@ import pytest
 from tests.data_plane.running_node import (
     RunningNode,
     is_closed,
+    read_all,
     read_response,
     read_responses,
     read_switch,
@@ -302,6 +303,66 @@ def test_an_upgrade_request_is_tunnelled(node: RunningNode, scripted: ScriptedUp
         assert echoed == b"early bytes|later bytes"
     (request,) = scripted.wait_for(1)
     assert (request.header("connection"), request.header("upgrade")) == ("upgrade", "websocket")
+
+
+def upgrade(path: str, early: bytes = b"") -> bytes:
+    return (
+        f"GET {path} HTTP/1.1\r\nHost: gw.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n"
+    ).encode() + early
+
+
+def test_a_101_the_client_did_not_ask_for_is_502(
+    node: RunningNode, scripted: ScriptedUpstream
+) -> None:
+    scripted.script = lambda r: Respond(
+        status=101, headers=(("Upgrade", "websocket"), ("Connection", "Upgrade")), body=b""
+    )
+    with node.connect() as sock:
+        sock.sendall(get("/unasked"))
+        response = read_response(sock)
+        assert response.status == 502
+        assert response.json()["error"]["code"] == "bad_upstream_response"
+        scripted.script = lambda r: Respond(body=b"still http")
+        sock.sendall(get("/after-unasked"))  # the client connection is still HTTP
+        assert read_response(sock).body == b"still http"
+
+
+def test_a_refused_upgrade_is_answered_and_the_connection_closed(
+    node: RunningNode, scripted: ScriptedUpstream
+) -> None:
+    scripted.script = lambda r: Respond(status=426, body=b"not here")
+    with node.connect() as sock:
+        sock.sendall(upgrade("/ws-refused", b"bytes for a tunnel that never opens"))
+        response = read_response(sock)
+        assert (response.status, response.body) == (426, b"not here")
+        assert is_closed(sock)
+    scripted.wait_for(1)
+    assert b"never opens" not in scripted.raw_bytes()
+
+
+def test_a_client_half_close_travels_through_the_tunnel(
+    node: RunningNode, scripted: ScriptedUpstream
+) -> None:
+    scripted.script = lambda r: AcceptUpgrade(farewell=b"|bye")
+    with node.connect() as sock:
+        sock.sendall(upgrade("/ws-half"))
+        response, echoed = read_switch(sock)
+        assert response.status == 101
+        sock.sendall(b"last words")
+        sock.shutdown(socket.SHUT_WR)  # the upstream sees the end, and may still answer
+        echoed += read_all(sock)
+    assert echoed == b"last words|bye"
+
+
+def test_an_upstream_closing_the_tunnel_closes_the_client(
+    node: RunningNode, scripted: ScriptedUpstream
+) -> None:
+    scripted.script = lambda r: AcceptUpgrade(close_on=b"quit")
+    with node.connect() as sock:
+        sock.sendall(upgrade("/ws-close"))
+        assert read_switch(sock)[0].status == 101
+        sock.sendall(b"quit")
+        assert is_closed(sock)
 
 
 # ---------------------------------------------------------------- the gateway's own answers

@@ -59,3 +59,8 @@ def test_a_service_without_timeouts_has_the_defaults() -> None:
     )
     service = build_snapshot(config).services[0]
     assert (service.timeouts.connect, service.timeouts.read) == (5.0, 60.0)
+
+
+def test_a_route_per_try_timeout_overrides_the_services_and_none_is_zero() -> None:
+    assert plan(None).per_try_timeout == 0.0
+    assert plan({"per_try": 0.2}).per_try_timeout == 0.2
