@@ -1,8 +1,11 @@
 """The route's `request_headers` and `response_headers` changes: set, add, remove.
 
 `set` replaces every field of that name, `add` appends one more, `remove` drops every
-field of that name. Host, the framing fields and the forwarding fields are the
-gateway's own and are not reached by these changes.
+field of that name. Host, the framing and connection fields and the fields the gateway
+writes itself (`GATEWAY_FIELDS`) are out of their reach: the admin API refuses them,
+and a snapshot that carries them anyway (a crafted cache, an older control plane) has
+them ignored here, when the route is compiled, so they never reach the framing of a
+request or a response.
 """
 
 from __future__ import annotations
@@ -11,7 +14,10 @@ from typing import TYPE_CHECKING
 
 from fleetgate_pb import config_pb2 as pb
 
+from data_plane.config.syntax import GATEWAY_FIELDS
 from data_plane.http.request import Headers
+
+_GATEWAY_FIELDS = frozenset(name.encode() for name in GATEWAY_FIELDS)
 
 if TYPE_CHECKING:
     from .chain import Call
@@ -24,12 +30,13 @@ class FieldEdit:
 
     def __init__(self, changes: pb.HeaderChanges) -> None:
         replaced = sorted(changes.set.items())
-        self.dropped = frozenset(name.lower().encode() for name in changes.remove) | frozenset(
-            name.lower().encode() for name, _ in replaced
-        )
+        dropped = {name.lower().encode() for name in changes.remove}
+        dropped.update(name.lower().encode() for name, _ in replaced)
+        self.dropped = frozenset(dropped - _GATEWAY_FIELDS)
         self.appended: tuple[tuple[bytes, bytes], ...] = tuple(
             (name.encode(), value.encode())
             for name, value in (*replaced, *sorted(changes.add.items()))
+            if name.lower().encode() not in _GATEWAY_FIELDS
         )
 
     def apply(self, fields: Headers) -> None:
