@@ -42,6 +42,9 @@ _FIELDS: dict[bytes, int] = {
     b"x-forwarded-for": _FORWARDED_FOR,
     b"x-forwarded-proto": _REPLACED,  # set by the gateway: the client's copy is dropped
     b"x-forwarded-host": _REPLACED,
+    # Who is calling, as the gateway's auth says (DESIGN.md): never as the client says.
+    b"x-consumer": _REPLACED,
+    b"x-tenant": _REPLACED,
     b"via": _VIA,
     b"upgrade": _UPGRADE,
     **{name: _HOP for name in HOP_BY_HOP - {b"connection", b"upgrade"}},
