@@ -7,6 +7,7 @@ what a client on the wire would see.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -319,3 +320,37 @@ def is_closed(sock: socket.socket, timeout: float = 5.0) -> bool:
     except TimeoutError:
         return False
     return True
+
+
+class _Digest:
+    """What a response parser saw of a response that may be cut short."""
+
+    def __init__(self) -> None:
+        self.parser = httptools.HttpResponseParser(self)
+        self.status = 0
+        self.body = 0
+        self.complete = False
+
+    def on_headers_complete(self) -> None:
+        self.status = self.parser.get_status_code()
+
+    def on_body(self, body: bytes) -> None:
+        self.body += len(body)
+
+    def on_message_complete(self) -> None:
+        self.complete = True
+
+
+def read_until_cut(sock: socket.socket) -> tuple[bytes, _Digest]:
+    """Everything the node sends until it ends the connection, and that parsed."""
+    data = bytearray()
+    sock.settimeout(10)
+    try:
+        while chunk := sock.recv(1 << 16):
+            data += chunk
+    except ConnectionResetError:
+        pass
+    digest = _Digest()
+    with contextlib.suppress(httptools.HttpParserError):
+        digest.parser.feed_data(bytes(data))
+    return bytes(data), digest

@@ -9,15 +9,13 @@ the upstream closes just as it is reused is retried once for a GET, never for a 
 
 from __future__ import annotations
 
-import contextlib
 import socket
 from collections.abc import Iterator
 
-import httptools
 import pytest
 
 from tests.conftest import free_port
-from tests.data_plane.running_node import Response, RunningNode, read_response
+from tests.data_plane.running_node import Response, RunningNode, read_response, read_until_cut
 from tests.data_plane.scripted_upstream import (
     CloseAtHead,
     Garbage,
@@ -254,38 +252,6 @@ def test_a_refused_target_is_retried_on_another_within_the_service_retries(
 
 
 # ---------------------------------------------------------------- reset mid-body
-
-
-class _Digest:
-    def __init__(self) -> None:
-        self.parser = httptools.HttpResponseParser(self)
-        self.status = 0
-        self.body = 0
-        self.complete = False
-
-    def on_headers_complete(self) -> None:
-        self.status = self.parser.get_status_code()
-
-    def on_body(self, body: bytes) -> None:
-        self.body += len(body)
-
-    def on_message_complete(self) -> None:
-        self.complete = True
-
-
-def read_until_cut(sock: socket.socket) -> tuple[bytes, _Digest]:
-    """Everything the node sends until it ends the connection, and that parsed."""
-    data = bytearray()
-    sock.settimeout(10)
-    try:
-        while chunk := sock.recv(1 << 16):
-            data += chunk
-    except ConnectionResetError:
-        pass
-    digest = _Digest()
-    with contextlib.suppress(httptools.HttpParserError):
-        digest.parser.feed_data(bytes(data))
-    return bytes(data), digest
 
 
 def test_a_reset_mid_body_cuts_a_content_length_response_short(
