@@ -239,22 +239,16 @@ class Exchange:
         self.target = target
         target.active += 1
         service.active += 1
-        if plan.per_try_timeout:
-            self.try_by = self.conn.state.loop.time() + plan.per_try_timeout
-        upstream = None if self.fresh_retried else service.pool.acquire(target.index)
-        if upstream is None:
-            self.reused = False
-            self._connect(target)
-            return
-        self.reused = True
-        self._attach(upstream)
-
-    def _connect(self, target: Upstream) -> None:
-        plan = self.plan
-        assert plan is not None
         state = self.conn.state
         loop = state.loop
-        pool = plan.service.pool
+        if plan.per_try_timeout:
+            self.try_by = loop.time() + plan.per_try_timeout
+        pool = service.pool
+        upstream = None if self.fresh_retried else pool.acquire(target.index)
+        self.reused = upstream is not None
+        if upstream is not None:
+            self._attach(upstream)
+            return
         self.phase = CONNECTING
         self.connect_by = loop.time() + plan.connect_timeout
         self.connecting = connecting = asyncio.ensure_future(
@@ -277,8 +271,8 @@ class Exchange:
         error = connecting.exception()
         if error is not None:
             self.plan.service.counters.connect_errors += 1  # type: ignore[union-attr]
-            error = UpstreamConnectFailed(f"cannot connect to {self._target_name()}: {error}")
-            self._failed(retry.CONNECT_FAILED, error)
+            refused = UpstreamConnectFailed(f"cannot connect to {self._target_name()}: {error}")
+            self._failed(retry.CONNECT_FAILED, refused)
             return
         self._attach(connecting.result()[1])
 
@@ -661,7 +655,9 @@ class Exchange:
                     counters.latency_sum += latency
                     if complete and target is not None:
                         service = plan.service
-                        service.report(target, retry.answered(self.status))
+                        status = self.status
+                        ok = not 502 <= status <= 504
+                        service.report(target, retry.OK if ok else retry.answered(status))
                         if service.observe is not None:
                             service.observe(target, latency)
         call = self.call
