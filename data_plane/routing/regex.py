@@ -22,6 +22,7 @@ MAX_REGEX_LENGTH = 1024
 # hold thousands of regexes, so well under RE2's 8 MiB default.
 MAX_REGEX_MEMORY = 1 << 20
 
+_ANCHOR_BOTH = getattr(getattr(re2, "_Anchor", None), "ANCHOR_BOTH", None)
 _OPTIONS = re2.Options()
 _OPTIONS.log_errors = False  # errors are reported as ConfigErrors, not on stderr
 _OPTIONS.max_mem = MAX_REGEX_MEMORY
@@ -54,6 +55,37 @@ class Regex(Protocol):
     def fullmatch(self, text: str) -> Match | None: ...
 
 
+class LinearRegex:
+    """An RE2 regex whose misses on ASCII text cost one call into RE2.
+
+    The `re2` module's `fullmatch` maps character offsets through a generator on every
+    call (7 µs against 1 µs for RE2 itself, measured): routes try regexes one by one,
+    and most of them miss. Normalized paths are ASCII, so a miss is decided by RE2
+    directly; a match (once per request) and non-ASCII text go through the module.
+    """
+
+    __slots__ = ("_compiled", "_match", "groupindex", "groups")
+
+    def __init__(self, compiled: Any) -> None:
+        self._compiled = compiled
+        regexp = getattr(compiled, "_regexp", None)
+        # Private to the re2 module: without it, every call goes through the module.
+        self._match = None if regexp is None or _ANCHOR_BOTH is None else regexp.Match
+        self.groups: int = compiled.groups
+        self.groupindex: Any = compiled.groupindex
+
+    def fullmatch(self, text: str) -> Match | None:
+        if self._match is not None and text.isascii():
+            encoded = text.encode("ascii")
+            if self._match(_ANCHOR_BOTH, encoded, 0, len(encoded))[0][0] < 0:
+                return None
+        found: Match | None = self._compiled.fullmatch(text)
+        return found
+
+    def __repr__(self) -> str:
+        return f"<LinearRegex {self._compiled.pattern!r}>"
+
+
 def compile_regex(source: str, field: str) -> Regex | ConfigError:
     """`source` compiled on RE2, or the error naming `field`."""
     if len(source) > MAX_REGEX_LENGTH:
@@ -61,10 +93,10 @@ def compile_regex(source: str, field: str) -> Regex | ConfigError:
     if "\\C" in _escapes(source):
         return ConfigError(field, "\\C (any byte) may split a character: use . instead")
     try:
-        regex: Regex = re2.compile(source, _OPTIONS)
+        compiled = re2.compile(source, _OPTIONS)
     except re2.error as exc:
         return ConfigError(field, _explain(exc))
-    return regex
+    return LinearRegex(compiled)
 
 
 def _escapes(source: str) -> Iterator[str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from fleetgate_pb import config_pb2 as pb
 
-from data_plane.config.errors import ConfigInvalid
+from data_plane.config.errors import ConfigError, ConfigInvalid
 from data_plane.config.validate import check_snapshot
 from data_plane.routing import RouteMatch, RouteTable
 from data_plane.routing.regex import MAX_REGEX_LENGTH
@@ -103,3 +103,29 @@ def test_a_rewrite_expands_named_and_numbered_groups() -> None:
     )
     found = table(route).match("GET", "h", "/u/42/y")
     assert isinstance(found, RouteMatch) and found.path == "/v2/42/y"
+
+
+@pytest.mark.parametrize(
+    ("pattern", "text"),
+    [
+        ("/u/([0-9]+)", "/u/42"),
+        ("/u/([0-9]+)", "/u/x"),
+        ("/u/([0-9]+)", "/u/42/"),
+        ("caf(é|e)", "café"),
+        ("caf(é|e)", "cafe"),
+        ("[^/]+", "ünï"),
+        ("", ""),
+    ],
+)
+def test_the_quick_miss_agrees_with_the_engine(pattern: str, text: str) -> None:
+    import re2
+
+    from data_plane.routing.regex import compile_regex
+
+    regex = compile_regex(pattern, "f")
+    engine = re2.compile(pattern)
+    assert not isinstance(regex, ConfigError)
+    ours, theirs = regex.fullmatch(text), engine.fullmatch(text)
+    assert (ours is None) == (theirs is None)
+    if ours is not None and theirs is not None and engine.groups:
+        assert ours.expand("\\1") == theirs.expand("\\1")
