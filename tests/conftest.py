@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import socket
 import uuid
 from collections.abc import Iterator
@@ -33,11 +34,39 @@ def service_missing(what: str, error: Exception) -> None:
     pytest.skip(message)
 
 
+def _ephemeral_low() -> int:
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as ranges:
+            return int(ranges.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+_EPHEMERAL_LOW = _ephemeral_low()
+_handed_out: set[int] = set()
+_ports = random.Random(os.getpid())
+
+
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A TCP port on 127.0.0.1 that nothing is bound to right now, never handed out twice.
+
+    It is chosen below the kernel's ephemeral range: a port the kernel picked for `bind(0)`
+    is one it may also give to an outgoing connection (of this test run or of anything else
+    on the machine) before the test's server binds it, and two tests of one run may be
+    handed the same one once it is released.
+    """
+    for _ in range(1000):
+        port = _ports.randrange(20000, _EPHEMERAL_LOW)
+        if port in _handed_out:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
+    raise RuntimeError("no free port below the ephemeral range")
 
 
 @contextlib.contextmanager
