@@ -12,7 +12,9 @@ from __future__ import annotations
 
 from fleetgate_pb import config_pb2 as pb
 
-CAPABILITIES: frozenset[str] = frozenset({"service.retry_non_idempotent", "timeouts.per_try"})
+CAPABILITIES: frozenset[str] = frozenset(
+    {"policy.auth", "service.retry_non_idempotent", "timeouts.per_try"}
+)
 
 
 class ApplyError(ValueError):

@@ -29,6 +29,7 @@ from data_plane.http.request import RequestHead, header_value
 from data_plane.http.retry import RetryBudget, RetryPolicy
 from data_plane.metrics import RouteCounters, ServiceCounters, WorkerMetrics
 from data_plane.policies import PolicyChain, build_chain
+from data_plane.policies.consumers import ConsumerDirectory
 from data_plane.routing import RouteTable
 from data_plane.settings import Limits
 
@@ -135,8 +136,10 @@ def compile_snapshot(
             services[service.name] = old
         else:
             services[service.name] = _compile_service(service, definition, limits, metrics, workers)
+    consumers = ConsumerDirectory.from_snapshot(snapshot)
     plans = [
-        (route, _plan(route, services[route.service], limits, metrics)) for route in snapshot.routes
+        (route, _plan(route, services[route.service], consumers, limits, metrics))
+        for route in snapshot.routes
     ]
     table = RouteTable.compile(plans)
     return RuntimeConfig(snapshot.version, snapshot.hash, table, services)
@@ -177,7 +180,11 @@ def _compile_service(
 
 
 def _plan(
-    route: pb.Route, service: ServiceRuntime, limits: Limits, metrics: WorkerMetrics
+    route: pb.Route,
+    service: ServiceRuntime,
+    consumers: ConsumerDirectory,
+    limits: Limits,
+    metrics: WorkerMetrics,
 ) -> RoutePlan:
     connect, read, total, per_try = service.timeouts
     if route.HasField("timeouts"):
@@ -189,7 +196,7 @@ def _plan(
         name=route.name,
         service=service,
         counters=metrics.route(route.name, service.name),
-        chain=build_chain(route),
+        chain=build_chain(route, consumers),
         max_body=route.max_body_bytes or limits.max_body_bytes,
         connect_timeout=connect,
         read_timeout=read,

@@ -31,6 +31,7 @@ from .syntax import (
     header_value_problem,
     host_problem,
     parse_host_port,
+    query_name_problem,
 )
 
 # pydantic checks `pattern` with Rust's regex crate, searching: the anchors are needed,
@@ -240,12 +241,48 @@ class JwtSpec(Spec):
 
 
 class AuthSpec(Spec):
-    methods: list[Literal["api_key", "jwt"]] = Field(min_length=1)
-    api_key_header: str = "x-api-key"
-    api_key_query: str | None = None
+    """Who may call the route: API keys and/or JWTs (any one admits), roles, anonymity."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"methods": ["api_key"]},
+                {"methods": ["api_key"], "api_key_query": "apikey", "roles": ["billing"]},
+                {"methods": ["api_key"], "anonymous": True},
+            ]
+        }
+    )
+
+    methods: list[Literal["api_key", "jwt"]] = Field(
+        min_length=1, description="a request passes with any one of these"
+    )
+    api_key_header: str = Field(
+        default="x-api-key", description="the field carrying the API key, removed upstream"
+    )
+    api_key_query: str | None = Field(
+        default=None, description="a query parameter that may carry the API key instead"
+    )
     roles: list[str] = Field(default_factory=list, description="any of these roles admits")
     jwt: JwtSpec | None = None
-    anonymous: bool = False
+    anonymous: bool = Field(
+        default=False, description="admit requests with no credential (a bad one is still 401)"
+    )
+
+    @field_validator("api_key_header")
+    @classmethod
+    def _api_key_header(cls, value: str) -> str:
+        problem = changed_field_problem(value)
+        if problem is not None:
+            raise ValueError(problem)
+        return value.lower()
+
+    @field_validator("api_key_query")
+    @classmethod
+    def _api_key_query(cls, value: str | None) -> str | None:
+        problem = None if value is None else query_name_problem(value)
+        if problem is not None:
+            raise ValueError(problem)
+        return value
 
     @model_validator(mode="after")
     def _jwt_needs_settings(self) -> AuthSpec:

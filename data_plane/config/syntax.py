@@ -97,6 +97,18 @@ def changed_field_problem(name: str) -> str | None:
     return None
 
 
+# A query parameter a policy names (`api_key_query`): unreserved characters (RFC 3986),
+# so that it reads the same percent-encoded or not.
+QUERY_NAME = re.compile(r"[A-Za-z0-9._~-]{1,128}")
+
+
+def query_name_problem(name: str) -> str | None:
+    """Why `name` cannot be a query parameter a policy reads, or None."""
+    if not QUERY_NAME.fullmatch(name):
+        return f"a query parameter name is 1 to 128 of A-Z a-z 0-9 . _ ~ -: {name[:64]!r}"
+    return None
+
+
 def host_problem(host: str) -> str | None:
     """Why `host` (lower case) is not a route host, or None."""
     if len(host) > MAX_HOST or not HOST_PATTERN.fullmatch(host):

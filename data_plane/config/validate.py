@@ -23,11 +23,13 @@ from .syntax import (
     header_name_problem,
     header_value_problem,
     parse_host_port,
+    query_name_problem,
 )
 
 MAX_WEIGHT = 65_535
 MAX_RETRIES = 10
 _KEY_HASH = re.compile(r"[0-9a-f]{64}")
+AUTH_METHODS = frozenset({"api_key", "jwt"})
 
 
 def check_snapshot(snapshot: pb.Snapshot) -> list[ConfigError]:
@@ -140,6 +142,8 @@ def _check_routes(snapshot: pb.Snapshot) -> list[ConfigError]:
                 errors.append(
                     ConfigError(f"{where}.paths.{i}", "'**' may only end a path, as '/**'")
                 )
+        if route.HasField("auth"):
+            errors += _check_auth(route.auth, f"{where}.auth")
         for direction in ("request_headers", "response_headers"):
             if route.HasField(direction):
                 errors += _check_header_changes(getattr(route, direction), f"{where}.{direction}")
@@ -178,6 +182,25 @@ def _check_header_changes(changes: pb.HeaderChanges, where: str) -> list[ConfigE
     return errors
 
 
+def _check_auth(auth: pb.AuthPolicy, where: str) -> list[ConfigError]:
+    """The methods are known; the API key's field and parameter can carry one."""
+    errors = []
+    if not auth.methods:
+        errors.append(ConfigError(f"{where}.methods", "name at least one of api_key, jwt"))
+    for i, method in enumerate(auth.methods):
+        if method not in AUTH_METHODS:
+            errors.append(ConfigError(f"{where}.methods.{i}", f"unknown method {method[:64]!r}"))
+    if auth.api_key_header:
+        problem = changed_field_problem(auth.api_key_header)
+        if problem is not None:
+            errors.append(ConfigError(f"{where}.api_key_header", problem))
+    if auth.api_key_query:
+        problem = query_name_problem(auth.api_key_query)
+        if problem is not None:
+            errors.append(ConfigError(f"{where}.api_key_query", problem))
+    return errors
+
+
 def _compile_route_table(snapshot: pb.Snapshot) -> list[ConfigError]:
     """Compile the routes as a node does, so that what a node refuses is refused here too."""
     try:
@@ -197,6 +220,7 @@ def _check_tenancy(snapshot: pb.Snapshot) -> list[ConfigError]:
                 ConfigError(f"tenants.{tenant.name}.tier", f"no tier named {tenant.tier!r}")
             )
     key_ids: dict[str, str] = {}
+    subjects: dict[str, str] = {}
     for consumer in snapshot.consumers:
         where = f"consumers.{consumer.name}"
         if consumer.tenant and consumer.tenant not in tenants:
@@ -212,4 +236,13 @@ def _check_tenancy(snapshot: pb.Snapshot) -> list[ConfigError]:
                     )
                 )
             key_ids[key.hash] = consumer.name
+        for i, subject in enumerate(consumer.jwt_subjects):
+            if subject in subjects:
+                errors.append(
+                    ConfigError(
+                        f"{where}.jwt_subjects.{i}",
+                        f"the same subject already belongs to consumer {subjects[subject]!r}",
+                    )
+                )
+            subjects[subject] = consumer.name
     return errors

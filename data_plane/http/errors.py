@@ -33,6 +33,23 @@ class BadRequest(ProxyError):
     closes = True
 
 
+class Unauthorized(ProxyError):
+    """No credential, or one that is malformed, unknown, expired or badly signed.
+
+    Carries `WWW-Authenticate` naming the schemes the route takes (RFC 9110 11.6.1).
+    """
+
+    status = 401
+    code = "unauthorized"
+
+
+class Forbidden(ProxyError):
+    """Who is calling is known, and may not: none of the route's roles, or the IP filter."""
+
+    status = 403
+    code = "forbidden"
+
+
 class RouteNotFound(ProxyError):
     status = 404
     code = "route_not_found"

@@ -36,6 +36,8 @@ from fleetgate_pb import config_pb2 as pb
 from data_plane.http.errors import ProxyError
 from data_plane.http.request import Headers, RequestHead
 
+from .auth import Auth
+from .consumers import NO_CONSUMERS, ConsumerDirectory
 from .header_changes import HeaderChanges
 
 
@@ -166,9 +168,11 @@ class PolicyChain:
         return f"<PolicyChain {[type(p).__name__ for p in self.policies]}>"
 
 
-def build_chain(route: pb.Route) -> PolicyChain | None:
-    """The chain of `route`, or None when it has no policy."""
+def build_chain(route: pb.Route, consumers: ConsumerDirectory = NO_CONSUMERS) -> PolicyChain | None:
+    """The chain of `route`, or None when it has no policy; `consumers`: the snapshot's."""
     policies: list[Policy] = []
+    if route.HasField("auth"):
+        policies.append(Auth(route.auth, consumers))
     if route.HasField("request_headers") or route.HasField("response_headers"):
         policies.append(HeaderChanges.from_route(route))
     return PolicyChain(tuple(policies)) if policies else None
