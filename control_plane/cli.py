@@ -188,6 +188,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="stable node id",
     )
     flag("--label", action="append", default=[], help="KEY=VALUE label, repeatable")
+    flag(
+        "--access-log",
+        default="-",
+        help="where a JSON line per request goes: - (standard output), a file, or off",
+    )
     _sync_security(flag)
 
     up = commands.add_parser("up", help="control plane on SQLite plus one node, with a demo route")

@@ -27,6 +27,7 @@ class Kind(IntEnum):
     COMMIT = 5  # supervisor -> worker: serve the prepared config from now on
     ABORT = 6  # supervisor -> worker: drop the prepared config
     PING = 7  # supervisor asks, the worker's event loop answers: the watchdog's probe
+    REOPEN = 8  # supervisor asks the worker to open its access log again (rotation)
 
 
 class ChannelClosed(ConnectionError):

@@ -121,7 +121,10 @@ class Node:
     async def _spawn(self, index: int) -> WorkerProcess:
         host, port = self.settings.listen
         listen = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-        return await WorkerProcess.spawn(index, listen, self.settings.limits, self.settings.workers)
+        settings = self.settings
+        return await WorkerProcess.spawn(
+            index, listen, settings.limits, settings.workers, settings.access_log
+        )
 
     async def _supervise(self, index: int) -> None:
         """Restart worker `index` whenever it dies, with the current snapshot."""
@@ -207,6 +210,18 @@ class Node:
             "applied snapshot v%d (%s) in %.3f s", snapshot.version, snapshot.hash[:12], seconds
         )
         return seconds
+
+    async def reopen_logs(self) -> None:
+        """SIGUSR1: every worker flushes its access log and opens the file again."""
+        answers = await asyncio.gather(
+            *(worker.reopen_access_log() for worker in list(self.workers.values())),
+            return_exceptions=True,
+        )
+        failed = [str(a) for a in answers if isinstance(a, BaseException)]
+        if failed:
+            log.warning("SIGUSR1: not every worker reopened its access log: %s", failed[0])
+        else:
+            log.info("SIGUSR1: the access log was opened again by %d workers", len(answers))
 
     # ------------------------------------------------------------ counters
 
@@ -301,7 +316,8 @@ async def _apply_on(workers: list[WorkerProcess], snapshot: pb.Snapshot) -> None
 async def start_node(
     settings: NodeSettings, on_hangup: Callable[[], None]
 ) -> tuple[Node, asyncio.Event]:
-    """A started node, and the event SIGTERM or SIGINT sets; SIGHUP calls `on_hangup`.
+    """A started node, and the event SIGTERM or SIGINT sets; SIGHUP calls `on_hangup`,
+    SIGUSR1 has the workers open their access log again.
 
     The handlers are in place before anything starts, so no signal kills the process
     half-started. Raises OSError, with the node stopped again, when a port is taken.
@@ -312,6 +328,14 @@ async def start_node(
         loop.add_signal_handler(signum, stop.set)
     loop.add_signal_handler(signal.SIGHUP, on_hangup)
     node = Node(settings)
+    reopening: set[asyncio.Task[None]] = set()
+
+    def reopen() -> None:
+        task = asyncio.ensure_future(node.reopen_logs())
+        reopening.add(task)
+        task.add_done_callback(reopening.discard)
+
+    loop.add_signal_handler(signal.SIGUSR1, reopen)
     try:
         await node.start()
     except OSError:

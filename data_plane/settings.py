@@ -99,6 +99,7 @@ class NodeSettings:
     cache_dir: str = "./fleetgate-cache"
     node_id: str | None = None
     labels: tuple[str, ...] = ()
+    access_log: str = "-"  # a file, "-" (standard output) or "off"
     limits: Limits = field(default_factory=Limits)
 
     @classmethod
@@ -115,5 +116,20 @@ class NodeSettings:
             cache_dir=args.cache_dir,
             node_id=args.node_id,
             labels=tuple(args.label or ()),
+            access_log=_access_log(getattr(args, "access_log", "-")),
             limits=Limits.from_environment(),
         )
+
+
+def _access_log(value: str) -> str:
+    """`--access-log`: "-", "off", or a file whose directory exists; raises SettingsError."""
+    if value in ("-", "off"):
+        return value
+    if not value or "\x00" in value or len(value) > 4096:
+        raise SettingsError(f"--access-log: expected -, off or a file name, got {value!r}")
+    directory = os.path.dirname(os.path.abspath(value))
+    if not os.path.isdir(directory):
+        raise SettingsError(f"--access-log: the directory {directory} does not exist")
+    if os.path.isdir(value):
+        raise SettingsError(f"--access-log: {value} is a directory")
+    return os.path.abspath(value)

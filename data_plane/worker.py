@@ -27,6 +27,7 @@ import uvloop
 from fleetgate_pb import config_pb2 as pb
 from google.protobuf.message import DecodeError
 
+from data_plane.access_log import OFF, AccessLog
 from data_plane.channel import Channel, ChannelClosed, Kind
 from data_plane.http.downstream import DownstreamConnection
 from data_plane.http.state import ProxyState
@@ -59,7 +60,12 @@ class Worker:
     """The lifecycle of one worker process, as a sequence like uvicorn's Server."""
 
     def __init__(
-        self, channel: Channel, listen: tuple[str, int], limits: Limits, workers: int = 1
+        self,
+        channel: Channel,
+        listen: tuple[str, int],
+        limits: Limits,
+        workers: int = 1,
+        access_log: AccessLog | None = None,
     ) -> None:
         self.channel = channel
         self.listen = listen
@@ -68,6 +74,7 @@ class Worker:
         self.loop = asyncio.get_running_loop()
         self.metrics = WorkerMetrics()
         self.state = ProxyState(self.loop, limits, self.metrics)
+        self.state.access_log = access_log
         self.server: asyncio.Server | None = None
         self.stopping = asyncio.Event()
         self._ticker: asyncio.TimerHandle | None = None
@@ -108,6 +115,10 @@ class Worker:
                 elif kind is Kind.SUMMARY:
                     await self._reply(kind, request_id, self.metrics.summary())
                 elif kind is Kind.PING:
+                    await self._reply(kind, request_id, {})
+                elif kind is Kind.REOPEN:
+                    if self.state.access_log is not None:
+                        self.state.access_log.reopen()
                     await self._reply(kind, request_id, {})
         except ChannelClosed:
             log.info("worker %d: the supervisor is gone; draining", os.getpid())
@@ -182,6 +193,8 @@ class Worker:
         else:
             self.state.tick()
             self.state.check_deadlines()
+            if self.state.access_log is not None:
+                self.state.access_log.flush()
         self._ticker = self.loop.call_later(1.0 / TICKS_PER_SECOND, self._tick, count + 1)
 
     async def drain(self) -> None:
@@ -199,6 +212,9 @@ class Worker:
             connection.cut()
         if self._ticker is not None:
             self._ticker.cancel()
+        if state.access_log is not None:
+            state.access_log.close()
+            state.access_log = None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -206,6 +222,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--channel-fd", type=int, required=True)
     parser.add_argument("--listen", required=True)
     parser.add_argument("--workers", type=int, default=1, help="the node's worker count")
+    parser.add_argument("--access-log", default=OFF, help="-, a file, or off")
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s"
@@ -214,9 +231,11 @@ def main(argv: list[str] | None = None) -> int:
     listen = parse_address(args.listen, "--listen")
     sock = socket.socket(fileno=args.channel_fd)
 
+    access_log = None if args.access_log == OFF else AccessLog(args.access_log)
+
     async def serve() -> None:
         channel = await Channel.open(sock)
-        await Worker(channel, listen, limits, max(1, args.workers)).run()
+        await Worker(channel, listen, limits, max(1, args.workers), access_log).run()
 
     uvloop.run(serve())
     return 0

@@ -43,9 +43,9 @@ class WorkerProcess:
 
     @classmethod
     async def spawn(
-        cls, index: int, listen: str, limits: Limits, workers: int = 1
+        cls, index: int, listen: str, limits: Limits, workers: int = 1, access_log: str = "off"
     ) -> WorkerProcess:
-        """Start worker `index` of `workers`."""
+        """Start worker `index` of `workers`; `access_log`: -, a file, or off."""
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             process = await asyncio.create_subprocess_exec(
@@ -58,6 +58,8 @@ class WorkerProcess:
                 listen,
                 "--workers",
                 str(workers),
+                "--access-log",
+                access_log,
                 pass_fds=(theirs.fileno(),),
                 env={**os.environ, **limits.as_environment()},
             )
@@ -112,6 +114,10 @@ class WorkerProcess:
     def kill(self) -> None:
         with contextlib.suppress(ProcessLookupError):
             self.process.kill()
+
+    async def reopen_access_log(self) -> None:
+        """Have the worker flush its access log and open the file again."""
+        await self._ask(Kind.REOPEN, b"", QUERY_TIMEOUT)
 
     async def query(self, kind: Kind) -> dict[str, Any]:
         result: dict[str, Any] = json.loads(await self._ask(kind, b"", QUERY_TIMEOUT))

@@ -25,6 +25,7 @@ from . import (
     tenants,
     tiers,
 )
+from .access_log import AdminAccessLogMiddleware
 from .errors import install_error_handlers
 from .metrics import AdminMetricsMiddleware
 from .release_header import ReleaseHeaderMiddleware
@@ -122,6 +123,7 @@ def create_app(plane: ControlPlane) -> FastAPI:
     # Added last = outermost: the request id exists before anything else runs.
     app.add_middleware(ReleaseHeaderMiddleware)
     app.add_middleware(AdminMetricsMiddleware)
+    app.add_middleware(AdminAccessLogMiddleware)
     app.add_middleware(RequestIdMiddleware)
 
     app.include_router(health.router)

@@ -362,9 +362,11 @@ class DownstreamConnection(asyncio.Protocol):
     def _answer_failure(self, error: ProxyError) -> None:
         state = self.state
         state.metrics.unrouted.statuses[error.status // 100] += 1
-        self.transport.write(
-            error_response(error, state.next_request_id(), state.date_line, close=True)
-        )
+        request_id = state.next_request_id()
+        if state.access_log is not None:
+            version = 0 if state.config is None else state.config.version
+            state.access_log.refusal(request_id, self.client_bytes, error, version)
+        self.transport.write(error_response(error, request_id, state.date_line, close=True))
         self.close()
 
     def switched(self) -> None:

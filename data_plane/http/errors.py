@@ -4,6 +4,9 @@ One flat family, like httpcore's: the protocol code raises or passes these value
 `responses.error_response` is the one place that turns them into bytes on the wire.
 `closes` marks errors after which the connection cannot be trusted to stay in sync
 (framing the parser could not follow), so the answer ends with closing it.
+
+`message` is what the client reads; `detail`, when given, is what the access log
+records instead: the upstream's address and the cause, which the client never sees.
 """
 
 from __future__ import annotations
@@ -16,10 +19,17 @@ class ProxyError(Exception):
     code = "internal_error"
     closes = False
 
-    def __init__(self, message: str, *, headers: tuple[tuple[bytes, bytes], ...] = ()) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        headers: tuple[tuple[bytes, bytes], ...] = (),
+        detail: str = "",
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.headers = headers  # extra response headers, e.g. Allow on a 405
+        self.detail = detail  # for the log only: addresses and causes
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.status} {self.code}: {self.message}>"

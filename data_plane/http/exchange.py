@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 from bisect import bisect_left
 from inspect import isawaitable
+from time import perf_counter
 from typing import TYPE_CHECKING
 
 from data_plane.metrics import CONNECT, LATENCY_BOUNDS, PER_TRY, READ, TOTAL
@@ -68,9 +69,11 @@ class Exchange:
     """One request of a client connection, and the tries that answer it."""
 
     __slots__ = (
+        "began",
         "block",
         "body_bytes",
         "body_mode",
+        "bytes_out",
         "call",
         "client_pending",
         "conn",
@@ -78,6 +81,7 @@ class Exchange:
         "connecting",
         "deadline",
         "deciding",
+        "error",
         "failed",
         "fresh_retried",
         "head",
@@ -100,10 +104,12 @@ class Exchange:
         "started",
         "status",
         "target",
+        "try_began",
         "try_by",
         "until_close",
         "upstream",
         "upstream_keep_alive",
+        "upstream_time",
         "watched",
     )
 
@@ -114,7 +120,8 @@ class Exchange:
         self.head_only = head.method == b"HEAD"
         self.request_done = not head.has_body
         self.request_id = b""
-        self.started = 0.0
+        self.started = 0.0  # loop time, for deadlines
+        self.began = 0.0  # perf_counter(), for latency; 0: never started
         # Where it goes
         self.plan: RoutePlan | None = None
         self.call: Call | None = None  # the request as the route's policies see it
@@ -145,6 +152,10 @@ class Exchange:
         self.keep_alive = head.keep_alive and head.upgrade is None
         self.upstream_keep_alive = False
         self.response_started = False  # a response byte went (or is going) to the client
+        self.bytes_out = 0  # response body bytes for the client
+        self.error: ProxyError | None = None  # what the gateway answered with, if it did
+        self.try_began = 0.0  # perf_counter() when the last try picked its target
+        self.upstream_time = -1.0  # seconds from the last try to its response head
         # Deadlines and retries
         self.watched = False
         self.connect_by = 0.0
@@ -164,6 +175,7 @@ class Exchange:
         state = conn.state
         head = self.head
         self.phase = ROUTING
+        self.began = perf_counter()
         self.started = state.loop.time()
         self.request_id = head.request_id or state.next_request_id()
         try:
@@ -194,7 +206,7 @@ class Exchange:
         try:
             verdict = future.result()
         except Exception as exc:  # a policy's failure is the gateway's 500, not a crash
-            verdict = ProxyError(f"a policy failed: {exc!r}")
+            verdict = ProxyError("a policy of the route failed", detail=f"a policy failed: {exc!r}")
         if verdict is not None:
             self.answer(verdict)
         else:
@@ -237,6 +249,7 @@ class Exchange:
             self.answer(ServiceUnavailable(f"service {service.name} has no healthy target"))
             return
         self.target = target
+        self.try_began = perf_counter()
         target.active += 1
         service.active += 1
         state = self.conn.state
@@ -271,7 +284,10 @@ class Exchange:
         error = connecting.exception()
         if error is not None:
             self.plan.service.counters.connect_errors += 1  # type: ignore[union-attr]
-            refused = UpstreamConnectFailed(f"cannot connect to {self._target_name()}: {error}")
+            refused = UpstreamConnectFailed(
+                "the upstream could not be reached",
+                detail=f"cannot connect to {self._target_name()}: {error}",
+            )
             self._failed(retry.CONNECT_FAILED, refused)
             return
         self._attach(connecting.result()[1])
@@ -358,6 +374,7 @@ class Exchange:
     def on_response_head(self, status: int, fields: Headers, keep_alive: bool) -> None:
         if 502 <= status <= 504 and self._retry(retry.answered(status)):
             return
+        self.upstream_time = perf_counter() - self.try_began
         plan = self.plan
         assert plan is not None
         if plan.chain is not None:
@@ -370,6 +387,7 @@ class Exchange:
             self.head.version,
             self.keep_alive and self.request_done and not state.draining,
             state.date_line,
+            self.request_id,
         )
         self.status = status
         self.upstream_keep_alive = keep_alive
@@ -377,6 +395,7 @@ class Exchange:
         self.reply.append(data)
 
     def on_response_body(self, chunk: bytes) -> None:
+        self.bytes_out += len(chunk)
         if self.body_mode == BODY_CHUNKED:
             self.reply += (b"%x\r\n" % len(chunk), chunk, _CRLF)
         else:
@@ -408,7 +427,12 @@ class Exchange:
             self.response_read(True)  # a body without length or chunks ends with the connection
             return
         reason = "closed the connection" if exc is None else f"reset the connection ({exc})"
-        self._failed(retry.RESET, UpstreamReset(f"{self._target_name()} {reason}"))
+        said = "closed" if exc is None else "reset"
+        reset = UpstreamReset(
+            f"the upstream {said} the connection before its response was whole",
+            detail=f"{self._target_name()} {reason}",
+        )
+        self._failed(retry.RESET, reset)
 
     def upstream_failed(self, error: ProxyError) -> None:
         """The upstream's reply cannot be used."""
@@ -501,7 +525,8 @@ class Exchange:
             conn.state.watched.discard(self)
         plan.counters.statuses[1] += 1
         plan.service.report(self.target, retry.OK)  # type: ignore[arg-type]
-        conn.transport.write(tunnel_head(fields, conn.state.date_line))
+        self.upstream_time = perf_counter() - self.try_began
+        conn.transport.write(tunnel_head(fields, conn.state.date_line, self.request_id))
         if rest:
             conn.transport.write(rest)
         conn.switched()
@@ -534,7 +559,10 @@ class Exchange:
             return
         elif phase == CONNECTING and now >= self.connect_by:
             timeouts[CONNECT] += 1
-            error = GatewayTimeout(f"connecting to {self._target_name()} timed out")
+            error = GatewayTimeout(
+                "connecting to the upstream timed out",
+                detail=f"connecting to {self._target_name()} timed out",
+            )
             self._failed(retry.CONNECT_TIMEOUT, error)
         elif 0 < self.try_by <= now and self.request_done and not self.response_started:
             # The per-try time counts once the request is all in, like the read timeout.
@@ -569,6 +597,8 @@ class Exchange:
         self.keep_alive = not close
         self.status = verdict.status
         self.response_started = True
+        if isinstance(verdict, ProxyError):
+            self.error = verdict
         fields = list(verdict.fields if isinstance(verdict, Reply) else verdict.headers)
         plan = self.plan
         if plan is not None and plan.chain is not None and self.call is not None:
@@ -586,6 +616,8 @@ class Exchange:
                 head_only=self.head_only,
                 fields=fields,
             )
+        if not self.head_only:
+            self.bytes_out = len(data) - data.find(b"\r\n\r\n") - 4
         conn.transport.write(data)
         self._end(True)
 
@@ -594,6 +626,7 @@ class Exchange:
             self.answer(error)
             return
         # Part of the response is out: the client must not mistake it for a whole one.
+        self.error = error
         self.status = error.status
         self.keep_alive = False
         self.conn.cut()
@@ -643,13 +676,13 @@ class Exchange:
             self.target = None
             target.active -= 1
             plan.service.active -= 1  # type: ignore[union-attr]
+        latency = perf_counter() - self.began if self.began else 0.0
         if account:
             if plan is None:
                 state.metrics.unrouted.statuses[self.status // 100] += 1
             else:
                 plan.counters.statuses[self.status // 100] += 1
-                if self.started:
-                    latency = state.loop.time() - self.started
+                if self.began:
                     counters = plan.service.counters
                     counters.buckets[bisect_left(LATENCY_BOUNDS, latency)] += 1
                     counters.latency_sum += latency
@@ -660,6 +693,10 @@ class Exchange:
                         service.report(target, retry.OK if ok else retry.answered(status))
                         if service.observe is not None:
                             service.observe(target, latency)
+        access_log = state.access_log
+        if access_log is not None and self.began:
+            # Nothing answered: the client went away first (nginx's 499).
+            access_log.exchange(self, target, self.status or 499, latency)
         call = self.call
         if call is not None:
             self.call = None

@@ -5,7 +5,8 @@ Content-Length passes through as it is; a chunked or close-delimited body is
 re-chunked for an HTTP/1.1 client and sent close-delimited to an HTTP/1.0 one. A
 response to HEAD, a 204 and a 304 have no body (RFC 9110 6.4.1); 204 and 304 also
 lose Content-Length, as DESIGN.md asks. Hop-by-hop fields, and those the upstream
-named in Connection, stay behind; Via gains the gateway.
+named in Connection, stay behind; Via gains the gateway. Every response carries the
+request's `X-Request-ID` (the one the upstream was sent; an upstream's own is replaced).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ BODY_NONE = 0
 BODY_RAW = 1  # as received: Content-Length, or close-delimited to HTTP/1.0
 BODY_CHUNKED = 2  # re-chunked
 
+_CRLF = b"\r\n"
 _CHUNKED = b"Transfer-Encoding: chunked\r\n"
 _CLOSE = b"Connection: close\r\n"
 _KEEP_ALIVE = b"Connection: keep-alive\r\n"
@@ -28,8 +30,9 @@ _NO_BODY_STATUSES = frozenset({204, 304})
 _SWITCH_FIELDS = frozenset({b"connection", b"upgrade"})
 _CONNECTION_OPTIONS = frozenset({b"close", b"keep-alive", b"upgrade"})
 
-_LENGTH, _CODING, _VIA_FIELD, _DATE, _CONNECTION, _HOP = range(1, 7)
+_LENGTH, _CODING, _VIA_FIELD, _DATE, _CONNECTION, _HOP, _REQUEST_ID = range(1, 8)
 _FIELDS = {
+    b"x-request-id": _REQUEST_ID,
     b"content-length": _LENGTH,
     b"transfer-encoding": _CODING,
     b"via": _VIA_FIELD,
@@ -56,11 +59,12 @@ def reply_head(
     client_version: bytes,
     keep_alive: bool,
     date_line: bytes,
+    request_id: bytes,
 ) -> ReplyHead:
     """The head to send for an upstream response; raises BadUpstreamResponse."""
     if not 200 <= status <= 599:
         raise BadUpstreamResponse(f"the upstream answered with status {status}")
-    parts = [STATUS_LINE.get(status) or status_line(status)]
+    parts = [STATUS_LINE.get(status) or status_line(status), b"X-Request-ID: ", request_id, _CRLF]
     length: bytes | None = None
     chunked = False
     has_date = False
@@ -89,7 +93,7 @@ def reply_head(
             named = [t for t in tokens if t not in _CONNECTION_OPTIONS] or named
     if named:
         dropped = frozenset(named)
-        parts[1:] = [
+        parts[4:] = [
             piece
             for name, value in fields
             if _kind(name) in (0, _DATE) and name.lower() not in dropped
@@ -134,15 +138,15 @@ def _kind(name: bytes) -> int:
     return kind
 
 
-def tunnel_head(fields: Headers, date_line: bytes) -> bytes:
+def tunnel_head(fields: Headers, date_line: bytes, request_id: bytes) -> bytes:
     """The 101 head for the client: the upstream's fields, Upgrade and Connection kept."""
-    parts = [status_line(101)]
+    parts = [status_line(101), b"X-Request-ID: ", request_id, _CRLF]
     has_date = False
     for name, value in fields:
         lower = name.lower()
         if lower == b"date":
             has_date = True
-        if lower in HOP_BY_HOP and lower not in _SWITCH_FIELDS:
+        if (lower in HOP_BY_HOP and lower not in _SWITCH_FIELDS) or lower == b"x-request-id":
             continue
         parts += (name, b": ", value, b"\r\n")
     if not has_date:

@@ -25,6 +25,7 @@ from data_plane.metrics import WorkerMetrics
 from data_plane.settings import Limits
 
 if TYPE_CHECKING:
+    from data_plane.access_log import AccessLog
     from data_plane.runtime import RuntimeConfig
 
     from .downstream import DownstreamConnection
@@ -39,6 +40,7 @@ class ProxyState:
         "_sleepers_seq",
         "_timer",
         "_timer_at",
+        "access_log",
         "config",
         "connections",
         "date_line",
@@ -69,6 +71,7 @@ class ProxyState:
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = 0.0
         self.draining = False  # shutting down: answer in-flight requests, then close
+        self.access_log: AccessLog | None = None  # None: off
         # Request ids: a random prefix per worker and a counter, unique without a syscall.
         self._prefix = os.urandom(8).hex().encode()
         self._ids = 0
