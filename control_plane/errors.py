@@ -62,6 +62,18 @@ class Conflict(ControlPlaneError):
     code = "conflict"
 
 
+class RolloutInProgress(Conflict):
+    """A config write, or a second rollout, while a rollout runs."""
+
+    code = "rollout_in_progress"
+
+
+class NoRollout(Conflict):
+    """Promote or roll back with no rollout running."""
+
+    code = "no_rollout_running"
+
+
 class Invalid(ControlPlaneError):
     """A value, or the config it would make, that cannot be stored."""
 

@@ -18,7 +18,11 @@ from control_plane.store.db import make_engine, store_url
 from control_plane.store.models import Base
 
 # Modules that declare tables on Base.metadata: autogenerate sees only what is imported.
-MODEL_MODULES = ("control_plane.store.models", "control_plane.store.nodes")
+MODEL_MODULES = (
+    "control_plane.store.models",
+    "control_plane.store.nodes",
+    "control_plane.store.rollouts",
+)
 # Replicas starting together on one PostgreSQL migrate one at a time (any fixed bigint).
 MIGRATION_LOCK_KEY = 0x6D69677261746521  # "migrate!"
 

@@ -20,6 +20,7 @@ from . import (
     metrics,
     nodes,
     releases,
+    rollouts,
     routes,
     services,
     tenants,
@@ -49,6 +50,11 @@ TAGS = [
     {"name": "consumers", "description": "Callers with credentials and roles."},
     {"name": "config", "description": "The whole config at once (`fleetgate apply/export`)."},
     {"name": "releases", "description": "Immutable, versioned snapshots sent to nodes."},
+    {
+        "name": "rollouts",
+        "description": "Blue/green: a candidate config beside the active one, for the traffic "
+        "a selector picks, promoted or rolled back (by hand or by a gate).",
+    },
     {"name": "audit", "description": "Who changed what, when."},
     {"name": "nodes", "description": "Data-plane nodes and what config they serve."},
     {"name": "operations", "description": "Health and metrics; no token needed."},
@@ -56,7 +62,18 @@ TAGS = [
 
 ERROR_BODY = "#/components/schemas/ErrorBody"
 
-ENTITY_ROUTERS = (services, routes, tiers, tenants, consumers, config, releases, audit, nodes)
+ENTITY_ROUTERS = (
+    services,
+    routes,
+    tiers,
+    tenants,
+    consumers,
+    config,
+    releases,
+    rollouts,
+    audit,
+    nodes,
+)
 
 
 def _version() -> str:

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from .models import AuditRow
 
-ACTIONS = ("create", "replace", "patch", "delete", "apply")
+ACTIONS = ("create", "replace", "patch", "delete", "apply", "start", "promote", "rollback")
 
 
 def record(

@@ -27,8 +27,16 @@ from data_plane.config.snapshot import build_snapshot
 from data_plane.config.validate import ConfigError, check_snapshot
 
 from ..diff import ConfigDiff, diff_entities
-from ..errors import Conflict, FieldProblem, Invalid, InvalidConfig, NotFound, problems_from
-from . import audit
+from ..errors import (
+    Conflict,
+    FieldProblem,
+    Invalid,
+    InvalidConfig,
+    NotFound,
+    RolloutInProgress,
+    problems_from,
+)
+from . import audit, rollouts
 from .db import lock_config
 from .entity_rows import (
     TABLES,
@@ -134,7 +142,7 @@ class Catalog:
 
     def create(self, kind: str, spec: Spec) -> StoredEntity:
         name = _name(spec)
-        lock_config(self.session)
+        self._lock()
         current, rows = self._load()
         if name in rows[kind]:
             raise Conflict(f"{SINGULAR[kind]} {name!r} already exists")
@@ -148,7 +156,7 @@ class Catalog:
         """Write `spec` over the entity `name`; a spec equal to the stored one changes nothing."""
         if _name(spec) != name:
             raise Invalid.of([FieldProblem("name", f"must be {name!r}, the name in the path")])
-        lock_config(self.session)
+        self._lock()
         current, rows = self._load()
         row = rows[kind].get(name)
         if row is None:
@@ -169,7 +177,7 @@ class Catalog:
         self, kind: str, name: str, change: Callable[[Body], Body], *, action: str = "patch"
     ) -> StoredEntity:
         """Apply `change` to the entity's file shape, validate the result, and store it."""
-        lock_config(self.session)  # before reading, so no concurrent change is lost
+        self._lock()  # before reading, so no concurrent change is lost
         body = change(self.get(kind, name).body)
         if body.get("name", name) != name:
             raise Invalid.of([FieldProblem("name", f"must be {name!r}, the name in the path")])
@@ -184,7 +192,7 @@ class Catalog:
         return self.update(kind, name, lambda body: merge_patch(body, patch))
 
     def delete(self, kind: str, name: str) -> None:
-        lock_config(self.session)
+        self._lock()
         current, rows = self._load()
         row = rows[kind].get(name)
         if row is None:
@@ -204,31 +212,66 @@ class Catalog:
         Entities absent from `config` are deleted. Returns what changed (or would have,
         with `dry_run`); an equal config changes nothing and makes no audit entry.
         """
-        lock_config(self.session)
+        self._lock()
+        return self._apply(config, dry_run=dry_run, action="apply")
+
+    def promote(self, config: GatewayConfig, ended: Callable[[datetime], None]) -> ConfigDiff:
+        """Make the store equal to a rollout's candidate, in the transaction that ends it.
+
+        The caller holds the config lock and the running rollout; `ended(now)` writes
+        the rollout's end, so the entities and the rollout's state commit together.
+        """
+        return self._apply(config, dry_run=False, action="promote", ended=ended)
+
+    def _apply(
+        self,
+        config: GatewayConfig,
+        *,
+        dry_run: bool,
+        action: str,
+        ended: Callable[[datetime], None] | None = None,
+    ) -> ConfigDiff:
         current, rows = self._load()
         self._check(config)
         diff = diff_entities(_file_shapes(current), _file_shapes(config))
-        if diff.empty or dry_run:
+        if dry_run or (diff.empty and ended is None):
             self.session.rollback()
             return diff
         specs = {kind: {e.name: e for e in getattr(config, kind)} for kind in ENTITY_KINDS}
         with self._writing() as writer:
             now = writer.now
+            if ended is not None:
+                ended(now)
             for kind in WRITE_ORDER:
                 changes = diff.of(kind)
                 for body in changes.added:
                     writer.put(TABLES[kind], specs[kind][body["name"]], None)
-                    self._audit("apply", kind, body["name"], None, body, now)
+                    self._audit(action, kind, body["name"], None, body, now)
                 for changed in changes.changed:
                     writer.put(TABLES[kind], specs[kind][changed.name], rows[kind][changed.name])
-                    self._audit("apply", kind, changed.name, changed.before, changed.after, now)
+                    self._audit(action, kind, changed.name, changed.before, changed.after, now)
             for kind in reversed(WRITE_ORDER):
                 for body in diff.of(kind).removed:
                     writer.delete(rows[kind][body["name"]])
-                    self._audit("apply", kind, body["name"], body, None, now)
+                    self._audit(action, kind, body["name"], body, None, now)
         return diff
 
     # ---------------------------------------------------------------- steps
+
+    def _lock(self) -> None:
+        """Take the config lock for a write; refused while a rollout runs.
+
+        The rollout's candidate was checked against the config as it stood, and its
+        promotion writes the candidate over it: a change in between would be lost.
+        """
+        lock_config(self.session)
+        rollout = rollouts.running(self.session)
+        if rollout is not None:
+            self.session.rollback()
+            raise RolloutInProgress(
+                f"rollout {rollout.id} is running: promote or roll it back before changing"
+                " the config"
+            )
 
     def _load(self) -> tuple[GatewayConfig, dict[str, dict[str, Entity]]]:
         rows = {

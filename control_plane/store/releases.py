@@ -27,6 +27,7 @@ from data_plane.sync.contract import SnapshotRef
 from .db import Database, lock_config
 from .entity_rows import load_config
 from .models import ReleaseRow
+from .rollouts import running
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +105,9 @@ def make_release(db: Database, *, author: str) -> Release | None:
 
 def _store_next(session: Session, author: str) -> Release | None:
     lock_config(session)
+    if running(session) is not None:
+        # Nothing is committed while a rollout runs; its candidate holds the next version.
+        return None
     config = load_config(session)
     previous = latest(session)
     now = datetime.now(UTC)
