@@ -51,6 +51,22 @@ FAMILIES: dict[str, tuple[str, str]] = {
         "counter",
         "Tries at an upstream target, by service and how they ended (ok, reset, ...).",
     ),
+    "fleetgate_target_tries_total": (
+        "counter",
+        "Tries at an upstream target, by service and target address.",
+    ),
+    "fleetgate_target_failures_total": (
+        "counter",
+        "Tries at an upstream target that failed (the circuit breaker's failures), by target.",
+    ),
+    "fleetgate_target_breaker": (
+        "gauge",
+        "Workers whose circuit breaker of the target is in each state (closed, open, half_open).",
+    ),
+    "fleetgate_target_healthy": (
+        "gauge",
+        "1 while the target passes its service's active health checks, 0 once it fails them.",
+    ),
     "fleetgate_upstream_connections": ("gauge", "Open upstream connections, by service."),
     "fleetgate_upstream_idle_connections": (
         "gauge",
@@ -123,12 +139,29 @@ class ServiceCounters:
         return f"<ServiceCounters {self.name} requests={sum(self.buckets)} open={self.open}>"
 
 
+class TargetCounters:
+    """Tries at one target of a service, and its circuit breaker's state in this worker."""
+
+    __slots__ = ("address", "breaker", "failures", "service", "tries")
+
+    def __init__(self, service: str, address: str) -> None:
+        self.service = service
+        self.address = address
+        self.tries = 0
+        self.failures = 0
+        self.breaker = ""  # "closed", "open" or "half_open"; "" without a breaker
+
+    def __repr__(self) -> str:
+        return f"<TargetCounters {self.service} {self.address} {self.failures}/{self.tries}>"
+
+
 class WorkerMetrics:
     """Every counter of one worker process."""
 
     def __init__(self) -> None:
         self._routes: dict[tuple[str, str], RouteCounters] = {}
         self._services: dict[str, ServiceCounters] = {}
+        self._targets: dict[tuple[str, str], TargetCounters] = {}
         self.unrouted = self.route("", "")  # answers made before a route was known
         self.open_connections = 0
         self.accepted = 0
@@ -148,6 +181,13 @@ class WorkerMetrics:
             if counters is not None
             else self._services.setdefault(name, ServiceCounters(name))
         )
+
+    def target(self, service: str, address: str) -> TargetCounters:
+        key = (service, address)
+        counters = self._targets.get(key)
+        if counters is None:
+            counters = self._targets.setdefault(key, TargetCounters(*key))
+        return counters
 
     def samples(self) -> dict[str, Any]:
         """Every non-zero value, in a JSON-friendly shape that `SampleSum` adds up."""
@@ -197,6 +237,13 @@ class WorkerMetrics:
                     )
             values.append(["fleetgate_upstream_connections", labels, service.open])
             values.append(["fleetgate_upstream_idle_connections", labels, service.idle])
+        for target in list(self._targets.values()):
+            labels = {"service": target.service, "target": target.address}
+            if target.tries:
+                values.append(["fleetgate_target_tries_total", labels, target.tries])
+                values.append(["fleetgate_target_failures_total", labels, target.failures])
+            if target.breaker:
+                values.append(["fleetgate_target_breaker", {**labels, "state": target.breaker}, 1])
         values.append(["fleetgate_downstream_connections", {}, self.open_connections])
         values.append(["fleetgate_downstream_connections_total", {}, self.accepted])
         return {"values": values, "histograms": histograms}

@@ -13,6 +13,7 @@ over whole, with its balancer state and its pool of open connections.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.cookies import CookieError, SimpleCookie
@@ -24,12 +25,14 @@ from data_plane.capabilities import CAPABILITIES, check_capabilities
 from data_plane.config import defaults
 from data_plane.config.errors import ConfigInvalid
 from data_plane.config.validate import check_entities
+from data_plane.http.errors import ProxyError
 from data_plane.http.pool import ServicePool
 from data_plane.http.request import RequestHead, header_value
-from data_plane.http.retry import RetryBudget, RetryPolicy
-from data_plane.metrics import RouteCounters, ServiceCounters, WorkerMetrics
+from data_plane.http.retry import OK, RetryBudget, RetryPolicy
+from data_plane.metrics import RouteCounters, ServiceCounters, TargetCounters, WorkerMetrics
 from data_plane.policies import PolicyChain, build_chain
 from data_plane.policies.consumers import ConsumerDirectory
+from data_plane.resilience.breaker import TargetBreakers, unavailable_error
 from data_plane.routing import RouteTable
 from data_plane.settings import Limits
 
@@ -58,15 +61,40 @@ class ServiceRuntime:
     max_concurrent: int  # 0: no cap
     hash_key: HashKey | None  # consistent hashing's key, None for other algorithms
     observe: Callable[[Upstream, float], None] | None  # latency feedback, EWMA only
+    target_counters: tuple[TargetCounters, ...]  # by target index
+    breakers: TargetBreakers | None  # None: the service has no circuit breaker
+    retry_after: int  # seconds, told with a 503 when no target is left
     active: int = 0  # requests in flight in this worker
 
-    def report(self, target: Upstream, outcome: int) -> None:
+    def report(self, target: Upstream, outcome: int, *, blame: bool = True) -> None:
         """How a try at `target` ended (an outcome of http/retry.py), once per try.
 
-        The one place a target's successes and failures are told: circuit breakers and
-        passive health hook in here.
+        The one place a target's successes and failures are told: its counters and its
+        circuit breaker. `blame`: False when the failure is no fault of the target's (a
+        pooled connection it had closed while idle).
         """
         self.counters.outcomes[outcome] += 1
+        counters = self.target_counters[target.index]
+        counters.tries += 1
+        if not blame:
+            return
+        ok = outcome == OK
+        if not ok:
+            counters.failures += 1
+        breakers = self.breakers
+        if breakers is not None:
+            breakers.record(target, ok)
+
+    def trial(self, target: Upstream) -> None:
+        """A request goes to `target`, whose breaker is half-open."""
+        if self.breakers is not None:
+            self.breakers.trial(target)
+
+    def unavailable(self) -> ProxyError:
+        """The 503 for a request that finds no target it may use."""
+        if self.breakers is not None:
+            return self.breakers.unavailable(self.retry_after)
+        return unavailable_error(self.name, self.retry_after)
 
     def __repr__(self) -> str:
         return f"<ServiceRuntime {self.name} targets={len(self.host_lines)} active={self.active}>"
@@ -98,6 +126,7 @@ class RuntimeConfig:
     hash: str
     table: RouteTable[RoutePlan]
     services: dict[str, ServiceRuntime] = field(default_factory=dict)
+    breakers: list[TargetBreakers] = field(default_factory=list)  # of the services having one
 
     def retired_by(self, successor: RuntimeConfig) -> list[ServiceRuntime]:
         """Services of this config that `successor` does not carry over."""
@@ -142,7 +171,8 @@ def compile_snapshot(
         for route in snapshot.routes
     ]
     table = RouteTable.compile(plans)
-    return RuntimeConfig(snapshot.version, snapshot.hash, table, services)
+    breakers = [s.breakers for s in services.values() if s.breakers is not None]
+    return RuntimeConfig(snapshot.version, snapshot.hash, table, services, breakers)
 
 
 def _compile_service(
@@ -151,6 +181,12 @@ def _compile_service(
     balancer = make_balancer(service)
     counters = metrics.service(service.name)
     timeouts = service.timeouts
+    target_counters = tuple(metrics.target(service.name, t.address) for t in balancer.targets)
+    breakers = None
+    if service.HasField("circuit_breaker") and service.circuit_breaker.enabled:
+        breakers = TargetBreakers(service.name, balancer, service.circuit_breaker, target_counters)
+    check = service.health_check
+    checked = service.HasField("health_check") and check.enabled
     return ServiceRuntime(
         name=service.name,
         definition=definition,
@@ -176,6 +212,10 @@ def _compile_service(
         max_concurrent=service.max_concurrent_requests,
         hash_key=_hash_key(service) if service.load_balancer == pb.CONSISTENT_HASH else None,
         observe=balancer.observe if service.load_balancer == pb.EWMA else None,
+        target_counters=target_counters,
+        breakers=breakers,
+        # A target that failed its checks is back after healthy_threshold passes.
+        retry_after=math.ceil(check.interval * check.healthy_threshold) if checked else 1,
     )
 
 

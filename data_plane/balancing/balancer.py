@@ -29,9 +29,14 @@ class Balancer(Protocol):
         """Mark `target` up or down; a down target is never picked."""
         ...
 
+    def refresh(self) -> None:
+        """A target's `tripped` changed: pick from the targets that may be picked now."""
+        ...
+
 
 class BalancerBase:
-    """Keeps `live`, the targets an algorithm may pick: healthy and with weight > 0.
+    """Keeps `live`, the targets an algorithm may pick: healthy, not held off by their
+    circuit breaker, and with weight > 0.
 
     Health changes are rare next to picks, so each algorithm rebuilds whatever it
     derives from `live` in `rebuild()` rather than filtering on every pick.
@@ -49,6 +54,9 @@ class BalancerBase:
             target.healthy = healthy
             self._update()
 
+    def refresh(self) -> None:
+        self._update()
+
     def observe(self, target: Upstream, latency: float) -> None:
         """Only latency-aware algorithms use observations."""
 
@@ -56,7 +64,7 @@ class BalancerBase:
         """Recompute the algorithm's state after `live` changed."""
 
     def _update(self) -> None:
-        self.live = [t for t in self.targets if t.healthy and t.weight > 0]
+        self.live = [t for t in self.targets if t.healthy and not t.tripped and t.weight > 0]
         self.rebuild()
 
     def __repr__(self) -> str:

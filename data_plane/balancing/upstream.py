@@ -19,9 +19,12 @@ class Upstream:
     weight: int  # 0 drains the target: it is never picked
     index: int  # position in the service's targets
     # Per-target state: the proxy counts requests in flight (increment before use,
-    # decrement after); health changes go through Balancer.set_healthy.
+    # decrement after); health changes go through Balancer.set_healthy, breaker changes
+    # (data_plane/resilience) set `tripped` and `probing`, then call Balancer.refresh.
     active: int = 0
-    healthy: bool = True
+    healthy: bool = True  # the active health checks pass (or there are none)
+    tripped: bool = False  # its circuit breaker lets no new request through
+    probing: bool = False  # its circuit breaker is half-open: requests to it are trials
     ewma: float = 0.0  # seconds; the EWMA balancer's latency estimate, 0 until observed
 
     @classmethod

@@ -90,8 +90,6 @@ def _check_services(snapshot: pb.Snapshot) -> list[ConfigError]:
         where = f"services.{service.name}"
         if not service.targets:
             errors.append(ConfigError(f"{where}.targets", "a service needs at least one target"))
-        elif not any(t.weight > 0 for t in service.targets):
-            errors.append(ConfigError(f"{where}.targets", "every target has weight 0"))
         if len(service.targets) > MAX_TARGETS:
             errors.append(ConfigError(f"{where}.targets", f"more than {MAX_TARGETS} targets"))
         addresses = Counter(t.address for t in service.targets)

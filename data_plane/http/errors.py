@@ -122,6 +122,18 @@ class ServiceUnavailable(ProxyError):
     code = "service_unavailable"
 
 
+class NoHealthyTarget(ServiceUnavailable):
+    """Every target of the service is down, drained (weight 0) or held off by its breaker."""
+
+    code = "no_healthy_target"
+
+
+class CircuitOpen(ServiceUnavailable):
+    """The breakers of every target the service could use are open."""
+
+    code = "circuit_open"
+
+
 class GatewayTimeout(ProxyError):
     status = 504
     code = "gateway_timeout"

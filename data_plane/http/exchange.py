@@ -246,8 +246,10 @@ class Exchange:
         key = None if service.hash_key is None else service.hash_key(self.head, self.conn.client)
         target = service.balancer.pick(key, self.failed)
         if target is None:
-            self.answer(ServiceUnavailable(f"service {service.name} has no healthy target"))
+            self.answer(service.unavailable())
             return
+        if target.probing:
+            service.trial(target)
         self.target = target
         self.try_began = perf_counter()
         target.active += 1
@@ -484,7 +486,7 @@ class Exchange:
             self.target = None
             target.active -= 1
             service.active -= 1
-            service.report(target, failure)
+            service.report(target, failure, blame=action != retry.FRESH)
         # The transport's retry is no fault of the target's: any target may take it.
         self.failed = None if action == retry.FRESH else target
         if self.sent:

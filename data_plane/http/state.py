@@ -84,10 +84,15 @@ class ProxyState:
         return b"%s%08x" % (self._prefix, self._ids)
 
     def check_deadlines(self) -> None:
-        """Ten times a second: the clock, and the upstream timeouts that have passed."""
+        """Ten times a second: the clock, the upstream timeouts that have passed, and
+        circuit breakers whose recovery time is over."""
         self.now = now = self.loop.time()
         for exchange in list(self.watched):
             exchange.check_deadlines(now)
+        config = self.config
+        if config is not None:
+            for breakers in config.breakers:
+                breakers.tick()
 
     def wake_later(self, delay: float, exchange: Exchange) -> None:
         """Call `exchange.wake()` in `delay` seconds."""

@@ -71,14 +71,6 @@ CASES: dict[str, tuple[str, str, Any, int, str, str]] = {
         "invalid_config",
         "services.empty.targets",
     ),
-    "every target drained": (
-        "POST",
-        "/api/v1/services",
-        {"name": "drained", "targets": [{**TARGET, "weight": 0}]},
-        422,
-        "invalid_config",
-        "services.drained.targets",
-    ),
     "route to a missing service": (
         "POST",
         "/api/v1/routes",
@@ -212,6 +204,12 @@ def test_invalid_input_is_refused_naming_the_field_and_nothing_changes(
     assert field in [d["field"] for d in error["details"]], error
     assert field in error["message"]
     assert store_state(seeded) == before
+
+
+def test_a_service_whose_targets_are_all_drained_is_accepted(seeded: TestClient) -> None:
+    # It answers 503 no_healthy_target until a target gets a weight again.
+    drained = {"name": "drained", "targets": [{**TARGET, "weight": 0}]}
+    assert ok(seeded.post("/api/v1/services", json=drained), 201)["targets"] == drained["targets"]
 
 
 def test_a_malformed_json_body_is_422_and_changes_nothing(seeded: TestClient) -> None:

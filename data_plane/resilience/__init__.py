@@ -1,0 +1,1 @@
+"""Routing around failing targets: circuit breakers and active health checks."""
