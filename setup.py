@@ -10,10 +10,14 @@ extension is adding its source to EXTENSIONS.
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 from Cython.Build import cythonize
 from setuptools import Extension, setup
+from setuptools.command.build_py import build_py
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 EXTENSIONS = [
     "data_plane/http/heads.py",
@@ -28,7 +32,20 @@ def extension(source: str) -> Extension:
     return Extension(name, [source])
 
 
+class BuildWithMigrations(build_py):
+    """build_py, plus the migrations copied into the built control_plane/store."""
+
+    def run(self) -> None:
+        super().run()
+        if self.editable_mode:  # an editable install reads them from the checkout
+            return
+        target = Path(self.build_lib) / "control_plane" / "store" / "migrations"
+        shutil.rmtree(target, ignore_errors=True)
+        shutil.copytree(MIGRATIONS, target, ignore=shutil.ignore_patterns("__pycache__"))
+
+
 setup(
+    cmdclass={"build_py": BuildWithMigrations},
     ext_modules=cythonize(
         [extension(source) for source in EXTENSIONS],
         build_dir="build/cython",

@@ -1,7 +1,9 @@
 """The `fleetgate` command: one console script, one sub-command per job.
 
 Every flag can also come from the environment as `FLEETGATE_<FLAG>` (`--admin-listen`
-is `FLEETGATE_ADMIN_LISTEN`); a flag on the command line wins. Sub-commands import
+is `FLEETGATE_ADMIN_LISTEN`), or from the file named by `FLEETGATE_<FLAG>_FILE` (how
+container secrets arrive: `FLEETGATE_CLUSTER_TOKEN_FILE=/run/secrets/cluster-token`);
+a flag on the command line wins, then the variable, then the file. Sub-commands import
 their implementation only when chosen, so `fleetgate data-plane` never loads FastAPI
 or SQLAlchemy.
 """
@@ -34,6 +36,23 @@ HANDLERS = {
     "certs": "control_plane.certs:run",
 }
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
+# A setting read from a file is a token, a URL or a list of addresses: one short line.
+MAX_SETTING_FILE_BYTES = 4096
+
+
+def _from_file(variable: str, path: str) -> str:
+    """The value held in the file `FLEETGATE_<FLAG>_FILE` names, without its line ending."""
+    try:
+        with open(path, "rb") as file:
+            raw = file.read(MAX_SETTING_FILE_BYTES + 1)
+    except OSError as exc:
+        sys.exit(f"fleetgate: {variable}: cannot read {path}: {exc.strerror}")
+    if len(raw) > MAX_SETTING_FILE_BYTES:
+        sys.exit(f"fleetgate: {variable}: {path} holds more than {MAX_SETTING_FILE_BYTES} bytes")
+    value = raw.decode("utf-8", "replace").removesuffix("\n").removesuffix("\r")
+    if "\n" in value or "\r" in value:
+        sys.exit(f"fleetgate: {variable}: {path} holds more than one line")
+    return value
 
 
 class _Flags:
@@ -58,6 +77,8 @@ class _Flags:
         long_name = next(n for n in reversed(names) if n.startswith("--"))
         env = env or "FLEETGATE_" + long_name.lstrip("-").upper().replace("-", "_")
         from_env = os.environ.get(env)
+        if from_env is None and os.environ.get(env + "_FILE"):
+            from_env = _from_file(env + "_FILE", os.environ[env + "_FILE"])
         action = kwargs.get("action")
         if from_env is not None:
             if action == "store_true":

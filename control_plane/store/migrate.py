@@ -14,11 +14,18 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from .db import make_engine, store_url
 
-MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
+# Inside an installed wheel (setup.py copies them there), else at the top of the checkout.
+_PACKAGED = Path(__file__).resolve().parent / "migrations"
+MIGRATIONS_DIR = (
+    _PACKAGED if _PACKAGED.is_dir() else Path(__file__).resolve().parents[2] / "migrations"
+)
 
 
 def alembic_config(url: str) -> Config:
     config = Config(str(MIGRATIONS_DIR / "alembic.ini"))
+    if MIGRATIONS_DIR == _PACKAGED:
+        # alembic.ini puts the checkout on sys.path; installed, the package already is.
+        config.set_main_option("prepend_sys_path", "")
     # Handed over as an attribute, not an ini option: a password's '%' would be
     # taken for ConfigParser interpolation.
     config.attributes["url"] = store_url(url).render_as_string(hide_password=False)
