@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import argparse
 import configparser
 import shlex
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 
+from control_plane.certs import make_certs
 from control_plane.cli import build_parser
 from data_plane.capabilities import check_capabilities
+from data_plane.config.syntax import parse_host_port
 from data_plane.config.validate import check_snapshot
+from data_plane.settings import Limits
 from data_plane.standalone import load_config_file
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
@@ -71,3 +77,166 @@ def test_every_setting_of_an_env_file_is_a_flag_of_its_command(
             assert got == value.split(","), key
         else:
             assert str(got) == value or float(got) == float(value), key
+
+
+# ---------------------------------------------------------------- compose.yaml
+
+COMPOSE = DEPLOY / "compose.yaml"
+SECRETS_DIR = "/run/secrets/"
+
+
+def compose() -> dict[str, Any]:
+    document: dict[str, Any] = yaml.safe_load(COMPOSE.read_text())
+    return document
+
+
+def fleetgate_services() -> dict[str, dict[str, Any]]:
+    """The services that run the fleetgate image, by name."""
+    return {name: s for name, s in compose()["services"].items() if "build" in s}
+
+
+def services_running(command: str) -> dict[str, dict[str, Any]]:
+    return {n: s for n, s in fleetgate_services().items() if s["command"][0] == command}
+
+
+def parse_service(
+    service: dict[str, Any], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> argparse.Namespace:
+    """The service's command as `fleetgate` parses it inside its container.
+
+    Each secret it reads is a file standing in for /run/secrets/NAME, holding a valid value.
+    """
+    for key, value in service.get("environment", {}).items():
+        if key.endswith("_FILE"):
+            assert value.startswith(SECRETS_DIR), key
+            name = value.removeprefix(SECRETS_DIR)
+            assert name in service.get("secrets", []), f"{key}: secret {name} not given"
+            stand_in = tmp_path / name
+            stand_in.write_text(
+                SECRET_STAND_INS.get(name, "k7Qm2vX9pL4sN8wR3tY6uZ1aB5cD0eF_") + "\n"
+            )
+            value = str(stand_in)
+        monkeypatch.setenv(key, str(value))
+    return build_parser().parse_args(service["command"])
+
+
+SECRET_STAND_INS = {"db-url": "postgresql+psycopg://fleetgate:pw@postgres:5432/fleetgate"}
+
+
+def test_compose_runs_the_migration_once_before_the_control_planes() -> None:
+    services = compose()["services"]
+    (migrate,) = services_running("db").values()
+    assert migrate["command"] == ["db", "upgrade"]
+    assert migrate["restart"] == "no"
+    assert migrate["depends_on"]["postgres"]["condition"] == "service_healthy"
+    replicas = services_running("control-plane")
+    assert len(replicas) == 2
+    for name, replica in replicas.items():
+        assert "--no-migrate" in replica["command"], name
+        assert replica["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+        assert replica["depends_on"]["postgres"]["condition"] == "service_healthy"
+    for name in ("postgres", "redis"):
+        assert services[name]["healthcheck"]["test"], name
+
+
+def test_compose_nodes_start_once_both_replicas_are_healthy_and_are_blue_and_green() -> None:
+    nodes = services_running("data-plane")
+    replicas = set(services_running("control-plane"))
+    labels = set()
+    for name, node in nodes.items():
+        waits = {s for s, c in node["depends_on"].items() if c["condition"] == "service_healthy"}
+        assert replicas <= waits, name
+        environment = node["environment"]
+        assert environment["FLEETGATE_NODE_ID"] == name
+        labels.add(environment["FLEETGATE_LABEL"])
+        # any replica will do: every one is listed, on the port it syncs on
+        assert environment["FLEETGATE_CONTROL_PLANE"].split(",") == [
+            f"{replica}:50051" for replica in sorted(replicas)
+        ]
+    assert labels == {"group=blue", "group=green"}
+
+
+@pytest.mark.parametrize("name", sorted(fleetgate_services()))
+def test_every_compose_setting_is_a_flag_of_the_service_command(
+    name: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    service = fleetgate_services()[name]
+    parsed = vars(parse_service(service, monkeypatch, tmp_path))
+    for key, value in service.get("environment", {}).items():
+        flag = key.removeprefix("FLEETGATE_").removesuffix("_FILE").lower()
+        assert flag in parsed, f"{name}: {key} is not a flag of `fleetgate {service['command'][0]}`"
+        if not key.endswith("_FILE"):
+            got = parsed[flag]
+            assert (got == value.split(",")) if isinstance(got, list) else str(got) == value, key
+
+
+@pytest.mark.parametrize("name", sorted(fleetgate_services()))
+def test_compose_publishes_the_ports_its_services_listen_on(
+    name: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    service = fleetgate_services()[name]
+    args = parse_service(service, monkeypatch, tmp_path)
+    listening = {
+        "control-plane": ["admin_listen"],
+        "data-plane": ["listen", "status_listen"],
+        "db": [],
+    }[args.command]
+    published = [int(port.rsplit(":", 1)[1]) for port in service.get("ports", [])]
+    assert published == [parse_host_port(getattr(args, flag))[1] for flag in listening]
+    for flag in listening:
+        host, _ = parse_host_port(getattr(args, flag))
+        assert host == "0.0.0.0", f"{name}: {flag} must listen beyond the container"
+    for port in service.get("ports", []):
+        assert port.startswith("127.0.0.1:"), f"{name}: {port} is published beyond this host"
+
+
+def test_compose_secrets_are_the_files_fleetgate_certs_writes(tmp_path: Path) -> None:
+    document = compose()
+    (certs_line,) = [
+        line.split("fleetgate ", 1)[1]
+        for line in COMPOSE.read_text().splitlines()
+        if line.startswith("#") and "fleetgate certs" in line
+    ]
+    args = build_parser().parse_args(shlex.split(certs_line))
+    # what the nodes dial and who they are must be in the certificates
+    assert sorted(args.server_name) == sorted(services_running("control-plane"))
+    assert sorted(args.node) == sorted(services_running("data-plane"))
+    written = {path.name for path in make_certs(tmp_path / "certs", args.server_name, args.node)}
+    for name, secret in document["secrets"].items():
+        path = secret["file"]
+        assert path.startswith("./secrets/"), name
+        if path.startswith("./secrets/certs/"):
+            assert path.removeprefix("./secrets/certs/") in written, name
+    assert "ca-key.pem" not in {Path(s["file"]).name for s in document["secrets"].values()}
+    used = {secret for s in document["services"].values() for secret in s.get("secrets", [])}
+    assert used == set(document["secrets"])
+
+
+def test_compose_nodes_are_given_the_certificate_of_their_own_id() -> None:
+    secrets = compose()["secrets"]
+    for name, node in services_running("data-plane").items():
+        environment = node["environment"]
+        cert = secrets[environment["FLEETGATE_TLS_CERT"].removeprefix(SECRETS_DIR)]["file"]
+        key = secrets[environment["FLEETGATE_TLS_KEY"].removeprefix(SECRETS_DIR)]["file"]
+        assert Path(cert).name == f"node-{name}.pem"
+        assert Path(key).name == f"node-{name}-key.pem"
+
+
+def test_compose_gives_a_node_time_to_drain_before_it_is_killed() -> None:
+    drain = Limits().drain_timeout
+    for name, node in services_running("data-plane").items():
+        grace = node["stop_grace_period"]
+        assert grace.endswith("s")
+        assert float(grace.removesuffix("s")) >= drain + 5, name
+
+
+def test_the_compose_gateway_file_routes_to_the_demo_upstream() -> None:
+    snapshot = load_config_file(str(DEPLOY / "compose-gateway.yaml"))
+    assert check_snapshot(snapshot) == []
+    check_capabilities(snapshot)
+    services = compose()["services"]
+    for service in snapshot.services:
+        for target in service.targets:
+            host, port = parse_host_port(target.address)
+            assert host in services, target.address
+            assert services[host]["command"] == ["--port", str(port)]
