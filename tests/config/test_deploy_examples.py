@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import argparse
 import configparser
+import json
 import shlex
+import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
+import kubernetes_validate
 import pytest
 import yaml
 
@@ -18,6 +22,7 @@ from data_plane.config.syntax import parse_host_port
 from data_plane.config.validate import check_snapshot
 from data_plane.settings import Limits
 from data_plane.standalone import load_config_file
+from tests.conftest import service_missing
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 SYSTEMD = DEPLOY / "systemd"
@@ -240,3 +245,218 @@ def test_the_compose_gateway_file_routes_to_the_demo_upstream() -> None:
             host, port = parse_host_port(target.address)
             assert host in services, target.address
             assert services[host]["command"] == ["--port", str(port)]
+
+
+# ---------------------------------------------------------------- deploy/kubernetes
+
+KUBERNETES = DEPLOY / "kubernetes"
+KUSTOMIZATIONS = ["base", "overlays/example"]
+KUBERNETES_VERSION = "1.30.0"  # the oldest minor still supported upstream when written
+CONTROL_PLANE_SERVICE = "fleetgate-control-plane"
+
+
+def kustomize_build(directory: str) -> list[dict[str, Any]]:
+    """The resources `kubectl kustomize` renders for `directory` (base or overlay)."""
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        service_missing("kubectl (kustomize)", FileNotFoundError("kubectl"))
+    assert kubectl is not None
+    done = subprocess.run(
+        [kubectl, "kustomize", str(KUBERNETES / directory)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return [doc for doc in yaml.safe_load_all(done.stdout) if doc]
+
+
+def resource(resources: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]:
+    (found,) = [r for r in resources if r["kind"] == kind and r["metadata"]["name"] == name]
+    return found
+
+
+def pod_spec(resources: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]:
+    spec: dict[str, Any] = resource(resources, kind, name)["spec"]["template"]["spec"]
+    return spec
+
+
+def container_args(
+    container: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> argparse.Namespace:
+    """The container's command as `fleetgate` parses it, secrets standing in as valid values."""
+    for variable in container.get("env", []):
+        value = variable.get("value")
+        if value is None:
+            key = variable["valueFrom"]["secretKeyRef"]["key"]
+            value = SECRET_STAND_INS.get("db-url" if key == "url" else key, STAND_IN_TOKEN)
+        monkeypatch.setenv(variable["name"], value)
+    return build_parser().parse_args(container["args"])
+
+
+STAND_IN_TOKEN = "k7Qm2vX9pL4sN8wR3tY6uZ1aB5cD0eF_"
+LIMIT_VARIABLES = set(Limits().as_environment())
+
+
+@pytest.mark.parametrize("directory", KUSTOMIZATIONS)
+def test_every_kubernetes_resource_is_valid_against_the_kubernetes_schemas(directory: str) -> None:
+    resources = kustomize_build(directory)
+    kinds = {r["kind"] for r in resources}
+    assert {
+        "Deployment",
+        "Service",
+        "Job",
+        "HorizontalPodAutoscaler",
+        "PodDisruptionBudget",
+        "NetworkPolicy",
+    } <= kinds
+    for found in resources:
+        kubernetes_validate.validate(found, KUBERNETES_VERSION, strict=True)
+
+
+def test_the_schema_check_refuses_a_misspelled_field() -> None:
+    (deployment,) = [r for r in kustomize_build("base") if r["kind"] == "Deployment"][:1]
+    broken = json.loads(json.dumps(deployment))
+    broken["spec"]["replica"] = broken["spec"].pop("replicas")
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(broken, KUBERNETES_VERSION, strict=True)
+
+
+@pytest.mark.parametrize("directory", KUSTOMIZATIONS)
+def test_every_kubernetes_container_setting_is_a_flag_or_a_limit_of_its_command(
+    directory: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for found in kustomize_build(directory):
+        if found["kind"] not in ("Deployment", "Job"):
+            continue
+        for container in found["spec"]["template"]["spec"]["containers"]:
+            with monkeypatch.context() as scoped:
+                parsed = vars(container_args(container, scoped))
+            for variable in container.get("env", []):
+                name = variable["name"]
+                if name in LIMIT_VARIABLES:
+                    continue
+                flag = name.removeprefix("FLEETGATE_").lower()
+                assert flag in parsed, f"{name} is not a flag of `fleetgate {container['args']}`"
+                if "value" in variable:
+                    got = parsed[flag]
+                    want = variable["value"]
+                    assert (got == want.split(",")) if isinstance(got, list) else str(got) == want
+            assert container["resources"]["requests"], container["name"]
+
+
+def test_the_control_plane_runs_two_replicas_over_the_schema_the_job_migrates(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    resources = kustomize_build("base")
+    deployment = resource(resources, "Deployment", CONTROL_PLANE_SERVICE)
+    assert deployment["spec"]["replicas"] == 2
+    (control_plane,) = deployment["spec"]["template"]["spec"]["containers"]
+    assert control_plane["args"] == ["control-plane", "--no-migrate"]
+    job = pod_spec(resources, "Job", "fleetgate-migrate")
+    (migrate,) = job["containers"]
+    assert migrate["args"] == ["db", "upgrade"]
+
+    def store(container: dict[str, Any]) -> Any:
+        (db,) = [v for v in container["env"] if v["name"] == "FLEETGATE_DB"]
+        return db["valueFrom"]
+
+    assert store(migrate) == store(control_plane)
+    args = container_args(control_plane, monkeypatch)
+    ports = {p["name"]: p["containerPort"] for p in control_plane["ports"]}
+    assert ports == {
+        "admin": parse_host_port(args.admin_listen)[1],
+        "sync": parse_host_port(args.sync_listen)[1],
+    }
+    for probe in ("readinessProbe", "livenessProbe"):
+        assert control_plane[probe]["httpGet"] == {"path": "/health", "port": "admin"}
+
+
+def test_nodes_are_ready_on_ready_alive_on_health_and_dial_the_control_plane_service(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    resources = kustomize_build("base")
+    (node,) = pod_spec(resources, "Deployment", "fleetgate-data-plane")["containers"]
+    args = container_args(node, monkeypatch)
+    ports = {p["name"]: p["containerPort"] for p in node["ports"]}
+    assert ports == {
+        "http": parse_host_port(args.listen)[1],
+        "status": parse_host_port(args.status_listen)[1],
+    }
+    assert node["readinessProbe"]["httpGet"] == {"path": "/ready", "port": "status"}
+    assert node["livenessProbe"]["httpGet"] == {"path": "/health", "port": "status"}
+    service = resource(resources, "Service", CONTROL_PLANE_SERVICE)
+    sync_port = next(p["port"] for p in service["spec"]["ports"] if p["targetPort"] == "sync")
+    assert args.control_plane == f"{CONTROL_PLANE_SERVICE}:{sync_port}"
+
+
+def test_a_node_pod_is_given_the_time_to_drain_before_it_is_killed() -> None:
+    spec = pod_spec(kustomize_build("base"), "Deployment", "fleetgate-data-plane")
+    (node,) = spec["containers"]
+    limits = Limits.from_environment(
+        {v["name"]: v["value"] for v in node["env"] if v["name"] in LIMIT_VARIABLES}
+    )
+    sleep, seconds = node["lifecycle"]["preStop"]["exec"]["command"]
+    assert sleep == "sleep"
+    # preStop, then the node's drain, then its workers' 5 s to exit (data_plane/node.py)
+    assert spec["terminationGracePeriodSeconds"] >= int(seconds) + limits.drain_timeout + 5
+
+
+def test_services_autoscaler_and_disruption_budget_select_what_they_mean() -> None:
+    resources = kustomize_build("base")
+    for name in (CONTROL_PLANE_SERVICE, "fleetgate-data-plane"):
+        template = resource(resources, "Deployment", name)["spec"]["template"]
+        labels = template["metadata"]["labels"]
+        port_names = {p["name"] for c in template["spec"]["containers"] for p in c["ports"]}
+        service = resource(resources, "Service", name)["spec"]
+        assert service["selector"].items() <= labels.items(), name
+        assert {p["targetPort"] for p in service["ports"]} <= port_names, name
+    hpa = resource(resources, "HorizontalPodAutoscaler", "fleetgate-data-plane")["spec"]
+    assert hpa["scaleTargetRef"] == {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "name": "fleetgate-data-plane",
+    }
+    assert hpa["minReplicas"] >= 2
+    node_labels = resource(resources, "Deployment", "fleetgate-data-plane")["spec"]["template"][
+        "metadata"
+    ]["labels"]
+    pdb = resource(resources, "PodDisruptionBudget", "fleetgate-data-plane")["spec"]
+    assert pdb["selector"]["matchLabels"].items() <= node_labels.items()
+    assert pdb["minAvailable"] < hpa["minReplicas"]  # a drain can always evict one
+
+
+def test_only_nodes_may_reach_config_sync() -> None:
+    resources = kustomize_build("base")
+    policy = resource(resources, "NetworkPolicy", CONTROL_PLANE_SERVICE)["spec"]
+    control_plane = resource(resources, "Deployment", CONTROL_PLANE_SERVICE)["spec"]["template"]
+    node = resource(resources, "Deployment", "fleetgate-data-plane")["spec"]["template"]
+    assert (
+        policy["podSelector"]["matchLabels"].items() <= control_plane["metadata"]["labels"].items()
+    )
+    assert policy["policyTypes"] == ["Ingress"]
+    sync_rules = [
+        rule for rule in policy["ingress"] if {"protocol": "TCP", "port": 50051} in rule["ports"]
+    ]
+    assert len(sync_rules) == 1
+    (source,) = sync_rules[0]["from"]
+    assert source["podSelector"]["matchLabels"].items() <= node["metadata"]["labels"].items()
+    migrate = resource(resources, "Job", "fleetgate-migrate")["spec"]["template"]
+    assert not source["podSelector"]["matchLabels"].items() <= migrate["metadata"]["labels"].items()
+
+
+def test_the_example_overlay_labels_its_nodes_and_keeps_the_base_whole(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    base = kustomize_build("base")
+    overlay = kustomize_build("overlays/example")
+    assert {(r["kind"], r["metadata"]["name"]) for r in base} <= {
+        (r["kind"], r["metadata"]["name"]) for r in overlay
+    }
+    (node,) = pod_spec(overlay, "Deployment", "fleetgate-data-plane")["containers"]
+    args = container_args(node, monkeypatch)
+    assert "group=blue" in args.label
+    assert args.control_plane == f"{CONTROL_PLANE_SERVICE}:50051"  # the base's env is kept
+    for found in overlay:
+        if found["kind"] != "Namespace":
+            assert found["metadata"]["namespace"] == "fleetgate"
