@@ -181,6 +181,11 @@ def build_parser() -> argparse.ArgumentParser:
     flag = _Flags(export)
     flag("-o", "--output", shown="stdout", help="file to write")
     flag("--release", type=_positive, help="write this release instead of the stored config")
+    flag(
+        "--include-secrets",
+        action="store_true",
+        help="write certificate keys too (else their key_sha256 only)",
+    )
     _admin_client(flag)
 
     validate = commands.add_parser("validate", help="check a declarative file, offline")

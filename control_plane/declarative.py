@@ -39,7 +39,7 @@ def run_apply(args: argparse.Namespace) -> int:
             "PUT",
             "/api/v1/config",
             params={"dry_run": "true" if args.dry_run else "false"},
-            json=config.to_file_dict(),
+            json=config.to_file_dict(secrets=True),
         )
     except CliError as exc:
         print(f"fleetgate: {exc}", file=sys.stderr)
@@ -70,11 +70,12 @@ def run_apply(args: argparse.Namespace) -> int:
 def run_export(args: argparse.Namespace) -> int:
     try:
         client = AdminClient.from_args(args)
+        params = {"include_secrets": "true"} if args.include_secrets else None
         if args.release is None:
-            document = client.call("GET", "/api/v1/config")
+            document = client.call("GET", "/api/v1/config", params=params)
             source = "the stored config"
         else:
-            release = client.call("GET", f"/api/v1/releases/{args.release}")
+            release = client.call("GET", f"/api/v1/releases/{args.release}", params=params)
             document = {k: v for k, v in release.items() if k not in RELEASE_METADATA}
             source = f"release {args.release}"
     except CliError as exc:
@@ -99,7 +100,7 @@ def run_export(args: argparse.Namespace) -> int:
 def run_validate(args: argparse.Namespace) -> int:
     """Offline: the checks the admin API and nodes run, every problem as `file:line`."""
     try:
-        config = read_gateway_file(args.file)
+        config = read_gateway_file(args.file, for_store=True)
     except ConfigFileError as exc:
         count = len(exc.problems)
         print(
@@ -122,7 +123,7 @@ def run_validate(args: argparse.Namespace) -> int:
 def read_config(path: str) -> GatewayConfig:
     """The declarative file at `path` ('-' for stdin), validated as the nodes would."""
     try:
-        return read_gateway_file(path)
+        return read_gateway_file(path, for_store=True)
     except ConfigFileError as exc:
         if len(exc.problems) == 1:
             raise CliError(exc.problems[0]) from None

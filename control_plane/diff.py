@@ -66,6 +66,7 @@ class ConfigDiff(BaseModel):
     tiers: KindDiff = Field(default_factory=KindDiff)
     tenants: KindDiff = Field(default_factory=KindDiff)
     consumers: KindDiff = Field(default_factory=KindDiff)
+    certificates: KindDiff = Field(default_factory=KindDiff)
 
     @property
     def empty(self) -> bool:

@@ -6,7 +6,11 @@ Other parts of the control plane (config sync) register their metrics in the sam
 
 from __future__ import annotations
 
+import time
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from data_plane.config.certificates import EXPIRY_WARNING, check_chain
 
 from .store.releases import Release
 
@@ -40,6 +44,39 @@ class ControlPlaneMetrics:
             "Version of the latest release this control plane knows of (0: none yet).",
             registry=self.registry,
         )
+        # Certificate name -> expiry (UNIX seconds) in the latest release.
+        self._expiries: dict[str, float] = {}
+        self.certificate_expiry = Gauge(
+            "fleetgate_certificate_expiry_timestamp_seconds",
+            "When each certificate of the latest release expires (UNIX seconds).",
+            ["certificate"],
+            registry=self.registry,
+        )
+        self.certificates_expiring = Gauge(
+            "fleetgate_certificates_expiring",
+            "Certificates of the latest release that expire within 30 days or have expired.",
+            registry=self.registry,
+        )
+        self.certificates_expiring.set_function(self._count_expiring)
+
+    def _count_expiring(self) -> float:
+        horizon = time.time() + EXPIRY_WARNING.total_seconds()
+        return sum(1 for at in self._expiries.values() if at <= horizon)
+
+    def observe_certificates(self, release: Release) -> None:
+        """The expiry of every certificate `release` serves, replacing those of the last."""
+        expiries = {}
+        for certificate in release.message().certificates:
+            try:
+                _, facts = check_chain(certificate.cert)
+            except ValueError:
+                continue  # a release holds only checked chains; nothing to show otherwise
+            expiries[certificate.name] = facts.not_after.timestamp()
+        for gone in self._expiries.keys() - expiries.keys():
+            self.certificate_expiry.remove(gone)
+        for name, at in expiries.items():
+            self.certificate_expiry.labels(name).set(at)
+        self._expiries = expiries
 
     def observe_admin_request(self, method: str, route: str, status: int, seconds: float) -> None:
         self.admin_requests.labels(method, route, str(status)).inc()
@@ -48,6 +85,7 @@ class ControlPlaneMetrics:
     def observe_release(self, release: Release) -> None:
         self.releases.inc()
         self.release_version.set(release.version)
+        self.observe_certificates(release)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -11,9 +11,10 @@ from typing import Any
 from fastapi import APIRouter, FastAPI
 
 from ..plane import ControlPlane
-from ..store.releases import latest_version
+from ..store.releases import latest, latest_version
 from . import (
     audit,
+    certificates,
     config,
     consumers,
     health,
@@ -48,6 +49,7 @@ TAGS = [
     {"name": "tiers", "description": "Plans: rate limits, quotas, concurrency caps."},
     {"name": "tenants", "description": "Customers, each on a tier."},
     {"name": "consumers", "description": "Callers with credentials and roles."},
+    {"name": "certificates", "description": "TLS certificates the nodes serve, by SNI name."},
     {"name": "config", "description": "The whole config at once (`fleetgate apply/export`)."},
     {"name": "releases", "description": "Immutable, versioned snapshots sent to nodes."},
     {
@@ -68,6 +70,7 @@ ENTITY_ROUTERS = (
     tiers,
     tenants,
     consumers,
+    certificates,
     config,
     releases,
     rollouts,
@@ -89,6 +92,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     plane: ControlPlane = app.state.plane
     with plane.db.session() as session:
         plane.metrics.release_version.set(latest_version(session) or 0)
+        release = latest(session)
+    if release is not None:
+        plane.metrics.observe_certificates(release)
     maker = asyncio.create_task(plane.releases.run(), name="release-maker")
     try:
         yield

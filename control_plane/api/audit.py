@@ -15,7 +15,7 @@ from .schemas import AuditOut, ItemPage
 
 router = APIRouter(prefix="/audit", tags=["audit"], route_class=AdminRoute, responses=UNAUTHORIZED)
 
-Kind = Literal["services", "routes", "tiers", "tenants", "consumers", "rollouts"]
+Kind = Literal["services", "routes", "tiers", "tenants", "consumers", "certificates", "rollouts"]
 
 
 @router.get("", summary="Read the audit log")

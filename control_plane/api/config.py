@@ -20,9 +20,14 @@ router = APIRouter(
 
 
 @router.get("", summary="Export the whole config", response_model=GatewayConfig)
-def export_config(catalog: CatalogDep) -> JSONResponse:
+def export_config(
+    catalog: CatalogDep,
+    include_secrets: Annotated[
+        bool, Query(description="write certificate keys too (else their key_sha256 only)")
+    ] = False,
+) -> JSONResponse:
     """Every stored entity in the file shape: entities by name, defaults left out."""
-    return JSONResponse(catalog.config().to_file_dict())
+    return JSONResponse(catalog.config().to_file_dict(secrets=include_secrets))
 
 
 @router.put("", summary="Make the stored config equal to this one", responses=INVALID)
@@ -36,4 +41,6 @@ def apply_config(
     Applying what is already stored changes nothing, so it makes no new release.
     """
     diff = catalog.apply(body, dry_run=dry_run)
-    return ApplyResult(changed=not diff.empty, dry_run=dry_run, diff=diff)
+    return ApplyResult(
+        changed=not diff.empty, dry_run=dry_run, diff=diff, warnings=catalog.warnings
+    )

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Query
 from fastapi.responses import JSONResponse
 from google.protobuf import json_format
 from sqlalchemy.orm import Session
 
+from data_plane.config.certificates import key_sha256
 from data_plane.config.model import ENTITY_KINDS, dump_entity
 from data_plane.config.snapshot_config import snapshot_config
 
@@ -44,14 +45,19 @@ def _release(session: Session, version: int) -> Release:
     return release
 
 
-def release_file_shape(release: Release) -> dict[str, Any]:
+IncludeSecrets = Annotated[
+    bool, Query(description="write certificate keys too (else their key_sha256 only)")
+]
+
+
+def release_file_shape(release: Release, *, secrets: bool = False) -> dict[str, Any]:
     """The release as `GET /releases/N` answers it: metadata, then the config's kinds."""
     return {
         "version": release.version,
         "hash": release.hash,
         "created_at": release.created_at.isoformat(),
         "author": release.author,
-        **snapshot_config(release.message()).to_file_dict(),
+        **snapshot_config(release.message()).to_file_dict(secrets=secrets),
     }
 
 
@@ -88,24 +94,37 @@ def latest_release(session: SessionDep, _admin: AdminDep) -> JSONResponse:
 @router.get(
     "/{version}", summary="Get a release", response_model=ReleaseDetail, responses=NOT_FOUND
 )
-def get_release(session: SessionDep, _admin: AdminDep, version: VersionParam) -> JSONResponse:
+def get_release(
+    session: SessionDep,
+    _admin: AdminDep,
+    version: VersionParam,
+    include_secrets: IncludeSecrets = False,
+) -> JSONResponse:
     """The config of the release in the file shape (defaults left out, as `export` writes
     it), with its version, hash, creation time and author."""
-    return JSONResponse(release_file_shape(_release(session, version)))
+    return JSONResponse(release_file_shape(_release(session, version), secrets=include_secrets))
 
 
 @router.get("/{version}/snapshot", summary="Get a release's snapshot", responses=NOT_FOUND)
 def get_release_snapshot(
     session: SessionDep, _admin: AdminDep, version: VersionParam
 ) -> ReleaseSnapshot:
-    """The snapshot nodes receive, in protobuf's JSON mapping."""
+    """The snapshot nodes receive, in protobuf's JSON mapping; certificate keys are
+    replaced by their sha256 (`key_sha256`)."""
     release = _release(session, version)
+    snapshot = release.message()
+    shown = json_format.MessageToDict(snapshot, preserving_proto_field_name=True)
+    for certificate, message in zip(
+        shown.get("certificates", []), snapshot.certificates, strict=True
+    ):
+        certificate.pop("key", None)
+        certificate["key_sha256"] = key_sha256(message.key)
     return ReleaseSnapshot(
         version=release.version,
         hash=release.hash,
         created_at=release.created_at,
         author=release.author,
-        snapshot=json_format.MessageToDict(release.message(), preserving_proto_field_name=True),
+        snapshot=shown,
     )
 
 

@@ -11,9 +11,10 @@ from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from data_plane.config.model import (
+    CertificateSpec,
     ConsumerSpec,
     GatewayConfig,
     RouteSpec,
@@ -74,6 +75,24 @@ class ConsumerOut(ConsumerSpec, Stamped):
     )
 
 
+class CertificateOut(CertificateSpec, Stamped):
+    model_config = _stamped(
+        {
+            "name": "api-example-com",
+            "cert": "-----BEGIN CERTIFICATE-----\n...\n-----END CERTIFICATE-----\n",
+            "key_sha256": "5d41402abc4b2a76b9719d911017c592" * 2,
+            "snis": ["api.example.com"],
+        }
+    )
+    warnings: list[str] = Field(
+        default_factory=list, description="after a change: e.g. the certificate expires soon"
+    )
+
+    @model_validator(mode="after")
+    def _chain_and_key(self) -> CertificateOut:
+        return self  # an answer, not an input: it has no key
+
+
 class ItemPage(BaseModel, Generic[T]):
     """One page of a list: `total` counts every match, not just this page."""
 
@@ -87,6 +106,9 @@ class ApplyResult(BaseModel):
     changed: bool
     dry_run: bool
     diff: ConfigDiff
+    warnings: list[str] = Field(
+        default_factory=list, description="what to know without refusing (a certificate expiring)"
+    )
 
 
 class ReleaseOut(BaseModel):
@@ -140,11 +162,14 @@ class ApiKeyCreated(BaseModel):
 
 
 def entity_json(stored: StoredEntity) -> dict[str, Any]:
-    return {
+    body = {
         **stored.full,
         "created_at": stored.created_at.isoformat(),
         "updated_at": stored.updated_at.isoformat(),
     }
+    if stored.warnings:
+        body["warnings"] = list(stored.warnings)
+    return body
 
 
 def entity_response(stored: StoredEntity, status: int = 200) -> JSONResponse:

@@ -22,7 +22,14 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from data_plane.config.model import ENTITY_KINDS, GatewayConfig, Spec, dump_entity
+from data_plane.config import certificates as pem
+from data_plane.config.model import (
+    ENTITY_KINDS,
+    CertificateSpec,
+    GatewayConfig,
+    Spec,
+    dump_entity,
+)
 from data_plane.config.snapshot import build_snapshot
 from data_plane.config.validate import ConfigError, check_snapshot
 
@@ -49,7 +56,7 @@ from .entity_rows import (
     spec_of,
 )
 from .merge_patch import merge_patch
-from .models import Entity
+from .models import CertificateRow, Entity
 
 SINGULAR = {
     "services": "service",
@@ -57,6 +64,7 @@ SINGULAR = {
     "tiers": "tier",
     "tenants": "tenant",
     "consumers": "consumer",
+    "certificates": "certificate",
 }
 # How many referring entities a 409 names before it says "..."
 NAMED_REFERENCES = 5
@@ -71,7 +79,8 @@ class StoredEntity:
     """One entity in the file shape, with when it was created and last changed.
 
     `body` leaves defaults out, as files and the audit log do; `full` has every field,
-    defaults included, as the admin API reads an entity back.
+    defaults included, as the admin API reads an entity back. `warnings` are what the
+    change that wrote it should tell the operator (a certificate about to expire).
     """
 
     kind: str
@@ -79,6 +88,7 @@ class StoredEntity:
     full: Body
     created_at: datetime
     updated_at: datetime
+    warnings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +114,8 @@ class Catalog:
         self.request_id = request_id
         self.on_commit = on_commit
         self.admit = admit
+        # What the last change should tell the operator, without refusing it.
+        self.warnings: list[str] = []
 
     def __repr__(self) -> str:
         return f"<Catalog actor={self.actor!r} request_id={self.request_id!r}>"
@@ -146,11 +158,14 @@ class Catalog:
         current, rows = self._load()
         if name in rows[kind]:
             raise Conflict(f"{SINGULAR[kind]} {name!r} already exists")
-        self._check(_with(current, kind, name, spec), current)
+        spec = _keyed(kind, spec, rows)
+        proposed = _with(current, kind, name, spec)
+        self._check(proposed, current)
+        self._at_the_door(proposed, current, datetime.now(UTC))
         with self._writing() as writer:
             row = writer.put(TABLES[kind], spec, None)
             self._audit("create", kind, name, None, dump_entity(spec), writer.now)
-        return self._stored(kind, row, spec)
+        return self._stored(kind, row, spec, self.warnings)
 
     def replace(self, kind: str, name: str, spec: Spec, *, action: str = "replace") -> StoredEntity:
         """Write `spec` over the entity `name`; a spec equal to the stored one changes nothing."""
@@ -161,17 +176,20 @@ class Catalog:
         row = rows[kind].get(name)
         if row is None:
             raise NotFound(f"no {SINGULAR[kind]} named {name!r}")
+        spec = _keyed(kind, spec, rows)
         before = dump_entity(spec_of(TABLES[kind], row))
         after = dump_entity(spec)
         if before == after:
             stored = self._stored(kind, row, spec)
             self.session.rollback()  # let go of the config lock: nothing to write
             return stored
-        self._check(_with(current, kind, name, spec), current)
+        proposed = _with(current, kind, name, spec)
+        self._check(proposed, current)
+        self._at_the_door(proposed, current, datetime.now(UTC))
         with self._writing() as writer:
             writer.put(TABLES[kind], spec, row)
             self._audit(action, kind, name, before, after, writer.now)
-        return self._stored(kind, row, spec)
+        return self._stored(kind, row, spec, self.warnings)
 
     def update(
         self, kind: str, name: str, change: Callable[[Body], Body], *, action: str = "patch"
@@ -232,8 +250,12 @@ class Catalog:
         ended: Callable[[datetime], None] | None = None,
     ) -> ConfigDiff:
         current, rows = self._load()
+        config = config.model_copy(
+            update={"certificates": [_keyed("certificates", c, rows) for c in config.certificates]}
+        )
         self._check(config)
         diff = diff_entities(_file_shapes(current), _file_shapes(config))
+        self._at_the_door(config, current, datetime.now(UTC))
         if dry_run or (diff.empty and ended is None):
             self.session.rollback()
             return diff
@@ -301,6 +323,28 @@ class Catalog:
         if problems:
             raise InvalidConfig.of([FieldProblem(p.field, p.message) for p in problems])
 
+    def _at_the_door(self, proposed: GatewayConfig, current: GatewayConfig, now: datetime) -> None:
+        """Refuse a new or changed certificate that has expired; warn of one that soon will.
+
+        Only here, where a person hands the certificate in: a stored certificate that
+        expires later keeps being served, and its expiry shows in the metrics.
+        """
+        self.warnings = []
+        stored = {c.name: dump_entity(c) for c in current.certificates}
+        problems = []
+        for certificate in proposed.certificates:
+            if stored.get(certificate.name) == dump_entity(certificate):
+                continue
+            _, facts = pem.check_chain(certificate.cert)
+            refused, warning = pem.expiry_problem(facts, now)
+            if refused is not None:
+                field, _, reason = refused.partition(": ")
+                problems.append(FieldProblem(f"certificates.{certificate.name}.{field}", reason))
+            if warning is not None:
+                self.warnings.append(f"certificates.{certificate.name}: {warning}")
+        if problems:
+            raise InvalidConfig.of(problems)
+
     def _problems(self, snapshot: pb.Snapshot) -> list[ConfigError]:
         problems = check_snapshot(snapshot)
         if self.admit is not None:
@@ -367,15 +411,37 @@ class Catalog:
         return row
 
     @staticmethod
-    def _stored(kind: str, row: Entity, spec: Spec) -> StoredEntity:
+    def _stored(kind: str, row: Entity, spec: Spec, warnings: Sequence[str] = ()) -> StoredEntity:
         return StoredEntity(
-            kind, dump_entity(spec), dump_entity(spec, full=True), row.created_at, row.updated_at
+            kind,
+            dump_entity(spec),
+            dump_entity(spec, full=True),
+            row.created_at,
+            row.updated_at,
+            tuple(warnings),
         )
 
 
 def _name(spec: Spec) -> str:
     name: str = getattr(spec, "name")  # noqa: B009 - every entity spec has a name
     return name
+
+
+def _keyed(kind: str, spec: Spec, rows: dict[str, dict[str, Entity]]) -> Spec:
+    """`spec`, a certificate given by `key_sha256` alone holding the stored key it names."""
+    if not isinstance(spec, CertificateSpec) or spec.key is not None:
+        return spec
+    row = rows["certificates"].get(spec.name)
+    if not isinstance(row, CertificateRow) or pem.key_sha256(row.key) != spec.key_sha256:
+        raise Invalid.of(
+            [
+                FieldProblem(
+                    f"certificates.{spec.name}.key_sha256",
+                    f"is not the sha256 of certificate {spec.name!r}'s stored key: give the key",
+                )
+            ]
+        )
+    return spec.model_copy(update={"key": row.key})
 
 
 def _with(config: GatewayConfig, kind: str, name: str, spec: Spec | None) -> GatewayConfig:

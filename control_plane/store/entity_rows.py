@@ -26,6 +26,8 @@ from data_plane.config.model import (
 )
 
 from .models import (
+    CertificateRow,
+    CertificateTag,
     ConsumerRow,
     ConsumerTag,
     Entity,
@@ -84,10 +86,11 @@ TABLES: dict[str, EntityTable] = {
         "consumer_id",
         Reference("tenant", "tenants", "tenant_id", "tenant"),
     ),
+    "certificates": EntityTable("certificates", CertificateRow, CertificateTag, "certificate_id"),
 }
 assert tuple(TABLES) == ENTITY_KINDS
 # A kind is written after the kinds it refers to, and deleted before them.
-WRITE_ORDER = ("tiers", "services", "tenants", "routes", "consumers")
+WRITE_ORDER = ("tiers", "services", "tenants", "routes", "consumers", "certificates")
 
 
 def references_to(kind: str) -> list[EntityTable]:
@@ -159,6 +162,8 @@ def spec_of(table: EntityTable, row: Entity) -> Spec:
             data[table.reference.field] = named.name
     if isinstance(row, ServiceRow) and row.targets:
         data["targets"] = [{"address": t.address, "weight": t.weight} for t in row.targets]
+    if isinstance(row, CertificateRow):
+        data["key"] = row.key
     return table.spec.model_validate(data)
 
 
@@ -213,6 +218,11 @@ class RowWriter:
         row.updated_at = self.now
         if isinstance(row, ServiceRow):
             self._put_targets(row, targets)
+        if isinstance(row, CertificateRow):
+            # The catalog gave every certificate its key (stored or new) before the checks.
+            key = getattr(spec, "key", None)
+            assert key is not None, "a certificate is written with its key"
+            row.key = key
         self._put_tags(table, row, data.get("tags", []))
         return row
 

@@ -23,6 +23,7 @@ from sqlalchemy import (
     LargeBinary,
     MetaData,
     String,
+    Text,
     TypeDecorator,
     UniqueConstraint,
 )
@@ -200,6 +201,33 @@ class ConsumerTag(Base):
 
     consumer_id: Mapped[int] = mapped_column(
         ForeignKey("consumers.id", ondelete="CASCADE"), primary_key=True
+    )
+    tag: Mapped[str] = mapped_column(String(TAG_LENGTH), primary_key=True, index=True)
+
+
+# ---------------------------------------------------------------- TLS
+
+
+class CertificateRow(Entity, Base):
+    """A certificate for the HTTPS listener; its private key in a column of its own.
+
+    `spec` holds the file shape, which shows the key only as its `key_sha256`: the key
+    itself is in `key`, read back when the spec is built, and never in the audit log.
+    """
+
+    __tablename__ = "certificates"
+
+    key: Mapped[str] = mapped_column(Text)
+    tags: Mapped[list[CertificateTag]] = relationship(
+        cascade="all, delete-orphan", passive_deletes=True
+    )
+
+
+class CertificateTag(Base):
+    __tablename__ = "certificate_tags"
+
+    certificate_id: Mapped[int] = mapped_column(
+        ForeignKey("certificates.id", ondelete="CASCADE"), primary_key=True
     )
     tag: Mapped[str] = mapped_column(String(TAG_LENGTH), primary_key=True, index=True)
 

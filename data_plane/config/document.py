@@ -21,7 +21,7 @@ from pydantic import ValidationError
 
 from .model import ENTITY_KINDS, GatewayConfig
 from .snapshot import build_snapshot
-from .validate import check_snapshot
+from .validate import MISSING_KEY, check_snapshot
 
 STDIN = "-"
 # pydantic's wording for the two mistakes operators make most, in the gateway's words.
@@ -193,9 +193,13 @@ def _refuse_duplicate_keys(path: str, root: yaml.Node) -> None:
         raise ConfigFileError(path, problems)
 
 
-def check_document(document: Document) -> GatewayConfig:
+def check_document(document: Document, *, for_store: bool = False) -> GatewayConfig:
     """The document as a GatewayConfig that passes every check a node runs; raises
-    ConfigFileError with one problem per field."""
+    ConfigFileError with one problem per field.
+
+    `for_store`: the file goes to the admin API, where a certificate given by its
+    `key_sha256` alone keeps the stored key; a node's own file must hold every key.
+    """
     try:
         config = GatewayConfig.model_validate(document.data)
     except ValidationError as exc:
@@ -205,6 +209,8 @@ def check_document(document: Document) -> GatewayConfig:
         ]
         raise ConfigFileError(document.path, problems) from None
     errors = check_snapshot(build_snapshot(config))
+    if for_store:
+        errors = [e for e in errors if e.message != MISSING_KEY]
     if errors:
         problems = [
             document.problem(document.loc_of(e.field), e.message, field=e.field) for e in errors
@@ -213,7 +219,7 @@ def check_document(document: Document) -> GatewayConfig:
     return config
 
 
-def read_gateway_file(path: str) -> GatewayConfig:
+def read_gateway_file(path: str, *, for_store: bool = False) -> GatewayConfig:
     """The declarative file at `path` ('-' for stdin), checked as the admin API and nodes
     check it; raises ConfigFileError naming the file and the line of every problem."""
-    return check_document(read_document(path))
+    return check_document(read_document(path), for_store=for_store)

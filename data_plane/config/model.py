@@ -21,6 +21,7 @@ from pydantic import (
     model_validator,
 )
 
+from . import certificates as pem
 from . import defaults
 from .bounds import bounds_problem
 from .syntax import (
@@ -468,6 +469,75 @@ class ConsumerSpec(Spec):
     tags: list[Tag] = Field(default_factory=list)
 
 
+# ---------------------------------------------------------------- TLS
+
+
+class CertificateSpec(Spec):
+    """A certificate the HTTPS listener serves to the SNI names it lists.
+
+    The key is write-only: it is stored and sent to nodes, but reads and exports show
+    its `key_sha256`; a file giving `key_sha256` instead of `key` keeps the stored key.
+    """
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "api-example-com",
+                    "cert": "-----BEGIN CERTIFICATE-----\n...\n-----END CERTIFICATE-----\n",
+                    "key": "-----BEGIN PRIVATE KEY-----\n...\n-----END PRIVATE KEY-----\n",
+                    "snis": ["api.example.com", "*.api.example.com"],
+                }
+            ]
+        }
+    )
+
+    name: Name
+    cert: str = Field(
+        max_length=pem.MAX_CHAIN_CHARS,
+        description="PEM chain: the certificate first, then each issuer in turn",
+    )
+    key: str | None = Field(
+        default=None,
+        max_length=pem.MAX_KEY_CHARS,
+        exclude=True,
+        description="PEM private key of the first certificate; write-only",
+    )
+    key_sha256: str | None = Field(
+        default=None,
+        pattern=r"^[0-9a-f]{64}$",
+        description="sha256 of the key's PEM text; given alone, the stored key is kept",
+    )
+    snis: list[str] = Field(default_factory=list, max_length=pem.MAX_SNIS)
+    tags: list[Tag] = Field(default_factory=list)
+
+    @field_validator("snis")
+    @classmethod
+    def _snis(cls, value: list[str]) -> list[str]:
+        out = []
+        for name in value:
+            lowered = name.lower()
+            problem = pem.sni_problem(lowered)
+            if problem is not None:
+                raise ValueError(problem)
+            if lowered in out:
+                raise ValueError(f"{lowered!r} is listed twice")
+            out.append(lowered)
+        return out
+
+    @model_validator(mode="after")
+    def _chain_and_key(self) -> CertificateSpec:
+        chain, _ = pem.check_chain(self.cert)
+        if self.key is None:
+            if self.key_sha256 is None:
+                raise ValueError("give key (PEM), or key_sha256 to keep the stored key")
+            return self
+        pem.check_key(self.key, chain[0])
+        # Bypass validate_assignment: the model is being built.
+        object.__setattr__(self, "key_sha256", pem.key_sha256(self.key))
+        return self
+
+
 # ---------------------------------------------------------------- the whole document
 
 
@@ -494,32 +564,40 @@ class GatewayConfig(Spec):
     tiers: list[TierSpec] = Field(default_factory=list, max_length=MAX_ENTITIES)
     tenants: list[TenantSpec] = Field(default_factory=list, max_length=MAX_ENTITIES)
     consumers: list[ConsumerSpec] = Field(default_factory=list, max_length=MAX_ENTITIES)
+    certificates: list[CertificateSpec] = Field(default_factory=list, max_length=MAX_ENTITIES)
 
-    def to_file_dict(self) -> dict[str, Any]:
-        """The file shape: defaults left out, entities ordered by name, empty kinds omitted."""
+    def to_file_dict(self, *, secrets: bool = False) -> dict[str, Any]:
+        """The file shape: defaults left out, entities ordered by name, empty kinds omitted.
+
+        Certificate keys are left out (their `key_sha256` is there) unless `secrets`.
+        """
         out: dict[str, Any] = {}
         for kind in ENTITY_KINDS:
             items = sorted(getattr(self, kind), key=lambda e: e.name)
             if items:
-                out[kind] = [dump_entity(e) for e in items]
+                out[kind] = [dump_entity(e, secrets=secrets) for e in items]
         return out
 
 
-ENTITY_KINDS = ("services", "routes", "tiers", "tenants", "consumers")
+ENTITY_KINDS = ("services", "routes", "tiers", "tenants", "consumers", "certificates")
 SPEC_BY_KIND: dict[str, type[Spec]] = {
     "services": ServiceSpec,
     "routes": RouteSpec,
     "tiers": TierSpec,
     "tenants": TenantSpec,
     "consumers": ConsumerSpec,
+    "certificates": CertificateSpec,
 }
 
 
-def dump_entity(entity: Spec, *, full: bool = False) -> dict[str, Any]:
+def dump_entity(entity: Spec, *, full: bool = False, secrets: bool = False) -> dict[str, Any]:
     """One entity in the file shape, `name` first: no defaults and no None, or (`full`)
-    every field with its value, defaults included."""
+    every field with its value, defaults included. A certificate's key (write-only) is
+    only there with `secrets`."""
     if full:
         data = entity.model_dump(mode="json")
     else:
         data = entity.model_dump(mode="json", exclude_defaults=True, exclude_none=True)
+    if secrets and isinstance(entity, CertificateSpec) and entity.key is not None:
+        data["key"] = entity.key
     return {"name": data.pop("name"), **data}

@@ -17,6 +17,7 @@ from fleetgate_pb import config_pb2 as pb
 from .model import (
     AuthSpec,
     CacheSpec,
+    CertificateSpec,
     CircuitBreakerSpec,
     ConsumerSpec,
     CorsSpec,
@@ -66,6 +67,7 @@ def build_snapshot(
     snapshot.tiers.extend(_tier(t) for t in _by_name(config.tiers))
     snapshot.tenants.extend(_tenant(t) for t in _by_name(config.tenants))
     snapshot.consumers.extend(_consumer(c) for c in _by_name(config.consumers))
+    snapshot.certificates.extend(_certificate(c) for c in _by_name(config.certificates))
     snapshot.required_capabilities.extend(sorted(required_capabilities(snapshot)))
     snapshot.hash = content_hash(snapshot)
     return snapshot
@@ -316,4 +318,12 @@ def _consumer(spec: ConsumerSpec) -> pb.Consumer:
         api_keys=[pb.ApiKey(id=k.id, hash=k.hash or "") for k in spec.api_keys],
         jwt_subjects=spec.jwt_subjects,
         tags=spec.tags,
+    )
+
+
+def _certificate(spec: CertificateSpec) -> pb.Certificate:
+    # A spec without its key (a file that kept the stored one) is built with an empty
+    # key; the checks refuse it, so it never reaches a node.
+    return pb.Certificate(
+        name=spec.name, cert=spec.cert, key=spec.key or "", snis=spec.snis, tags=spec.tags
     )

@@ -5,7 +5,8 @@ again, or to show it to an operator in the words of the file, the snapshot's ent
 are turned back into specs. The snapshot says "not set" with zero values (a route's
 timeout of 0 is its service's, an empty rewrite is none), and this module reads them
 so: `build_snapshot(snapshot_config(s))` has the hash of `s`. API keys come back as
-their hashes, as the store keeps them.
+their hashes, as the store keeps them; certificates come back with their keys, which
+the file shape shows as `key_sha256` unless secrets are asked for.
 """
 
 from __future__ import annotations
@@ -213,10 +214,21 @@ def _consumer(consumer: pb.Consumer) -> Body:
     }
 
 
+def _certificate(certificate: pb.Certificate) -> Body:
+    return {
+        "name": certificate.name,
+        "cert": certificate.cert,
+        "key": certificate.key,
+        "snis": list(certificate.snis),
+        "tags": list(certificate.tags),
+    }
+
+
 _READERS: dict[str, Callable[[Any], Body]] = {
     "services": _service,
     "routes": _route,
     "tiers": _tier,
     "tenants": _tenant,
     "consumers": _consumer,
+    "certificates": _certificate,
 }

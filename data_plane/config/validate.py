@@ -15,6 +15,7 @@ from fleetgate_pb import config_pb2 as pb
 
 from data_plane.routing.table import RouteTable
 
+from . import certificates as pem
 from .errors import ConfigError, ConfigInvalid
 from .syntax import (
     MAX_TARGETS,
@@ -30,6 +31,8 @@ MAX_WEIGHT = 65_535
 MAX_RETRIES = 10
 _KEY_HASH = re.compile(r"[0-9a-f]{64}")
 AUTH_METHODS = frozenset({"api_key", "jwt"})
+MISSING_KEY = "no key: give key (PEM); key_sha256 alone keeps a key only in the control plane"
+KINDS = ("services", "routes", "tiers", "tenants", "consumers", "certificates")
 
 
 def check_snapshot(snapshot: pb.Snapshot) -> list[ConfigError]:
@@ -52,6 +55,7 @@ def check_entities(snapshot: pb.Snapshot) -> list[ConfigError]:
     errors += _check_services(snapshot)
     errors += _check_routes(snapshot)
     errors += _check_tenancy(snapshot)
+    errors += _check_certificates(snapshot)
     return errors
 
 
@@ -63,7 +67,7 @@ def raise_if_invalid(snapshot: pb.Snapshot) -> None:
 
 def _bad_names(snapshot: pb.Snapshot) -> list[ConfigError]:
     errors = []
-    for kind in ("services", "routes", "tiers", "tenants", "consumers"):
+    for kind in KINDS:
         for i, entity in enumerate(getattr(snapshot, kind)):
             if not NAME.fullmatch(entity.name):
                 errors.append(
@@ -74,7 +78,7 @@ def _bad_names(snapshot: pb.Snapshot) -> list[ConfigError]:
 
 def _duplicate_names(snapshot: pb.Snapshot) -> list[ConfigError]:
     errors = []
-    for kind in ("services", "routes", "tiers", "tenants", "consumers"):
+    for kind in KINDS:
         counts = Counter(entity.name for entity in getattr(snapshot, kind))
         errors += [
             ConfigError(f"{kind}.{name}", "name is used more than once")
@@ -243,4 +247,40 @@ def _check_tenancy(snapshot: pb.Snapshot) -> list[ConfigError]:
                     )
                 )
             subjects[subject] = consumer.name
+    return errors
+
+
+def _check_certificates(snapshot: pb.Snapshot) -> list[ConfigError]:
+    """Each chain parses in order and matches its key; an SNI name picks one certificate."""
+    errors = []
+    claimed: dict[str, str] = {}
+    for certificate in snapshot.certificates:
+        where = f"certificates.{certificate.name}"
+        if len(certificate.cert) > pem.MAX_CHAIN_CHARS or len(certificate.key) > pem.MAX_KEY_CHARS:
+            errors.append(ConfigError(where, "the certificate or its key is too long"))
+            continue
+        if not certificate.key:
+            errors.append(ConfigError(f"{where}.key", MISSING_KEY))
+        try:
+            chain, _ = pem.check_chain(certificate.cert)
+            if certificate.key:
+                pem.check_key(certificate.key, chain[0])
+        except ValueError as exc:
+            field, _, reason = str(exc).partition(": ")
+            errors.append(ConfigError(f"{where}.{field}", reason))
+        if len(certificate.snis) > pem.MAX_SNIS:
+            errors.append(ConfigError(f"{where}.snis", f"at most {pem.MAX_SNIS} names"))
+        for i, name in enumerate(certificate.snis):
+            problem = pem.sni_problem(name)
+            if problem is not None:
+                errors.append(ConfigError(f"{where}.snis.{i}", problem))
+            elif name in claimed:
+                errors.append(
+                    ConfigError(
+                        f"{where}.snis.{i}",
+                        f"{name} is already served by certificate {claimed[name]!r}",
+                    )
+                )
+            else:
+                claimed[name] = certificate.name
     return errors

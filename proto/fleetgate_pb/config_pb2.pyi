@@ -23,7 +23,7 @@ EWMA: LoadBalancer
 CONSISTENT_HASH: LoadBalancer
 
 class Snapshot(_message.Message):
-    __slots__ = ("version", "hash", "created_at_ms", "author", "required_capabilities", "services", "routes", "tiers", "tenants", "consumers")
+    __slots__ = ("version", "hash", "created_at_ms", "author", "required_capabilities", "services", "routes", "tiers", "tenants", "consumers", "certificates")
     VERSION_FIELD_NUMBER: _ClassVar[int]
     HASH_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_MS_FIELD_NUMBER: _ClassVar[int]
@@ -34,6 +34,7 @@ class Snapshot(_message.Message):
     TIERS_FIELD_NUMBER: _ClassVar[int]
     TENANTS_FIELD_NUMBER: _ClassVar[int]
     CONSUMERS_FIELD_NUMBER: _ClassVar[int]
+    CERTIFICATES_FIELD_NUMBER: _ClassVar[int]
     version: int
     hash: str
     created_at_ms: int
@@ -44,10 +45,11 @@ class Snapshot(_message.Message):
     tiers: _containers.RepeatedCompositeFieldContainer[Tier]
     tenants: _containers.RepeatedCompositeFieldContainer[Tenant]
     consumers: _containers.RepeatedCompositeFieldContainer[Consumer]
-    def __init__(self, version: _Optional[int] = ..., hash: _Optional[str] = ..., created_at_ms: _Optional[int] = ..., author: _Optional[str] = ..., required_capabilities: _Optional[_Iterable[str]] = ..., services: _Optional[_Iterable[_Union[Service, _Mapping]]] = ..., routes: _Optional[_Iterable[_Union[Route, _Mapping]]] = ..., tiers: _Optional[_Iterable[_Union[Tier, _Mapping]]] = ..., tenants: _Optional[_Iterable[_Union[Tenant, _Mapping]]] = ..., consumers: _Optional[_Iterable[_Union[Consumer, _Mapping]]] = ...) -> None: ...
+    certificates: _containers.RepeatedCompositeFieldContainer[Certificate]
+    def __init__(self, version: _Optional[int] = ..., hash: _Optional[str] = ..., created_at_ms: _Optional[int] = ..., author: _Optional[str] = ..., required_capabilities: _Optional[_Iterable[str]] = ..., services: _Optional[_Iterable[_Union[Service, _Mapping]]] = ..., routes: _Optional[_Iterable[_Union[Route, _Mapping]]] = ..., tiers: _Optional[_Iterable[_Union[Tier, _Mapping]]] = ..., tenants: _Optional[_Iterable[_Union[Tenant, _Mapping]]] = ..., consumers: _Optional[_Iterable[_Union[Consumer, _Mapping]]] = ..., certificates: _Optional[_Iterable[_Union[Certificate, _Mapping]]] = ...) -> None: ...
 
 class Service(_message.Message):
-    __slots__ = ("name", "targets", "load_balancer", "hash_key", "timeouts", "retries", "health_check", "circuit_breaker", "max_concurrent_requests", "tags", "retry_non_idempotent")
+    __slots__ = ("name", "targets", "load_balancer", "hash_key", "timeouts", "retries", "health_check", "circuit_breaker", "max_concurrent_requests", "tags", "retry_non_idempotent", "tls")
     NAME_FIELD_NUMBER: _ClassVar[int]
     TARGETS_FIELD_NUMBER: _ClassVar[int]
     LOAD_BALANCER_FIELD_NUMBER: _ClassVar[int]
@@ -59,6 +61,7 @@ class Service(_message.Message):
     MAX_CONCURRENT_REQUESTS_FIELD_NUMBER: _ClassVar[int]
     TAGS_FIELD_NUMBER: _ClassVar[int]
     RETRY_NON_IDEMPOTENT_FIELD_NUMBER: _ClassVar[int]
+    TLS_FIELD_NUMBER: _ClassVar[int]
     name: str
     targets: _containers.RepeatedCompositeFieldContainer[Target]
     load_balancer: LoadBalancer
@@ -70,7 +73,22 @@ class Service(_message.Message):
     max_concurrent_requests: int
     tags: _containers.RepeatedScalarFieldContainer[str]
     retry_non_idempotent: bool
-    def __init__(self, name: _Optional[str] = ..., targets: _Optional[_Iterable[_Union[Target, _Mapping]]] = ..., load_balancer: _Optional[_Union[LoadBalancer, str]] = ..., hash_key: _Optional[_Union[HashKey, _Mapping]] = ..., timeouts: _Optional[_Union[Timeouts, _Mapping]] = ..., retries: _Optional[int] = ..., health_check: _Optional[_Union[HealthCheck, _Mapping]] = ..., circuit_breaker: _Optional[_Union[CircuitBreaker, _Mapping]] = ..., max_concurrent_requests: _Optional[int] = ..., tags: _Optional[_Iterable[str]] = ..., retry_non_idempotent: _Optional[bool] = ...) -> None: ...
+    tls: UpstreamTls
+    def __init__(self, name: _Optional[str] = ..., targets: _Optional[_Iterable[_Union[Target, _Mapping]]] = ..., load_balancer: _Optional[_Union[LoadBalancer, str]] = ..., hash_key: _Optional[_Union[HashKey, _Mapping]] = ..., timeouts: _Optional[_Union[Timeouts, _Mapping]] = ..., retries: _Optional[int] = ..., health_check: _Optional[_Union[HealthCheck, _Mapping]] = ..., circuit_breaker: _Optional[_Union[CircuitBreaker, _Mapping]] = ..., max_concurrent_requests: _Optional[int] = ..., tags: _Optional[_Iterable[str]] = ..., retry_non_idempotent: _Optional[bool] = ..., tls: _Optional[_Union[UpstreamTls, _Mapping]] = ...) -> None: ...
+
+class UpstreamTls(_message.Message):
+    __slots__ = ("verify", "ca", "sni", "client_cert", "client_key")
+    VERIFY_FIELD_NUMBER: _ClassVar[int]
+    CA_FIELD_NUMBER: _ClassVar[int]
+    SNI_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_CERT_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_KEY_FIELD_NUMBER: _ClassVar[int]
+    verify: bool
+    ca: str
+    sni: str
+    client_cert: str
+    client_key: str
+    def __init__(self, verify: _Optional[bool] = ..., ca: _Optional[str] = ..., sni: _Optional[str] = ..., client_cert: _Optional[str] = ..., client_key: _Optional[str] = ...) -> None: ...
 
 class Target(_message.Message):
     __slots__ = ("address", "weight")
@@ -139,7 +157,7 @@ class CircuitBreaker(_message.Message):
     def __init__(self, enabled: _Optional[bool] = ..., failure_threshold: _Optional[int] = ..., recovery_time: _Optional[float] = ..., half_open_requests: _Optional[int] = ...) -> None: ...
 
 class Route(_message.Message):
-    __slots__ = ("name", "hosts", "paths", "methods", "headers", "priority", "strip_prefix", "rewrite", "request_headers", "response_headers", "service", "timeouts", "max_body_bytes", "tags", "auth", "rate_limit", "cache", "cors", "transform")
+    __slots__ = ("name", "hosts", "paths", "methods", "headers", "priority", "strip_prefix", "rewrite", "request_headers", "response_headers", "service", "timeouts", "max_body_bytes", "tags", "auth", "rate_limit", "cache", "cors", "transform", "https_only")
     NAME_FIELD_NUMBER: _ClassVar[int]
     HOSTS_FIELD_NUMBER: _ClassVar[int]
     PATHS_FIELD_NUMBER: _ClassVar[int]
@@ -159,6 +177,7 @@ class Route(_message.Message):
     CACHE_FIELD_NUMBER: _ClassVar[int]
     CORS_FIELD_NUMBER: _ClassVar[int]
     TRANSFORM_FIELD_NUMBER: _ClassVar[int]
+    HTTPS_ONLY_FIELD_NUMBER: _ClassVar[int]
     name: str
     hosts: _containers.RepeatedScalarFieldContainer[str]
     paths: _containers.RepeatedScalarFieldContainer[str]
@@ -178,7 +197,8 @@ class Route(_message.Message):
     cache: CachePolicy
     cors: CorsPolicy
     transform: TransformPolicy
-    def __init__(self, name: _Optional[str] = ..., hosts: _Optional[_Iterable[str]] = ..., paths: _Optional[_Iterable[str]] = ..., methods: _Optional[_Iterable[str]] = ..., headers: _Optional[_Iterable[_Union[HeaderMatch, _Mapping]]] = ..., priority: _Optional[int] = ..., strip_prefix: _Optional[bool] = ..., rewrite: _Optional[str] = ..., request_headers: _Optional[_Union[HeaderChanges, _Mapping]] = ..., response_headers: _Optional[_Union[HeaderChanges, _Mapping]] = ..., service: _Optional[str] = ..., timeouts: _Optional[_Union[Timeouts, _Mapping]] = ..., max_body_bytes: _Optional[int] = ..., tags: _Optional[_Iterable[str]] = ..., auth: _Optional[_Union[AuthPolicy, _Mapping]] = ..., rate_limit: _Optional[_Union[RateLimitPolicy, _Mapping]] = ..., cache: _Optional[_Union[CachePolicy, _Mapping]] = ..., cors: _Optional[_Union[CorsPolicy, _Mapping]] = ..., transform: _Optional[_Union[TransformPolicy, _Mapping]] = ...) -> None: ...
+    https_only: bool
+    def __init__(self, name: _Optional[str] = ..., hosts: _Optional[_Iterable[str]] = ..., paths: _Optional[_Iterable[str]] = ..., methods: _Optional[_Iterable[str]] = ..., headers: _Optional[_Iterable[_Union[HeaderMatch, _Mapping]]] = ..., priority: _Optional[int] = ..., strip_prefix: _Optional[bool] = ..., rewrite: _Optional[str] = ..., request_headers: _Optional[_Union[HeaderChanges, _Mapping]] = ..., response_headers: _Optional[_Union[HeaderChanges, _Mapping]] = ..., service: _Optional[str] = ..., timeouts: _Optional[_Union[Timeouts, _Mapping]] = ..., max_body_bytes: _Optional[int] = ..., tags: _Optional[_Iterable[str]] = ..., auth: _Optional[_Union[AuthPolicy, _Mapping]] = ..., rate_limit: _Optional[_Union[RateLimitPolicy, _Mapping]] = ..., cache: _Optional[_Union[CachePolicy, _Mapping]] = ..., cors: _Optional[_Union[CorsPolicy, _Mapping]] = ..., transform: _Optional[_Union[TransformPolicy, _Mapping]] = ..., https_only: _Optional[bool] = ...) -> None: ...
 
 class HeaderMatch(_message.Message):
     __slots__ = ("name", "kind", "value", "invert")
@@ -385,3 +405,17 @@ class ApiKey(_message.Message):
     id: str
     hash: str
     def __init__(self, id: _Optional[str] = ..., hash: _Optional[str] = ...) -> None: ...
+
+class Certificate(_message.Message):
+    __slots__ = ("name", "cert", "key", "snis", "tags")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    CERT_FIELD_NUMBER: _ClassVar[int]
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    SNIS_FIELD_NUMBER: _ClassVar[int]
+    TAGS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    cert: str
+    key: str
+    snis: _containers.RepeatedScalarFieldContainer[str]
+    tags: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, name: _Optional[str] = ..., cert: _Optional[str] = ..., key: _Optional[str] = ..., snis: _Optional[_Iterable[str]] = ..., tags: _Optional[_Iterable[str]] = ...) -> None: ...

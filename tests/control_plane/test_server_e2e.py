@@ -13,8 +13,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+import yaml
 
 from tests.conftest import free_port
+from tests.tls.pki import Authority
 
 from .conftest import empty_postgres
 
@@ -321,3 +323,28 @@ def test_a_generated_admin_token_is_printed_once_and_survives_a_restart(tmp_path
         )
     finally:
         assert second.stop() == 0
+
+
+def test_a_certificate_key_is_applied_from_a_file_and_exported_only_with_secrets(
+    running: ControlPlaneProcess, tmp_path: Path
+) -> None:
+    issued = Authority.new().issue("api.example.com")
+    source = tmp_path / "gateway.yaml"
+    source.write_text(
+        GATEWAY + yaml.safe_dump({"certificates": [issued.entity("api", ["api.example.com"])]})
+    )
+    applied = fleetgate("apply", "-f", str(source), url=running.url)
+    assert applied.returncode == 0, applied.stderr
+    marker = issued.key.splitlines()[1]
+
+    plain = tmp_path / "plain.yaml"
+    assert fleetgate("export", "-o", str(plain), url=running.url).returncode == 0
+    assert marker not in plain.read_text() and "key_sha256:" in plain.read_text()
+    secrets = fleetgate("export", "--include-secrets", url=running.url)
+    assert secrets.returncode == 0
+    assert yaml.safe_load(secrets.stdout)["certificates"][0]["key"] == issued.key
+
+    again = fleetgate("apply", "-f", str(plain), url=running.url)
+    assert again.returncode == 0 and again.stdout.startswith("no changes\n"), again.stdout
+    still = fleetgate("export", "--include-secrets", url=running.url)
+    assert yaml.safe_load(still.stdout)["certificates"][0]["key"] == issued.key
