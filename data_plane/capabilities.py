@@ -13,7 +13,13 @@ from __future__ import annotations
 from fleetgate_pb import config_pb2 as pb
 
 CAPABILITIES: frozenset[str] = frozenset(
-    {"policy.auth", "service.circuit_breaker", "service.retry_non_idempotent", "timeouts.per_try"}
+    {
+        "policy.auth",
+        "policy.rate_limit",
+        "service.circuit_breaker",
+        "service.retry_non_idempotent",
+        "timeouts.per_try",
+    }
 )
 
 

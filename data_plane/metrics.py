@@ -67,6 +67,18 @@ FAMILIES: dict[str, tuple[str, str]] = {
         "gauge",
         "1 while the target passes its service's active health checks, 0 once it fails them.",
     ),
+    "fleetgate_rate_limit_decisions_total": (
+        "counter",
+        "Rate-limit decisions by route, policy (rate_limit, tier, ...) and outcome.",
+    ),
+    "fleetgate_rate_limit_keys": (
+        "gauge",
+        "Keys with live state in the node's local rate-limit table.",
+    ),
+    "fleetgate_rate_limit_evictions_total": (
+        "counter",
+        "Live keys forgotten to make room in the full local rate-limit table.",
+    ),
     "fleetgate_upstream_connections": ("gauge", "Open upstream connections, by service."),
     "fleetgate_upstream_idle_connections": (
         "gauge",
@@ -101,6 +113,28 @@ class RouteCounters:
 
     def __repr__(self) -> str:
         return f"<RouteCounters {self.route}->{self.service} {self.statuses[1:]}>"
+
+
+LIMIT_POLICIES = ("rate_limit", "tier", "quota", "concurrency", "bulkhead", "priority")
+LIMIT_OUTCOMES = ("admitted", "refused", "fail_open", "fail_closed")
+(RATE_LIMIT, TIER, QUOTA, CONCURRENCY, BULKHEAD, PRIORITY) = range(len(LIMIT_POLICIES))
+ADMITTED, REFUSED, FAIL_OPEN, FAIL_CLOSED = range(len(LIMIT_OUTCOMES))
+
+
+class LimitCounters:
+    """Decisions of one route's limits: `counts[policy * 4 + outcome]`."""
+
+    __slots__ = ("counts", "route")
+
+    def __init__(self, route: str) -> None:
+        self.route = route
+        self.counts = [0] * (len(LIMIT_POLICIES) * len(LIMIT_OUTCOMES))
+
+    def count(self, policy: int, outcome: int) -> None:
+        self.counts[policy * len(LIMIT_OUTCOMES) + outcome] += 1
+
+    def __repr__(self) -> str:
+        return f"<LimitCounters {self.route} decisions={sum(self.counts)}>"
 
 
 class ServiceCounters:
@@ -162,6 +196,7 @@ class WorkerMetrics:
         self._routes: dict[tuple[str, str], RouteCounters] = {}
         self._services: dict[str, ServiceCounters] = {}
         self._targets: dict[tuple[str, str], TargetCounters] = {}
+        self._limits: dict[str, LimitCounters] = {}
         self.unrouted = self.route("", "")  # answers made before a route was known
         self.open_connections = 0
         self.accepted = 0
@@ -189,6 +224,14 @@ class WorkerMetrics:
             counters = self._targets.setdefault(key, TargetCounters(*key))
         return counters
 
+    def limits(self, route: str) -> LimitCounters:
+        counters = self._limits.get(route)
+        return (
+            counters
+            if counters is not None
+            else self._limits.setdefault(route, LimitCounters(route))
+        )
+
     def samples(self) -> dict[str, Any]:
         """Every non-zero value, in a JSON-friendly shape that `SampleSum` adds up."""
         values: list[list[Any]] = []
@@ -200,6 +243,16 @@ class WorkerMetrics:
                     labels = {"route": counters.route, "service": counters.service}
                     labels["code"] = f"{status_class}xx"
                     values.append(["fleetgate_requests_total", labels, count])
+        width = len(LIMIT_OUTCOMES)
+        for limits in list(self._limits.values()):
+            for i, count in enumerate(limits.counts):
+                if count:
+                    labels = {
+                        "route": limits.route,
+                        "policy": LIMIT_POLICIES[i // width],
+                        "outcome": LIMIT_OUTCOMES[i % width],
+                    }
+                    values.append(["fleetgate_rate_limit_decisions_total", labels, count])
         for service in list(self._services.values()):
             labels = {"service": service.name}
             if any(service.buckets):

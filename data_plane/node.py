@@ -23,6 +23,7 @@ from fleetgate_pb import config_pb2 as pb
 
 from data_plane.capabilities import CAPABILITIES, ApplyError
 from data_plane.channel import Kind
+from data_plane.limits.table import KeyTable
 from data_plane.metrics import LATENCY_BOUNDS, SampleSum, WorkerMetrics, quantile
 from data_plane.runtime import compile_snapshot
 from data_plane.settings import NodeSettings
@@ -73,6 +74,9 @@ class Node:
         self.applies = {"applied": 0, "refused": 0}
         # Per-node state
         self._apply_lock = asyncio.Lock()
+        # The local rate-limit table, shared by every worker (created before any starts)
+        self.limit_table_fd = KeyTable.create_shared()
+        self.limit_table = KeyTable.open_shared(self.limit_table_fd)
         self._stopping = False
         self._supervisors: list[asyncio.Task[None]] = []
         self._summaries: dict[int, dict[str, int | list[int]]] = {}
@@ -123,7 +127,12 @@ class Node:
         listen = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
         settings = self.settings
         return await WorkerProcess.spawn(
-            index, listen, settings.limits, settings.workers, settings.access_log
+            index,
+            listen,
+            settings.limits,
+            settings.workers,
+            settings.access_log,
+            limit_table_fd=self.limit_table_fd,
         )
 
     async def _supervise(self, index: int) -> None:
@@ -241,6 +250,9 @@ class Node:
             total.set("fleetgate_config_info", {"hash": snapshot.hash}, 1)
         for result, count in self.applies.items():
             total.set("fleetgate_config_applies_total", {"result": result}, count)
+        table = self.limit_table
+        total.set("fleetgate_rate_limit_keys", {}, table.keys_held(time.monotonic_ns()))
+        total.set("fleetgate_rate_limit_evictions_total", {}, table.evictions())
         total.set("fleetgate_workers", {}, len(self.workers))
         total.set("fleetgate_worker_restarts_total", {}, self.restarts)
         total.set("fleetgate_worker_stalls_total", {}, self.stalls)

@@ -29,6 +29,7 @@ from data_plane.http.errors import ProxyError
 from data_plane.http.pool import ServicePool
 from data_plane.http.request import RequestHead, header_value
 from data_plane.http.retry import OK, RetryBudget, RetryPolicy
+from data_plane.limits.policy import Limiters, LimitsContext
 from data_plane.metrics import RouteCounters, ServiceCounters, TargetCounters, WorkerMetrics
 from data_plane.policies import PolicyChain, build_chain
 from data_plane.policies.consumers import ConsumerDirectory
@@ -145,11 +146,13 @@ def compile_snapshot(
     previous: RuntimeConfig | None = None,
     capabilities: frozenset[str] = CAPABILITIES,
     workers: int = 1,
+    limiters: Limiters | None = None,
 ) -> RuntimeConfig:
     """The RuntimeConfig of `snapshot`; raises ConfigInvalid or ApplyError.
 
     `workers`: how many workers of the node share its allowances (the retry budget's
-    steady rate).
+    steady rate). `limiters`: the worker's rate-limit backends (a private table when
+    not given).
     """
     # The route table's own errors come from compiling it below, as `check_snapshot`
     # would report them.
@@ -166,8 +169,9 @@ def compile_snapshot(
         else:
             services[service.name] = _compile_service(service, definition, limits, metrics, workers)
     consumers = ConsumerDirectory.from_snapshot(snapshot)
+    limits_context = LimitsContext(limiters or Limiters.private(), snapshot, metrics)
     plans = [
-        (route, _plan(route, services[route.service], consumers, limits, metrics))
+        (route, _plan(route, services[route.service], consumers, limits, metrics, limits_context))
         for route in snapshot.routes
     ]
     table = RouteTable.compile(plans)
@@ -225,6 +229,7 @@ def _plan(
     consumers: ConsumerDirectory,
     limits: Limits,
     metrics: WorkerMetrics,
+    limits_context: LimitsContext,
 ) -> RoutePlan:
     connect, read, total, per_try = service.timeouts
     if route.HasField("timeouts"):
@@ -236,7 +241,7 @@ def _plan(
         name=route.name,
         service=service,
         counters=metrics.route(route.name, service.name),
-        chain=build_chain(route, consumers),
+        chain=build_chain(route, consumers, limits=limits_context),
         max_body=route.max_body_bytes or limits.max_body_bytes,
         connect_timeout=connect,
         read_timeout=read,

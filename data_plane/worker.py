@@ -32,6 +32,8 @@ from data_plane.access_log import OFF, AccessLog
 from data_plane.channel import Channel, ChannelClosed, Kind
 from data_plane.http.downstream import DownstreamConnection
 from data_plane.http.state import ProxyState
+from data_plane.limits.policy import Limiters, LocalBackend
+from data_plane.limits.table import KeyTable
 from data_plane.metrics import WorkerMetrics
 from data_plane.runtime import RuntimeConfig, compile_snapshot
 from data_plane.settings import Limits, parse_address
@@ -67,6 +69,7 @@ class Worker:
         limits: Limits,
         workers: int = 1,
         access_log: AccessLog | None = None,
+        limiters: Limiters | None = None,
     ) -> None:
         self.channel = channel
         self.listen = listen
@@ -74,6 +77,7 @@ class Worker:
         self.workers = workers  # of the node, sharing its allowances
         self.loop = asyncio.get_running_loop()
         self.metrics = WorkerMetrics()
+        self.limiters = limiters or Limiters.private()  # outlive config swaps
         self.state = ProxyState(self.loop, limits, self.metrics)
         self.state.access_log = access_log
         self.server: asyncio.Server | None = None
@@ -162,6 +166,7 @@ class Worker:
             metrics=self.metrics,
             previous=self.state.config,
             workers=self.workers,
+            limiters=self.limiters,
         )
 
     async def swap(self, config: RuntimeConfig) -> None:
@@ -239,6 +244,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--listen", required=True)
     parser.add_argument("--workers", type=int, default=1, help="the node's worker count")
     parser.add_argument("--access-log", default=OFF, help="-, a file, or off")
+    parser.add_argument("--limit-table-fd", type=int, help="the node's shared rate-limit table")
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s"
@@ -246,12 +252,15 @@ def main(argv: list[str] | None = None) -> int:
     limits = Limits.from_environment()
     listen = parse_address(args.listen, "--listen")
     sock = socket.socket(fileno=args.channel_fd)
+    limiters = None
+    if args.limit_table_fd is not None:
+        limiters = Limiters(LocalBackend(KeyTable.open_shared(args.limit_table_fd)))
 
     access_log = None if args.access_log == OFF else AccessLog(args.access_log)
 
     async def serve() -> None:
         channel = await Channel.open(sock)
-        await Worker(channel, listen, limits, max(1, args.workers), access_log).run()
+        await Worker(channel, listen, limits, max(1, args.workers), access_log, limiters).run()
 
     uvloop.run(serve())
     return 0

@@ -43,10 +43,20 @@ class WorkerProcess:
 
     @classmethod
     async def spawn(
-        cls, index: int, listen: str, limits: Limits, workers: int = 1, access_log: str = "off"
+        cls,
+        index: int,
+        listen: str,
+        limits: Limits,
+        workers: int = 1,
+        access_log: str = "off",
+        *,
+        limit_table_fd: int | None = None,
     ) -> WorkerProcess:
-        """Start worker `index` of `workers`; `access_log`: -, a file, or off."""
+        """Start worker `index` of `workers`; `access_log`: -, a file, or off;
+        `limit_table_fd`: the node's shared rate-limit table (data_plane/limits/table.py),
+        handed down as is."""
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        shared = () if limit_table_fd is None else ("--limit-table-fd", str(limit_table_fd))
         try:
             process = await asyncio.create_subprocess_exec(
                 sys.executable,
@@ -60,7 +70,8 @@ class WorkerProcess:
                 str(workers),
                 "--access-log",
                 access_log,
-                pass_fds=(theirs.fileno(),),
+                *shared,
+                pass_fds=(theirs.fileno(), *([] if limit_table_fd is None else [limit_table_fd])),
                 env={**os.environ, **limits.as_environment()},
             )
         finally:

@@ -96,6 +96,21 @@ class HeadersTooLarge(ProxyError):
     closes = True
 
 
+class TooManyRequests(ProxyError):
+    """A rate limit, quota or concurrency cap refused the request; carries Retry-After."""
+
+    status = 429
+    code = "rate_limited"
+
+
+class QuotaExceeded(TooManyRequests):
+    code = "quota_exceeded"
+
+
+class TooManyConcurrentRequests(TooManyRequests):
+    code = "too_many_concurrent_requests"
+
+
 class BadGateway(ProxyError):
     """The upstream could not be reached or gave an unusable reply."""
 
@@ -132,6 +147,24 @@ class CircuitOpen(ServiceUnavailable):
     """The breakers of every target the service could use are open."""
 
     code = "circuit_open"
+
+
+class ServiceOverloaded(ServiceUnavailable):
+    """The service's requests in flight on this node are at its max_concurrent_requests."""
+
+    code = "service_overloaded"
+
+
+class Overloaded(ServiceUnavailable):
+    """Shed by priority: the service is busy and this request's tier yields to higher ones."""
+
+    code = "overloaded"
+
+
+class RateLimitUnavailable(ServiceUnavailable):
+    """The rate-limit backend cannot decide and the policy fails closed."""
+
+    code = "rate_limit_unavailable"
 
 
 class GatewayTimeout(ProxyError):

@@ -35,6 +35,7 @@ from fleetgate_pb import config_pb2 as pb
 
 from data_plane.http.errors import ProxyError
 from data_plane.http.request import Headers, RequestHead
+from data_plane.limits.policy import LimitsContext, RateLimitPolicy
 
 from .auth import Auth
 from .consumers import NO_CONSUMERS, ConsumerDirectory
@@ -168,11 +169,24 @@ class PolicyChain:
         return f"<PolicyChain {[type(p).__name__ for p in self.policies]}>"
 
 
-def build_chain(route: pb.Route, consumers: ConsumerDirectory = NO_CONSUMERS) -> PolicyChain | None:
-    """The chain of `route`, or None when it has no policy; `consumers`: the snapshot's."""
+def build_chain(
+    route: pb.Route,
+    consumers: ConsumerDirectory = NO_CONSUMERS,
+    *,
+    limits: LimitsContext | None = None,
+) -> PolicyChain | None:
+    """The chain of `route`, or None when it has no policy; `consumers`: the snapshot's.
+
+    `limits`: what the route's rate limits share with the rest of the worker (its
+    backends, the snapshot's tiers); a route with `rate_limit` needs it.
+    """
     policies: list[Policy] = []
     if route.HasField("auth"):
         policies.append(Auth(route.auth, consumers))
+    if route.HasField("rate_limit"):
+        if limits is None:
+            raise ValueError(f"route {route.name}: a rate limit needs the node's limiters")
+        policies.append(RateLimitPolicy(route.name, route.rate_limit, limits))
     if route.HasField("request_headers") or route.HasField("response_headers"):
         policies.append(HeaderChanges.from_route(route))
     return PolicyChain(tuple(policies)) if policies else None

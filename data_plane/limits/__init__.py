@@ -1,0 +1,1 @@
+"""Rate limits, tiers, quotas and concurrency caps: the algorithm, its backends, the policy."""

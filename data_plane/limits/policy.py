@@ -1,0 +1,163 @@
+"""The rate_limit policy of a route: its windows and its caller's tier windows, per request.
+
+Built once per route when a snapshot is compiled. Per request it names the key the
+route's windows count under (`by`: the consumer, else the client address; the tenant,
+else the client address; the client address; or the route alone) and, with
+`use_tier`, the caller's tenant, under which the tier's windows count for every route
+of the tenant. One backend decision covers both, all or nothing. Every response of the
+route then carries `RateLimit-Policy` (one item per window) and `RateLimit` (the
+window with the least left), draft-ietf-httpapi-ratelimit-headers-11; a refusal is a
+429 `rate_limited` with `Retry-After` in whole seconds.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from fleetgate_pb import config_pb2 as pb
+
+from data_plane.http.errors import TooManyRequests
+from data_plane.metrics import ADMITTED, RATE_LIMIT, REFUSED, TIER, LimitCounters, WorkerMetrics
+
+from .gcra import WindowState
+from .table import Entry, KeyTable, key_hash
+from .tiers import TierBook, TierLimits, policy_items, windows_of
+
+if TYPE_CHECKING:
+    from data_plane.policies.chain import Call
+
+RATELIMIT_POLICY = b"RateLimit-Policy"
+RATELIMIT = b"RateLimit"
+RETRY_AFTER = b"Retry-After"
+
+
+class LocalBackend:
+    """The node's key table (shared by its workers) on the monotonic clock, in ns."""
+
+    ticks_per_second = 1_000_000_000
+
+    __slots__ = ("clock", "table")
+
+    def __init__(self, table: KeyTable, clock: Callable[[], int] = time.monotonic_ns) -> None:
+        self.table = table
+        self.clock = clock
+
+    def decide(self, entries: list[Entry]) -> tuple[bool, list[list[WindowState]]]:
+        return self.table.decide(entries, self.clock())
+
+    def __repr__(self) -> str:
+        return f"<LocalBackend {self.table!r}>"
+
+
+class Limiters:
+    """A worker's rate-limit backends; they outlive config swaps, so counts carry over."""
+
+    __slots__ = ("local",)
+
+    def __init__(self, local: LocalBackend) -> None:
+        self.local = local
+
+    @classmethod
+    def private(cls) -> Limiters:
+        """Backends for a process on its own: a private table."""
+        return cls(LocalBackend(KeyTable.private()))
+
+
+class LimitsContext:
+    """What a snapshot's limit policies share: the worker's backends, tiers, counters."""
+
+    __slots__ = ("limiters", "metrics", "tiers")
+
+    def __init__(self, limiters: Limiters, snapshot: pb.Snapshot | None, metrics: WorkerMetrics):
+        self.limiters = limiters
+        self.metrics = metrics
+        self.tiers = TierBook(snapshot, LocalBackend.ticks_per_second)
+
+
+class RateLimitPolicy:
+    """A route's `rate_limit`."""
+
+    __slots__ = ("backend", "by", "counters", "items", "prefix", "tiers", "use_tier", "windows")
+
+    def __init__(self, route: str, spec: pb.RateLimitPolicy, context: LimitsContext) -> None:
+        self.backend = context.limiters.local
+        self.windows = windows_of(spec, self.backend.ticks_per_second)
+        self.items = policy_items("", self.windows)
+        self.by = spec.by or "consumer"
+        self.prefix = f"route|{route}|{self.by}|"
+        self.use_tier = spec.use_tier
+        self.tiers = context.tiers
+        self.counters: LimitCounters = context.metrics.limits(route)
+
+    def on_request(self, call: Call) -> TooManyRequests | None:
+        entries: list[Entry] = []
+        if self.windows:
+            entries.append((key_hash(self.prefix + self._key(call)), self.windows))
+        tier = self.tiers.of(call.tier, call.tenant) if self.use_tier and call.tenant else None
+        if tier is not None and tier.windows:
+            entries.append((key_hash(f"tenant|{call.tenant}"), tier.windows))
+        if not entries:
+            return None
+        admitted, states = self.backend.decide(entries)
+        return self._verdict(call, admitted, states, tier)
+
+    def _key(self, call: Call) -> str:
+        by = self.by
+        if by == "consumer" and call.consumer is not None:
+            return "consumer:" + call.consumer
+        if by == "tenant" and call.tenant is not None:
+            return "tenant:" + call.tenant
+        if by == "route":
+            return ""
+        return "client:" + call.client
+
+    def _verdict(
+        self,
+        call: Call,
+        admitted: bool,
+        states: list[list[WindowState]],
+        tier: TierLimits | None,
+    ) -> TooManyRequests | None:
+        ticks = self.backend.ticks_per_second
+        items = self.items if tier is None else [*self.items, *tier.items]
+        named: list[tuple[bytes, WindowState]] = []
+        for i, entry_states in enumerate(states):
+            from_tier = i > 0 or not self.windows
+            prefix = b"" if not from_tier or tier is None else tier.name.encode() + b"-"
+            named.extend((prefix + s.window.name.encode(), s) for s in entry_states)
+        name, tightest = min(named, key=lambda item: (item[1].remaining, -item[1].reset))
+        call.response_fields.append((RATELIMIT_POLICY, b", ".join(items)))
+        call.response_fields.append(
+            (
+                RATELIMIT,
+                b'"%s";r=%d;t=%d' % (name, tightest.remaining, _seconds(tightest.reset, ticks)),
+            )
+        )
+        counters = self.counters
+        if admitted:
+            counters.count(RATE_LIMIT if self.windows else TIER, ADMITTED)
+            return None
+        refused_by_tier = (
+            any(s.wait for i, entry_states in enumerate(states) for s in entry_states if i > 0)
+            or not self.windows
+        )
+        counters.count(TIER if refused_by_tier else RATE_LIMIT, REFUSED)
+        wait = max(s.wait for entry_states in states for s in entry_states)
+        return TooManyRequests(
+            "too many requests: a rate limit of this route is reached",
+            headers=((RETRY_AFTER, b"%d" % max(1, _seconds(wait, ticks))),),
+        )
+
+    def on_response(self, call: Call, status: int, fields: list[tuple[bytes, bytes]]) -> None:
+        return None
+
+    def __repr__(self) -> str:
+        windows = ",".join(f"{w.limit}/{w.name}" for w in self.windows)
+        return f"<RateLimitPolicy by={self.by} windows=[{windows}] tier={self.use_tier}>"
+
+
+def _seconds(ticks: int, per_second: int) -> int:
+    """`ticks` in whole seconds, rounded up."""
+    return -(-ticks // per_second)

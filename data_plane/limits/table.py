@@ -1,0 +1,202 @@
+"""The local backend's key table: fixed slots of GCRA state in one block of memory.
+
+One table per node. The supervisor creates it in shared memory (a memfd) before it
+starts the workers, each worker maps it, so every worker decides against the same
+TATs and a node admits one limit whatever worker the kernel hands a connection to
+(nginx's `limit_req` zone, the same idea). A process on its own (tests, tools) maps a
+private one.
+
+Layout, all native int64: a header of HEADER_WORDS words (magic, slot count,
+evictions), then `slots` slots of SLOT_WORDS words: the key's 64-bit hash (0: empty)
+and one TAT per window (gcra.WINDOW_NAMES). Keys are found by open addressing over
+PROBES consecutive slots from `hash % slots`. Memory is fixed, whatever the traffic: a
+slot whose TATs are all past holds nothing (GCRA's state then equals no state) and is
+taken by the next new key; when all PROBES slots hold live keys, the one nearest its
+expiry is evicted, forgetting that key's state, and the header counts it.
+
+Every decision runs under the table's lock (`TableLock`): a POSIX record lock on the
+memfd between workers, nothing in a process on its own. docs/rate-limits.md has what a
+decision costs.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import mmap
+import os
+from collections.abc import Sequence
+from hashlib import blake2b
+
+from .gcra import SLOTS, Window, WindowState, admit, state
+
+MAGIC = 0x66676C696D697431  # "fglimit1"
+HEADER_WORDS = 8
+SLOT_WORDS = 1 + SLOTS
+PROBES = 8
+_SLOTS_AT, _EVICTIONS_AT = 1, 2
+DEFAULT_SLOTS = 65_536  # 2.5 MiB
+MAX_SLOTS = 1 << 24
+
+Entry = tuple[int, tuple[Window, ...]]  # a key's hash and the windows that apply to it
+
+
+def key_hash(key: str) -> int:
+    """A key's 64-bit hash, the same in every process (never 0: 0 marks an empty slot)."""
+    value = int.from_bytes(blake2b(key.encode(), digest_size=8).digest(), "little", signed=True)
+    return value or 1
+
+
+def table_bytes(slots: int) -> int:
+    return (HEADER_WORDS + slots * SLOT_WORDS) * 8
+
+
+class TableLock:
+    """Mutual exclusion over a table between the processes that map it."""
+
+    __slots__ = ("fd",)
+
+    def __init__(self, fd: int | None) -> None:
+        self.fd = fd  # the memfd to lock, or None in a process on its own
+
+    def acquire(self) -> None:
+        if self.fd is not None:
+            fcntl.lockf(self.fd, fcntl.LOCK_EX)
+
+    def release(self) -> None:
+        if self.fd is not None:
+            fcntl.lockf(self.fd, fcntl.LOCK_UN)
+
+
+class KeyTable:
+    """GCRA state of every key of the local backend, in a fixed block of memory."""
+
+    __slots__ = ("_memory", "fd", "lock", "slots", "words")
+
+    def __init__(self, memory: mmap.mmap, fd: int | None) -> None:
+        self._memory = memory
+        self.fd = fd
+        self.words = memoryview(memory).cast("q")
+        if self.words[0] != MAGIC:
+            raise ValueError("not a fleetgate key table")
+        self.slots = self.words[_SLOTS_AT]
+        if not 1 <= self.slots <= MAX_SLOTS or len(self.words) < HEADER_WORDS + (
+            self.slots * SLOT_WORDS
+        ):
+            raise ValueError("a key table of the wrong size")
+        self.lock = TableLock(fd)
+
+    # ------------------------------------------------------------ making one
+
+    @classmethod
+    def private(cls, slots: int = DEFAULT_SLOTS) -> KeyTable:
+        """A table for this process alone."""
+        memory = mmap.mmap(-1, table_bytes(slots))
+        _format(memory, slots)
+        return cls(memory, None)
+
+    @staticmethod
+    def create_shared(slots: int = DEFAULT_SLOTS) -> int:
+        """A new shared table as a memfd, for the supervisor to hand to its workers."""
+        if not 1 <= slots <= MAX_SLOTS:
+            raise ValueError(f"a key table holds 1 to {MAX_SLOTS} slots, not {slots}")
+        fd = os.memfd_create("fleetgate-limits", os.MFD_CLOEXEC)
+        os.ftruncate(fd, table_bytes(slots))
+        with mmap.mmap(fd, table_bytes(slots)) as memory:
+            _format(memory, slots)
+        return fd
+
+    @classmethod
+    def open_shared(cls, fd: int) -> KeyTable:
+        """Map the shared table of memfd `fd` (inherited from the supervisor)."""
+        return cls(mmap.mmap(fd, os.fstat(fd).st_size), fd)
+
+    # ------------------------------------------------------------ deciding
+
+    def decide(self, entries: Sequence[Entry], now: int) -> tuple[bool, list[list[WindowState]]]:
+        """Admit or refuse one request against the windows of every entry, at once."""
+        words = self.words
+        lock = self.lock
+        lock.acquire()
+        try:
+            bases = [self._slot(key, now) for key, _ in entries]
+            moves: list[tuple[int, int]] = []
+            admitted = True
+            for base, (_, windows) in zip(bases, entries, strict=True):
+                for window in windows:
+                    at = base + 1 + window.slot
+                    new_tat = admit(window, words[at], now)
+                    if new_tat < 0:
+                        admitted = False
+                    else:
+                        moves.append((at, new_tat))
+            if admitted:
+                for at, new_tat in moves:
+                    words[at] = new_tat
+            return admitted, [
+                [state(window, words[base + 1 + window.slot], now) for window in windows]
+                for base, (_, windows) in zip(bases, entries, strict=True)
+            ]
+        finally:
+            lock.release()
+
+    def _slot(self, key: int, now: int) -> int:
+        """The word offset of `key`'s slot: its own, else a free one (claimed), else the
+        one of the live key nearest its expiry (evicted)."""
+        words = self.words
+        slots = self.slots
+        start = key % slots
+        for probe in range(PROBES):
+            base = HEADER_WORDS + ((start + probe) % slots) * SLOT_WORDS
+            if words[base] == key:
+                return base
+        free = -1
+        oldest = -1
+        oldest_expiry = 0
+        for probe in range(PROBES):
+            base = HEADER_WORDS + ((start + probe) % slots) * SLOT_WORDS
+            held = words[base]
+            expiry = max(words[base + 1 : base + SLOT_WORDS])
+            if held == 0 or expiry <= now:
+                if free < 0:
+                    free = base
+            elif oldest < 0 or expiry < oldest_expiry:
+                oldest, oldest_expiry = base, expiry
+        if free < 0:
+            free = oldest
+            words[_EVICTIONS_AT] += 1
+        words[free] = key
+        for at in range(free + 1, free + SLOT_WORDS):
+            words[at] = 0
+        return free
+
+    # ------------------------------------------------------------ figures
+
+    def evictions(self) -> int:
+        """Live keys forgotten to make room for new ones, since the table was created."""
+        return self.words[_EVICTIONS_AT]
+
+    def keys_held(self, now: int) -> int:
+        """Keys with live state: slots with a TAT after `now`."""
+        words = self.words
+        held = 0
+        for base in range(HEADER_WORDS, HEADER_WORDS + self.slots * SLOT_WORDS, SLOT_WORDS):
+            if words[base] and max(words[base + 1 : base + SLOT_WORDS]) > now:
+                held += 1
+        return held
+
+    def close(self) -> None:
+        self.words.release()
+        self._memory.close()
+
+    def __repr__(self) -> str:
+        kind = "private" if self.fd is None else f"shared fd={self.fd}"
+        return f"<KeyTable {kind} slots={self.slots} evictions={self.evictions()}>"
+
+
+def _format(memory: mmap.mmap, slots: int) -> None:
+    words = memoryview(memory).cast("q")
+    try:
+        words[0] = MAGIC
+        words[_SLOTS_AT] = slots
+    finally:
+        words.release()
