@@ -1,23 +1,39 @@
 """Per-worker counters and histograms, and their Prometheus text, summed across workers.
 
 A request touches plain integers only: the counters object of its route (bound at
-config-compile time) and the latency histogram of its service, a fixed list of
-buckets. Nothing is formatted until `/metrics` is scraped: then each worker sends
-`samples()`, the supervisor adds them up with `SampleSum` and renders text with
-HELP and TYPE lines. Counters outlive config swaps: they are kept by name here, not
-in the compiled config.
+config-compile time), the latency histogram of its service (a fixed list of buckets,
+filled from `time.perf_counter()`, so sub-millisecond buckets mean something) and the
+counters of the target its try went to. Nothing is formatted until `/metrics` is
+scraped: then each worker sends `samples()`, the supervisor adds them up with
+`SampleSum`, and prometheus-client renders them through a custom collector (no
+multiprocess mode, no client objects in the workers). Counters outlive config swaps:
+they are kept by name here, not in the compiled config.
+
+A new family is one entry in `FAMILIES` (its type and help) plus the samples a worker
+(`WorkerMetrics.samples`) or the supervisor (`SampleSum.set`) gives it.
 """
 
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Iterable
+from collections.abc import Iterator
 from typing import Any
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 
 from data_plane.http.retry import OUTCOMES
 
+# A plain route answers in well under a millisecond: the first buckets resolve that.
 LATENCY_BOUNDS = (
-    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
     1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
 )  # fmt: skip
 TIMEOUT_KINDS = ("connect", "read", "total", "per_try")
@@ -80,6 +96,10 @@ FAMILIES: dict[str, tuple[str, str]] = {
         "Live keys forgotten to make room in the full local rate-limit table.",
     ),
     "fleetgate_upstream_connections": ("gauge", "Open upstream connections, by service."),
+    "fleetgate_target_connections": (
+        "gauge",
+        "Open connections to an upstream target, by service and target address.",
+    ),
     "fleetgate_upstream_idle_connections": (
         "gauge",
         "Upstream connections idle in the pool, by service.",
@@ -89,6 +109,14 @@ FAMILIES: dict[str, tuple[str, str]] = {
     "fleetgate_config_version": ("gauge", "Version of the snapshot being served."),
     "fleetgate_config_info": ("gauge", "The snapshot being served, by hash; always 1."),
     "fleetgate_config_applies_total": ("counter", "Snapshots applied or refused, by result."),
+    "fleetgate_config_apply_seconds": (
+        "gauge",
+        "Time the last applied snapshot took to compile and swap on every worker.",
+    ),
+    "fleetgate_config_applied_timestamp_seconds": (
+        "gauge",
+        "When the snapshot being served was applied (Unix time).",
+    ),
     "fleetgate_workers": ("gauge", "Worker processes running."),
     "fleetgate_worker_restarts_total": ("counter", "Worker processes started again after dying."),
     "fleetgate_worker_stalls_total": (
@@ -176,13 +204,14 @@ class ServiceCounters:
 class TargetCounters:
     """Tries at one target of a service, and its circuit breaker's state in this worker."""
 
-    __slots__ = ("address", "breaker", "failures", "service", "tries")
+    __slots__ = ("address", "breaker", "failures", "open", "service", "tries")
 
     def __init__(self, service: str, address: str) -> None:
         self.service = service
         self.address = address
         self.tries = 0
         self.failures = 0
+        self.open = 0  # connections open to it
         self.breaker = ""  # "closed", "open" or "half_open"; "" without a breaker
 
     def __repr__(self) -> str:
@@ -297,6 +326,7 @@ class WorkerMetrics:
                 values.append(["fleetgate_target_failures_total", labels, target.failures])
             if target.breaker:
                 values.append(["fleetgate_target_breaker", {**labels, "state": target.breaker}, 1])
+            values.append(["fleetgate_target_connections", labels, target.open])
         values.append(["fleetgate_downstream_connections", {}, self.open_connections])
         values.append(["fleetgate_downstream_connections_total", {}, self.accepted])
         return {"values": values, "histograms": histograms}
@@ -344,50 +374,64 @@ class SampleSum:
     def set(self, name: str, labels: dict[str, str], value: float) -> None:
         self.values[(name, _labels(labels))] = value
 
-    def render(self) -> str:
-        lines: list[str] = []
+    def render(self) -> bytes:
+        """The Prometheus text of every family in FAMILIES that has samples."""
+        registry = CollectorRegistry(auto_describe=False)
+        registry.register(_SumCollector(self))
+        return generate_latest(registry)
+
+
+class _SumCollector(Collector):
+    """prometheus-client's view of a SampleSum: one metric family per FAMILIES entry."""
+
+    def __init__(self, total: SampleSum) -> None:
+        self.total = total
+
+    def collect(self) -> Iterator[Metric]:
+        values: dict[str, list[tuple[Labels, float]]] = {}
+        for (name, labels), value in self.total.values.items():
+            values.setdefault(name, []).append((labels, value))
+        histograms: dict[str, list[tuple[Labels, tuple[list[int], float]]]] = {}
+        for (name, labels), histogram in self.total.histograms.items():
+            histograms.setdefault(name, []).append((labels, histogram))
         for family, (kind, help_text) in FAMILIES.items():
-            rows = sorted((k, v) for k, v in self.values.items() if k[0] == family)
-            hists = sorted((k, v) for k, v in self.histograms.items() if k[0] == family)
+            rows = sorted(values.get(family, ()))
+            hists = sorted(histograms.get(family, ()))
             if not rows and not hists:
                 continue
-            lines.append(f"# HELP {family} {help_text}")
-            lines.append(f"# TYPE {family} {kind}")
-            lines.extend(
-                f"{family}{_render_labels(labels)} {_number(v)}" for (_, labels), v in rows
-            )
-            for (_, labels), (buckets, total) in hists:
-                lines.extend(_histogram_lines(family, labels, buckets, total))
-        return "\n".join(lines) + "\n"
+            metric: Metric
+            if kind == "counter":
+                metric = CounterMetricFamily(family, help_text)
+                sample = metric.name + "_total"
+            elif kind == "histogram":
+                metric = HistogramMetricFamily(family, help_text)
+                sample = family
+            else:
+                metric = GaugeMetricFamily(family, help_text)
+                sample = family
+            for labels, value in rows:
+                metric.add_sample(sample, dict(labels), value)
+            for labels, (buckets, total) in hists:
+                _add_histogram(metric, family, dict(labels), buckets, total)
+            yield metric
 
 
 def _labels(labels: dict[str, str]) -> Labels:
     return tuple(sorted(labels.items()))
 
 
-def _render_labels(labels: Iterable[tuple[str, str]]) -> str:
-    inner = ",".join(f'{k}="{_escape(v)}"' for k, v in labels)
-    return "{" + inner + "}" if inner else ""
+_BUCKET_LABELS = tuple(floatToGoString(bound) for bound in (*LATENCY_BOUNDS, float("inf")))
 
 
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-
-
-def _number(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else repr(float(value))
-
-
-def _histogram_lines(family: str, labels: Labels, buckets: list[int], total: float) -> list[str]:
-    lines = []
+def _add_histogram(
+    metric: Metric, family: str, labels: dict[str, str], buckets: list[int], total: float
+) -> None:
     cumulative = 0
-    for bound, count in zip((*LATENCY_BOUNDS, float("inf")), buckets, strict=True):
+    for le, count in zip(_BUCKET_LABELS, buckets, strict=True):
         cumulative += count
-        le = "+Inf" if bound == float("inf") else repr(bound)
-        lines.append(f"{family}_bucket{_render_labels((*labels, ('le', le)))} {cumulative}")
-    lines.append(f"{family}_sum{_render_labels(labels)} {float(total)!r}")
-    lines.append(f"{family}_count{_render_labels(labels)} {cumulative}")
-    return lines
+        metric.add_sample(family + "_bucket", {**labels, "le": le}, cumulative)
+    metric.add_sample(family + "_count", labels, cumulative)
+    metric.add_sample(family + "_sum", labels, total)
 
 
 def quantile(buckets: list[int], q: float) -> float:

@@ -72,6 +72,8 @@ class Node:
         self.restarts = 0
         self.stalls = 0  # workers killed by the watchdog
         self.applies = {"applied": 0, "refused": 0}
+        self.apply_seconds = 0.0  # of the last snapshot applied
+        self.applied_at = 0.0  # Unix time
         # Per-node state
         self._apply_lock = asyncio.Lock()
         # The local rate-limit table, shared by every worker (created before any starts)
@@ -215,6 +217,8 @@ class Node:
             self.snapshot = snapshot
             self.applies["applied"] += 1
         seconds = time.perf_counter() - started
+        self.apply_seconds = seconds
+        self.applied_at = time.time()
         log.info(
             "applied snapshot v%d (%s) in %.3f s", snapshot.version, snapshot.hash[:12], seconds
         )
@@ -248,6 +252,8 @@ class Node:
         if snapshot is not None:
             total.set("fleetgate_config_version", {}, snapshot.version)
             total.set("fleetgate_config_info", {"hash": snapshot.hash}, 1)
+            total.set("fleetgate_config_apply_seconds", {}, self.apply_seconds)
+            total.set("fleetgate_config_applied_timestamp_seconds", {}, self.applied_at)
         for result, count in self.applies.items():
             total.set("fleetgate_config_applies_total", {"result": result}, count)
         table = self.limit_table

@@ -196,8 +196,8 @@ def _compile_service(
         definition=definition,
         balancer=balancer,
         pool=ServicePool(
-            len(balancer.targets),
             counters,
+            target_counters,
             max_idle=limits.upstream_max_idle,
             idle_timeout=limits.upstream_idle_timeout,
         ),

@@ -19,12 +19,13 @@ from typing import Protocol, cast
 
 from fleetgate_pb import config_pb2 as pb
 from httptools import HttpParserError, HttpRequestParser
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from data_plane.http.responses import status_line
 from data_plane.metrics import SampleSum
 
 log = logging.getLogger("fleetgate.status")
-PROMETHEUS_TEXT = b"text/plain; version=0.0.4; charset=utf-8"
+PROMETHEUS_TEXT = CONTENT_TYPE_LATEST.encode()
 JSON = b"application/json"
 MAX_URL_BYTES = 2048
 MAX_REQUEST_BYTES = 16 * 1024
@@ -72,7 +73,7 @@ class StatusServer:
             return _error(503, "not_ready", "no config has been applied yet")
         if path == b"/metrics":
             samples = await self.source.samples()
-            return 200, PROMETHEUS_TEXT, samples.render().encode()
+            return 200, PROMETHEUS_TEXT, samples.render()
         return _error(404, "not_found", "the status pages are /health, /ready and /metrics")
 
 

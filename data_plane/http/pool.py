@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from data_plane.metrics import ServiceCounters
+from data_plane.metrics import ServiceCounters, TargetCounters
 
 if TYPE_CHECKING:
     from .upstream import UpstreamConnection
@@ -23,13 +23,19 @@ if TYPE_CHECKING:
 class ServicePool:
     """Idle upstream connections of one service, a stack per target."""
 
-    __slots__ = ("_idle", "counters", "idle_timeout", "max_idle", "retired")
+    __slots__ = ("_idle", "counters", "idle_timeout", "max_idle", "retired", "targets")
 
     def __init__(
-        self, targets: int, counters: ServiceCounters, *, max_idle: int, idle_timeout: float
+        self,
+        counters: ServiceCounters,
+        targets: tuple[TargetCounters, ...],
+        *,
+        max_idle: int,
+        idle_timeout: float,
     ) -> None:
-        self._idle: list[list[UpstreamConnection]] = [[] for _ in range(targets)]
+        self._idle: list[list[UpstreamConnection]] = [[] for _ in targets]
         self.counters = counters
+        self.targets = targets  # by target index
         self.max_idle = max_idle
         self.idle_timeout = idle_timeout
         self.retired = False

@@ -85,9 +85,11 @@ class UpstreamConnection(asyncio.Protocol):
         self.transport = transport = cast(asyncio.Transport, transport)
         transport.set_write_buffer_limits(HIGH_WATER, LOW_WATER)
         self.pool.counters.open += 1
+        self.pool.targets[self.target].open += 1
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.pool.counters.open -= 1
+        self.pool.targets[self.target].open -= 1
         owner = self.owner
         if owner is None:
             self.pool.forget(self)

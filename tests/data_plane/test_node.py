@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import free_port
 from tests.data_plane.running_node import RunningNode, is_closed, read_response
@@ -171,21 +172,27 @@ def test_metrics_show_every_family_the_node_promises(
     node: RunningNode, scripted: ScriptedUpstream
 ) -> None:
     node.request(get("/families"))
-    text = node.metrics()
-    for sample in (
-        'fleetgate_requests_total{code="2xx",route="all",service="app"}',
-        'fleetgate_request_duration_seconds_bucket{service="app",le="+Inf"}',
-        'fleetgate_request_duration_seconds_count{service="app"}',
-        'fleetgate_upstream_connections{service="app"}',
-        'fleetgate_upstream_idle_connections{service="app"}',
-        'fleetgate_upstream_tries_total{outcome="ok",service="app"}',
-        "fleetgate_downstream_connections ",
-        "fleetgate_downstream_connections_total ",
-        "fleetgate_config_version 1",
-        "fleetgate_workers 2",
+    # A list: the gauge fleetgate_downstream_connections and the counter
+    # fleetgate_downstream_connections_total parse as two families of one name.
+    parsed = list(text_string_to_metric_families(node.metrics()))
+    families = {f.name + f.type: f for f in parsed}
+    for name, labels in (
+        ("fleetgate_requests_total", {"code": "2xx", "route": "all", "service": "app"}),
+        ("fleetgate_request_duration_seconds_bucket", {"service": "app", "le": "+Inf"}),
+        ("fleetgate_request_duration_seconds_count", {"service": "app"}),
+        ("fleetgate_upstream_connections", {"service": "app"}),
+        ("fleetgate_upstream_idle_connections", {"service": "app"}),
+        ("fleetgate_upstream_tries_total", {"outcome": "ok", "service": "app"}),
+        ("fleetgate_downstream_connections", {}),
+        ("fleetgate_downstream_connections_total", {}),
+        ("fleetgate_config_version", {}),
+        ("fleetgate_workers", {}),
     ):
-        assert sample in text, sample
-    assert "# TYPE fleetgate_request_duration_seconds histogram" in text
+        samples = [s for f in parsed for s in f.samples if s.name == name]
+        assert any(s.labels == labels for s in samples), (name, labels, samples)
+    assert families["fleetgate_config_versiongauge"].samples[0].value == 1
+    assert families["fleetgate_workersgauge"].samples[0].value == 2
+    assert "fleetgate_request_duration_secondshistogram" in families
 
 
 def test_open_client_connections_show_in_metrics(
