@@ -1,4 +1,5 @@
-"""The admin API application: `/api/v1` (token required), `/health`, `/metrics` and the docs."""
+"""The admin API application: `/api/v1` (token required), `/health`, `/metrics`, the docs
+and the web console."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI
 
+from ..console import install_console
 from ..plane import ControlPlane
 from ..store.releases import latest, latest_version
 from . import (
@@ -88,7 +90,8 @@ def _version() -> str:
 
 @contextlib.asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """The release maker runs as long as the API does; pending changes are released at exit."""
+    """The release maker and the console's fleet sampler run as long as the API does;
+    pending changes are released at exit."""
     plane: ControlPlane = app.state.plane
     with plane.db.session() as session:
         plane.metrics.release_version.set(latest_version(session) or 0)
@@ -96,12 +99,14 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     if release is not None:
         plane.metrics.observe_certificates(release)
     maker = asyncio.create_task(plane.releases.run(), name="release-maker")
+    history = asyncio.create_task(app.state.fleet_history.run(plane), name="fleet-history")
     try:
         yield
     finally:
-        maker.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await maker
+        for task in (history, maker):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         await plane.releases.flush()
 
 
@@ -140,6 +145,9 @@ def create_app(plane: ControlPlane) -> FastAPI:
         description=DESCRIPTION,
         openapi_tags=TAGS,
         lifespan=lifespan,
+        # Served by the console with local files: FastAPI's own pages load from a CDN.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.plane = plane
     install_error_handlers(app)
@@ -155,5 +163,6 @@ def create_app(plane: ControlPlane) -> FastAPI:
     for module in ENTITY_ROUTERS:
         api.include_router(module.router)
     app.include_router(api)
+    install_console(app)
     app.openapi = _openapi(app)  # type: ignore[method-assign]
     return app

@@ -100,3 +100,18 @@ def node_page(session: Session, *, offset: int, limit: int) -> tuple[list[NodeRo
     total = session.scalar(select(func.count()).select_from(NodeRow)) or 0
     rows = session.scalars(select(NodeRow).order_by(NodeRow.id).offset(offset).limit(limit))
     return list(rows), total
+
+
+def fleet_figures(session: Session, heard_since: datetime) -> tuple[float, float, float | None]:
+    """What the nodes heard from since `heard_since` last reported, summed for the fleet:
+    requests per second, the 5xx share of them, and the slowest node's p99 (ms)."""
+    rate = func.coalesce(NodeRow.request_rate, 0.0)
+    total, errors, p99 = session.execute(
+        select(
+            func.coalesce(func.sum(rate), 0.0),
+            func.coalesce(func.sum(rate * func.coalesce(NodeRow.error_rate, 0.0)), 0.0),
+            func.max(NodeRow.p99_ms),
+        ).where(NodeRow.last_seen >= heard_since)
+    ).one()
+    requests = float(total)
+    return requests, (float(errors) / requests if requests > 0 else 0.0), p99

@@ -205,6 +205,7 @@ def banner(
     source = "given with --admin-token" if args.admin_token else f"kept in {kept}"
     return (
         "\nfleetgate is up\n"
+        f"  console      {admin_url}/console    (sign in with the admin token)\n"
         f"  admin API    {admin_url}/docs    (the API is under /api/v1)\n"
         f"  proxy        {demo}    (the demo route)\n"
         f"  node status  http://{args.status_listen}/ready\n"
