@@ -24,6 +24,7 @@ from pydantic import (
 from . import certificates as pem
 from . import defaults
 from .bounds import bounds_problem
+from .jwt_keys import MAX_PUBLIC_KEYS, MIN_SECRET_BYTES, jwt_keys_problem, load_pem
 from .syntax import (
     MAX_TARGETS,
     NAME_PATTERN,
@@ -48,7 +49,9 @@ Count = Annotated[int, Field(ge=1, le=2**53)]
 HTTP_METHODS = frozenset(
     {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"}
 )
-JwtAlgorithm = Literal["HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "ES256"]
+JwtAlgorithm = Literal[
+    "HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "PS256", "ES256", "ES384", "EdDSA"
+]
 CacheableMethod = Literal["GET", "HEAD"]
 LoadBalancerName = Literal[
     "round_robin", "weighted_round_robin", "least_connections", "random", "ewma", "consistent_hash"
@@ -232,13 +235,81 @@ class HeaderChangesSpec(Spec):
         return [name.lower() for name in value]
 
 
+# A PEM document: longer than MAX_TEXT, so it may hold its line breaks (bounds.py).
+Pem = Annotated[str, Field(min_length=1, max_length=16_384)]
+
+
 class JwtSpec(Spec):
-    issuer: str | None = None
-    audiences: list[str] = Field(default_factory=list)
-    algorithms: list[JwtAlgorithm] = Field(default_factory=lambda: list[JwtAlgorithm](["RS256"]))
-    jwks_url: str | None = None
-    secret: str | None = Field(default=None, description="shared secret for HS* algorithms")
-    roles_claim: str = "roles"
+    """How a route checks bearer tokens: keys, pinned algorithms, and the claims required."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "algorithms": ["RS256"],
+                    "jwks_url": "https://login.example.com/.well-known/jwks.json",
+                    "issuer": "https://login.example.com/",
+                    "audiences": ["api"],
+                },
+                {"algorithms": ["HS256"], "secret": "a-shared-secret-of-32-bytes-or-more"},
+            ]
+        }
+    )
+
+    issuer: str | None = Field(default=None, description="the `iss` a token must carry")
+    audiences: list[str] = Field(
+        default_factory=list, description="a token's `aud` must name one of these"
+    )
+    algorithms: list[JwtAlgorithm] = Field(
+        default_factory=lambda: list[JwtAlgorithm](["RS256"]),
+        min_length=1,
+        description="the only algorithms accepted: the token's `alg` is never trusted alone",
+    )
+    jwks_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://[^\s]+$",
+        max_length=2048,
+        description="a JWKS document the node fetches and refreshes in the background",
+    )
+    secret: str | None = Field(
+        default=None,
+        min_length=MIN_SECRET_BYTES,
+        max_length=1024,
+        description="the shared secret of HS* algorithms",
+    )
+    public_keys: list[Pem] = Field(
+        default_factory=list,
+        max_length=MAX_PUBLIC_KEYS,
+        description="PEM public keys (or certificates) for RS*, PS256, ES* and EdDSA",
+    )
+    leeway: float = Field(
+        default=30.0, ge=0, le=600, description="seconds of clock skew allowed on exp and nbf"
+    )
+    roles_claim: str = Field(
+        default="roles", min_length=1, max_length=128, description="the claim holding roles"
+    )
+
+    @field_validator("public_keys")
+    @classmethod
+    def _public_keys(cls, value: list[str]) -> list[str]:
+        for i, document in enumerate(value):
+            try:
+                load_pem(document)
+            except ValueError as exc:
+                raise ValueError(f"public_keys.{i}: {exc}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _keys_for_each_algorithm(self) -> JwtSpec:
+        problem = jwt_keys_problem(
+            self.algorithms,
+            bool(self.secret),
+            [load_pem(document)[0] for document in self.public_keys],
+            bool(self.jwks_url),
+        )
+        if problem is not None:
+            raise ValueError(problem)
+        return self
 
 
 class AuthSpec(Spec):

@@ -109,6 +109,8 @@ def capability_needs(snapshot: pb.Snapshot) -> list[tuple[str, str]]:
             needs.append((f"{where}.cache.backend", "backend.redis"))
         if route.HasField("auth") and "jwt" in route.auth.methods:
             needs.append((f"{where}.auth.jwt", "auth.jwt"))
+            if route.auth.jwt.jwks_url:
+                needs.append((f"{where}.auth.jwt.jwks_url", "auth.jwks"))
         if route.timeouts.per_try:
             needs.append((f"{where}.timeouts.per_try", "timeouts.per_try"))
     for service in snapshot.services:
@@ -211,6 +213,8 @@ def _auth(spec: AuthSpec) -> pb.AuthPolicy:
                 algorithms=spec.jwt.algorithms,
                 jwks_url=spec.jwt.jwks_url or "",
                 secret=spec.jwt.secret or "",
+                public_keys=spec.jwt.public_keys,
+                leeway=spec.jwt.leeway,
                 roles_claim=spec.jwt.roles_claim,
             )
         )

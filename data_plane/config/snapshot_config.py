@@ -104,6 +104,8 @@ def _auth(auth: pb.AuthPolicy) -> Body:
             "algorithms": list(jwt.algorithms),
             "jwks_url": _set(jwt.jwks_url),
             "secret": _set(jwt.secret),
+            "public_keys": list(jwt.public_keys),
+            "leeway": jwt.leeway,
             "roles_claim": jwt.roles_claim,
         }
     return body

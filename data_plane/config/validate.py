@@ -17,6 +17,7 @@ from data_plane.routing.table import RouteTable
 
 from . import certificates as pem
 from .errors import ConfigError, ConfigInvalid
+from .jwt_keys import MAX_PUBLIC_KEYS, MIN_SECRET_BYTES, jwt_keys_problem, load_pem
 from .syntax import (
     MAX_TARGETS,
     NAME,
@@ -33,6 +34,8 @@ _KEY_HASH = re.compile(r"[0-9a-f]{64}")
 AUTH_METHODS = frozenset({"api_key", "jwt"})
 MISSING_KEY = "no key: give key (PEM); key_sha256 alone keeps a key only in the control plane"
 KINDS = ("services", "routes", "tiers", "tenants", "consumers", "certificates")
+_JWKS_URL = re.compile(r"https?://[^\s]{1,2040}")
+MAX_LEEWAY = 600.0
 
 
 def check_snapshot(snapshot: pb.Snapshot) -> list[ConfigError]:
@@ -200,6 +203,33 @@ def _check_auth(auth: pb.AuthPolicy, where: str) -> list[ConfigError]:
         problem = query_name_problem(auth.api_key_query)
         if problem is not None:
             errors.append(ConfigError(f"{where}.api_key_query", problem))
+    if "jwt" in auth.methods and not auth.HasField("jwt"):
+        errors.append(ConfigError(f"{where}.jwt", "jwt settings are required by method jwt"))
+    elif auth.HasField("jwt"):
+        errors += _check_jwt(auth.jwt, f"{where}.jwt")
+    return errors
+
+
+def _check_jwt(jwt: pb.JwtSettings, where: str) -> list[ConfigError]:
+    """Keys that load, one for each algorithm's family, and bounded numbers."""
+    errors = []
+    families = []
+    if len(jwt.public_keys) > MAX_PUBLIC_KEYS:
+        errors.append(ConfigError(f"{where}.public_keys", f"at most {MAX_PUBLIC_KEYS} keys"))
+    for i, document in enumerate(jwt.public_keys[:MAX_PUBLIC_KEYS]):
+        try:
+            families.append(load_pem(document)[0])
+        except ValueError as exc:
+            errors.append(ConfigError(f"{where}.public_keys.{i}", str(exc)))
+    if jwt.secret and len(jwt.secret.encode()) < MIN_SECRET_BYTES:
+        errors.append(ConfigError(f"{where}.secret", f"at least {MIN_SECRET_BYTES} bytes"))
+    if jwt.jwks_url and not _JWKS_URL.fullmatch(jwt.jwks_url):
+        errors.append(ConfigError(f"{where}.jwks_url", "an http:// or https:// URL"))
+    if not 0 <= jwt.leeway <= MAX_LEEWAY:
+        errors.append(ConfigError(f"{where}.leeway", f"0 to {MAX_LEEWAY} seconds"))
+    problem = jwt_keys_problem(jwt.algorithms, bool(jwt.secret), families, bool(jwt.jwks_url))
+    if problem is not None and not errors:
+        errors.append(ConfigError(f"{where}.algorithms", problem))
     return errors
 
 

@@ -16,6 +16,8 @@ request (header and query) before it is forwarded.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
+from inspect import isawaitable
 from typing import TYPE_CHECKING
 from urllib.parse import unquote_to_bytes
 
@@ -25,20 +27,38 @@ from data_plane.http.errors import Forbidden, Unauthorized
 from data_plane.http.request import Headers
 
 from .consumers import Consumer, ConsumerDirectory
+from .tokens import TokenRefused, TokenVerifier, Verified
 
 if TYPE_CHECKING:
-    from .chain import Call, Decision
+    from .chain import Call, Decision, RequestVerdict
 
 REALM = b'realm="fleetgate"'
+_AUTHORIZATION = b"authorization"
+_BEARER = b"bearer "
 
 
 class Auth:
     """One route's auth policy, compiled: field names as bytes, challenges pre-built."""
 
-    __slots__ = ("anonymous", "api_key_field", "api_key_query", "challenges", "directory", "roles")
+    __slots__ = (
+        "anonymous",
+        "api_key_field",
+        "api_key_query",
+        "challenges",
+        "directory",
+        "roles",
+        "token_challenges",
+        "tokens",
+    )
 
-    def __init__(self, policy: pb.AuthPolicy, directory: ConsumerDirectory) -> None:
+    def __init__(
+        self,
+        policy: pb.AuthPolicy,
+        directory: ConsumerDirectory,
+        tokens: TokenVerifier | None = None,
+    ) -> None:
         self.directory = directory
+        self.tokens = tokens if "jwt" in policy.methods else None
         self.anonymous = policy.anonymous
         self.roles = frozenset(policy.roles)
         api_keys = "api_key" in policy.methods
@@ -49,9 +69,15 @@ class Auth:
         challenges: list[tuple[bytes, bytes]] = []
         if api_keys:
             challenges.append((b"WWW-Authenticate", b"ApiKey " + REALM))
+        self.token_challenges = tuple(challenges)
+        if self.tokens is not None:
+            bearer = b"Bearer " + REALM
+            challenges.append((b"WWW-Authenticate", bearer))
+            # RFC 6750 3.1: a token was sent and is not good.
+            self.token_challenges += ((b"WWW-Authenticate", bearer + b', error="invalid_token"'),)
         self.challenges = tuple(challenges)
 
-    def on_request(self, call: Call) -> Decision:
+    def on_request(self, call: Call) -> RequestVerdict:
         consumer: Consumer | None = None
         presented = False
         if self.api_key_field is not None:
@@ -63,6 +89,20 @@ class Auth:
                 consumer = self.directory.by_api_key(key)
                 if consumer is None:
                     return self._refuse("the API key is not known")
+        if self.tokens is not None:
+            token = self._bearer_token(call)
+            if token is not None:
+                if isinstance(token, Unauthorized):
+                    return token
+                if presented:
+                    return self._refuse("the request carries both an API key and a token")
+                try:
+                    verified = self.tokens.verify(token)
+                except TokenRefused as refused:
+                    return Unauthorized(str(refused), headers=self.token_challenges)
+                if isawaitable(verified):
+                    return self._admit_later(call, verified)
+                return self._admit_token(call, verified)
         if not presented:
             if self.anonymous and not self.roles:
                 return None
@@ -85,6 +125,20 @@ class Auth:
             call.tier = consumer.tier
             call.head.headers.extend(consumer.fields)
         return None
+
+    def _admit_token(self, call: Call, verified: Verified) -> Decision:
+        subject = verified.subject
+        consumer = None if subject is None else self.directory.by_subject.get(subject)
+        if consumer is None:
+            return self._admit(call, None, verified.roles)
+        return self._admit(call, consumer, consumer.roles | verified.roles)
+
+    async def _admit_later(self, call: Call, pending: Awaitable[Verified]) -> Decision:
+        try:
+            verified = await pending
+        except TokenRefused as refused:
+            return Unauthorized(str(refused), headers=self.token_challenges)
+        return self._admit_token(call, verified)
 
     def _refuse(self, why: str) -> Unauthorized:
         return Unauthorized(why, headers=self.challenges)
@@ -121,6 +175,27 @@ class Auth:
             return self._refuse("the request carries more than one API key")
         return found[0]
 
+    # ------------------------------------------------------------ bearer tokens
+
+    def _bearer_token(self, call: Call) -> bytes | Unauthorized | None:
+        """The request's bearer token; None when it has no Authorization field."""
+        found = [v for n, v in call.head.headers if len(n) == 13 and n.lower() == _AUTHORIZATION]
+        if not found:
+            return None
+        if len(found) > 1:
+            return self._refuse("the request carries more than one Authorization field")
+        value = found[0]
+        token = value[7:].strip()
+        if value[:7].lower() != _BEARER or not token or b" " in token:
+            return Unauthorized(
+                "the Authorization field is not a Bearer token", headers=self.token_challenges
+            )
+        return token
+
     def __repr__(self) -> str:
-        methods = "api_key" if self.api_key_field is not None else ""
+        methods = [
+            name
+            for name, on in (("api_key", self.api_key_field), ("jwt", self.tokens))
+            if on is not None
+        ]
         return f"<Auth {methods} roles={sorted(self.roles)} anonymous={self.anonymous}>"

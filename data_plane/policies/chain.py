@@ -27,6 +27,7 @@ The contract between the exchange and the policies:
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 from inspect import isawaitable
 from typing import Protocol
@@ -40,6 +41,7 @@ from data_plane.limits.policy import LimitsContext, RateLimitPolicy
 from .auth import Auth
 from .consumers import NO_CONSUMERS, ConsumerDirectory
 from .header_changes import HeaderChanges
+from .tokens import StaticKeys, TokenVerifier
 
 
 class Reply:
@@ -182,7 +184,11 @@ def build_chain(
     """
     policies: list[Policy] = []
     if route.HasField("auth"):
-        policies.append(Auth(route.auth, consumers))
+        tokens = None
+        if route.auth.HasField("jwt"):
+            jwt = route.auth.jwt
+            tokens = TokenVerifier(jwt, StaticKeys(jwt.secret, list(jwt.public_keys)), time.time)
+        policies.append(Auth(route.auth, consumers, tokens))
     if route.HasField("rate_limit"):
         if limits is None:
             raise ValueError(f"route {route.name}: a rate limit needs the node's limiters")

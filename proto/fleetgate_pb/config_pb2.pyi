@@ -157,7 +157,7 @@ class CircuitBreaker(_message.Message):
     def __init__(self, enabled: _Optional[bool] = ..., failure_threshold: _Optional[int] = ..., recovery_time: _Optional[float] = ..., half_open_requests: _Optional[int] = ...) -> None: ...
 
 class Route(_message.Message):
-    __slots__ = ("name", "hosts", "paths", "methods", "headers", "priority", "strip_prefix", "rewrite", "request_headers", "response_headers", "service", "timeouts", "max_body_bytes", "tags", "auth", "rate_limit", "cache", "cors", "transform", "https_only")
+    __slots__ = ("name", "hosts", "paths", "methods", "headers", "priority", "strip_prefix", "rewrite", "request_headers", "response_headers", "service", "timeouts", "max_body_bytes", "tags", "auth", "rate_limit", "cache", "cors", "transform", "https_only", "ip_allow", "ip_deny")
     NAME_FIELD_NUMBER: _ClassVar[int]
     HOSTS_FIELD_NUMBER: _ClassVar[int]
     PATHS_FIELD_NUMBER: _ClassVar[int]
@@ -178,6 +178,8 @@ class Route(_message.Message):
     CORS_FIELD_NUMBER: _ClassVar[int]
     TRANSFORM_FIELD_NUMBER: _ClassVar[int]
     HTTPS_ONLY_FIELD_NUMBER: _ClassVar[int]
+    IP_ALLOW_FIELD_NUMBER: _ClassVar[int]
+    IP_DENY_FIELD_NUMBER: _ClassVar[int]
     name: str
     hosts: _containers.RepeatedScalarFieldContainer[str]
     paths: _containers.RepeatedScalarFieldContainer[str]
@@ -198,7 +200,9 @@ class Route(_message.Message):
     cors: CorsPolicy
     transform: TransformPolicy
     https_only: bool
-    def __init__(self, name: _Optional[str] = ..., hosts: _Optional[_Iterable[str]] = ..., paths: _Optional[_Iterable[str]] = ..., methods: _Optional[_Iterable[str]] = ..., headers: _Optional[_Iterable[_Union[HeaderMatch, _Mapping]]] = ..., priority: _Optional[int] = ..., strip_prefix: _Optional[bool] = ..., rewrite: _Optional[str] = ..., request_headers: _Optional[_Union[HeaderChanges, _Mapping]] = ..., response_headers: _Optional[_Union[HeaderChanges, _Mapping]] = ..., service: _Optional[str] = ..., timeouts: _Optional[_Union[Timeouts, _Mapping]] = ..., max_body_bytes: _Optional[int] = ..., tags: _Optional[_Iterable[str]] = ..., auth: _Optional[_Union[AuthPolicy, _Mapping]] = ..., rate_limit: _Optional[_Union[RateLimitPolicy, _Mapping]] = ..., cache: _Optional[_Union[CachePolicy, _Mapping]] = ..., cors: _Optional[_Union[CorsPolicy, _Mapping]] = ..., transform: _Optional[_Union[TransformPolicy, _Mapping]] = ..., https_only: _Optional[bool] = ...) -> None: ...
+    ip_allow: _containers.RepeatedScalarFieldContainer[str]
+    ip_deny: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, name: _Optional[str] = ..., hosts: _Optional[_Iterable[str]] = ..., paths: _Optional[_Iterable[str]] = ..., methods: _Optional[_Iterable[str]] = ..., headers: _Optional[_Iterable[_Union[HeaderMatch, _Mapping]]] = ..., priority: _Optional[int] = ..., strip_prefix: _Optional[bool] = ..., rewrite: _Optional[str] = ..., request_headers: _Optional[_Union[HeaderChanges, _Mapping]] = ..., response_headers: _Optional[_Union[HeaderChanges, _Mapping]] = ..., service: _Optional[str] = ..., timeouts: _Optional[_Union[Timeouts, _Mapping]] = ..., max_body_bytes: _Optional[int] = ..., tags: _Optional[_Iterable[str]] = ..., auth: _Optional[_Union[AuthPolicy, _Mapping]] = ..., rate_limit: _Optional[_Union[RateLimitPolicy, _Mapping]] = ..., cache: _Optional[_Union[CachePolicy, _Mapping]] = ..., cors: _Optional[_Union[CorsPolicy, _Mapping]] = ..., transform: _Optional[_Union[TransformPolicy, _Mapping]] = ..., https_only: _Optional[bool] = ..., ip_allow: _Optional[_Iterable[str]] = ..., ip_deny: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class HeaderMatch(_message.Message):
     __slots__ = ("name", "kind", "value", "invert")
@@ -263,20 +267,24 @@ class AuthPolicy(_message.Message):
     def __init__(self, methods: _Optional[_Iterable[str]] = ..., api_key_header: _Optional[str] = ..., api_key_query: _Optional[str] = ..., roles: _Optional[_Iterable[str]] = ..., jwt: _Optional[_Union[JwtSettings, _Mapping]] = ..., anonymous: _Optional[bool] = ...) -> None: ...
 
 class JwtSettings(_message.Message):
-    __slots__ = ("issuer", "audiences", "algorithms", "jwks_url", "secret", "roles_claim")
+    __slots__ = ("issuer", "audiences", "algorithms", "jwks_url", "secret", "roles_claim", "public_keys", "leeway")
     ISSUER_FIELD_NUMBER: _ClassVar[int]
     AUDIENCES_FIELD_NUMBER: _ClassVar[int]
     ALGORITHMS_FIELD_NUMBER: _ClassVar[int]
     JWKS_URL_FIELD_NUMBER: _ClassVar[int]
     SECRET_FIELD_NUMBER: _ClassVar[int]
     ROLES_CLAIM_FIELD_NUMBER: _ClassVar[int]
+    PUBLIC_KEYS_FIELD_NUMBER: _ClassVar[int]
+    LEEWAY_FIELD_NUMBER: _ClassVar[int]
     issuer: str
     audiences: _containers.RepeatedScalarFieldContainer[str]
     algorithms: _containers.RepeatedScalarFieldContainer[str]
     jwks_url: str
     secret: str
     roles_claim: str
-    def __init__(self, issuer: _Optional[str] = ..., audiences: _Optional[_Iterable[str]] = ..., algorithms: _Optional[_Iterable[str]] = ..., jwks_url: _Optional[str] = ..., secret: _Optional[str] = ..., roles_claim: _Optional[str] = ...) -> None: ...
+    public_keys: _containers.RepeatedScalarFieldContainer[str]
+    leeway: float
+    def __init__(self, issuer: _Optional[str] = ..., audiences: _Optional[_Iterable[str]] = ..., algorithms: _Optional[_Iterable[str]] = ..., jwks_url: _Optional[str] = ..., secret: _Optional[str] = ..., roles_claim: _Optional[str] = ..., public_keys: _Optional[_Iterable[str]] = ..., leeway: _Optional[float] = ...) -> None: ...
 
 class RateLimitPolicy(_message.Message):
     __slots__ = ("requests_per_second", "requests_per_minute", "requests_per_hour", "requests_per_day", "by", "use_tier", "backend")

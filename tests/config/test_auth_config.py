@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from fleetgate_pb import config_pb2 as pb
 from pydantic import ValidationError
 
@@ -13,6 +15,7 @@ from data_plane.config.model import AuthSpec, GatewayConfig, hash_api_key
 from data_plane.config.snapshot import build_snapshot
 from data_plane.config.validate import check_snapshot
 from data_plane.policies.consumers import ConsumerDirectory
+from tests.data_plane.jwt_material import SECRET, public_pem
 
 SERVICE = {"name": "app", "targets": [{"address": "127.0.0.1:9001"}]}
 
@@ -115,3 +118,68 @@ def test_the_directory_finds_consumers_by_key_with_their_tenant_and_tier() -> No
         ((b"X-Consumer", b"bob"),),
     )
     assert directory.by_api_key(b"alice-0123456789abcde") is None
+
+
+def jwt_route(**jwt: Any) -> dict[str, Any]:
+    return route(methods=["jwt"], jwt=jwt)
+
+
+def jwt_problem(**jwt: Any) -> str:
+    with pytest.raises(ValidationError) as caught:
+        GatewayConfig.model_validate({"services": [SERVICE], "routes": [jwt_route(**jwt)]})
+    return str(caught.value)
+
+
+def test_each_listed_algorithm_needs_a_key_of_its_family() -> None:
+    assert "secret" in jwt_problem(algorithms=["HS256"])
+    assert "RS256" in jwt_problem(algorithms=["RS256"])
+    assert "ES384" in jwt_problem(algorithms=["ES384"], public_keys=[public_pem("p256")])
+    assert "only used by HS" in jwt_problem(
+        algorithms=["RS256"], secret=SECRET, jwks_url="http://a"
+    )
+    assert "only used by RS" in jwt_problem(
+        algorithms=["HS256"], secret=SECRET, jwks_url="http://a"
+    )
+    assert "at least 32" in jwt_problem(algorithms=["HS256"], secret="short")
+    assert "none" not in str(AuthSpec.model_json_schema())  # the only algorithms listed
+    assert "Input should be" in jwt_problem(algorithms=["none"], jwks_url="http://a")
+
+
+def test_public_keys_must_load_and_rsa_ones_be_2048_bits_or_more() -> None:
+    assert "not a PEM" in jwt_problem(public_keys=["-----BEGIN PUBLIC KEY-----\nAAAA\n"])
+    weak = rsa.generate_private_key(public_exponent=65537, key_size=1024).public_key()
+    pem = weak.public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo).decode()
+    assert "1024 bits" in jwt_problem(public_keys=[pem])
+
+
+def test_a_node_serves_jwt_with_keys_and_names_jwks_as_its_own_capability() -> None:
+    keyed = jwt_route(
+        algorithms=["ES256", "EdDSA"], public_keys=[public_pem(k) for k in ("p256", "ed25519")]
+    )
+    snapshot = build_snapshot(
+        GatewayConfig.model_validate({"services": [SERVICE], "routes": [keyed]})
+    )
+    assert list(snapshot.required_capabilities) == ["auth.jwt", "policy.auth"]
+    assert check_snapshot(snapshot) == []
+    fetched = jwt_route(jwks_url="https://login.test/jwks.json")
+    snapshot = build_snapshot(
+        GatewayConfig.model_validate({"services": [SERVICE], "routes": [fetched]})
+    )
+    assert "auth.jwks" in snapshot.required_capabilities
+
+
+def test_a_crafted_snapshot_with_bad_jwt_settings_is_refused_by_the_shared_checks() -> None:
+    snapshot = build_snapshot(GatewayConfig.model_validate({"services": [SERVICE]}))
+    settings = pb.JwtSettings(
+        algorithms=["RS256"], public_keys=["not a key"], leeway=-1, jwks_url="file:///etc/passwd"
+    )
+    snapshot.routes.add(
+        name="r", paths=["/**"], service="app", auth=pb.AuthPolicy(methods=["jwt"], jwt=settings)
+    )
+    snapshot.routes.add(name="s", paths=["/s"], service="app", auth=pb.AuthPolicy(methods=["jwt"]))
+    assert sorted(error.field for error in check_snapshot(snapshot)) == [
+        "routes.r.auth.jwt.jwks_url",
+        "routes.r.auth.jwt.leeway",
+        "routes.r.auth.jwt.public_keys.0",
+        "routes.s.auth.jwt",
+    ]
