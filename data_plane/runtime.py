@@ -174,7 +174,7 @@ def compile_snapshot(
         (route, _plan(route, services[route.service], consumers, limits, metrics, limits_context))
         for route in snapshot.routes
     ]
-    table = RouteTable.compile(plans)
+    table = RouteTable.compile(plans, None if previous is None else previous.table)
     breakers = [s.breakers for s in services.values() if s.breakers is not None]
     return RuntimeConfig(snapshot.version, snapshot.hash, table, services, breakers)
 

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Generic, NamedTuple, TypeVar
+from typing import Any, Generic, NamedTuple, TypeVar
 
 from fleetgate_pb import config_pb2 as pb
 
@@ -222,24 +222,47 @@ def _admits(conditions: tuple[HeaderCondition, ...], headers: Mapping[str, str])
 class RouteTable(Generic[R]):
     """Every route of a snapshot, compiled for lookup; immutable once built."""
 
-    __slots__ = ("_hosts", "needs_headers", "routes")
+    __slots__ = ("_hosts", "_parts", "needs_headers", "routes")
 
-    def __init__(self, hosts: HostIndex[_Bucket[R]], routes: int, needs_headers: bool) -> None:
+    def __init__(
+        self,
+        hosts: HostIndex[_Bucket[R]],
+        routes: int,
+        needs_headers: bool,
+        parts: dict[bytes, _Parts] | None = None,
+    ) -> None:
         self._hosts = hosts
         self.routes = routes
         self.needs_headers = needs_headers  # True only when some route matches on headers
+        self._parts: dict[bytes, _Parts] = {} if parts is None else parts  # by route bytes
 
     @classmethod
-    def compile(cls, routes: Sequence[tuple[pb.Route, R]]) -> RouteTable[R]:
+    def compile(
+        cls, routes: Sequence[tuple[pb.Route, R]], previous: RouteTable[Any] | None = None
+    ) -> RouteTable[R]:
         """The table of `routes`, each with the payload a match returns.
+
+        A route that `previous` (the table this one replaces) compiled from the same
+        definition reuses its compiled hosts, paths and header conditions: those are
+        most of a compile, so a change to one route of 10,000 recompiles one. Ranks and
+        entries are always made afresh; the result equals a compile without `previous`.
 
         Raises ConfigInvalid naming every route field that cannot be compiled.
         """
         errors: list[ConfigError] = []
         keyed: list[tuple[tuple[object, ...], HostPattern, _Entry[R]]] = []
         order = {name: i for i, name in enumerate(sorted(route.name for route, _ in routes))}
+        known = {} if previous is None else previous._parts
+        parts_of: dict[bytes, _Parts] = {}
         for route, payload in routes:
-            for key, host, entry in _expand(route, payload, errors):
+            definition = route.SerializeToString(deterministic=True)
+            parts = known.get(definition)
+            if parts is None:
+                parts = _compile_parts(route, errors)
+                if parts is None:
+                    continue
+            parts_of[definition] = parts
+            for key, host, entry in _expand(route, payload, parts):
                 keyed.append(((*key, -order[route.name]), host, entry))
         if errors:
             raise ConfigInvalid(list(dict.fromkeys(errors)))
@@ -251,7 +274,7 @@ class RouteTable(Generic[R]):
         for bucket in index.buckets():
             bucket.seal()
         needs_headers = any(entry.conditions for _, _, entry in keyed)
-        return cls(index, len(routes), needs_headers)
+        return cls(index, len(routes), needs_headers, parts_of)
 
     def match(
         self, method: str, host: str, path: str, headers: Mapping[str, str] | None = None
@@ -321,6 +344,11 @@ class RouteTable(Generic[R]):
         hosts, self._hosts = self._hosts, HostIndex()
         for bucket in hosts.buckets():
             yield from bucket.dismantle(pieces)
+        parts = self._parts
+        while parts:
+            parts.popitem()
+            if len(parts) % pieces == 0:
+                yield
 
     def __repr__(self) -> str:
         buckets = self._hosts.buckets()
@@ -339,11 +367,23 @@ def _method_not_allowed(refused: list[_Entry[R]]) -> MethodNotAllowed:
     return MethodNotAllowed(", ".join(sorted(allowed)))
 
 
-def _expand(
-    route: pb.Route, payload: R, errors: list[ConfigError]
-) -> list[tuple[tuple[object, ...], HostPattern, _Entry[R]]]:
-    """One entry per host and path of `route`, with its specificity key (no rank yet)."""
+@dataclass(slots=True, frozen=True)
+class _Parts:
+    """What a route compiles to before it has a place in a table: a function of the
+    route alone, so a table reuses its predecessor's for every unchanged route."""
+
+    conditions: tuple[HeaderCondition, ...]
+    methods: frozenset[str] | None  # None: any method
+    # One per host and path: the specificity key (without the name's place), the host,
+    # the path pattern and how the path is forwarded.
+    places: tuple[tuple[tuple[object, ...], HostPattern, PathPattern, Forward], ...]
+
+
+def _compile_parts(route: pb.Route, errors: list[ConfigError]) -> _Parts | None:
+    """The compiled hosts, header conditions, methods and paths of `route`, or None
+    after adding its errors to `errors`."""
     where = f"routes.{route.name}"
+    found = len(errors)
     hosts: list[HostPattern] = []
     for i, source in enumerate(route.hosts):
         host = compile_host(source, f"{where}.hosts.{i}")
@@ -375,29 +415,46 @@ def _expand(
             errors.append(forward)
             continue
         patterns.append((pattern, forward))
-
-    expanded: list[tuple[tuple[object, ...], HostPattern, _Entry[R]]] = []
-    for host in hosts or [ANY_HOST]:
-        for pattern, forward in patterns:
-            entry = _Entry(
-                rank=-1,
-                name=route.name,
-                payload=payload,
-                methods=methods,
-                conditions=tuple(conditions),
-                pattern=pattern,
-                forward=forward,
-                keeps_path=forward.kind is ForwardKind.KEEP,
-                fixed=None,
-            )
-            if pattern.kind is PatternKind.EXACT:
-                entry.fixed = RouteMatch(payload, forward.path(pattern.source), route.name)
-            key = (
+    if len(errors) > found:
+        return None
+    places = tuple(
+        (
+            (
                 route.priority,
                 *host.specificity,
                 *pattern.specificity,
                 bool(conditions),
                 methods is not None,
-            )
-            expanded.append((key, host, entry))
+            ),
+            host,
+            pattern,
+            forward,
+        )
+        for host in hosts or (ANY_HOST,)
+        for pattern, forward in patterns
+    )
+    return _Parts(tuple(conditions), methods, places)
+
+
+def _expand(
+    route: pb.Route, payload: R, parts: _Parts
+) -> list[tuple[tuple[object, ...], HostPattern, _Entry[R]]]:
+    """One entry per host and path of `route`, with its specificity key (no rank yet)."""
+    conditions, methods = parts.conditions, parts.methods
+    expanded: list[tuple[tuple[object, ...], HostPattern, _Entry[R]]] = []
+    for key, host, pattern, forward in parts.places:
+        entry = _Entry(
+            rank=-1,
+            name=route.name,
+            payload=payload,
+            methods=methods,
+            conditions=conditions,
+            pattern=pattern,
+            forward=forward,
+            keeps_path=forward.kind is ForwardKind.KEEP,
+            fixed=None,
+        )
+        if pattern.kind is PatternKind.EXACT:
+            entry.fixed = RouteMatch(payload, forward.path(pattern.source), route.name)
+        expanded.append((key, host, entry))
     return expanded
