@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import Any
 
 from bench.sync import run_sync_benchmarks
+from bench.sync.fleet import run_fleet
 
 
 def main() -> int:
@@ -16,7 +18,16 @@ def main() -> int:
     parser.add_argument("--routes", type=int, default=10_000, help="routes in the big snapshot")
     parser.add_argument("--runs", type=int, default=3, help="timed pushes of the big snapshot")
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")
+    parser.add_argument(
+        "--fleet",
+        type=int,
+        metavar="N",
+        help="instead: the fleet-scale scenario with N nodes on one control-plane replica",
+    )
+    parser.add_argument("--db", help="fleet scenario: PostgreSQL URL of the store (default SQLite)")
     args = parser.parse_args()
+    if args.fleet:
+        return print_fleet(run_fleet(nodes=args.fleet, changes=args.changes, db=args.db), args.json)
     figures = run_sync_benchmarks(
         nodes=args.nodes, changes=args.changes, routes=args.routes, runs=args.runs
     )
@@ -37,6 +48,29 @@ def main() -> int:
         f" max {swap['apply_max_s'] * 1000:.0f} ms (push -> ACK median"
         f" {swap['push_to_ack_median_s'] * 1000:.0f} ms; target <= {swap['target_s']:g} s:"
         f" {'met' if swap['meets_target'] else 'MISSED'})"
+    )
+    return 0
+
+
+def print_fleet(figures: dict[str, Any], as_json: bool) -> int:
+    if as_json:
+        print(json.dumps(figures, indent=2))
+        return 0
+    f = figures
+    print(
+        f"fleet of {f['nodes']} nodes on one replica ({f['store']}): all connected and synced"
+        f" in {f['connect_all_s']:.1f} s\n"
+        f"  idle: {f['idle_cpu_percent']:.1f}% of a core, {f['idle_rss_mb']:.0f} MB resident\n"
+        f"  {f['changes']} one-entity changes: {f['change_cpu_percent']:.0f}% of a core,"
+        f" {f['change_rss_mb']:.0f} MB resident (peak {f['peak_rss_mb']:.0f} MB); the simulated"
+        f" fleet used {f['fleet_cpu_percent']:.0f}% of a core\n"
+        f"  commit -> ACK: p50 {f['p50_ms']:.0f} ms, p99 {f['p99_ms']:.0f} ms, max"
+        f" {f['max_ms']:.0f} ms (target p99 <= {f['target_p99_ms']:.0f} ms:"
+        f" {'met' if f['meets_target'] else 'MISSED'})\n"
+        f"  reconnect storm after a restart: all synced {f['storm_synced_s']:.1f} s after the"
+        f" new process started, inventory all SYNCED at {f['storm_inventory_s']:.1f} s, peak"
+        f" {f['storm_peak_rss_mb']:.0f} MB (target <= {f['storm_target_s']:.0f} s:"
+        f" {'met' if f['storm_meets_target'] else 'MISSED'})"
     )
     return 0
 

@@ -81,7 +81,16 @@ class NodeRecord:
         )
 
     def columns(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """The record as its row's columns.
+
+        A shallow copy: `dataclasses.asdict` deep-copied every label and capability of
+        every node on each flush, half the inventory's writing time at 2,000 nodes. The
+        record never changes its labels or capabilities in place (a hello makes new ones).
+        """
+        return {name: getattr(self, name) for name in _COLUMNS}
+
+
+_COLUMNS = tuple(spec.name for spec in dataclasses.fields(NodeRecord))
 
 
 def node_status(

@@ -365,3 +365,13 @@ def test_a_node_silent_longer_than_offline_after_is_offline() -> None:
     synced = record(applied_version=2, applied_hash=V2.hash)
     assert node_status(synced, V2, T0 + timedelta(seconds=30), 30) == "SYNCED"
     assert node_status(synced, V2, T0 + timedelta(seconds=31), 30) == "OFFLINE"
+
+
+def test_a_record_is_written_as_its_columns_without_copying_its_labels() -> None:
+    """A flush at fleet scale writes thousands of records: no deep copy per record."""
+    labels = {"group": "blue", "zone": "eu-1"}
+    kept = record(labels=labels, capabilities=["retries"], applied_version=3)
+    columns = kept.columns()
+    assert set(columns) == {column.name for column in NodeRow.__table__.columns}
+    assert columns["applied_version"] == 3
+    assert columns["labels"] is labels
