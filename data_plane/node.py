@@ -18,15 +18,18 @@ import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from fleetgate_pb import config_pb2 as pb
 
 from data_plane.capabilities import CAPABILITIES, ApplyError
 from data_plane.channel import Kind
+from data_plane.config_dump import config_dump
 from data_plane.limits.table import KeyTable
 from data_plane.metrics import LATENCY_BOUNDS, SampleSum, WorkerMetrics, quantile
 from data_plane.runtime import compile_snapshot
 from data_plane.settings import NodeSettings
+from data_plane.stats import stats_document
 from data_plane.status import StatusServer
 from data_plane.workers import WorkerGone, WorkerProcess
 
@@ -263,6 +266,29 @@ class Node:
         total.set("fleetgate_worker_restarts_total", {}, self.restarts)
         total.set("fleetgate_worker_stalls_total", {}, self.stalls)
         return total
+
+    async def config_dump(self) -> dict[str, Any]:
+        """The config being served, in the file shape, secrets redacted (`/config_dump`)."""
+        snapshot = self.snapshot
+        active = None if snapshot is None else await asyncio.to_thread(config_dump, snapshot)
+        return {"active": active}
+
+    async def stats_page(self) -> dict[str, Any]:
+        """Every counter, grouped for reading (`/stats`)."""
+        total = await self.samples()
+        snapshot = self.snapshot
+        node = {
+            "version": None if snapshot is None else snapshot.version,
+            "hash": None if snapshot is None else snapshot.hash,
+            "ready": self.ready,
+            "uptime_seconds": round(time.monotonic() - self.started_at, 3),
+            "workers": len(self.workers),
+            "worker_restarts": self.restarts,
+            "worker_stalls": self.stalls,
+            "applies": dict(self.applies),
+            "apply_seconds": round(self.apply_seconds, 6),
+        }
+        return stats_document(total, node)
 
     async def _poll_summaries(self) -> None:
         while True:

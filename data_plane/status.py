@@ -1,8 +1,9 @@
-"""The node's status server: `/health`, `/ready` and `/metrics` on the status port.
+"""The node's status server: `/health`, `/ready`, `/metrics`, `/stats` and `/config_dump`.
 
 A small HTTP/1.1 server on the supervisor's loop. `/health` is 200 while the process
 runs; `/ready` is 503 until a config is in place; `/metrics` asks every worker for its
-counters when scraped and renders their sum. Each answer closes its connection:
+counters when scraped and renders their sum; `/stats` shows the same sums as JSON;
+`/config_dump` the config being served, secrets redacted. Each answer closes its connection:
 probes and scrapes are rare, and that keeps this server a few lines long.
 
 It is bounded like the proxy: a request target over 2 KiB is 414, a request over
@@ -15,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from typing import Protocol, cast
+from typing import Any, Protocol, cast
 
 from fleetgate_pb import config_pb2 as pb
 from httptools import HttpParserError, HttpRequestParser
@@ -42,6 +43,10 @@ class StatusSource(Protocol):
     def snapshot(self) -> pb.Snapshot | None: ...
 
     async def samples(self) -> SampleSum: ...
+
+    async def config_dump(self) -> dict[str, Any]: ...
+
+    async def stats_page(self) -> dict[str, Any]: ...
 
 
 class StatusServer:
@@ -74,7 +79,19 @@ class StatusServer:
         if path == b"/metrics":
             samples = await self.source.samples()
             return 200, PROMETHEUS_TEXT, samples.render()
-        return _error(404, "not_found", "the status pages are /health, /ready and /metrics")
+        if path == b"/stats":
+            return 200, JSON, _json(await self.source.stats_page())
+        if path == b"/config_dump":
+            return 200, JSON, _json(await self.source.config_dump())
+        return _error(
+            404,
+            "not_found",
+            "the status pages are /health, /ready, /metrics, /stats and /config_dump",
+        )
+
+
+def _json(document: dict[str, Any]) -> bytes:
+    return json.dumps(document, indent=2).encode() + b"\n"
 
 
 def _error(status: int, code: str, message: str) -> tuple[int, bytes, bytes]:

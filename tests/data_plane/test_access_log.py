@@ -26,6 +26,7 @@ FIELDS = {
     "config", "version", "error",
 }  # fmt: skip
 WAIT = 10.0
+KEY = "access-log-test-key-0123456789abcdef"
 
 
 def lines(path: Path) -> list[dict[str, Any]]:
@@ -56,6 +57,12 @@ def node(tmp_path_factory: pytest.TempPathFactory, upstream: ScriptedUpstream) -
     config["routes"] = [
         {"name": "gone", "paths": ["/gone/**"], "service": "gone"},
         {"name": "app", "paths": ["/app/**"], "service": "app"},
+        {"name": "keys", "paths": ["/keys/**"], "service": "app", "auth": {"methods": ["api_key"]}},
+    ]
+    config["tiers"] = [{"name": "PRO", "requests_per_minute": 1000}]
+    config["tenants"] = [{"name": "acme", "tier": "PRO"}]
+    config["consumers"] = [
+        {"name": "alice", "tenant": "acme", "api_keys": [{"id": "k", "key": KEY}]}
     ]
     running = RunningNode(directory, config, env={"FLEETGATE_ACCESS_LOG": str(access_log)})
     running.start()
@@ -129,6 +136,32 @@ def test_an_upstream_401_is_logged_as_such(
     [line] = wait_lines(log, 1)
     assert (line["status"], line["error"], line["bytes_out"]) == (401, None, 11)
     assert line["request_id"] == response.header("X-Request-ID")
+
+
+def test_a_401_the_gateway_answers_is_logged_with_its_code_and_no_target(
+    node: Any, log: Path
+) -> None:
+    response = node.get("/keys/x")
+    assert response.status == 401
+    [line] = wait_lines(log, 1)
+    assert (line["status"], line["error"], line["route"], line["target"]) == (
+        401,
+        "unauthorized",
+        "keys",
+        None,
+    )
+    assert line["request_id"] == response.header("X-Request-ID")
+    assert line["consumer"] is None
+
+
+def test_the_consumer_and_tenant_a_key_names_are_logged(
+    node: Any, log: Path, scripted: ScriptedUpstream
+) -> None:
+    response = node.get("/keys/x", {"X-API-Key": KEY})
+    assert response.status == 200
+    [line] = wait_lines(log, 1)
+    assert (line["consumer"], line["tenant"], line["error"]) == ("alice", "acme", None)
+    assert KEY not in log.read_text()
 
 
 def test_a_404_is_logged_with_its_error_code_and_no_route(node: Any, log: Path) -> None:
