@@ -18,6 +18,7 @@ CAPABILITIES: frozenset[str] = frozenset(
         "policy.auth",
         "policy.rate_limit",
         "service.circuit_breaker",
+        "service.health_check",
         "service.retry_non_idempotent",
         "timeouts.per_try",
     }

@@ -28,6 +28,8 @@ class Kind(IntEnum):
     ABORT = 6  # supervisor -> worker: drop the prepared config
     PING = 7  # supervisor asks, the worker's event loop answers: the watchdog's probe
     REOPEN = 8  # supervisor asks the worker to open its access log again (rotation)
+    HEALTH = 9  # supervisor -> worker: JSON {"unhealthy": [[service, address], ...]}, the
+    # targets that fail their health checks now; answered with APPLIED
 
 
 class ChannelClosed(ConnectionError):

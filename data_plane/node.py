@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import signal
 import socket
@@ -27,6 +28,7 @@ from data_plane.channel import Kind
 from data_plane.config_dump import config_dump
 from data_plane.limits.table import KeyTable
 from data_plane.metrics import LATENCY_BOUNDS, SampleSum, WorkerMetrics, quantile
+from data_plane.resilience.health import HealthChecker, TargetKey
 from data_plane.runtime import compile_snapshot
 from data_plane.settings import NodeSettings
 from data_plane.stats import stats_document
@@ -88,6 +90,10 @@ class Node:
         self._summary_task: asyncio.Task[None] | None = None
         self._watchdog_task: asyncio.Task[None] | None = None
         self._reported = _Totals(time.monotonic())
+        # Active health checks run here, once per node; changes go to every worker.
+        self.health = HealthChecker(self._health_changed)
+        self._health_news = asyncio.Event()
+        self._health_task: asyncio.Task[None] | None = None
 
     @property
     def ready(self) -> bool:
@@ -104,13 +110,15 @@ class Node:
             self._supervisors.append(asyncio.ensure_future(self._supervise(index)))
         self._summary_task = asyncio.ensure_future(self._poll_summaries())
         self._watchdog_task = asyncio.ensure_future(self._watchdog())
+        self._health_task = asyncio.ensure_future(self._tell_health())
 
     async def stop(self) -> None:
         """Drain every worker (they finish what is in flight), then stop serving status."""
         self._stopping = True
         for task in self._supervisors:
             task.cancel()
-        for looping in (self._summary_task, self._watchdog_task):
+        self.health.stop()
+        for looping in (self._summary_task, self._watchdog_task, self._health_task):
             if looping is not None:
                 looping.cancel()
         for worker in self.workers.values():
@@ -159,6 +167,7 @@ class Node:
                 async with self._apply_lock:
                     if self.snapshot is not None:
                         await replacement.apply(self.snapshot.SerializeToString())
+                    await replacement.tell_health(self._health_payload())
             except (OSError, WorkerGone, ValueError) as exc:
                 log.error("worker %d could not be restarted: %s", index, exc)
                 failures += 1
@@ -219,6 +228,7 @@ class Node:
                 raise
             self.snapshot = snapshot
             self.applies["applied"] += 1
+            self.health.update(snapshot)
         seconds = time.perf_counter() - started
         self.apply_seconds = seconds
         self.applied_at = time.time()
@@ -238,6 +248,26 @@ class Node:
             log.warning("SIGUSR1: not every worker reopened its access log: %s", failed[0])
         else:
             log.info("SIGUSR1: the access log was opened again by %d workers", len(answers))
+
+    # ------------------------------------------------------------ health checks
+
+    def _health_changed(self, unhealthy: frozenset[TargetKey]) -> None:
+        self._health_news.set()
+
+    def _health_payload(self) -> bytes:
+        return json.dumps({"unhealthy": sorted(self.health.unhealthy)}).encode()
+
+    async def _tell_health(self) -> None:
+        """Send every worker the unhealthy targets whenever they change (the latest set
+        only: changes that come while one is being sent go out together after it)."""
+        while True:
+            await self._health_news.wait()
+            self._health_news.clear()
+            payload = self._health_payload()
+            workers = list(self.workers.values())
+            await asyncio.gather(
+                *(worker.tell_health(payload) for worker in workers), return_exceptions=True
+            )
 
     # ------------------------------------------------------------ counters
 
@@ -262,6 +292,9 @@ class Node:
         table = self.limit_table
         total.set("fleetgate_rate_limit_keys", {}, table.keys_held(time.monotonic_ns()))
         total.set("fleetgate_rate_limit_evictions_total", {}, table.evictions())
+        for (service, address), healthy in self.health.states().items():
+            labels = {"service": service, "target": address}
+            total.set("fleetgate_target_healthy", labels, int(healthy))
         total.set("fleetgate_workers", {}, len(self.workers))
         total.set("fleetgate_worker_restarts_total", {}, self.restarts)
         total.set("fleetgate_worker_stalls_total", {}, self.stalls)

@@ -85,6 +85,8 @@ class Worker:
         self._ticker: asyncio.TimerHandle | None = None
         self._applying: set[asyncio.Future[None]] = set()
         self._prepared: RuntimeConfig | None = None  # compiled, waiting for COMMIT
+        # Targets failing their health checks, as the supervisor last said: (service, address)
+        self.unhealthy: frozenset[tuple[str, str]] = frozenset()
 
     async def run(self) -> None:
         self.loop.add_signal_handler(signal.SIGTERM, self.stopping.set)
@@ -121,6 +123,9 @@ class Worker:
                     await self._reply(kind, request_id, self.metrics.summary())
                 elif kind is Kind.PING:
                     await self._reply(kind, request_id, {})
+                elif kind is Kind.HEALTH:
+                    self._health(payload)
+                    await self._reply(Kind.APPLIED, request_id, {"ok": True, "error": ""})
                 elif kind is Kind.REOPEN:
                     if self.state.access_log is not None:
                         self.state.access_log.reopen()
@@ -169,6 +174,16 @@ class Worker:
             limiters=self.limiters,
         )
 
+    def _health(self, payload: bytes) -> None:
+        try:
+            listed = json.loads(payload)["unhealthy"]
+            self.unhealthy = frozenset((str(s), str(a)) for s, a in listed)
+        except (ValueError, KeyError, TypeError):
+            log.error("worker %d: a health message it cannot read", os.getpid())
+            return
+        if self.state.config is not None:
+            mark_health(self.state.config, self.unhealthy)
+
     async def swap(self, config: RuntimeConfig) -> None:
         """Serve `config` from now on; exchanges in flight keep the plans they hold.
 
@@ -176,6 +191,7 @@ class Worker:
         config is freed a piece per loop turn, and the collector only sweeps the young
         generations before freezing what is left (see docs/config-swap.md).
         """
+        mark_health(config, self.unhealthy)
         previous = self.state.config
         self.state.config = config
         if previous is not None:
@@ -236,6 +252,22 @@ class Worker:
         if state.access_log is not None:
             state.access_log.close()
             state.access_log = None
+
+
+def mark_health(config: RuntimeConfig, unhealthy: frozenset[tuple[str, str]]) -> None:
+    """Take the targets in `unhealthy` out of their balancers, and put the others back.
+
+    A target that passes its checks again has its circuit breaker closed too (as Envoy
+    un-ejects a host on a passing active check): the checks just saw it answer.
+    """
+    for service in config.services.values():
+        balancer = service.balancer
+        breakers = service.breakers
+        for target in balancer.targets:
+            healthy = (service.name, target.address) not in unhealthy
+            if healthy and not target.healthy and breakers is not None:
+                breakers.close(target)
+            balancer.set_healthy(target, healthy)
 
 
 def main(argv: list[str] | None = None) -> int:

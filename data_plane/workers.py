@@ -109,6 +109,10 @@ class WorkerProcess:
         if not answer["ok"]:
             raise ValueError(answer["error"])
 
+    async def tell_health(self, payload: bytes) -> None:
+        """Tell the worker which targets fail their health checks (a HEALTH message)."""
+        await self._expect_ok(Kind.HEALTH, payload, QUERY_TIMEOUT)
+
     async def responsive(self, timeout: float) -> bool:
         """Whether the worker's event loop answers within `timeout` seconds.
 

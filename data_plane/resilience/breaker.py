@@ -126,6 +126,13 @@ class CircuitBreaker:
         self.trial_at = now
         return self.trials >= self.half_open_requests
 
+    def reset(self) -> None:
+        """Back to closed with no failures counted, whatever the state."""
+        self.state = CLOSED
+        self.failures = 0
+        self.trials = 0
+        self.recovery = self.recovery_time
+
     def retry_after(self, now: float) -> int:
         """Whole seconds (at least 1) until an open breaker lets a trial through."""
         return max(1, math.ceil(self.reopen_at - now))
@@ -207,6 +214,13 @@ class TargetBreakers:
         """A request goes to the half-open `target`."""
         breaker = self.breakers[target.index]
         if breaker.trial(self._clock()):
+            self._changed(target, breaker)
+
+    def close(self, target: Upstream) -> None:
+        """Close the breaker of `target`, whatever its state: its health checks pass again."""
+        breaker = self.breakers[target.index]
+        if breaker.state != CLOSED:
+            breaker.reset()
             self._changed(target, breaker)
 
     def tick(self) -> None:

@@ -208,13 +208,14 @@ class _Parsed:
 class ScriptedUpstream:
     """The server; use as a context manager, or start() and stop()."""
 
-    def __init__(self, script: Script = echo_request) -> None:
+    def __init__(self, script: Script = echo_request, port: int = 0) -> None:
+        """`port`: listen there (a stopped upstream coming back), else on a free one."""
         self.script = script
         self.requests: list[Received] = []
         self.raw: dict[int, bytearray] = {}
         self.connections = 0
         self.bytes_written = 0  # body bytes written by StreamBody actions
-        self.port = 0
+        self.port = port
         self._ids = itertools.count(1)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -252,7 +253,7 @@ class ScriptedUpstream:
         asyncio.set_event_loop(loop)
         self._loop = loop
         self._server = loop.run_until_complete(
-            asyncio.start_server(self._serve, "127.0.0.1", 0, limit=1 << 20)
+            asyncio.start_server(self._serve, "127.0.0.1", self.port, limit=1 << 20)
         )
         self.port = self._server.sockets[0].getsockname()[1]
         self._started.set()
