@@ -14,6 +14,7 @@ from fleetgate_pb import config_pb2 as pb
 
 CAPABILITIES: frozenset[str] = frozenset(
     {
+        "auth.jwks",
         "auth.jwt",
         "policy.auth",
         "policy.rate_limit",

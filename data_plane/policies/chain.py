@@ -41,7 +41,7 @@ from data_plane.limits.policy import LimitsContext, RateLimitPolicy
 from .auth import Auth
 from .consumers import NO_CONSUMERS, ConsumerDirectory
 from .header_changes import HeaderChanges
-from .tokens import StaticKeys, TokenVerifier
+from .tokens import TokenVerifier, key_source
 
 
 class Reply:
@@ -187,7 +187,7 @@ def build_chain(
         tokens = None
         if route.auth.HasField("jwt"):
             jwt = route.auth.jwt
-            tokens = TokenVerifier(jwt, StaticKeys(jwt.secret, list(jwt.public_keys)), time.time)
+            tokens = TokenVerifier(jwt, key_source(jwt), time.time)
         policies.append(Auth(route.auth, consumers, tokens))
     if route.HasField("rate_limit"):
         if limits is None:

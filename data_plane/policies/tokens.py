@@ -29,6 +29,8 @@ from jwt.algorithms import Algorithm, get_default_algorithms
 
 from data_plane.config.jwt_keys import FAMILY_OF, HMAC, PublicKey, load_pem
 
+from .jwks import jwks_keys
+
 MAX_TOKEN = 8192  # bytes; RFC 7519 sets none, and common servers cap headers at 8 KiB
 CACHE_SIZE = 4096  # good tokens kept per verifier
 MAX_ROLES = 64  # roles read from one token
@@ -90,6 +92,38 @@ class StaticKeys(KeySource):
 
     def __repr__(self) -> str:
         return f"<StaticKeys {sorted((f, len(k)) for f, k in self.by_family.items())}>"
+
+
+class BothKeys:
+    """The route's own keys and a JWKS's, together."""
+
+    __slots__ = ("fetched", "own")
+
+    def __init__(self, own: StaticKeys, fetched: KeySource) -> None:
+        self.own = own
+        self.fetched = fetched
+
+    def keys(self, family: str, alg: str, kid: str | None) -> list[PublicKey] | None:
+        own = self.own.keys(family, alg, kid) or []
+        fetched = self.fetched.keys(family, alg, kid)
+        if fetched is None:
+            return own or None
+        return own + fetched
+
+    def refresh(self) -> Awaitable[object] | None:
+        return self.fetched.refresh()
+
+    def __repr__(self) -> str:
+        return f"<BothKeys {self.own!r} {self.fetched!r}>"
+
+
+def key_source(settings: pb.JwtSettings) -> KeySource:
+    """Where a route with `settings` finds keys."""
+    own = StaticKeys(settings.secret, list(settings.public_keys))
+    if not settings.jwks_url:
+        return own
+    fetched = jwks_keys(settings.jwks_url)
+    return BothKeys(own, fetched) if own.by_family else fetched
 
 
 class TokenVerifier:
