@@ -45,16 +45,31 @@ async def _serve_file(settings: NodeSettings, path: str) -> int:
     from data_plane.standalone import ConfigFile, ConfigFileError, apply_file, reload_file
 
     source = ConfigFile(path)
-    reloads: set[asyncio.Task[bool]] = set()
+    # One reload at a time, and at most one more waiting: SIGHUPs that arrive while a
+    # reload compiles coalesce into a single next reload, which reads the file as it is
+    # then, so the node never works through a queue of stale versions.
+    running: asyncio.Task[bool] | None = None
+    again = False
 
     def reload() -> None:
+        nonlocal running, again
         if not serving:
             log.info("SIGHUP before the first config is in place: %s is being read already", path)
             return
+        if running is not None:
+            log.info("SIGHUP: a reload is running; %s will be read again after it", path)
+            again = True
+            return
         log.info("SIGHUP: reading %s again", path)
-        task = asyncio.ensure_future(reload_file(node, source))
-        reloads.add(task)
-        task.add_done_callback(reloads.discard)
+        running = asyncio.ensure_future(reload_file(node, source))
+        running.add_done_callback(reloaded)
+
+    def reloaded(_: asyncio.Task[bool]) -> None:
+        nonlocal running, again
+        running = None
+        if again:
+            again = False
+            reload()
 
     serving = False
     try:

@@ -234,3 +234,33 @@ def test_reloads_under_a_stream_of_requests_fail_none(
     assert clients.failures == []
     assert set(clients.answers) == {200}, clients.answers
     assert {f"v{i}" for i in range(RELOADS)} <= clients.tags
+
+
+# ---------------------------------------------------------------- coalescing
+
+
+def test_sighups_during_a_reload_coalesce_into_one_more_reload_of_the_newest_file(
+    start_node: Any, scripted: ScriptedUpstream
+) -> None:
+    # Enough routes that a reload compiles for a while: the SIGHUPs below arrive meanwhile.
+    node = start_node(gateway(scripted.address, extra_routes=3000))
+    node.write_config(gateway(scripted.address, tag="two", extra_routes=3000))
+    for sent in range(1, 9):
+        node.signal(signal.SIGHUP)
+        # Each signal is handled before the next is sent, so the kernel merges none.
+        deadline = time.monotonic() + RELOAD_TIMEOUT
+        while node.log().count("SIGHUP") < sent:
+            assert time.monotonic() < deadline, node.log()
+            time.sleep(0.005)
+    node.write_config(gateway(scripted.address, tag="three", extra_routes=3000))
+    node.signal(signal.SIGHUP)
+    deadline = time.monotonic() + RELOAD_TIMEOUT
+    while time.monotonic() < deadline:
+        if node.get("/x").header("x-config") == "three":
+            break
+        time.sleep(0.05)
+    else:
+        raise AssertionError(f"the newest file was never served:\n{node.log()}")
+    # The first SIGHUP's reload, then one for all those that came while it ran (which
+    # read the newest file); never one reload per signal.
+    assert node.log().count("reloaded ") <= 3, node.log()
