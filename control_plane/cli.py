@@ -219,6 +219,12 @@ def build_parser() -> argparse.ArgumentParser:
         default="-",
         help="where a JSON line per request goes: - (standard output), a file, or off",
     )
+    flag(
+        "--redis-url",
+        secret=True,
+        shown="none",
+        help="Redis of the rate limits with backend: redis (redis://[:password@]host:port/db)",
+    )
     _sync_security(flag)
 
     up = commands.add_parser("up", help="control plane on SQLite plus one node, with a demo route")

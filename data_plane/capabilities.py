@@ -16,6 +16,7 @@ CAPABILITIES: frozenset[str] = frozenset(
     {
         "auth.jwks",
         "auth.jwt",
+        "backend.redis",
         "policy.auth",
         "policy.rate_limit",
         "service.circuit_breaker",

@@ -95,6 +95,18 @@ FAMILIES: dict[str, tuple[str, str]] = {
         "counter",
         "Live keys forgotten to make room in the full local rate-limit table.",
     ),
+    "fleetgate_rate_limit_redis_decisions_total": (
+        "counter",
+        "Decisions Redis made for rate limits with backend: redis.",
+    ),
+    "fleetgate_rate_limit_redis_decision_seconds_total": (
+        "counter",
+        "Time spent waiting for those decisions, in seconds (over the count: the mean).",
+    ),
+    "fleetgate_rate_limit_redis_errors_total": (
+        "counter",
+        "Rate-limit decisions Redis failed to make in time (errors, timeouts).",
+    ),
     "fleetgate_upstream_connections": ("gauge", "Open upstream connections, by service."),
     "fleetgate_target_connections": (
         "gauge",

@@ -146,6 +146,7 @@ class Node:
             settings.workers,
             settings.access_log,
             limit_table_fd=self.limit_table_fd,
+            redis_url=settings.redis_url,
         )
 
     async def _supervise(self, index: int) -> None:

@@ -100,6 +100,7 @@ class NodeSettings:
     node_id: str | None = None
     labels: tuple[str, ...] = ()
     access_log: str = "-"  # a file, "-" (standard output) or "off"
+    redis_url: str | None = None  # the Redis of `backend: redis` rate limits
     limits: Limits = field(default_factory=Limits)
 
     @classmethod
@@ -117,8 +118,28 @@ class NodeSettings:
             node_id=args.node_id,
             labels=tuple(args.label or ()),
             access_log=_access_log(getattr(args, "access_log", "-")),
+            redis_url=_redis_url(getattr(args, "redis_url", None)),
             limits=Limits.from_environment(),
         )
+
+
+def _redis_url(value: str | None) -> str | None:
+    """`--redis-url`: redis://, rediss:// or unix:// with a host or path; raises SettingsError."""
+    if not value:
+        return None
+    scheme, sep, rest = value.partition("://")
+    if (
+        scheme not in ("redis", "rediss", "unix")
+        or not sep
+        or not rest
+        or len(value) > 4096
+        or any(c.isspace() or ord(c) < 32 for c in value)
+    ):
+        raise SettingsError(
+            "--redis-url: expected redis://[:password@]host[:port][/db], rediss://... or"
+            " unix:///path"
+        )
+    return value
 
 
 def _access_log(value: str) -> str:

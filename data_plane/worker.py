@@ -33,10 +33,12 @@ from data_plane.channel import Channel, ChannelClosed, Kind
 from data_plane.http.downstream import DownstreamConnection
 from data_plane.http.state import ProxyState
 from data_plane.limits.policy import Limiters, LocalBackend
+from data_plane.limits.redis_backend import REDIS_PREFIX_VARIABLE, RedisBackend
 from data_plane.limits.table import KeyTable
 from data_plane.metrics import WorkerMetrics
 from data_plane.runtime import RuntimeConfig, compile_snapshot
 from data_plane.settings import Limits, parse_address
+from data_plane.workers import REDIS_URL_VARIABLE
 
 log = logging.getLogger("fleetgate.worker")
 BACKLOG = 4096
@@ -118,7 +120,9 @@ class Worker:
                     self._prepared = None
                     await self._reply(Kind.APPLIED, request_id, {"ok": True, "error": ""})
                 elif kind is Kind.SAMPLES:
-                    await self._reply(kind, request_id, self.metrics.samples())
+                    samples = self.metrics.samples()
+                    self.limiters.add_samples(samples)
+                    await self._reply(kind, request_id, samples)
                 elif kind is Kind.SUMMARY:
                     await self._reply(kind, request_id, self.metrics.summary())
                 elif kind is Kind.PING:
@@ -284,9 +288,14 @@ def main(argv: list[str] | None = None) -> int:
     limits = Limits.from_environment()
     listen = parse_address(args.listen, "--listen")
     sock = socket.socket(fileno=args.channel_fd)
-    limiters = None
-    if args.limit_table_fd is not None:
-        limiters = Limiters(LocalBackend(KeyTable.open_shared(args.limit_table_fd)))
+    table = None if args.limit_table_fd is None else KeyTable.open_shared(args.limit_table_fd)
+    redis_url = os.environ.get(REDIS_URL_VARIABLE)
+    limiters = Limiters(
+        LocalBackend(table or KeyTable.private()),
+        RedisBackend(redis_url, prefix=os.environ.get(REDIS_PREFIX_VARIABLE) or "fleetgate")
+        if redis_url
+        else None,
+    )
 
     access_log = None if args.access_log == OFF else AccessLog(args.access_log)
 

@@ -22,6 +22,7 @@ from data_plane.settings import Limits
 
 log = logging.getLogger("fleetgate.node")
 
+REDIS_URL_VARIABLE = "FLEETGATE_REDIS_URL"
 APPLY_TIMEOUT = 120.0  # compiling 10,000 routes takes under a second; this is a hang
 QUERY_TIMEOUT = 5.0
 
@@ -51,10 +52,15 @@ class WorkerProcess:
         access_log: str = "off",
         *,
         limit_table_fd: int | None = None,
+        redis_url: str | None = None,
     ) -> WorkerProcess:
         """Start worker `index` of `workers`; `access_log`: -, a file, or off;
         `limit_table_fd`: the node's shared rate-limit table (data_plane/limits/table.py),
-        handed down as is."""
+        handed down as is; `redis_url`: the rate limits' Redis, passed in the environment
+        (FLEETGATE_REDIS_URL) since it may hold a password."""
+        environment = {**os.environ, **limits.as_environment()}
+        if redis_url:
+            environment[REDIS_URL_VARIABLE] = redis_url
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         shared = () if limit_table_fd is None else ("--limit-table-fd", str(limit_table_fd))
         try:
@@ -72,7 +78,7 @@ class WorkerProcess:
                 access_log,
                 *shared,
                 pass_fds=(theirs.fileno(), *([] if limit_table_fd is None else [limit_table_fd])),
-                env={**os.environ, **limits.as_environment()},
+                env=environment,
             )
         finally:
             theirs.close()

@@ -9,3 +9,4 @@ from __future__ import annotations
 
 CONNECT_TIMEOUT = 5.0  # seconds to open a connection to a target
 READ_TIMEOUT = 60.0  # seconds of silence from a target before 504
+RATE_LIMIT_DECISION_DEADLINE = 0.05  # seconds Redis has to decide before the fail mode applies

@@ -376,6 +376,15 @@ class RateLimitSpec(WindowLimits):
     by: Literal["consumer", "tenant", "client_ip", "route"] = "consumer"
     use_tier: bool = True
     backend: Literal["local", "redis"] = "local"
+    fail_mode: Literal["open", "closed"] = Field(
+        default="open", description="when Redis cannot decide in time: admit, or 503"
+    )
+    decision_deadline: float = Field(
+        default=defaults.RATE_LIMIT_DECISION_DEADLINE,
+        gt=0,
+        le=1.0,
+        description="seconds Redis has to decide before the fail mode applies",
+    )
 
 
 class CacheSpec(Spec):

@@ -230,6 +230,8 @@ def _rate_limit(spec: RateLimitSpec) -> pb.RateLimitPolicy:
         by=spec.by,
         use_tier=spec.use_tier,
         backend=spec.backend,
+        fail_mode=spec.fail_mode,
+        decision_deadline=spec.decision_deadline,
     )
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from fleetgate_pb import config_pb2 as pb
 
+from . import defaults
 from .model import ENTITY_KINDS, GatewayConfig
 from .snapshot import HASH_SOURCES, HEADER_MATCH_KINDS, LOAD_BALANCERS
 
@@ -157,6 +158,8 @@ def _route(route: pb.Route) -> Body:
             "by": limit.by,
             "use_tier": limit.use_tier,
             "backend": limit.backend,
+            "fail_mode": limit.fail_mode or "open",
+            "decision_deadline": limit.decision_deadline or defaults.RATE_LIMIT_DECISION_DEADLINE,
         }
     if route.HasField("cache"):
         cache = route.cache

@@ -14,19 +14,31 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from fleetgate_pb import config_pb2 as pb
 
-from data_plane.http.errors import TooManyRequests
-from data_plane.metrics import ADMITTED, RATE_LIMIT, REFUSED, TIER, LimitCounters, WorkerMetrics
+from data_plane.capabilities import ApplyError
+from data_plane.config.defaults import RATE_LIMIT_DECISION_DEADLINE as DECISION_DEADLINE
+from data_plane.http.errors import RateLimitUnavailable, TooManyRequests
+from data_plane.metrics import (
+    ADMITTED,
+    FAIL_CLOSED,
+    FAIL_OPEN,
+    RATE_LIMIT,
+    REFUSED,
+    TIER,
+    LimitCounters,
+    WorkerMetrics,
+)
 
-from .gcra import WindowState
+from .gcra import Window, WindowState
+from .redis_backend import BackendUnavailable, RedisBackend
 from .table import Entry, KeyTable, key_hash
 from .tiers import TierBook, TierLimits, policy_items, windows_of
 
 if TYPE_CHECKING:
-    from data_plane.policies.chain import Call
+    from data_plane.policies.chain import Call, Decision, RequestVerdict
 
 RATELIMIT_POLICY = b"RateLimit-Policy"
 RATELIMIT = b"RateLimit"
@@ -54,10 +66,22 @@ class LocalBackend:
 class Limiters:
     """A worker's rate-limit backends; they outlive config swaps, so counts carry over."""
 
-    __slots__ = ("local",)
+    __slots__ = ("local", "redis")
 
-    def __init__(self, local: LocalBackend) -> None:
+    def __init__(self, local: LocalBackend, redis: RedisBackend | None = None) -> None:
         self.local = local
+        self.redis = redis  # None: the node has no --redis-url
+
+    def add_samples(self, samples: dict[str, Any]) -> None:
+        """Add the Redis backend's figures to a worker's `WorkerMetrics.samples()`."""
+        redis = self.redis
+        if redis is not None:
+            values = samples["values"]
+            values.append(["fleetgate_rate_limit_redis_decisions_total", {}, redis.decisions])
+            values.append(
+                ["fleetgate_rate_limit_redis_decision_seconds_total", {}, redis.latency_sum]
+            )
+            values.append(["fleetgate_rate_limit_redis_errors_total", {}, redis.errors])
 
     @classmethod
     def private(cls) -> Limiters:
@@ -68,39 +92,105 @@ class Limiters:
 class LimitsContext:
     """What a snapshot's limit policies share: the worker's backends, tiers, counters."""
 
-    __slots__ = ("limiters", "metrics", "tiers")
+    __slots__ = ("_books", "limiters", "metrics", "snapshot")
 
     def __init__(self, limiters: Limiters, snapshot: pb.Snapshot | None, metrics: WorkerMetrics):
         self.limiters = limiters
         self.metrics = metrics
-        self.tiers = TierBook(snapshot, LocalBackend.ticks_per_second)
+        self.snapshot = snapshot
+        self._books: dict[int, TierBook] = {}
+
+    def tiers(self, ticks_per_second: int) -> TierBook:
+        """The snapshot's tiers in the ticks of a backend's clock."""
+        book = self._books.get(ticks_per_second)
+        if book is None:
+            book = self._books[ticks_per_second] = TierBook(self.snapshot, ticks_per_second)
+        return book
 
 
 class RateLimitPolicy:
     """A route's `rate_limit`."""
 
-    __slots__ = ("backend", "by", "counters", "items", "prefix", "tiers", "use_tier", "windows")
+    __slots__ = (
+        "by",
+        "counters",
+        "deadline",
+        "fail_closed",
+        "items",
+        "local",
+        "prefix",
+        "redis",
+        "ticks",
+        "tiers",
+        "use_tier",
+        "windows",
+    )
 
     def __init__(self, route: str, spec: pb.RateLimitPolicy, context: LimitsContext) -> None:
-        self.backend = context.limiters.local
-        self.windows = windows_of(spec, self.backend.ticks_per_second)
+        self.local: LocalBackend | None = None
+        self.redis: RedisBackend | None = None
+        if spec.backend == "redis":
+            self.redis = context.limiters.redis
+            if self.redis is None:
+                raise ApplyError(
+                    f"route {route}: rate_limit.backend is redis, and this node has no --redis-url"
+                )
+            self.ticks = self.redis.ticks_per_second
+        else:
+            self.local = context.limiters.local
+            self.ticks = self.local.ticks_per_second
+        self.windows = windows_of(spec, self.ticks)
         self.items = policy_items("", self.windows)
         self.by = spec.by or "consumer"
         self.prefix = f"route|{route}|{self.by}|"
         self.use_tier = spec.use_tier
-        self.tiers = context.tiers
+        self.fail_closed = spec.fail_mode == "closed"
+        self.deadline = spec.decision_deadline or DECISION_DEADLINE
+        self.tiers = context.tiers(self.ticks)
         self.counters: LimitCounters = context.metrics.limits(route)
 
-    def on_request(self, call: Call) -> TooManyRequests | None:
+    def on_request(self, call: Call) -> RequestVerdict:
+        tier = self.tiers.of(call.tier, call.tenant) if self.use_tier and call.tenant else None
+        if tier is not None and not tier.windows:
+            tier = None
+        if not self.windows and tier is None:
+            return None
+        local = self.local
+        if local is None:
+            return self._decide_on_redis(call, tier)
         entries: list[Entry] = []
         if self.windows:
             entries.append((key_hash(self.prefix + self._key(call)), self.windows))
-        tier = self.tiers.of(call.tier, call.tenant) if self.use_tier and call.tenant else None
-        if tier is not None and tier.windows:
+        if tier is not None:
             entries.append((key_hash(f"tenant|{call.tenant}"), tier.windows))
-        if not entries:
+        admitted, states = local.decide(entries)
+        return self._verdict(call, admitted, states, tier)
+
+    async def _decide_on_redis(self, call: Call, tier: TierLimits | None) -> Decision:
+        redis = self.redis
+        assert redis is not None
+        route_key = self.prefix + self._key(call)
+        keys: list[str] = []
+        windows: list[tuple[Window, ...]] = []
+        # One hash tag for every key of the decision: the tenant's when its tier counts.
+        tag = route_key if tier is None else f"tenant|{call.tenant}"
+        if self.windows:
+            keys.append(redis.key(tag, route_key))
+            windows.append(self.windows)
+        if tier is not None:
+            keys.append(redis.key(tag, "tier"))
+            windows.append(tier.windows)
+        try:
+            admitted, states = await redis.decide(keys, windows, self.deadline)
+        except BackendUnavailable:
+            policy = RATE_LIMIT if self.windows else TIER
+            items = self.items if tier is None else [*self.items, *tier.items]
+            call.response_fields.append((RATELIMIT_POLICY, b", ".join(items)))
+            if self.fail_closed:
+                self.counters.count(policy, FAIL_CLOSED)
+                return RateLimitUnavailable("the rate-limit backend cannot decide; try again")
+            self.counters.count(policy, FAIL_OPEN)
             return None
-        admitted, states = self.backend.decide(entries)
         return self._verdict(call, admitted, states, tier)
 
     def _key(self, call: Call) -> str:
@@ -120,7 +210,7 @@ class RateLimitPolicy:
         states: list[list[WindowState]],
         tier: TierLimits | None,
     ) -> TooManyRequests | None:
-        ticks = self.backend.ticks_per_second
+        ticks = self.ticks
         items = self.items if tier is None else [*self.items, *tier.items]
         named: list[tuple[bytes, WindowState]] = []
         for i, entry_states in enumerate(states):
@@ -155,7 +245,8 @@ class RateLimitPolicy:
 
     def __repr__(self) -> str:
         windows = ",".join(f"{w.limit}/{w.name}" for w in self.windows)
-        return f"<RateLimitPolicy by={self.by} windows=[{windows}] tier={self.use_tier}>"
+        backend = "local" if self.redis is None else "redis"
+        return f"<RateLimitPolicy {backend} by={self.by} windows=[{windows}] tier={self.use_tier}>"
 
 
 def _seconds(ticks: int, per_second: int) -> int:

@@ -287,7 +287,7 @@ class JwtSettings(_message.Message):
     def __init__(self, issuer: _Optional[str] = ..., audiences: _Optional[_Iterable[str]] = ..., algorithms: _Optional[_Iterable[str]] = ..., jwks_url: _Optional[str] = ..., secret: _Optional[str] = ..., roles_claim: _Optional[str] = ..., public_keys: _Optional[_Iterable[str]] = ..., leeway: _Optional[float] = ...) -> None: ...
 
 class RateLimitPolicy(_message.Message):
-    __slots__ = ("requests_per_second", "requests_per_minute", "requests_per_hour", "requests_per_day", "by", "use_tier", "backend")
+    __slots__ = ("requests_per_second", "requests_per_minute", "requests_per_hour", "requests_per_day", "by", "use_tier", "backend", "fail_mode", "decision_deadline")
     REQUESTS_PER_SECOND_FIELD_NUMBER: _ClassVar[int]
     REQUESTS_PER_MINUTE_FIELD_NUMBER: _ClassVar[int]
     REQUESTS_PER_HOUR_FIELD_NUMBER: _ClassVar[int]
@@ -295,6 +295,8 @@ class RateLimitPolicy(_message.Message):
     BY_FIELD_NUMBER: _ClassVar[int]
     USE_TIER_FIELD_NUMBER: _ClassVar[int]
     BACKEND_FIELD_NUMBER: _ClassVar[int]
+    FAIL_MODE_FIELD_NUMBER: _ClassVar[int]
+    DECISION_DEADLINE_FIELD_NUMBER: _ClassVar[int]
     requests_per_second: int
     requests_per_minute: int
     requests_per_hour: int
@@ -302,7 +304,9 @@ class RateLimitPolicy(_message.Message):
     by: str
     use_tier: bool
     backend: str
-    def __init__(self, requests_per_second: _Optional[int] = ..., requests_per_minute: _Optional[int] = ..., requests_per_hour: _Optional[int] = ..., requests_per_day: _Optional[int] = ..., by: _Optional[str] = ..., use_tier: _Optional[bool] = ..., backend: _Optional[str] = ...) -> None: ...
+    fail_mode: str
+    decision_deadline: float
+    def __init__(self, requests_per_second: _Optional[int] = ..., requests_per_minute: _Optional[int] = ..., requests_per_hour: _Optional[int] = ..., requests_per_day: _Optional[int] = ..., by: _Optional[str] = ..., use_tier: _Optional[bool] = ..., backend: _Optional[str] = ..., fail_mode: _Optional[str] = ..., decision_deadline: _Optional[float] = ...) -> None: ...
 
 class CachePolicy(_message.Message):
     __slots__ = ("ttl", "methods", "vary_headers", "max_body_bytes", "backend")

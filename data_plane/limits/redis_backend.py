@@ -1,0 +1,189 @@
+"""The Redis backend: one limit per fleet, decided by one Lua script on Redis's clock.
+
+Every node's workers send the same script (EVALSHA; loaded again after a NOSCRIPT, as
+after a Redis restart) with the keys of one decision: the script reads Redis's TIME in
+microseconds, runs GCRA over every window of every key (gcra.py, the same arithmetic)
+and moves the TATs only when every window admits, so two nodes sharing a Redis admit
+the limit together. Keys carry a hash tag (`{...}`), the same for every key of one
+decision, so Redis Cluster keeps them in one slot; each key expires when its windows
+are whole again.
+
+A decision has a deadline (50 ms by default). A failed or late decision marks the
+backend down: until a backoff (0.1 s doubling to 5 s, jittered) has passed, decisions
+fail at once, without a round trip, and the policy's `fail_mode` applies; then one
+decision tries again. The log says so once per change of state, not once per request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import random
+import time
+
+import redis.asyncio as aioredis
+from redis.exceptions import NoScriptError, RedisError
+
+from .gcra import Window, WindowState, state
+
+log = logging.getLogger("fleetgate.limits")
+
+DEADLINE = 0.05
+# Keys start with this prefix (default "fleetgate"): nodes of one fleet use the same one.
+REDIS_PREFIX_VARIABLE = "FLEETGATE_REDIS_KEY_PREFIX"
+BACKOFF_FIRST = 0.1
+BACKOFF_MAX = 5.0
+POOL_SIZE = 64
+
+# KEYS: one hash per key. ARGV: per key, its window count then (slot, interval, capacity)
+# per window; the last ARGV is the monthly quota key's count (0: none).
+# Returns: admitted (1/0), now, then each window's TAT after the decision.
+SCRIPT = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local a = 1
+local admitted = 1
+local tats = {}
+local plan = {}
+local ends = {}
+for k = 1, #KEYS do
+  local count = tonumber(ARGV[a]); a = a + 1
+  local slots = {}
+  for w = 1, count do
+    slots[w] = ARGV[a]
+    plan[#plan + 1] = {k, ARGV[a], tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])}
+    a = a + 3
+  end
+  local held = {}
+  if count > 0 then held = redis.call('HMGET', KEYS[k], unpack(slots)) end
+  for w = 1, count do
+    local p = plan[#plan - count + w]
+    local tat = tonumber(held[w]) or 0
+    if tat < now then tat = now end
+    local new_tat = tat + p[3]
+    p[5] = tonumber(held[w]) or 0
+    if new_tat - now > p[4] then admitted = 0 else p[6] = new_tat end
+  end
+end
+local out = {admitted, now}
+for i, p in ipairs(plan) do
+  local tat = p[5]
+  if admitted == 1 then
+    tat = p[6]
+    redis.call('HSET', KEYS[p[1]], p[2], tat)
+    if (ends[p[1]] or 0) < tat then ends[p[1]] = tat end
+  end
+  out[#out + 1] = tat
+end
+for k, e in pairs(ends) do
+  redis.call('PEXPIRE', KEYS[k], math.floor((e - now) / 1000) + 1)
+end
+return out
+"""
+SCRIPT_SHA = hashlib.sha1(SCRIPT.encode()).hexdigest()
+
+
+class BackendUnavailable(Exception):
+    """The backend could not decide in time; the policy's fail mode applies."""
+
+
+class RedisBackend:
+    """A worker's connection pool to the Redis that every node of the fleet shares."""
+
+    ticks_per_second = 1_000_000  # Redis's TIME, in microseconds
+
+    def __init__(self, url: str, *, prefix: str = "fleetgate") -> None:
+        self.url = url
+        self.prefix = prefix
+        self.client = aioredis.Redis.from_url(
+            url,
+            max_connections=POOL_SIZE,
+            socket_connect_timeout=1.0,
+            socket_timeout=1.0,
+            retry_on_timeout=False,
+        )
+        # Per-worker state
+        self.up = True
+        self.retry_at = 0.0  # monotonic time of the next try while down
+        self.backoff = 0.0
+        # Counters for /metrics
+        self.decisions = 0
+        self.errors = 0
+        self.latency_sum = 0.0
+
+    def key(self, tag: str, name: str) -> str:
+        """A key of this backend: every key of one decision shares `tag` (one slot)."""
+        return f"{self.prefix}:{{{tag}}}:{name}"
+
+    async def decide(
+        self, keys: list[str], windows: list[tuple[Window, ...]], deadline: float = DEADLINE
+    ) -> tuple[bool, list[list[WindowState]]]:
+        """One decision over the windows of every key, within `deadline` seconds;
+        raises BackendUnavailable."""
+        if not self.up and time.monotonic() < self.retry_at:
+            raise BackendUnavailable("the rate-limit backend is down")
+        args: list[int | str] = []
+        for key_windows in windows:
+            args.append(len(key_windows))
+            for w in key_windows:
+                args += (w.slot, w.interval, w.capacity)
+        started = time.monotonic()
+        try:
+            reply = await asyncio.wait_for(self._run(keys, args), deadline)
+        except (RedisError, OSError, TimeoutError) as exc:
+            self._failed(exc)
+            raise BackendUnavailable(str(exc) or type(exc).__name__) from exc
+        self.decisions += 1
+        self.latency_sum += time.monotonic() - started
+        self._recovered()
+        admitted, now, *tats = (int(v) for v in reply)
+        states: list[list[WindowState]] = []
+        i = 0
+        for key_windows in windows:
+            states.append([state(w, tats[i + j], now) for j, w in enumerate(key_windows)])
+            i += len(key_windows)
+        return admitted == 1, states
+
+    async def _run(self, keys: list[str], args: list[int | str]) -> list[int]:
+        try:
+            reply = await self.client.evalsha(SCRIPT_SHA, len(keys), *keys, *args)
+        except NoScriptError:
+            # A restarted or flushed Redis: load it again, once, and go on.
+            await self.client.script_load(SCRIPT)
+            reply = await self.client.evalsha(SCRIPT_SHA, len(keys), *keys, *args)
+        return list(reply)
+
+    def _failed(self, exc: BaseException) -> None:
+        self.errors += 1
+        if self.up:
+            self.up = False
+            self.backoff = BACKOFF_FIRST
+            log.warning(
+                "rate limits: Redis at %s cannot decide (%s); policies follow their fail_mode",
+                _redacted(self.url),
+                str(exc) or type(exc).__name__,
+            )
+        else:
+            self.backoff = min(BACKOFF_MAX, self.backoff * 2)
+        self.retry_at = time.monotonic() + self.backoff * random.uniform(0.5, 1.0)
+
+    def _recovered(self) -> None:
+        if not self.up:
+            self.up = True
+            self.backoff = 0.0
+            log.warning("rate limits: Redis at %s decides again", _redacted(self.url))
+
+    async def close(self) -> None:
+        await self.client.aclose()
+
+    def __repr__(self) -> str:
+        return f"<RedisBackend {_redacted(self.url)} up={self.up} errors={self.errors}>"
+
+
+def _redacted(url: str) -> str:
+    """`url` without its password."""
+    scheme, sep, rest = url.partition("://")
+    if "@" in rest:
+        rest = "***@" + rest.rpartition("@")[2]
+    return scheme + sep + rest

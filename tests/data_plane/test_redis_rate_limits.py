@@ -1,0 +1,240 @@
+"""Rate limits on Redis, with real nodes and real Redis servers: one limit per fleet, faults.
+
+The shared Redis (the `redis_url` fixture) serves the fleet tests under a random key
+prefix; the fault tests start a Redis of their own, which they stop, slow down
+(DEBUG SLEEP) and flush.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import subprocess
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+
+from tests.conftest import free_port, service_missing
+from tests.data_plane.running_node import RunningNode
+from tests.data_plane.scripted_upstream import ScriptedUpstream
+
+LIMIT = 20
+POLL = 15.0  # seconds a test waits for a node to notice Redis is back
+
+
+def config(address: str) -> dict[str, Any]:
+    def route(name: str, **limit: Any) -> dict[str, Any]:
+        return {
+            "name": name,
+            "paths": [f"/{name}/**"],
+            "service": "app",
+            "rate_limit": {"backend": "redis", "by": "route", **limit},
+        }
+
+    return {
+        "services": [{"name": "app", "targets": [{"address": address}]}],
+        "routes": [
+            route("shared", requests_per_hour=LIMIT),
+            route("open", requests_per_hour=1000, fail_mode="open"),
+            route("closed", requests_per_hour=1000, fail_mode="closed"),
+            route("few", requests_per_hour=2, fail_mode="closed"),
+        ],
+    }
+
+
+class OwnRedis:
+    """A redis-server of a test's own, on a free port, with DEBUG allowed."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.port = free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> OwnRedis:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            service_missing("redis-server", FileNotFoundError("redis-server is not installed"))
+            raise AssertionError("unreachable")
+        self.process = subprocess.Popen(
+            [
+                binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--enable-debug-command",
+                "yes",
+                "--dir",
+                str(self.directory),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with contextlib.suppress(redis.RedisError):
+                if self.client().ping():
+                    return self
+            time.sleep(0.05)
+        raise AssertionError("the test's redis-server did not start")
+
+    def client(self) -> redis.Redis:
+        return redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=5)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(10)
+
+
+@pytest.fixture
+def prefix(redis_url: str) -> Iterator[str]:
+    """A random key prefix in the shared Redis, its keys deleted after the test."""
+    name = f"fgtest-{uuid.uuid4().hex[:12]}"
+    yield name
+    client = redis.Redis.from_url(redis_url)
+    for key in client.scan_iter(f"{name}:*"):
+        client.delete(key)
+
+
+def node_env(url: str, prefix: str) -> dict[str, str]:
+    return {"FLEETGATE_REDIS_URL": url, "FLEETGATE_REDIS_KEY_PREFIX": prefix}
+
+
+def test_two_nodes_sharing_redis_admit_the_limit_together(
+    tmp_path: Path, upstream: ScriptedUpstream, redis_url: str, prefix: str
+) -> None:
+    upstream.clear()
+    env = node_env(redis_url, prefix)
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    first = RunningNode(tmp_path / "a", config(upstream.address), env=env)
+    second = RunningNode(tmp_path / "b", config(upstream.address), env=env)
+    first.start()
+    try:
+        second.start()
+        try:
+            statuses = [node.get("/shared/x").status for _ in range(20) for node in (first, second)]
+            assert statuses.count(200) == LIMIT
+            assert statuses.count(429) == len(statuses) - LIMIT
+            keys = list(redis.Redis.from_url(redis_url).scan_iter(f"{prefix}:*"))
+            assert keys == [f"{prefix}:{{route|shared|route|}}:route|shared|route|".encode()]
+            assert redis.Redis.from_url(redis_url).pttl(keys[0]) > 0  # keys expire
+        finally:
+            second.stop()
+    finally:
+        first.stop()
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[OwnRedis]:
+    server = OwnRedis(tmp_path).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def node_on_own_redis(
+    tmp_path: Path, upstream: ScriptedUpstream, own_redis: OwnRedis
+) -> Iterator[RunningNode]:
+    directory = tmp_path / "node"
+    directory.mkdir()
+    env = node_env(own_redis.url, "fgtest")
+    node = RunningNode(directory, config(upstream.address), env=env).start()
+    yield node
+    node.stop()
+
+
+def decided(node: RunningNode, path: str) -> bool:
+    """Whether Redis decided the request (a decision brings the RateLimit field)."""
+    return node.get(path).header("RateLimit") is not None
+
+
+def test_with_redis_stopped_requests_follow_the_fail_mode_and_the_log_says_so_once(
+    node_on_own_redis: RunningNode, own_redis: OwnRedis
+) -> None:
+    node = node_on_own_redis
+    assert decided(node, "/open/x")
+    own_redis.stop()
+    answers = [node.get("/open/x") for _ in range(10)]
+    assert [a.status for a in answers] == [200] * 10
+    assert all(a.header("RateLimit") is None for a in answers)
+    assert answers[0].header("RateLimit-Policy") == '"hour";q=1000;w=3600'
+    closed = [node.get("/closed/x") for _ in range(10)]
+    assert [a.status for a in closed] == [503] * 10
+    assert closed[0].json()["error"]["code"] == "rate_limit_unavailable"
+    assert node.log().count("cannot decide") == 1
+    assert node.metric(
+        "fleetgate_rate_limit_decisions_total", route="closed", policy="rate_limit",
+        outcome="fail_closed",
+    ) == 10  # fmt: skip
+    assert node.metric("fleetgate_rate_limit_redis_errors_total") >= 1
+
+    own_redis.start()  # the same port: the node reconnects on its own
+    deadline = time.monotonic() + POLL
+    while not decided(node, "/open/x"):
+        assert time.monotonic() < deadline, node.log()
+        time.sleep(0.1)
+    assert node.log().count("decides again") == 1
+
+
+def test_a_slow_redis_past_the_deadline_gets_the_fail_mode(
+    node_on_own_redis: RunningNode, own_redis: OwnRedis
+) -> None:
+    node = node_on_own_redis
+    assert node.get("/closed/x").status == 200
+    sleeper = threading.Thread(
+        target=lambda: own_redis.client().execute_command("DEBUG", "SLEEP", 2)
+    )
+    sleeper.start()
+    try:
+        time.sleep(0.2)  # let the sleep begin: Redis answers nothing until it ends
+        answer = node.get("/closed/x")
+        assert answer.status == 503
+        assert answer.json()["error"]["code"] == "rate_limit_unavailable"
+        assert node.get("/open/x").status == 200
+    finally:
+        sleeper.join(10)
+    deadline = time.monotonic() + POLL
+    while not decided(node, "/closed/x"):
+        assert time.monotonic() < deadline, node.log()
+        time.sleep(0.1)
+
+
+def test_a_flushed_script_is_loaded_again_and_the_decision_made(
+    node_on_own_redis: RunningNode, own_redis: OwnRedis
+) -> None:
+    node = node_on_own_redis
+    assert [node.get("/few/x").status for _ in range(1)] == [200]
+    own_redis.client().script_flush()
+    assert node.get("/few/x").status == 200
+    refused = node.get("/few/x")
+    assert refused.status == 429 and refused.header("Retry-After") is not None
+    assert node.metric("fleetgate_rate_limit_redis_errors_total") == 0
+
+
+def test_a_redis_route_on_a_node_without_redis_is_refused(
+    tmp_path: Path, upstream: ScriptedUpstream
+) -> None:
+    assert "FLEETGATE_REDIS_URL" not in os.environ
+    node = RunningNode(tmp_path, config(upstream.address)).start(wait=False)
+    try:
+        deadline = time.monotonic() + 20
+        while "has no --redis-url" not in node.log():
+            assert time.monotonic() < deadline, node.log()
+            time.sleep(0.1)
+        assert node.status("/ready")[0] != 200
+    finally:
+        node.stop()
