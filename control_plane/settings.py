@@ -15,7 +15,12 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from data_plane.config.syntax import parse_host_port
-from data_plane.sync.contract import MIN_TOKEN_LENGTH, is_weak_token, weak_token_problem
+from data_plane.sync.contract import (
+    MIN_TOKEN_LENGTH,
+    cluster_tokens,
+    is_weak_token,
+    weak_token_problem,
+)
 
 DEFAULT_DB = "sqlite:///./fleetgate.db"
 
@@ -45,11 +50,18 @@ class ControlPlaneSettings(BaseSettings):
         parse_host_port(value)
         return value
 
-    @field_validator("admin_token", "cluster_token")
+    @field_validator("admin_token")
     @classmethod
     def _token(cls, value: str | None) -> str | None:
         if value is not None and (not value or any(c.isspace() for c in value)):
             raise ValueError("a token may not be empty or hold whitespace")
+        return value
+
+    @field_validator("cluster_token")
+    @classmethod
+    def _cluster_tokens(cls, value: str | None) -> str | None:
+        if value is not None:
+            cluster_tokens(value)  # one, or NEW,OLD while it is rotated
         return value
 
     @model_validator(mode="after")

@@ -25,6 +25,7 @@ from data_plane.sync.contract import (
     OUTLOOK_HEADER,
     SnapshotRef,
     Unreadable,
+    cluster_tokens,
     node_message_problem,
 )
 
@@ -81,7 +82,8 @@ class ConfigSyncService(pb_grpc.ConfigSyncServicer):
         self._cache = cache
         self._inventory = inventory
         self._metrics = metrics
-        self._token = f"Bearer {cluster_token}".encode()
+        # One token, or NEW,OLD while the cluster token is rotated (docs/deploy.md).
+        self._tokens = tuple(f"Bearer {token}".encode() for token in cluster_tokens(cluster_token))
         self._hello_timeout = hello_timeout
         self._clock = clock
         # node id -> its session on this replica, for __repr__ and the connected gauge.
@@ -161,7 +163,9 @@ class ConfigSyncService(pb_grpc.ConfigSyncServicer):
         for key, value in metadata:
             if key == "authorization":
                 given = value if isinstance(value, bytes) else value.encode()
-                return hmac.compare_digest(given, self._token)
+                # Every token compared, so the time taken does not tell which one matched.
+                matches = [hmac.compare_digest(given, token) for token in self._tokens]
+                return any(matches)
         return False
 
     async def _receive_hello(self, requests: NodeMessages) -> pb.Hello:

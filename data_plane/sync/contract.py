@@ -180,13 +180,34 @@ def is_weak_token(token: str) -> bool:
     return len(token) < MIN_TOKEN_LENGTH or token.lower() in WEAK_TOKENS
 
 
+# A control plane accepts `NEW,OLD` while the cluster token is rotated; a node sends one.
+MAX_CLUSTER_TOKENS = 2
+
+
+def cluster_tokens(value: str) -> tuple[str, ...]:
+    """The tokens a control plane's `--cluster-token` accepts: one, or `NEW,OLD`.
+
+    Raises ValueError saying what is wrong: an empty item, whitespace, more than two.
+    """
+    tokens = tuple(value.split(","))
+    if len(tokens) > MAX_CLUSTER_TOKENS:
+        raise ValueError(
+            f"at most {MAX_CLUSTER_TOKENS} cluster tokens (NEW,OLD during a rotation),"
+            f" got {len(tokens)}"
+        )
+    for token in tokens:
+        if not token or any(c.isspace() for c in token):
+            raise ValueError("a cluster token may not be empty or hold whitespace")
+    return tokens
+
+
 def weak_token_problem(token: str, addresses: tuple[str, ...]) -> tuple[bool, str | None]:
-    """(refused, what to say) about the cluster token used on `addresses`.
+    """(refused, what to say) about the cluster token (or `NEW,OLD`) used on `addresses`.
 
     A weak token is refused when the stream leaves the machine, and warned about when
     every address is loopback (a laptop, a test): nobody else can reach it there.
     """
-    if not is_weak_token(token):
+    if not any(is_weak_token(one) for one in token.split(",")):
         return False, None
     refused = not all(is_loopback(address) for address in addresses)
     where = "off this machine" if refused else "on loopback only"

@@ -40,6 +40,11 @@ class SyncSettings:
                 "--cluster-token (or FLEETGATE_CLUSTER_TOKEN) is required with --control-plane:"
                 " it is the shared secret the control plane checks"
             )
+        if "," in args.cluster_token:
+            raise SyncSettingsError(
+                "--cluster-token: a node sends one token; NEW,OLD is for control planes"
+                " while the token is rotated"
+            )
         refused, problem = weak_token_problem(args.cluster_token, addresses)
         if refused:
             raise SyncSettingsError(f"--cluster-token: {problem}")

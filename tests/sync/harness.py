@@ -100,7 +100,7 @@ class SyncServer:
 
 @contextlib.asynccontextmanager
 async def sync_server(
-    *, clock: Callable[[], float] | None = None, port: int = 0
+    *, clock: Callable[[], float] | None = None, port: int = 0, cluster_token: str = TOKEN
 ) -> AsyncIterator[SyncServer]:
     """A real grpc.aio ConfigSync server on a loopback port."""
     cache = SnapshotCache()
@@ -108,7 +108,7 @@ async def sync_server(
     registry = CollectorRegistry()
     metrics = SyncMetrics(registry)
     service = ConfigSyncService(
-        cache, inventory, metrics, cluster_token=TOKEN, clock=clock or time.time
+        cache, inventory, metrics, cluster_token=cluster_token, clock=clock or time.time
     )
     server, port = transport.sync_server(service, f"127.0.0.1:{port}", None)
     await server.start()
