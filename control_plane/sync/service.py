@@ -33,10 +33,14 @@ from .cache import CachedRelease, Slot, SnapshotCache
 from .metrics import SyncMetrics
 from .refusals import RefusalLog
 from .session import NodeSession, Push
+from .wire import push_bytes, push_tail
 
 log = logging.getLogger("fleetgate.sync")
 
 NodeMessages = AsyncIterator[pb.NodeMessage | Unreadable]
+# What a stream is to send: pushes are encoded only as they are sent (`_encoded`), so a
+# release woken on 2,000 streams at once is not 2,000 encoded copies waiting in queues.
+Outbox = asyncio.Queue[Push | pb.ControlMessage | None]
 _SLOTS = {Slot.ACTIVE: pb.ACTIVE, Slot.CANDIDATE: pb.CANDIDATE}
 
 
@@ -89,12 +93,14 @@ class ConfigSyncService(pb_grpc.ConfigSyncServicer):
         # node id -> its session on this replica, for __repr__ and the connected gauge.
         self._sessions: dict[str, NodeSession] = {}
         self._refusals = RefusalLog(log)
+        # The latest release of each slot with its encoded snapshot field, shared by streams.
+        self._tails: dict[Slot, tuple[CachedRelease, bytes]] = {}
 
     async def Stream(
         self,
         request_iterator: NodeMessages,
         context: grpc.aio.ServicerContext[pb.NodeMessage, pb.ControlMessage],
-    ) -> AsyncIterator[pb.ControlMessage]:
+    ) -> AsyncIterator[pb.ControlMessage | bytes]:
         if not self._authorized(context.invocation_metadata() or ()):
             self._refusals.warning(
                 "token", "config sync: refused %s: missing or wrong cluster token", context.peer()
@@ -114,7 +120,7 @@ class ConfigSyncService(pb_grpc.ConfigSyncServicer):
 
         session = NodeSession(hello.node_id, holds=held_ref(hello.active))
         session.rejected |= await self._inventory.connected(hello, context.peer())
-        outbox: asyncio.Queue[pb.ControlMessage | None] = asyncio.Queue()
+        outbox: Outbox = asyncio.Queue()
         self._sessions[session.node_id] = session
         self._metrics.connected_nodes.inc()
         tasks: list[asyncio.Task[None]] = []
@@ -139,7 +145,7 @@ class ConfigSyncService(pb_grpc.ConfigSyncServicer):
                 asyncio.create_task(self._follow(session, outbox, latest.version if latest else 0)),
             ]
             while (message := await outbox.get()) is not None:
-                yield message
+                yield self._encoded(message) if isinstance(message, Push) else message
             ended = reader.exception() if reader.done() and not reader.cancelled() else None
             if isinstance(ended, ProtocolViolation):
                 self._refusals.warning(
@@ -184,7 +190,7 @@ class ConfigSyncService(pb_grpc.ConfigSyncServicer):
         self,
         requests: NodeMessages,
         session: NodeSession,
-        outbox: asyncio.Queue[pb.ControlMessage | None],
+        outbox: Outbox,
     ) -> None:
         try:
             async for received in requests:
@@ -205,7 +211,7 @@ class ConfigSyncService(pb_grpc.ConfigSyncServicer):
     async def _follow(
         self,
         session: NodeSession,
-        outbox: asyncio.Queue[pb.ControlMessage | None],
+        outbox: Outbox,
         seen: int,
     ) -> None:
         while True:
@@ -219,7 +225,7 @@ class ConfigSyncService(pb_grpc.ConfigSyncServicer):
         self,
         session: NodeSession,
         ack: pb.Ack,
-        outbox: asyncio.Queue[pb.ControlMessage | None],
+        outbox: Outbox,
     ) -> None:
         answer = session.ack(ack.nonce)
         if answer is None:
@@ -235,7 +241,7 @@ class ConfigSyncService(pb_grpc.ConfigSyncServicer):
         self,
         session: NodeSession,
         nack: pb.Nack,
-        outbox: asyncio.Queue[pb.ControlMessage | None],
+        outbox: Outbox,
     ) -> None:
         answer = session.nack(nack.nonce, nack.error)
         if answer is None:
@@ -252,7 +258,7 @@ class ConfigSyncService(pb_grpc.ConfigSyncServicer):
         self,
         session: NodeSession,
         release: CachedRelease | None,
-        outbox: asyncio.Queue[pb.ControlMessage | None],
+        outbox: Outbox,
         *,
         live: bool,
     ) -> None:
@@ -260,10 +266,18 @@ class ConfigSyncService(pb_grpc.ConfigSyncServicer):
         if push is not None:
             self._send(push, outbox)
 
-    def _send(self, push: Push, outbox: asyncio.Queue[pb.ControlMessage | None]) -> None:
-        outbox.put_nowait(_push_message(push))
+    def _send(self, push: Push, outbox: Outbox) -> None:
+        outbox.put_nowait(push)
         self._metrics.pushes.inc()
         self._metrics.pushed_bytes.inc(len(push.release.payload))
+
+    def _encoded(self, push: Push) -> bytes:
+        """The push on the wire: the release's part encoded once, the nonce per stream."""
+        held = self._tails.get(push.slot)
+        if held is None or held[0] is not push.release:
+            held = (push.release, push_tail(_SLOTS[push.slot], push.release.payload))
+            self._tails[push.slot] = held
+        return push_bytes(push.nonce, held[1])
 
     def __repr__(self) -> str:
         return f"<ConfigSyncService nodes={len(self._sessions)} cache={self._cache!r}>"
@@ -304,11 +318,3 @@ def _active_ref(status: pb.NodeStatus) -> SnapshotRef | None:
         if slot.slot == pb.ACTIVE and slot.HasField("snapshot"):
             return held_ref(slot.snapshot)
     return None
-
-
-def _push_message(push: Push) -> pb.ControlMessage:
-    return pb.ControlMessage(
-        push=pb.SnapshotPush(
-            nonce=push.nonce, slot=_SLOTS[push.slot], snapshot=push.release.payload
-        )
-    )

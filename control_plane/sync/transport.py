@@ -6,11 +6,12 @@ import logging
 from dataclasses import dataclass, field
 
 import grpc
-from fleetgate_pb import sync_pb2
 from fleetgate_pb import sync_pb2_grpc as pb_grpc
 
 from data_plane.config.syntax import is_loopback
 from data_plane.sync.contract import TlsFiles, read_node_message, read_tls_files
+
+from .wire import control_message_bytes
 
 log = logging.getLogger("fleetgate.sync")
 
@@ -82,7 +83,7 @@ def _config_sync_handler(servicer: pb_grpc.ConfigSyncServicer) -> grpc.GenericRp
     stream = grpc.stream_stream_rpc_method_handler(
         servicer.Stream,
         request_deserializer=read_node_message,
-        response_serializer=sync_pb2.ControlMessage.SerializeToString,
+        response_serializer=control_message_bytes,
     )
     return grpc.method_handlers_generic_handler("fleetgate.v1.ConfigSync", {"Stream": stream})
 
