@@ -11,6 +11,7 @@ from fastapi.openapi.models import Example
 from data_plane.config.model import ConsumerSpec, hash_api_key
 
 from ..errors import Conflict, NotFound
+from ..store.catalog import Catalog
 from .crud import EntityDocs, entity_router
 from .deps import CatalogDep
 from .entities import NameParam
@@ -62,8 +63,14 @@ def create_api_key(
     body: ApiKeyBody = None,
 ) -> ApiKeyCreated:
     """The key is returned this once; the store keeps only its sha256."""
+    return add_api_key(catalog, name, body.id if body is not None else None)
+
+
+def add_api_key(catalog: Catalog, name: str, key_id: str | None = None) -> ApiKeyCreated:
+    """Generate a key for consumer `name` and store its sha256; the key is in the answer
+    only. Without `key_id` one is made up."""
     key = secrets.token_urlsafe(KEY_BYTES)
-    key_id = body.id if body is not None and body.id else f"key-{secrets.token_hex(4)}"
+    key_id = key_id or f"key-{secrets.token_hex(4)}"
     digest = hash_api_key(key)
 
     def add(consumer: dict[str, Any]) -> dict[str, Any]:

@@ -42,6 +42,11 @@ SessionDep = Annotated[Session, Depends(session)]
 
 def catalog(request: Request, running: PlaneDep, opened: SessionDep, actor: AdminDep) -> Catalog:
     """The stored config for this request; a write's answer names the release it made."""
+    return open_catalog(request, running, opened, actor)
+
+
+def open_catalog(request: Request, running: ControlPlane, opened: Session, actor: str) -> Catalog:
+    """The stored config for a request made by `actor` (the admin API's or the console's)."""
     # A write that commits nothing answers with the release holding the store as it is.
     note_change(request.scope, running.releases.changes)
 

@@ -61,7 +61,7 @@ def release_file_shape(release: Release, *, secrets: bool = False) -> dict[str, 
     }
 
 
-def _entities(release: Release) -> dict[str, dict[str, dict[str, Any]]]:
+def release_entities(release: Release) -> dict[str, dict[str, dict[str, Any]]]:
     config = snapshot_config(release.message())
     return {
         kind: {entity.name: dump_entity(entity) for entity in getattr(config, kind)}
@@ -134,4 +134,6 @@ def diff_releases(
 ) -> ConfigDiff:
     """What going from release `a` to release `b` adds, removes and changes, per kind, in
     the file shape."""
-    return diff_entities(_entities(_release(session, a)), _entities(_release(session, b)))
+    return diff_entities(
+        release_entities(_release(session, a)), release_entities(_release(session, b))
+    )

@@ -10,13 +10,13 @@ from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
-from . import docs, overview, sign_in
+from . import audit_page, docs, entities, overview, release_pages, sign_in
 from .fleet_history import FleetHistory
 from .headers import SecurityHeadersMiddleware
 from .sessions import ConsoleSessions
 from .web import STATIC_DIR, install_handlers
 
-PAGE_ROUTERS = (sign_in, overview, docs)
+PAGE_ROUTERS = (sign_in, overview, release_pages, audit_page, docs)
 
 
 def install_console(app: FastAPI) -> None:
@@ -28,6 +28,8 @@ def install_console(app: FastAPI) -> None:
     app.mount("/console/static", StaticFiles(directory=STATIC_DIR), name="console-static")
     for module in PAGE_ROUTERS:
         app.include_router(module.router)
+    for router in entities.routers():
+        app.include_router(router)
     app.add_api_route("/", to_console, include_in_schema=False)
 
 

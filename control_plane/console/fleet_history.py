@@ -69,8 +69,10 @@ class FleetHistory:
         """Sample every `interval` seconds until cancelled; a failing store skips a sample."""
         self.clear()
         while True:
+            # Sleep first: the first sample is one interval after the start, out of the
+            # way of the release maker catching up.
+            await asyncio.sleep(self.interval)
             try:
                 await asyncio.to_thread(self.sample, plane, utcnow())
             except SQLAlchemyError as exc:
                 log.warning("fleet figures not sampled: %s", exc)
-            await asyncio.sleep(self.interval)

@@ -29,7 +29,16 @@ MAX_FORM_BYTES = 1024 * 1024
 MAX_FORM_FIELDS = 500
 NO_STORE = {"Cache-Control": "no-store"}
 # The console's navigation, in order.
-PAGES = [("/console", "Overview")]
+PAGES = [
+    ("/console", "Overview"),
+    ("/console/services", "Services"),
+    ("/console/routes", "Routes"),
+    ("/console/tiers", "Tiers"),
+    ("/console/tenants", "Tenants"),
+    ("/console/consumers", "Consumers"),
+    ("/console/releases", "Releases"),
+    ("/console/audit", "Audit log"),
+]
 
 templates = Jinja2Templates(
     env=jinja2.Environment(
@@ -139,7 +148,7 @@ def render(
     return templates.TemplateResponse(
         request,
         template,
-        {"session": session, "csrf": session.csrf if session else "", **context},
+        {"session": session, "csrf": session.csrf if session else "", "active": "", **context},
         status_code=status,
         headers=NO_STORE,
     )
