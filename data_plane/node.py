@@ -29,6 +29,7 @@ from data_plane.config_dump import config_dump
 from data_plane.limits.table import KeyTable
 from data_plane.metrics import LATENCY_BOUNDS, SampleSum, WorkerMetrics, quantile
 from data_plane.resilience.health import HealthChecker, TargetKey
+from data_plane.resilience.report import TargetState, node_targets
 from data_plane.runtime import compile_snapshot
 from data_plane.settings import NodeSettings
 from data_plane.stats import stats_document
@@ -57,6 +58,7 @@ class NodeStats:
     p99_ms: float
     open_connections: int
     uptime_seconds: float
+    targets: tuple[TargetState, ...] = ()  # health and breaker state, when they have either
 
 
 @dataclass(slots=True)
@@ -363,7 +365,14 @@ class Node:
             p99_ms=quantile(delta, 0.99) * 1000,
             open_connections=connections,
             uptime_seconds=now - self.started_at,
+            targets=self.targets(),
         )
+
+    def targets(self) -> tuple[TargetState, ...]:
+        """Health and breaker state of the targets that have either (the workers' breaker
+        states are from their last summaries, at most a second old)."""
+        reported = [summary.get("breakers", []) for summary in list(self._summaries.values())]
+        return node_targets(self.health.states(), reported)  # type: ignore[arg-type]
 
     def __repr__(self) -> str:
         version = None if self.snapshot is None else self.snapshot.version

@@ -36,6 +36,7 @@ from data_plane.limits.policy import Limiters, LocalBackend
 from data_plane.limits.redis_backend import REDIS_PREFIX_VARIABLE, RedisBackend
 from data_plane.limits.table import KeyTable
 from data_plane.metrics import WorkerMetrics
+from data_plane.resilience.report import worker_breakers
 from data_plane.runtime import RuntimeConfig, compile_snapshot
 from data_plane.settings import Limits, parse_address
 from data_plane.workers import REDIS_URL_VARIABLE
@@ -124,7 +125,7 @@ class Worker:
                     self.limiters.add_samples(samples)
                     await self._reply(kind, request_id, samples)
                 elif kind is Kind.SUMMARY:
-                    await self._reply(kind, request_id, self.metrics.summary())
+                    await self._reply(kind, request_id, self._summary())
                 elif kind is Kind.PING:
                     await self._reply(kind, request_id, {})
                 elif kind is Kind.HEALTH:
@@ -177,6 +178,12 @@ class Worker:
             workers=self.workers,
             limiters=self.limiters,
         )
+
+    def _summary(self) -> dict[str, object]:
+        """The status totals, and the state of every target's circuit breaker."""
+        config = self.state.config
+        breakers = [] if config is None else worker_breakers(config.breakers)
+        return {**self.metrics.summary(), "breakers": breakers}
 
     def _health(self, payload: bytes) -> None:
         try:

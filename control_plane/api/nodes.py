@@ -9,7 +9,7 @@ SYNCED (holds the latest release), STALE (holds an older one, or none), NACKED
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path
 from pydantic import BaseModel, ConfigDict, Field
@@ -45,9 +45,25 @@ EXAMPLE: dict[str, Any] = {
     "p50_ms": 1.2,
     "p99_ms": 8.5,
     "open_connections": 64,
+    "targets": [
+        {"service": "users", "address": "10.0.0.7:9001", "healthy": True, "breaker": "closed"},
+        {"service": "users", "address": "10.0.0.8:9001", "healthy": False, "breaker": "open"},
+    ],
     "first_seen": "2026-01-01T12:00:00+00:00",
     "last_seen": "2026-01-01T12:30:05+00:00",
 }
+
+
+class TargetOut(BaseModel):
+    """A target of a service with a health check or a circuit breaker, as the node sees it."""
+
+    service: str
+    address: str
+    healthy: bool = Field(description="passes its active health checks (true when unchecked)")
+    breaker: Literal["closed", "open", "half_open"] | None = Field(
+        description="its circuit breaker's state, the worst of the node's workers; null "
+        "when the service has no circuit breaker"
+    )
 
 
 class NodeOut(BaseModel):
@@ -71,6 +87,9 @@ class NodeOut(BaseModel):
     p50_ms: float | None
     p99_ms: float | None
     open_connections: int | None
+    targets: list[TargetOut] = Field(
+        description="health and breaker state of the targets that have either, last reported"
+    )
     first_seen: datetime
     last_seen: datetime
 
@@ -79,6 +98,7 @@ class NodeOut(BaseModel):
         fields: dict[str, Any] = {
             name: getattr(row, name) for name in cls.model_fields if name != "status"
         }
+        fields["targets"] = row.targets or []
         return cls.model_validate({**fields, "status": status})
 
 

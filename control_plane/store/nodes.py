@@ -55,6 +55,8 @@ class NodeRow(Base):
     p50_ms: Mapped[float | None]
     p99_ms: Mapped[float | None]
     open_connections: Mapped[int | None] = mapped_column(BigInteger)
+    # [{service, address, healthy, breaker}] of the node's last status report
+    targets: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
     first_seen: Mapped[datetime]
     last_seen: Mapped[datetime] = mapped_column(index=True)
 

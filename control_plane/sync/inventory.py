@@ -62,6 +62,7 @@ class NodeRecord:
     p50_ms: float | None = None
     p99_ms: float | None = None
     open_connections: int | None = None
+    targets: list[dict[str, Any]] | None = None  # health and breaker state, last reported
 
     @classmethod
     def from_hello(cls, hello: pb.Hello, peer: str, now: datetime) -> NodeRecord:
@@ -162,6 +163,15 @@ class NodeInventory:
         if record is None:
             return
         record.open_connections = status.open_connections
+        record.targets = [
+            {
+                "service": target.service,
+                "address": target.address,
+                "healthy": target.healthy,
+                "breaker": target.breaker or None,
+            }
+            for target in status.targets
+        ]
         for slot in status.slots:
             if slot.slot == pb.ACTIVE:
                 if slot.HasField("snapshot") and slot.snapshot.hash:

@@ -40,6 +40,8 @@ MAX_ERROR = 64 * 1024  # a NACK's reason as sent; the inventory keeps its first 
 MAX_VERSION = 2**63 - 1  # versions and counters land in BIGINT columns
 MAX_SECONDS = 10 * 365 * 86_400.0
 MAX_SLOTS = 2
+MAX_TARGETS_REPORTED = 1000  # targets in one status report
+BREAKER_STATES = frozenset({"", "closed", "open", "half_open"})
 # Snapshots of 10,000 routes run to megabytes; gRPC's default cap is 4 MiB.
 MAX_SNAPSHOT_BYTES = 256 * 1024 * 1024
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")  # tab and line feed pass: it is prose
@@ -149,6 +151,16 @@ def _status_problem(status: pb.NodeStatus) -> str | None:
         return "status.uptime_seconds: a number of seconds, 0 or more"
     if len(status.slots) > MAX_SLOTS:
         return f"status.slots: at most {MAX_SLOTS}"
+    if len(status.targets) > MAX_TARGETS_REPORTED:
+        return f"status.targets: at most {MAX_TARGETS_REPORTED}"
+    for i, target in enumerate(status.targets):
+        where = f"status.targets.{i}"
+        if len(target.service) > MAX_LABEL_VALUE or not target.service.isprintable():
+            return f"{where}.service: at most {MAX_LABEL_VALUE} printable characters"
+        if len(target.address) > MAX_ADDRESS or not target.address.isprintable():
+            return f"{where}.address: at most {MAX_ADDRESS} printable characters"
+        if target.breaker not in BREAKER_STATES:
+            return f"{where}.breaker: one of closed, open, half_open or empty"
     for i, slot in enumerate(status.slots):
         where = f"status.slots.{i}"
         problem = _ref_problem(slot.snapshot, f"{where}.snapshot")

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
 
 from fleetgate_pb import sync_pb2 as pb
+
+from data_plane.resilience.report import MAX_REPORTED, TargetState
 
 
 class NodeFigures(Protocol):
@@ -28,6 +31,8 @@ class NodeFigures(Protocol):
     def open_connections(self) -> int: ...
     @property
     def uptime_seconds(self) -> float: ...
+    @property
+    def targets(self) -> Sequence[TargetState]: ...
 
 
 def status_message(figures: NodeFigures) -> pb.NodeStatus:
@@ -45,4 +50,10 @@ def status_message(figures: NodeFigures) -> pb.NodeStatus:
         slots=[slot],
         open_connections=figures.open_connections,
         uptime_seconds=figures.uptime_seconds,
+        targets=[
+            pb.TargetStatus(
+                service=t.service, address=t.address, healthy=t.healthy, breaker=t.breaker
+            )
+            for t in figures.targets[:MAX_REPORTED]
+        ],
     )

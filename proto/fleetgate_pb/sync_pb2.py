@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17\x66leetgate_pb/sync.proto\x12\x0c\x66leetgate.v1\",\n\x0bSnapshotRef\x12\x0f\n\x07version\x18\x01 \x01(\x04\x12\x0c\n\x04hash\x18\x02 \x01(\t\"\xac\x01\n\x0bNodeMessage\x12$\n\x05hello\x18\x01 \x01(\x0b\x32\x13.fleetgate.v1.HelloH\x00\x12 \n\x03\x61\x63k\x18\x02 \x01(\x0b\x32\x11.fleetgate.v1.AckH\x00\x12\"\n\x04nack\x18\x03 \x01(\x0b\x32\x12.fleetgate.v1.NackH\x00\x12*\n\x06status\x18\x04 \x01(\x0b\x32\x18.fleetgate.v1.NodeStatusH\x00\x42\x05\n\x03msg\"\xaa\x02\n\x05Hello\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12/\n\x06labels\x18\x02 \x03(\x0b\x32\x1f.fleetgate.v1.Hello.LabelsEntry\x12\x18\n\x10software_version\x18\x03 \x01(\t\x12\x16\n\x0eschema_version\x18\x04 \x01(\r\x12\x14\n\x0c\x63\x61pabilities\x18\x05 \x03(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x06 \x01(\t\x12)\n\x06\x61\x63tive\x18\x07 \x01(\x0b\x32\x19.fleetgate.v1.SnapshotRef\x12,\n\tcandidate\x18\x08 \x01(\x0b\x32\x19.fleetgate.v1.SnapshotRef\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"z\n\x03\x41\x63k\x12\r\n\x05nonce\x18\x01 \x01(\t\x12 \n\x04slot\x18\x02 \x01(\x0e\x32\x12.fleetgate.v1.Slot\x12+\n\x08snapshot\x18\x03 \x01(\x0b\x32\x19.fleetgate.v1.SnapshotRef\x12\x15\n\rapply_seconds\x18\x04 \x01(\x01\"s\n\x04Nack\x12\r\n\x05nonce\x18\x01 \x01(\t\x12 \n\x04slot\x18\x02 \x01(\x0e\x32\x12.fleetgate.v1.Slot\x12+\n\x08snapshot\x18\x03 \x01(\x0b\x32\x19.fleetgate.v1.SnapshotRef\x12\r\n\x05\x65rror\x18\x04 \x01(\t\"g\n\nNodeStatus\x12\'\n\x05slots\x18\x01 \x03(\x0b\x32\x18.fleetgate.v1.SlotStatus\x12\x18\n\x10open_connections\x18\x02 \x01(\x04\x12\x16\n\x0euptime_seconds\x18\x03 \x01(\x01\"\xb7\x01\n\nSlotStatus\x12 \n\x04slot\x18\x01 \x01(\x0e\x32\x12.fleetgate.v1.Slot\x12+\n\x08snapshot\x18\x02 \x01(\x0b\x32\x19.fleetgate.v1.SnapshotRef\x12\x14\n\x0crequest_rate\x18\x03 \x01(\x01\x12\x12\n\nerror_rate\x18\x04 \x01(\x01\x12\x0e\n\x06p50_ms\x18\x05 \x01(\x01\x12\x0e\n\x06p99_ms\x18\x06 \x01(\x01\x12\x10\n\x08requests\x18\x07 \x01(\x04\"\xa4\x01\n\x0e\x43ontrolMessage\x12*\n\x04push\x18\x01 \x01(\x0b\x32\x1a.fleetgate.v1.SnapshotPushH\x00\x12(\n\x07promote\x18\x02 \x01(\x0b\x32\x15.fleetgate.v1.PromoteH\x00\x12\x35\n\x0e\x64rop_candidate\x18\x03 \x01(\x0b\x32\x1b.fleetgate.v1.DropCandidateH\x00\x42\x05\n\x03msg\"\x84\x01\n\x0cSnapshotPush\x12\r\n\x05nonce\x18\x01 \x01(\t\x12 \n\x04slot\x18\x02 \x01(\x0e\x32\x12.fleetgate.v1.Slot\x12\x10\n\x08snapshot\x18\x03 \x01(\x0c\x12\x31\n\x08selector\x18\x04 \x01(\x0b\x32\x1f.fleetgate.v1.CandidateSelector\"c\n\x11\x43\x61ndidateSelector\x12\x13\n\x0bheader_name\x18\x01 \x01(\t\x12\x14\n\x0cheader_value\x18\x02 \x01(\t\x12\x0f\n\x07percent\x18\x03 \x01(\r\x12\x12\n\nwhole_node\x18\x04 \x01(\x08\"E\n\x07Promote\x12\r\n\x05nonce\x18\x01 \x01(\t\x12+\n\x08snapshot\x18\x02 \x01(\x0b\x32\x19.fleetgate.v1.SnapshotRef\"\x1e\n\rDropCandidate\x12\r\n\x05nonce\x18\x01 \x01(\t*!\n\x04Slot\x12\n\n\x06\x41\x43TIVE\x10\x00\x12\r\n\tCANDIDATE\x10\x01\x32S\n\nConfigSync\x12\x45\n\x06Stream\x12\x19.fleetgate.v1.NodeMessage\x1a\x1c.fleetgate.v1.ControlMessage(\x01\x30\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17\x66leetgate_pb/sync.proto\x12\x0c\x66leetgate.v1\",\n\x0bSnapshotRef\x12\x0f\n\x07version\x18\x01 \x01(\x04\x12\x0c\n\x04hash\x18\x02 \x01(\t\"\xac\x01\n\x0bNodeMessage\x12$\n\x05hello\x18\x01 \x01(\x0b\x32\x13.fleetgate.v1.HelloH\x00\x12 \n\x03\x61\x63k\x18\x02 \x01(\x0b\x32\x11.fleetgate.v1.AckH\x00\x12\"\n\x04nack\x18\x03 \x01(\x0b\x32\x12.fleetgate.v1.NackH\x00\x12*\n\x06status\x18\x04 \x01(\x0b\x32\x18.fleetgate.v1.NodeStatusH\x00\x42\x05\n\x03msg\"\xaa\x02\n\x05Hello\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12/\n\x06labels\x18\x02 \x03(\x0b\x32\x1f.fleetgate.v1.Hello.LabelsEntry\x12\x18\n\x10software_version\x18\x03 \x01(\t\x12\x16\n\x0eschema_version\x18\x04 \x01(\r\x12\x14\n\x0c\x63\x61pabilities\x18\x05 \x03(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x06 \x01(\t\x12)\n\x06\x61\x63tive\x18\x07 \x01(\x0b\x32\x19.fleetgate.v1.SnapshotRef\x12,\n\tcandidate\x18\x08 \x01(\x0b\x32\x19.fleetgate.v1.SnapshotRef\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"z\n\x03\x41\x63k\x12\r\n\x05nonce\x18\x01 \x01(\t\x12 \n\x04slot\x18\x02 \x01(\x0e\x32\x12.fleetgate.v1.Slot\x12+\n\x08snapshot\x18\x03 \x01(\x0b\x32\x19.fleetgate.v1.SnapshotRef\x12\x15\n\rapply_seconds\x18\x04 \x01(\x01\"s\n\x04Nack\x12\r\n\x05nonce\x18\x01 \x01(\t\x12 \n\x04slot\x18\x02 \x01(\x0e\x32\x12.fleetgate.v1.Slot\x12+\n\x08snapshot\x18\x03 \x01(\x0b\x32\x19.fleetgate.v1.SnapshotRef\x12\r\n\x05\x65rror\x18\x04 \x01(\t\"\x94\x01\n\nNodeStatus\x12\'\n\x05slots\x18\x01 \x03(\x0b\x32\x18.fleetgate.v1.SlotStatus\x12\x18\n\x10open_connections\x18\x02 \x01(\x04\x12\x16\n\x0euptime_seconds\x18\x03 \x01(\x01\x12+\n\x07targets\x18\x04 \x03(\x0b\x32\x1a.fleetgate.v1.TargetStatus\"R\n\x0cTargetStatus\x12\x0f\n\x07service\x18\x01 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x02 \x01(\t\x12\x0f\n\x07healthy\x18\x03 \x01(\x08\x12\x0f\n\x07\x62reaker\x18\x04 \x01(\t\"\xb7\x01\n\nSlotStatus\x12 \n\x04slot\x18\x01 \x01(\x0e\x32\x12.fleetgate.v1.Slot\x12+\n\x08snapshot\x18\x02 \x01(\x0b\x32\x19.fleetgate.v1.SnapshotRef\x12\x14\n\x0crequest_rate\x18\x03 \x01(\x01\x12\x12\n\nerror_rate\x18\x04 \x01(\x01\x12\x0e\n\x06p50_ms\x18\x05 \x01(\x01\x12\x0e\n\x06p99_ms\x18\x06 \x01(\x01\x12\x10\n\x08requests\x18\x07 \x01(\x04\"\xa4\x01\n\x0e\x43ontrolMessage\x12*\n\x04push\x18\x01 \x01(\x0b\x32\x1a.fleetgate.v1.SnapshotPushH\x00\x12(\n\x07promote\x18\x02 \x01(\x0b\x32\x15.fleetgate.v1.PromoteH\x00\x12\x35\n\x0e\x64rop_candidate\x18\x03 \x01(\x0b\x32\x1b.fleetgate.v1.DropCandidateH\x00\x42\x05\n\x03msg\"\x84\x01\n\x0cSnapshotPush\x12\r\n\x05nonce\x18\x01 \x01(\t\x12 \n\x04slot\x18\x02 \x01(\x0e\x32\x12.fleetgate.v1.Slot\x12\x10\n\x08snapshot\x18\x03 \x01(\x0c\x12\x31\n\x08selector\x18\x04 \x01(\x0b\x32\x1f.fleetgate.v1.CandidateSelector\"c\n\x11\x43\x61ndidateSelector\x12\x13\n\x0bheader_name\x18\x01 \x01(\t\x12\x14\n\x0cheader_value\x18\x02 \x01(\t\x12\x0f\n\x07percent\x18\x03 \x01(\r\x12\x12\n\nwhole_node\x18\x04 \x01(\x08\"E\n\x07Promote\x12\r\n\x05nonce\x18\x01 \x01(\t\x12+\n\x08snapshot\x18\x02 \x01(\x0b\x32\x19.fleetgate.v1.SnapshotRef\"\x1e\n\rDropCandidate\x12\r\n\x05nonce\x18\x01 \x01(\t*!\n\x04Slot\x12\n\n\x06\x41\x43TIVE\x10\x00\x12\r\n\tCANDIDATE\x10\x01\x32S\n\nConfigSync\x12\x45\n\x06Stream\x12\x19.fleetgate.v1.NodeMessage\x1a\x1c.fleetgate.v1.ControlMessage(\x01\x30\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,8 +33,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_HELLO_LABELSENTRY']._loaded_options = None
   _globals['_HELLO_LABELSENTRY']._serialized_options = b'8\001'
-  _globals['_SLOT']._serialized_start=1601
-  _globals['_SLOT']._serialized_end=1634
+  _globals['_SLOT']._serialized_start=1731
+  _globals['_SLOT']._serialized_end=1764
   _globals['_SNAPSHOTREF']._serialized_start=41
   _globals['_SNAPSHOTREF']._serialized_end=85
   _globals['_NODEMESSAGE']._serialized_start=88
@@ -47,20 +47,22 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ACK']._serialized_end=685
   _globals['_NACK']._serialized_start=687
   _globals['_NACK']._serialized_end=802
-  _globals['_NODESTATUS']._serialized_start=804
-  _globals['_NODESTATUS']._serialized_end=907
-  _globals['_SLOTSTATUS']._serialized_start=910
-  _globals['_SLOTSTATUS']._serialized_end=1093
-  _globals['_CONTROLMESSAGE']._serialized_start=1096
-  _globals['_CONTROLMESSAGE']._serialized_end=1260
-  _globals['_SNAPSHOTPUSH']._serialized_start=1263
-  _globals['_SNAPSHOTPUSH']._serialized_end=1395
-  _globals['_CANDIDATESELECTOR']._serialized_start=1397
-  _globals['_CANDIDATESELECTOR']._serialized_end=1496
-  _globals['_PROMOTE']._serialized_start=1498
-  _globals['_PROMOTE']._serialized_end=1567
-  _globals['_DROPCANDIDATE']._serialized_start=1569
-  _globals['_DROPCANDIDATE']._serialized_end=1599
-  _globals['_CONFIGSYNC']._serialized_start=1636
-  _globals['_CONFIGSYNC']._serialized_end=1719
+  _globals['_NODESTATUS']._serialized_start=805
+  _globals['_NODESTATUS']._serialized_end=953
+  _globals['_TARGETSTATUS']._serialized_start=955
+  _globals['_TARGETSTATUS']._serialized_end=1037
+  _globals['_SLOTSTATUS']._serialized_start=1040
+  _globals['_SLOTSTATUS']._serialized_end=1223
+  _globals['_CONTROLMESSAGE']._serialized_start=1226
+  _globals['_CONTROLMESSAGE']._serialized_end=1390
+  _globals['_SNAPSHOTPUSH']._serialized_start=1393
+  _globals['_SNAPSHOTPUSH']._serialized_end=1525
+  _globals['_CANDIDATESELECTOR']._serialized_start=1527
+  _globals['_CANDIDATESELECTOR']._serialized_end=1626
+  _globals['_PROMOTE']._serialized_start=1628
+  _globals['_PROMOTE']._serialized_end=1697
+  _globals['_DROPCANDIDATE']._serialized_start=1699
+  _globals['_DROPCANDIDATE']._serialized_end=1729
+  _globals['_CONFIGSYNC']._serialized_start=1766
+  _globals['_CONFIGSYNC']._serialized_end=1849
 # @@protoc_insertion_point(module_scope)

@@ -86,14 +86,28 @@ class Nack(_message.Message):
     def __init__(self, nonce: _Optional[str] = ..., slot: _Optional[_Union[Slot, str]] = ..., snapshot: _Optional[_Union[SnapshotRef, _Mapping]] = ..., error: _Optional[str] = ...) -> None: ...
 
 class NodeStatus(_message.Message):
-    __slots__ = ("slots", "open_connections", "uptime_seconds")
+    __slots__ = ("slots", "open_connections", "uptime_seconds", "targets")
     SLOTS_FIELD_NUMBER: _ClassVar[int]
     OPEN_CONNECTIONS_FIELD_NUMBER: _ClassVar[int]
     UPTIME_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    TARGETS_FIELD_NUMBER: _ClassVar[int]
     slots: _containers.RepeatedCompositeFieldContainer[SlotStatus]
     open_connections: int
     uptime_seconds: float
-    def __init__(self, slots: _Optional[_Iterable[_Union[SlotStatus, _Mapping]]] = ..., open_connections: _Optional[int] = ..., uptime_seconds: _Optional[float] = ...) -> None: ...
+    targets: _containers.RepeatedCompositeFieldContainer[TargetStatus]
+    def __init__(self, slots: _Optional[_Iterable[_Union[SlotStatus, _Mapping]]] = ..., open_connections: _Optional[int] = ..., uptime_seconds: _Optional[float] = ..., targets: _Optional[_Iterable[_Union[TargetStatus, _Mapping]]] = ...) -> None: ...
+
+class TargetStatus(_message.Message):
+    __slots__ = ("service", "address", "healthy", "breaker")
+    SERVICE_FIELD_NUMBER: _ClassVar[int]
+    ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    HEALTHY_FIELD_NUMBER: _ClassVar[int]
+    BREAKER_FIELD_NUMBER: _ClassVar[int]
+    service: str
+    address: str
+    healthy: bool
+    breaker: str
+    def __init__(self, service: _Optional[str] = ..., address: _Optional[str] = ..., healthy: _Optional[bool] = ..., breaker: _Optional[str] = ...) -> None: ...
 
 class SlotStatus(_message.Message):
     __slots__ = ("slot", "snapshot", "request_rate", "error_rate", "p50_ms", "p99_ms", "requests")

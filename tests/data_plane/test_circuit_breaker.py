@@ -20,6 +20,7 @@ from data_plane.resilience.breaker import (
     CircuitBreaker,
     TargetBreakers,
 )
+from data_plane.resilience.report import TargetState, node_targets, worker_breakers
 
 ALGORITHMS = [
     pb.ROUND_ROBIN,
@@ -249,3 +250,20 @@ def test_state_changes_reach_the_metrics_and_the_log(caplog: pytest.LogCaptureFi
         "service svc target 10.0.0.1:80: circuit breaker open -> half_open",
     ]
     assert repr(breakers) == "<TargetBreakers svc [half_open, closed]>"
+
+
+# ---------------------------------------------------------------- in the status report
+
+
+def test_a_worker_reports_every_breaker_state_and_the_node_the_worst_with_health() -> None:
+    breakers, _, _ = guarded(pb.ROUND_ROBIN, 2, threshold=1)
+    breakers.record(breakers.balancer.targets[1], False)
+    reported = worker_breakers([breakers])
+    assert reported == [["svc", "10.0.0.1:80", "closed"], ["svc", "10.0.0.2:80", "open"]]
+    other_worker = [["svc", "10.0.0.1:80", "half_open"], ["svc", "10.0.0.2:80", "closed"]]
+    health = {("svc", "10.0.0.2:80"): False, ("checked", "10.0.0.9:80"): True}
+    assert node_targets(health, [reported, other_worker]) == (
+        TargetState("checked", "10.0.0.9:80", True, ""),
+        TargetState("svc", "10.0.0.1:80", True, "half_open"),
+        TargetState("svc", "10.0.0.2:80", False, "open"),
+    )

@@ -168,6 +168,28 @@ def test_status_reports_store_the_active_slot_figures(store: Database) -> None:
     assert stored.open_connections == 12
 
 
+def test_status_reports_store_the_targets_health_and_breaker_state(store: Database) -> None:
+    async def scenario() -> None:
+        nodes = inventory(store)
+        await nodes.connected(hello(), "peer")
+        targets = [
+            sync_pb2.TargetStatus(service="users", address="10.0.0.1:80", healthy=True),
+            sync_pb2.TargetStatus(
+                service="users", address="10.0.0.2:80", healthy=False, breaker="open"
+            ),
+        ]
+        nodes.reported("edge-1", sync_pb2.NodeStatus(targets=targets))
+        await nodes.flush()
+
+    run(scenario())
+    stored = row(store)
+    assert stored is not None
+    assert stored.targets == [
+        {"service": "users", "address": "10.0.0.1:80", "healthy": True, "breaker": None},
+        {"service": "users", "address": "10.0.0.2:80", "healthy": False, "breaker": "open"},
+    ]
+
+
 def test_a_status_report_records_the_snapshot_the_node_serves(store: Database) -> None:
     async def scenario() -> None:
         nodes = inventory(store)

@@ -155,3 +155,16 @@ def test_the_nodes_api_needs_the_admin_token(api: TestClient, path: str) -> None
 def test_the_nodes_api_is_in_the_openapi_document(api: TestClient) -> None:
     paths = api.get("/openapi.json").json()["paths"]
     assert {"/api/v1/nodes", "/api/v1/nodes/{node_id}"} <= set(paths)
+
+
+def test_a_node_shows_the_health_and_breaker_state_of_its_targets(
+    api: TestClient, sqlite_db: Database
+) -> None:
+    targets = [
+        {"service": "users", "address": "10.0.0.1:80", "healthy": True, "breaker": "half_open"},
+        {"service": "users", "address": "10.0.0.2:80", "healthy": False, "breaker": None},
+    ]
+    add_node(sqlite_db, "reporting", targets=targets)
+    add_node(sqlite_db, "silent")
+    assert api.get("/api/v1/nodes/reporting", headers=AUTH).json()["targets"] == targets
+    assert api.get("/api/v1/nodes/silent", headers=AUTH).json()["targets"] == []

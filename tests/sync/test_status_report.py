@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from fleetgate_pb import sync_pb2
 
+from data_plane.resilience.report import MAX_REPORTED, TargetState
+from data_plane.sync.contract import node_message_problem
 from data_plane.sync.status import status_message
 
 
@@ -20,6 +22,7 @@ class Figures:
     p99_ms: float = 9.5
     open_connections: int = 40
     uptime_seconds: float = 3600.0
+    targets: tuple[TargetState, ...] = field(default_factory=tuple)
 
 
 def test_the_report_carries_the_active_slot_figures_and_snapshot() -> None:
@@ -40,3 +43,31 @@ def test_the_report_carries_the_active_slot_figures_and_snapshot() -> None:
 def test_a_node_holding_nothing_reports_no_snapshot() -> None:
     (slot,) = status_message(Figures(version=0, hash="")).slots
     assert not slot.HasField("snapshot")
+
+
+def test_the_report_carries_each_targets_health_and_breaker_state() -> None:
+    targets = (
+        TargetState("users", "10.0.0.1:80", True, "closed"),
+        TargetState("users", "10.0.0.2:80", False, "open"),
+        TargetState("search", "10.0.0.3:80", False, ""),
+    )
+    report = status_message(Figures(targets=targets))
+    assert [(t.service, t.address, t.healthy, t.breaker) for t in report.targets] == list(targets)
+
+
+def test_the_report_holds_at_most_1000_targets_and_the_stream_refuses_more() -> None:
+    many = tuple(TargetState("s", f"10.0.{i // 250}.{i % 250}:80", True, "") for i in range(1200))
+    report = status_message(Figures(targets=many))
+    assert len(report.targets) == MAX_REPORTED
+    assert node_message_problem(sync_pb2.NodeMessage(status=report)) is None
+    report.targets.add(service="s", address="10.9.9.9:80")
+    assert (
+        node_message_problem(sync_pb2.NodeMessage(status=report)) == "status.targets: at most 1000"
+    )
+
+
+def test_the_stream_refuses_a_breaker_state_it_does_not_know() -> None:
+    report = status_message(Figures(targets=(TargetState("s", "10.0.0.1:80", True, "ajar"),)))
+    assert node_message_problem(sync_pb2.NodeMessage(status=report)) == (
+        "status.targets.0.breaker: one of closed, open, half_open or empty"
+    )
