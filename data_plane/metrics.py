@@ -50,6 +50,10 @@ FAMILIES: dict[str, tuple[str, str]] = {
         "histogram",
         "Time from the request head to the end of the response, by service.",
     ),
+    "fleetgate_worker_loop_lag_seconds": (
+        "histogram",
+        "How late a worker's periodic timer fired: the longest its event loop was held up.",
+    ),
     "fleetgate_upstream_connect_errors_total": (
         "counter",
         "Upstream connections that could not be opened, by service.",
@@ -241,6 +245,13 @@ class WorkerMetrics:
         self.unrouted = self.route("", "")  # answers made before a route was known
         self.open_connections = 0
         self.accepted = 0
+        # How late the worker's timers fire (see Worker._tick), in LATENCY_BOUNDS buckets.
+        self.loop_lag = [0] * (len(LATENCY_BOUNDS) + 1)
+        self.loop_lag_sum = 0.0
+
+    def observe_loop_lag(self, seconds: float) -> None:
+        self.loop_lag[bisect_left(LATENCY_BOUNDS, seconds)] += 1
+        self.loop_lag_sum += seconds
 
     def route(self, route: str, service: str) -> RouteCounters:
         # setdefault: compiles run in a thread while the loop may read the dict.
@@ -339,6 +350,10 @@ class WorkerMetrics:
             if target.breaker:
                 values.append(["fleetgate_target_breaker", {**labels, "state": target.breaker}, 1])
             values.append(["fleetgate_target_connections", labels, target.open])
+        if any(self.loop_lag):
+            histograms.append(
+                ["fleetgate_worker_loop_lag_seconds", {}, self.loop_lag[:], self.loop_lag_sum]
+            )
         values.append(["fleetgate_downstream_connections", {}, self.open_connections])
         values.append(["fleetgate_downstream_connections_total", {}, self.accepted])
         return {"values": values, "histograms": histograms}
