@@ -24,6 +24,8 @@ import uvicorn
 from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
+from data_plane.descriptors import raise_open_files_limit
+
 from .admin_auth import bootstrap_admin_token
 from .api.app import create_app
 from .api.http_protocol import AdminHttpProtocol
@@ -65,6 +67,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"fleetgate: invalid setting {problem}", file=sys.stderr)
         return 2
     settings.print_warnings()
+    raise_open_files_limit()  # a connection per node
     try:
         return asyncio.run(serve(settings))
     except (SQLAlchemyError, OSError) as exc:

@@ -13,6 +13,7 @@ import asyncio
 import logging
 import sys
 
+from data_plane.descriptors import raise_open_files_limit
 from data_plane.settings import NodeSettings, SettingsError
 
 log = logging.getLogger("fleetgate.node")
@@ -26,6 +27,7 @@ def run(args: argparse.Namespace) -> int:
         settings = NodeSettings.from_args(args)
     except SettingsError as exc:
         return _fail(str(exc))
+    raise_open_files_limit()  # before the workers start: they inherit it
     if settings.config_file is not None:
         return asyncio.run(_serve_file(settings, settings.config_file))
     if settings.control_plane:
