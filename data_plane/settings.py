@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 
 from data_plane.config.syntax import parse_host_port
+from data_plane.policies.clients import TRUSTED_PROXIES_VARIABLE, parse_trusted_proxies
 
 
 class SettingsError(ValueError):
@@ -105,6 +106,7 @@ class NodeSettings:
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> NodeSettings:
+        _check_trusted_proxies()
         workers = int(args.workers or 0)
         if workers < 0:
             raise SettingsError(f"--workers: must be 0 (one per core) or more, got {workers}")
@@ -140,6 +142,14 @@ def _redis_url(value: str | None) -> str | None:
             " unix:///path"
         )
     return value
+
+
+def _check_trusted_proxies() -> None:
+    """FLEETGATE_TRUSTED_PROXIES, read by every worker, is checked once here."""
+    try:
+        parse_trusted_proxies(os.environ.get(TRUSTED_PROXIES_VARIABLE, ""))
+    except ValueError as exc:
+        raise SettingsError(str(exc)) from None
 
 
 def _access_log(value: str) -> str:

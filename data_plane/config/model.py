@@ -33,6 +33,7 @@ from .syntax import (
     header_value_problem,
     host_problem,
     parse_host_port,
+    parse_networks,
     query_name_problem,
 )
 
@@ -446,7 +447,23 @@ class RouteSpec(Spec):
     cache: CacheSpec | None = None
     cors: CorsSpec | None = None
     transform: TransformSpec | None = None
+    ip_allow: list[str] = Field(
+        default_factory=list,
+        description="client networks (CIDR, IPv4 or IPv6) admitted; empty: every one",
+        examples=[["10.0.0.0/8", "2001:db8::/32"]],
+    )
+    ip_deny: list[str] = Field(
+        default_factory=list,
+        description="client networks refused (403), whatever ip_allow says",
+        examples=[["192.0.2.0/24"]],
+    )
     tags: list[Tag] = Field(default_factory=list)
+
+    @field_validator("ip_allow", "ip_deny")
+    @classmethod
+    def _networks(cls, value: list[str], info: ValidationInfo) -> list[str]:
+        parse_networks(value, str(info.field_name))
+        return value
 
     @field_validator("methods")
     @classmethod

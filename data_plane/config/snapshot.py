@@ -107,6 +107,8 @@ def capability_needs(snapshot: pb.Snapshot) -> list[tuple[str, str]]:
             needs.append((f"{where}.rate_limit.backend", "backend.redis"))
         if route.HasField("cache") and route.cache.backend == "redis":
             needs.append((f"{where}.cache.backend", "backend.redis"))
+        if route.ip_allow or route.ip_deny:
+            needs.append((f"{where}.ip_allow", "policy.ip_filter"))
         if route.HasField("auth") and "jwt" in route.auth.methods:
             needs.append((f"{where}.auth.jwt", "auth.jwt"))
             if route.auth.jwt.jwks_url:
@@ -278,6 +280,8 @@ def _route(spec: RouteSpec) -> pb.Route:
         service=spec.service,
         max_body_bytes=spec.max_body_bytes or 0,
         tags=spec.tags,
+        ip_allow=spec.ip_allow,
+        ip_deny=spec.ip_deny,
     )
     if spec.request_headers is not None:
         route.request_headers.CopyFrom(_header_changes(spec.request_headers))

@@ -142,6 +142,8 @@ def _route(route: pb.Route) -> Body:
         "service": route.service,
         "max_body_bytes": _set(route.max_body_bytes),
         "tags": list(route.tags),
+        "ip_allow": list(route.ip_allow),
+        "ip_deny": list(route.ip_deny),
     }
     if route.HasField("request_headers"):
         body["request_headers"] = _header_changes(route.request_headers)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from ipaddress import IPv4Network, IPv6Network, ip_network
 
 # RFC 9110 5.1 field-name: a token.
 HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
@@ -107,6 +108,23 @@ def query_name_problem(name: str) -> str | None:
     if not QUERY_NAME.fullmatch(name):
         return f"a query parameter name is 1 to 128 of A-Z a-z 0-9 . _ ~ -: {name[:64]!r}"
     return None
+
+
+MAX_NETWORKS = 1000
+Network = IPv4Network | IPv6Network
+
+
+def parse_networks(items: list[str] | tuple[str, ...], what: str) -> tuple[Network, ...]:
+    """CIDRs (a bare address is a /32 or /128); raises ValueError naming the bad one."""
+    if len(items) > MAX_NETWORKS:
+        raise ValueError(f"{what}: at most {MAX_NETWORKS} networks")
+    networks = []
+    for item in items:
+        try:
+            networks.append(ip_network(item.strip(), strict=True))
+        except ValueError as exc:
+            raise ValueError(f"{what}: {item[:64]!r} is not a CIDR network ({exc})") from None
+    return tuple(networks)
 
 
 def host_problem(host: str) -> str | None:

@@ -25,6 +25,7 @@ from .syntax import (
     header_name_problem,
     header_value_problem,
     parse_host_port,
+    parse_networks,
     query_name_problem,
 )
 
@@ -149,6 +150,11 @@ def _check_routes(snapshot: pb.Snapshot) -> list[ConfigError]:
                 )
         if route.HasField("auth"):
             errors += _check_auth(route.auth, f"{where}.auth")
+        for field in ("ip_allow", "ip_deny"):
+            try:
+                parse_networks(getattr(route, field), field)
+            except ValueError as exc:
+                errors.append(ConfigError(f"{where}.{field}", str(exc)))
         for direction in ("request_headers", "response_headers"):
             if route.HasField(direction):
                 errors += _check_header_changes(getattr(route, direction), f"{where}.{direction}")

@@ -39,8 +39,10 @@ from data_plane.http.request import Headers, RequestHead
 from data_plane.limits.policy import LimitsContext, RateLimitPolicy
 
 from .auth import Auth
+from .clients import ClientAddresses, node_client_addresses
 from .consumers import NO_CONSUMERS, ConsumerDirectory
 from .header_changes import HeaderChanges
+from .ip_filter import IpFilter
 from .tokens import TokenVerifier, key_source
 
 
@@ -130,14 +132,17 @@ class Policy(Protocol):
 
 
 class PolicyChain:
-    """A route's policies, in order."""
+    """A route's policies, in order; `clients`: the node's trusted proxies, if any."""
 
-    __slots__ = ("policies",)
+    __slots__ = ("clients", "policies")
 
-    def __init__(self, policies: tuple[Policy, ...]) -> None:
+    def __init__(self, policies: tuple[Policy, ...], clients: ClientAddresses | None = None):
         self.policies = policies
+        self.clients = clients
 
     def on_request(self, call: Call) -> RequestVerdict:
+        if self.clients is not None:
+            call.client = self.clients.client(call.peer, call.head.forwarded_for)
         for i, policy in enumerate(self.policies):
             verdict = policy.on_request(call)
             if verdict is None:
@@ -183,6 +188,8 @@ def build_chain(
     backends, the snapshot's tiers); a route with `rate_limit` needs it.
     """
     policies: list[Policy] = []
+    if route.ip_allow or route.ip_deny:
+        policies.append(IpFilter.from_route(route))
     if route.HasField("auth"):
         tokens = None
         if route.auth.HasField("jwt"):
@@ -195,4 +202,4 @@ def build_chain(
         policies.append(RateLimitPolicy(route.name, route.rate_limit, limits))
     if route.HasField("request_headers") or route.HasField("response_headers"):
         policies.append(HeaderChanges.from_route(route))
-    return PolicyChain(tuple(policies)) if policies else None
+    return PolicyChain(tuple(policies), node_client_addresses()) if policies else None
