@@ -26,7 +26,7 @@ from fleetgate_pb import config_pb2 as pb
 from data_plane.capabilities import CAPABILITIES, ApplyError
 from data_plane.channel import Kind
 from data_plane.config_dump import config_dump
-from data_plane.limits.table import KeyTable
+from data_plane.limits.shared import NodeLimits
 from data_plane.metrics import LATENCY_BOUNDS, SampleSum, WorkerMetrics, quantile
 from data_plane.resilience.health import HealthChecker, TargetKey
 from data_plane.resilience.report import TargetState, node_targets
@@ -83,9 +83,8 @@ class Node:
         self.applied_at = 0.0  # Unix time
         # Per-node state
         self._apply_lock = asyncio.Lock()
-        # The local rate-limit table, shared by every worker (created before any starts)
-        self.limit_table_fd = KeyTable.create_shared()
-        self.limit_table = KeyTable.open_shared(self.limit_table_fd)
+        # Rate limits, quotas and requests in flight, shared by every worker
+        self.limits = NodeLimits(settings.workers)
         self._stopping = False
         self._supervisors: list[asyncio.Task[None]] = []
         self._summaries: dict[int, dict[str, int | list[int]]] = {}
@@ -147,7 +146,8 @@ class Node:
             settings.limits,
             settings.workers,
             settings.access_log,
-            limit_table_fd=self.limit_table_fd,
+            limit_args=self.limits.worker_args(index),
+            limit_fds=self.limits.fds,
             redis_url=settings.redis_url,
         )
 
@@ -161,6 +161,7 @@ class Node:
                 return
             self.workers.pop(index, None)
             self._summaries.pop(index, None)
+            self.limits.worker_died(index)
             delay = RESTART_DELAYS[min(failures, len(RESTART_DELAYS) - 1)]
             log.error("worker %d (pid %d) exited with %s; restarting", index, worker.pid, code)
             await asyncio.sleep(delay)
@@ -292,9 +293,8 @@ class Node:
             total.set("fleetgate_config_applied_timestamp_seconds", {}, self.applied_at)
         for result, count in self.applies.items():
             total.set("fleetgate_config_applies_total", {"result": result}, count)
-        table = self.limit_table
-        total.set("fleetgate_rate_limit_keys", {}, table.keys_held(time.monotonic_ns()))
-        total.set("fleetgate_rate_limit_evictions_total", {}, table.evictions())
+        for name, value in self.limits.samples():
+            total.set(name, {}, value)
         for (service, address), healthy in self.health.states().items():
             labels = {"service": service, "target": address}
             total.set("fleetgate_target_healthy", labels, int(healthy))

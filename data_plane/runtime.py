@@ -29,6 +29,7 @@ from data_plane.http.errors import ProxyError
 from data_plane.http.pool import ServicePool
 from data_plane.http.request import RequestHead, header_value
 from data_plane.http.retry import OK, RetryBudget, RetryPolicy
+from data_plane.limits.bulkhead import Bulkhead, Priorities
 from data_plane.limits.policy import Limiters, LimitsContext
 from data_plane.metrics import RouteCounters, ServiceCounters, TargetCounters, WorkerMetrics
 from data_plane.policies import PolicyChain, build_chain
@@ -65,6 +66,7 @@ class ServiceRuntime:
     target_counters: tuple[TargetCounters, ...]  # by target index
     breakers: TargetBreakers | None  # None: the service has no circuit breaker
     retry_after: int  # seconds, told with a 503 when no target is left
+    bulkhead: Bulkhead | None  # max_concurrent_requests per node; None: no cap
     active: int = 0  # requests in flight in this worker
 
     def report(self, target: Upstream, outcome: int, *, blame: bool = True) -> None:
@@ -114,6 +116,7 @@ class RoutePlan:
     read_timeout: float
     total_timeout: float  # 0: none
     per_try_timeout: float  # 0: none
+    priorities: Priorities  # the share of a service's cap each tier may fill
 
     def __repr__(self) -> str:
         return f"<RoutePlan {self.name} -> {self.service.name} chain={self.chain!r}>"
@@ -160,6 +163,7 @@ def compile_snapshot(
     if errors:
         raise ConfigInvalid(errors)
     check_capabilities(snapshot, capabilities)
+    limiters = limiters or Limiters.private()
     services: dict[str, ServiceRuntime] = {}
     for service in snapshot.services:
         definition = service.SerializeToString(deterministic=True)
@@ -167,9 +171,11 @@ def compile_snapshot(
         if old is not None and old.definition == definition:
             services[service.name] = old
         else:
-            services[service.name] = _compile_service(service, definition, limits, metrics, workers)
+            services[service.name] = _compile_service(
+                service, definition, limits, metrics, workers, limiters
+            )
     consumers = ConsumerDirectory.from_snapshot(snapshot)
-    limits_context = LimitsContext(limiters or Limiters.private(), snapshot, metrics)
+    limits_context = LimitsContext(limiters, snapshot, metrics)
     plans = [
         (route, _plan(route, services[route.service], consumers, limits, metrics, limits_context))
         for route in snapshot.routes
@@ -180,7 +186,12 @@ def compile_snapshot(
 
 
 def _compile_service(
-    service: pb.Service, definition: bytes, limits: Limits, metrics: WorkerMetrics, workers: int
+    service: pb.Service,
+    definition: bytes,
+    limits: Limits,
+    metrics: WorkerMetrics,
+    workers: int,
+    limiters: Limiters,
 ) -> ServiceRuntime:
     balancer = make_balancer(service)
     counters = metrics.service(service.name)
@@ -220,6 +231,11 @@ def _compile_service(
         breakers=breakers,
         # A target that failed its checks is back after healthy_threshold passes.
         retry_after=math.ceil(check.interval * check.healthy_threshold) if checked else 1,
+        bulkhead=(
+            Bulkhead(service.name, service.max_concurrent_requests, limiters.inflight)
+            if service.max_concurrent_requests
+            else None
+        ),
     )
 
 
@@ -247,6 +263,7 @@ def _plan(
         read_timeout=read,
         total_timeout=total,
         per_try_timeout=per_try,
+        priorities=limits_context.priorities,
     )
 
 

@@ -35,6 +35,7 @@ from data_plane.http.downstream import DownstreamConnection
 from data_plane.http.state import ProxyState
 from data_plane.limits.policy import Limiters, LocalBackend
 from data_plane.limits.redis_backend import REDIS_PREFIX_VARIABLE, RedisBackend
+from data_plane.limits.shared import open_worker_limits
 from data_plane.limits.table import KeyTable
 from data_plane.metrics import WorkerMetrics
 from data_plane.resilience.report import worker_breakers
@@ -314,7 +315,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--listen", required=True)
     parser.add_argument("--workers", type=int, default=1, help="the node's worker count")
     parser.add_argument("--access-log", default=OFF, help="-, a file, or off")
-    parser.add_argument("--limit-table-fd", type=int, help="the node's shared rate-limit table")
+    parser.add_argument("--limit-fds", help="the node's limits memory (limits/shared.py)")
+    parser.add_argument("--worker-index", type=int, default=0, help="this worker's index")
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s"
@@ -322,14 +324,17 @@ def main(argv: list[str] | None = None) -> int:
     limits = Limits.from_environment()
     listen = parse_address(args.listen, "--listen")
     sock = socket.socket(fileno=args.channel_fd)
-    table = None if args.limit_table_fd is None else KeyTable.open_shared(args.limit_table_fd)
     redis_url = os.environ.get(REDIS_URL_VARIABLE)
-    limiters = Limiters(
-        LocalBackend(table or KeyTable.private()),
+    redis = (
         RedisBackend(redis_url, prefix=os.environ.get(REDIS_PREFIX_VARIABLE) or "fleetgate")
         if redis_url
-        else None,
+        else None
     )
+    if args.limit_fds:
+        table, inflight, quotas = open_worker_limits(args.limit_fds, args.worker_index)
+        limiters = Limiters(LocalBackend(table), redis, inflight=inflight, quotas=quotas)
+    else:
+        limiters = Limiters(LocalBackend(KeyTable.private()), redis)
 
     access_log = None if args.access_log == OFF else AccessLog(args.access_log)
 

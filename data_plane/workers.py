@@ -51,18 +51,19 @@ class WorkerProcess:
         workers: int = 1,
         access_log: str = "off",
         *,
-        limit_table_fd: int | None = None,
+        limit_args: tuple[str, ...] = (),
+        limit_fds: tuple[int, ...] = (),
         redis_url: str | None = None,
     ) -> WorkerProcess:
         """Start worker `index` of `workers`; `access_log`: -, a file, or off;
-        `limit_table_fd`: the node's shared rate-limit table (data_plane/limits/table.py),
-        handed down as is; `redis_url`: the rate limits' Redis, passed in the environment
+        `limit_args`, `limit_fds`: the flags naming the node's limits memory
+        (data_plane/limits/shared.py) and those descriptors, handed down as they are;
+        `redis_url`: the rate limits' Redis, passed in the environment
         (FLEETGATE_REDIS_URL) since it may hold a password."""
         environment = {**os.environ, **limits.as_environment()}
         if redis_url:
             environment[REDIS_URL_VARIABLE] = redis_url
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        shared = () if limit_table_fd is None else ("--limit-table-fd", str(limit_table_fd))
         try:
             process = await asyncio.create_subprocess_exec(
                 sys.executable,
@@ -76,8 +77,8 @@ class WorkerProcess:
                 str(workers),
                 "--access-log",
                 access_log,
-                *shared,
-                pass_fds=(theirs.fileno(), *([] if limit_table_fd is None else [limit_table_fd])),
+                *limit_args,
+                pass_fds=(theirs.fileno(), *limit_fds),
                 env=environment,
             )
         finally:

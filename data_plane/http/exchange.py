@@ -37,7 +37,6 @@ from .errors import (
     PayloadTooLarge,
     ProxyError,
     RequestTimeout,
-    ServiceUnavailable,
     UpstreamConnectFailed,
     UpstreamReset,
 )
@@ -240,14 +239,18 @@ class Exchange:
         plan = self.plan
         assert plan is not None
         service = plan.service
-        if service.max_concurrent and service.active >= service.max_concurrent:
-            self.answer(ServiceUnavailable(f"service {service.name} is at its limit"))
-            return
         key = None if service.hash_key is None else service.hash_key(self.head, self.conn.client)
         target = service.balancer.pick(key, self.failed)
         if target is None:
             self.answer(service.unavailable())
             return
+        bulkhead = service.bulkhead
+        if bulkhead is not None:
+            call = self.call
+            refused = bulkhead.enter(plan.priorities.of(None if call is None else call.tier))
+            if refused is not None:
+                self.answer(refused)
+                return
         if target.probing:
             service.trial(target)
         self.target = target
@@ -486,6 +489,8 @@ class Exchange:
             self.target = None
             target.active -= 1
             service.active -= 1
+            if service.bulkhead is not None:
+                service.bulkhead.leave()
             service.report(target, failure, blame=action != retry.FRESH)
         # The transport's retry is no fault of the target's: any target may take it.
         self.failed = None if action == retry.FRESH else target
@@ -678,6 +683,8 @@ class Exchange:
             self.target = None
             target.active -= 1
             plan.service.active -= 1  # type: ignore[union-attr]
+            if plan.service.bulkhead is not None:  # type: ignore[union-attr]
+                plan.service.bulkhead.leave()  # type: ignore[union-attr]
         latency = perf_counter() - self.began if self.began else 0.0
         if account:
             if plan is None:

@@ -12,19 +12,28 @@ window with the least left), draft-ietf-httpapi-ratelimit-headers-11; a refusal 
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from fleetgate_pb import config_pb2 as pb
 
 from data_plane.capabilities import ApplyError
 from data_plane.config.defaults import RATE_LIMIT_DECISION_DEADLINE as DECISION_DEADLINE
-from data_plane.http.errors import RateLimitUnavailable, TooManyRequests
+from data_plane.http.errors import (
+    QuotaExceeded,
+    RateLimitUnavailable,
+    TooManyConcurrentRequests,
+    TooManyRequests,
+)
 from data_plane.metrics import (
     ADMITTED,
+    CONCURRENCY,
     FAIL_CLOSED,
     FAIL_OPEN,
+    QUOTA,
     RATE_LIMIT,
     REFUSED,
     TIER,
@@ -32,6 +41,8 @@ from data_plane.metrics import (
     WorkerMetrics,
 )
 
+from .bulkhead import Priorities
+from .counters import SharedCounters
 from .gcra import Window, WindowState
 from .redis_backend import BackendUnavailable, RedisBackend
 from .table import Entry, KeyTable, key_hash
@@ -64,13 +75,25 @@ class LocalBackend:
 
 
 class Limiters:
-    """A worker's rate-limit backends; they outlive config swaps, so counts carry over."""
+    """A worker's rate-limit backends and the node's shared counters; they outlive
+    config swaps, so counts carry over."""
 
-    __slots__ = ("local", "redis")
+    __slots__ = ("inflight", "local", "quotas", "redis")
 
-    def __init__(self, local: LocalBackend, redis: RedisBackend | None = None) -> None:
+    def __init__(
+        self,
+        local: LocalBackend,
+        redis: RedisBackend | None = None,
+        *,
+        inflight: SharedCounters | None = None,
+        quotas: SharedCounters | None = None,
+    ) -> None:
         self.local = local
         self.redis = redis  # None: the node has no --redis-url
+        # Requests in flight on the node, by tenant and by service, in this worker's column
+        self.inflight = inflight or SharedCounters.private()
+        # Monthly quotas used on this node, by tenant
+        self.quotas = quotas or SharedCounters.private()
 
     def add_samples(self, samples: dict[str, Any]) -> None:
         """Add the Redis backend's figures to a worker's `WorkerMetrics.samples()`."""
@@ -92,12 +115,13 @@ class Limiters:
 class LimitsContext:
     """What a snapshot's limit policies share: the worker's backends, tiers, counters."""
 
-    __slots__ = ("_books", "limiters", "metrics", "snapshot")
+    __slots__ = ("_books", "limiters", "metrics", "priorities", "snapshot")
 
     def __init__(self, limiters: Limiters, snapshot: pb.Snapshot | None, metrics: WorkerMetrics):
         self.limiters = limiters
         self.metrics = metrics
         self.snapshot = snapshot
+        self.priorities = Priorities(snapshot)
         self._books: dict[int, TierBook] = {}
 
     def tiers(self, ticks_per_second: int) -> TierBook:
@@ -116,13 +140,16 @@ class RateLimitPolicy:
         "counters",
         "deadline",
         "fail_closed",
+        "inflight",
         "items",
         "local",
         "prefix",
+        "quotas",
         "redis",
         "ticks",
         "tiers",
         "use_tier",
+        "wall_clock",
         "windows",
     )
 
@@ -148,25 +175,67 @@ class RateLimitPolicy:
         self.deadline = spec.decision_deadline or DECISION_DEADLINE
         self.tiers = context.tiers(self.ticks)
         self.counters: LimitCounters = context.metrics.limits(route)
+        self.inflight = context.limiters.inflight
+        self.quotas = context.limiters.quotas
+        self.wall_clock = time.time  # quotas count per UTC calendar month
 
     def on_request(self, call: Call) -> RequestVerdict:
         tier = self.tiers.of(call.tier, call.tenant) if self.use_tier and call.tenant else None
-        if tier is not None and not tier.windows:
-            tier = None
-        if not self.windows and tier is None:
-            return None
+        windowed = tier if tier is not None and tier.windows else None
+        if not self.windows and windowed is None:
+            return None if tier is None else self._tenant_caps(call, tier)
         local = self.local
         if local is None:
-            return self._decide_on_redis(call, tier)
+            return self._decide_on_redis(call, windowed, tier)
         entries: list[Entry] = []
         if self.windows:
             entries.append((key_hash(self.prefix + self._key(call)), self.windows))
-        if tier is not None:
-            entries.append((key_hash(f"tenant|{call.tenant}"), tier.windows))
+        if windowed is not None:
+            entries.append((key_hash(f"tenant|{call.tenant}"), windowed.windows))
         admitted, states = local.decide(entries)
-        return self._verdict(call, admitted, states, tier)
+        verdict = self._verdict(call, admitted, states, windowed)
+        if verdict is None and tier is not None:
+            return self._tenant_caps(call, tier)
+        return verdict
 
-    async def _decide_on_redis(self, call: Call, tier: TierLimits | None) -> Decision:
+    def _tenant_caps(self, call: Call, tier: TierLimits) -> TooManyRequests | None:
+        """The tier's monthly quota and concurrency cap, for the caller's tenant."""
+        counters = self.counters
+        quota_key = 0
+        if tier.monthly_quota:
+            quota_key = key_hash(f"quota|{call.tenant}")
+            now = self.wall_clock()
+            if self.quotas.add(quota_key, 1, tier.monthly_quota, month_of(now)) < 0:
+                counters.count(QUOTA, REFUSED)
+                wait = max(1, math.ceil(next_month(now) - now))
+                return QuotaExceeded(
+                    f"the monthly quota of tier {tier.name} ({tier.monthly_quota} requests)"
+                    " is used up",
+                    headers=((RETRY_AFTER, b"%d" % wait),),
+                )
+            counters.count(QUOTA, ADMITTED)
+        if tier.max_concurrent:
+            inflight = self.inflight
+            key = key_hash(f"inflight|tenant|{call.tenant}")
+            if inflight.add(key, 1, tier.max_concurrent) < 0:
+                counters.count(CONCURRENCY, REFUSED)
+                if quota_key:  # a request refused here uses none of the quota
+                    self.quotas.add(quota_key, -1, 0, month_of(self.wall_clock()))
+                return TooManyConcurrentRequests(
+                    f"tier {tier.name} allows {tier.max_concurrent} requests in flight",
+                    headers=((RETRY_AFTER, b"1"),),
+                )
+            counters.count(CONCURRENCY, ADMITTED)
+
+            def release() -> None:
+                inflight.add(key, -1)
+
+            call.on_end(release)
+        return None
+
+    async def _decide_on_redis(
+        self, call: Call, tier: TierLimits | None, caps: TierLimits | None
+    ) -> Decision:
         redis = self.redis
         assert redis is not None
         route_key = self.prefix + self._key(call)
@@ -190,8 +259,11 @@ class RateLimitPolicy:
                 self.counters.count(policy, FAIL_CLOSED)
                 return RateLimitUnavailable("the rate-limit backend cannot decide; try again")
             self.counters.count(policy, FAIL_OPEN)
-            return None
-        return self._verdict(call, admitted, states, tier)
+            return None if caps is None else self._tenant_caps(call, caps)
+        verdict = self._verdict(call, admitted, states, tier)
+        if verdict is None and caps is not None:
+            return self._tenant_caps(call, caps)
+        return verdict
 
     def _key(self, call: Call) -> str:
         by = self.by
@@ -247,6 +319,18 @@ class RateLimitPolicy:
         windows = ",".join(f"{w.limit}/{w.name}" for w in self.windows)
         backend = "local" if self.redis is None else "redis"
         return f"<RateLimitPolicy {backend} by={self.by} windows=[{windows}] tier={self.use_tier}>"
+
+
+def month_of(epoch_seconds: float) -> int:
+    """The UTC calendar month of a time, as a number (year * 12 + month - 1)."""
+    moment = datetime.fromtimestamp(epoch_seconds, UTC)
+    return moment.year * 12 + moment.month - 1
+
+
+def next_month(epoch_seconds: float) -> float:
+    """When the UTC calendar month after that of `epoch_seconds` begins."""
+    month = month_of(epoch_seconds) + 1
+    return datetime(month // 12, month % 12 + 1, 1, tzinfo=UTC).timestamp()
 
 
 def _seconds(ticks: int, per_second: int) -> int:

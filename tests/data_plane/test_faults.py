@@ -233,7 +233,7 @@ def test_a_service_at_its_concurrency_cap_is_503(
     with node.connect() as first:
         first.sendall(b"POST /capped/1 HTTP/1.1\r\nHost: gw.test\r\nContent-Length: 1\r\n\r\n1")
         scripted.wait_for(1)
-        assert_gateway_error(node.request(get("/capped/2")), 503, "service_unavailable")
+        assert_gateway_error(node.request(get("/capped/2")), 503, "service_overloaded")
         hold.release.set()
         assert read_response(first).status == 200
     assert node.request(get("/capped/3")).status == 200

@@ -151,3 +151,30 @@ def test_decisions_are_counted_by_policy_and_outcome() -> None:
         ("fleetgate_rate_limit_decisions_total", "rate_limit", "admitted"): 1,
         ("fleetgate_rate_limit_decisions_total", "rate_limit", "refused"): 1,
     }
+
+
+def test_quotas_count_per_utc_calendar_month() -> None:
+    from datetime import UTC, datetime
+
+    from data_plane.limits.policy import month_of, next_month
+
+    last_second = datetime(2026, 12, 31, 23, 59, 59, tzinfo=UTC).timestamp()
+    assert month_of(last_second) + 1 == month_of(last_second + 1)
+    assert next_month(last_second) == datetime(2027, 1, 1, tzinfo=UTC).timestamp()
+
+
+def test_priorities_give_the_lowest_tier_half_a_service_and_the_highest_all_of_it() -> None:
+    from data_plane.limits.bulkhead import Priorities
+
+    config = GatewayConfig.model_validate(
+        {
+            "tiers": [
+                {"name": "FREE", "priority": 0},
+                {"name": "BASIC", "priority": 5},
+                {"name": "PRO", "priority": 50},
+            ]
+        }
+    )
+    priorities = Priorities(build_snapshot(config))
+    assert [priorities.of(t) for t in ("FREE", "BASIC", "PRO", None)] == [0.5, 0.75, 1.0, 0.5]
+    assert Priorities(None).of(None) == 1.0  # no tiers: nobody is shed early
