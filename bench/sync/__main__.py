@@ -9,6 +9,7 @@ from typing import Any
 
 from bench.sync import run_sync_benchmarks
 from bench.sync.fleet import run_fleet
+from bench.sync.swap_load import run_swap_load
 
 
 def main() -> int:
@@ -25,7 +26,17 @@ def main() -> int:
         help="instead: the fleet-scale scenario with N nodes on one control-plane replica",
     )
     parser.add_argument("--db", help="fleet scenario: PostgreSQL URL of the store (default SQLite)")
+    parser.add_argument(
+        "--swap-load",
+        action="store_true",
+        help="instead: config changes (--changes) under steady load on a --routes node",
+    )
+    parser.add_argument("--rate", type=int, default=1000, help="swap-load: requests per second")
     args = parser.parse_args()
+    if args.swap_load:
+        return print_swap_load(
+            run_swap_load(routes=args.routes, rate=args.rate, changes=args.changes), args.json
+        )
     if args.fleet:
         return print_fleet(run_fleet(nodes=args.fleet, changes=args.changes, db=args.db), args.json)
     figures = run_sync_benchmarks(
@@ -48,6 +59,27 @@ def main() -> int:
         f" max {swap['apply_max_s'] * 1000:.0f} ms (push -> ACK median"
         f" {swap['push_to_ack_median_s'] * 1000:.0f} ms; target <= {swap['target_s']:g} s:"
         f" {'met' if swap['meets_target'] else 'MISSED'})"
+    )
+    return 0
+
+
+def print_swap_load(figures: dict[str, Any], as_json: bool) -> int:
+    if as_json:
+        print(json.dumps(figures, indent=2))
+        return 0
+    f = figures
+    for name in ("steady", "changing"):
+        side = f[name]
+        print(
+            f"{name:>8}: {side['requests']} requests at {f['rate']}/s, {side['failures']} failed;"
+            f" p50 {side['p50_ms']:.2f} ms, p99 {side['p99_ms']:.2f} ms, max"
+            f" {side['max_ms']:.1f} ms; loop lag <= {side['loop_lag_max_le_ms']:g} ms"
+        )
+    print(
+        f"{f['changes']} one-route changes of {f['routes']} routes: SIGHUP -> served median"
+        f" {f['apply_median_ms']:.0f} ms, max {f['apply_max_ms']:.0f} ms; worker memory after"
+        f" 1 change {f['worker_rss_after_first_mb']:.1f} MB, after {f['memory_changes']}"
+        f" {f['worker_rss_after_last_mb']:.1f} MB"
     )
     return 0
 
