@@ -58,7 +58,7 @@ def fleet(
 ) -> JSONResponse:
     """What the overview redraws: the samples of the last 15 minutes, nodes and release."""
     nodes, total = fleet_nodes(plane, session)
-    latest = latest_ref(session)
+    latest = releases.latest(session)
     history: FleetHistory = request.app.state.fleet_history
     return JSONResponse(
         {
@@ -66,7 +66,14 @@ def fleet(
             "samples": history.series(),
             "nodes": nodes,
             "total_nodes": total,
-            "release": latest.version if latest is not None else None,
+            "release": None
+            if latest is None
+            else {
+                "version": latest.version,
+                "hash": latest.hash,
+                "created_at": latest.created_at.isoformat(),
+                "author": latest.author,
+            },
         },
         headers=NO_STORE,
     )

@@ -87,7 +87,7 @@ def test_fleet_json_gives_samples_nodes_and_the_release(
     store_nodes(plane, node("edge-1", datetime.now(UTC), request_rate=5.0))
     browser.app.state.fleet_history.add(FleetSample(1.0, 5.0, 0.0, 2.0))  # type: ignore[attr-defined]
     fleet = browser.get("/console/fleet.json").json()
-    assert fleet["release"] == 1
+    assert fleet["release"]["version"] == 1
     assert fleet["interval"] == 5.0
     assert [n["id"] for n in fleet["nodes"]] == ["edge-1"]
     assert fleet["nodes"][0]["status"] == "STALE"

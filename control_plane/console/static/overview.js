@@ -50,12 +50,12 @@ function cell(row, text, tag = "td") {
   return node;
 }
 
-function drawNodes(nodes) {
+function drawNodes(nodes, total) {
   const body = document.querySelector("#nodes tbody");
-  if (body === null) {
-    if (nodes.length > 0) window.location.reload(); // the first node: the page has no table yet
-    return;
-  }
+  document.getElementById("nodes-table").hidden = nodes.length === 0;
+  document.getElementById("no-nodes").hidden = nodes.length > 0;
+  document.getElementById("nodes-more").hidden = total <= nodes.length;
+  document.getElementById("nodes-count").textContent = String(total);
   body.replaceChildren(
     ...nodes.map((node) => {
       const row = document.createElement("tr");
@@ -80,6 +80,18 @@ function drawNodes(nodes) {
   );
 }
 
+function drawRelease(release) {
+  document.getElementById("release-line").hidden = release === null;
+  document.getElementById("no-release").hidden = release !== null;
+  if (release === null) return;
+  const link = document.getElementById("current-release");
+  link.textContent = `v${release.version}`;
+  link.setAttribute("href", `/console/releases/${release.version}`);
+  document.getElementById("release-made").textContent = release.created_at.slice(0, 19).replace("T", " ");
+  document.getElementById("release-author").textContent = release.author;
+  document.getElementById("release-hash").textContent = release.hash.slice(0, 12);
+}
+
 async function refresh(charts) {
   let answer;
   try {
@@ -95,12 +107,8 @@ async function refresh(charts) {
   const fleet = await answer.json();
   const now = Date.now() / 1000;
   for (const figure of charts.querySelectorAll("figure.chart")) drawChart(figure, fleet.samples, now);
-  drawNodes(fleet.nodes);
-  const release = document.getElementById("current-release");
-  if (release !== null && fleet.release !== null && release.textContent !== `v${fleet.release}`) {
-    window.location.reload(); // a new release: the page shows its details
-    return;
-  }
+  drawNodes(fleet.nodes, fleet.total_nodes);
+  drawRelease(fleet.release);
   document.getElementById("updated").textContent = new Date().toLocaleTimeString();
 }
 
