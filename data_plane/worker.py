@@ -41,6 +41,7 @@ from data_plane.metrics import WorkerMetrics
 from data_plane.resilience.report import worker_breakers
 from data_plane.runtime import RuntimeConfig, compile_snapshot
 from data_plane.settings import Limits, parse_address
+from data_plane.tracing import tracing_from_environment
 from data_plane.workers import REDIS_URL_VARIABLE
 
 log = logging.getLogger("fleetgate.worker")
@@ -95,6 +96,7 @@ class Worker:
         self.limiters = limiters or Limiters.private()  # outlive config swaps
         self.state = ProxyState(self.loop, limits, self.metrics)
         self.state.access_log = access_log
+        self.state.tracing = tracing_from_environment()
         self.server: asyncio.Server | None = None
         self.stopping = asyncio.Event()
         self._ticker: asyncio.TimerHandle | None = None
@@ -291,6 +293,7 @@ class Worker:
         if state.access_log is not None:
             state.access_log.close()
             state.access_log = None
+        state.tracing.shutdown()  # the spans still held are sent
 
 
 def mark_health(config: RuntimeConfig, unhealthy: frozenset[tuple[str, str]]) -> None:

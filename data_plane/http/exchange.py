@@ -100,9 +100,12 @@ class Exchange:
         "retries",
         "reused",
         "sent",
+        "span",
         "started",
         "status",
         "target",
+        "traceparent",
+        "tracestate",
         "try_began",
         "try_by",
         "until_close",
@@ -155,6 +158,10 @@ class Exchange:
         self.error: ProxyError | None = None  # what the gateway answered with, if it did
         self.try_began = 0.0  # perf_counter() when the last try picked its target
         self.upstream_time = -1.0  # seconds from the last try to its response head
+        # Trace context sent upstream (tracing.py); `span`: the SDK's, when exporting
+        self.traceparent = b""
+        self.tracestate: bytes | None = None
+        self.span: object | None = None
         # Deadlines and retries
         self.watched = False
         self.connect_by = 0.0
@@ -177,6 +184,7 @@ class Exchange:
         self.began = perf_counter()
         self.started = state.loop.time()
         self.request_id = head.request_id or state.next_request_id()
+        state.tracing.start(self)
         try:
             plan, self.line = route_request(state.config.table, head)  # type: ignore[union-attr]
             self.plan = plan
@@ -219,7 +227,9 @@ class Exchange:
         call = self.call
         if call is not None and call.query_changed:
             self.line = with_query(self.line, len(head.method), call.query)
-        self.block = fields_block(head, conn.client_bytes, self.request_id)
+        self.block = fields_block(
+            head, conn.client_bytes, self.request_id, self.traceparent, self.tracestate
+        )
         if head.expect_continue and not self.request_done and head.version == b"1.1":
             conn.transport.write(CONTINUE)
         service = plan.service
@@ -706,6 +716,8 @@ class Exchange:
         if access_log is not None and self.began:
             # Nothing answered: the client went away first (nginx's 499).
             access_log.exchange(self, target, self.status or 499, latency)
+        if self.span is not None:
+            state.tracing.end(self, target or self.failed, self.status or 499)
         call = self.call
         if call is not None:
             self.call = None

@@ -84,8 +84,15 @@ def with_query(line: bytes, method_length: int, query: bytes) -> bytes:
     return line[:start] + path + (b"?" + query if query else b"") + line[end:]
 
 
-def fields_block(head: RequestHead, client: bytes, request_id: bytes) -> bytes:
-    """Every field after Host, through the blank line that ends the head."""
+def fields_block(
+    head: RequestHead,
+    client: bytes,
+    request_id: bytes,
+    traceparent: bytes = b"",
+    tracestate: bytes | None = None,
+) -> bytes:
+    """Every field after Host, through the blank line that ends the head; `traceparent`
+    and `tracestate` are the gateway's (tracing.py), the client's are never forwarded."""
     parts: list[bytes] = []
     for name, value in head.headers:
         parts += (name, b": ", value, b"\r\n")
@@ -103,6 +110,10 @@ def fields_block(head: RequestHead, client: bytes, request_id: bytes) -> bytes:
         request_id,
         b"\r\n",
     )
+    if traceparent:
+        parts += (b"traceparent: ", traceparent, b"\r\n")
+        if tracestate:
+            parts += (b"tracestate: ", tracestate, b"\r\n")
     if head.chunked:
         parts.append(_CHUNKED)
     elif head.content_length >= 0:

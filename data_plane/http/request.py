@@ -31,7 +31,7 @@ _HOST_VALUE = re.compile(rb"[A-Za-z0-9._~!$&'()*+=-]+(:[0-9]*)?|\[[0-9A-Fa-f:.]+
 
 # What a request field is to the proxy (plain ints: this runs for every field).
 _HOST, _LENGTH, _CODING, _CONNECTION, _HOP, _EXPECT, _REQUEST_ID = range(1, 8)
-_FORWARDED_FOR, _REPLACED, _VIA, _UPGRADE = range(8, 12)
+_FORWARDED_FOR, _REPLACED, _VIA, _UPGRADE, _TRACEPARENT, _TRACESTATE = range(8, 14)
 _FIELDS: dict[bytes, int] = {
     b"host": _HOST,
     b"content-length": _LENGTH,
@@ -47,6 +47,9 @@ _FIELDS: dict[bytes, int] = {
     b"x-tenant": _REPLACED,
     b"via": _VIA,
     b"upgrade": _UPGRADE,
+    # W3C trace context: the gateway's span goes between the client's and the upstream's.
+    b"traceparent": _TRACEPARENT,
+    b"tracestate": _TRACESTATE,
     **{name: _HOP for name in HOP_BY_HOP - {b"connection", b"upgrade"}},
 }
 # Connection tokens that name no other field.
@@ -74,6 +77,8 @@ class RequestHead:
         "method",
         "request_id",
         "target",
+        "traceparent",
+        "tracestate",
         "upgrade",
         "version",
         "via",
@@ -95,6 +100,8 @@ class RequestHead:
         self.request_id: bytes | None = None  # a valid incoming X-Request-ID
         self.forwarded_for: bytes | None = None
         self.via: bytes | None = None
+        self.traceparent: bytes | None = None  # b"": sent more than once, so invalid
+        self.tracestate: bytes | None = None
 
     def __repr__(self) -> str:
         framing = "chunked" if self.chunked else f"length={self.content_length}"
@@ -151,6 +158,11 @@ def read_request_head(
         elif kind == _REQUEST_ID:
             if _REQUEST_ID_VALUE.fullmatch(value):
                 head.request_id = value
+        elif kind == _TRACEPARENT:
+            head.traceparent = value if head.traceparent is None else b""
+        elif kind == _TRACESTATE:
+            previous = head.tracestate
+            head.tracestate = value if previous is None else previous + b"," + value
         elif kind == _FORWARDED_FOR:
             previous = head.forwarded_for
             head.forwarded_for = value if previous is None else previous + b", " + value

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 
 from data_plane.metrics import WorkerMetrics
 from data_plane.settings import Limits
+from data_plane.tracing import Tracing
 
 if TYPE_CHECKING:
     from data_plane.access_log import AccessLog
@@ -49,6 +50,7 @@ class ProxyState:
         "loop",
         "metrics",
         "now",
+        "tracing",
         "watched",
     )
 
@@ -72,6 +74,7 @@ class ProxyState:
         self._timer_at = 0.0
         self.draining = False  # shutting down: answer in-flight requests, then close
         self.access_log: AccessLog | None = None  # None: off
+        self.tracing = Tracing()  # trace context only, until the worker sets export up
         # Request ids: a random prefix per worker and a counter, unique without a syscall.
         self._prefix = os.urandom(8).hex().encode()
         self._ids = 0
