@@ -161,6 +161,15 @@ def test_compose_nodes_start_once_both_replicas_are_healthy_and_are_blue_and_gre
     assert labels == {"group=blue", "group=green"}
 
 
+def test_compose_nodes_share_the_redis_of_the_topology() -> None:
+    services = compose()["services"]
+    redis_port = 6379  # redis-server's default; the service sets no other
+    assert "--port" not in services["redis"]["command"]
+    for name, node in services_running("data-plane").items():
+        assert node["environment"]["FLEETGATE_REDIS_URL"] == f"redis://redis:{redis_port}/0", name
+        assert node["depends_on"]["redis"]["condition"] == "service_healthy", name
+
+
 @pytest.mark.parametrize("name", sorted(fleetgate_services()))
 def test_every_compose_setting_is_a_flag_of_the_service_command(
     name: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
