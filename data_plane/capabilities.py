@@ -18,6 +18,7 @@ CAPABILITIES: frozenset[str] = frozenset(
         "auth.jwt",
         "backend.redis",
         "policy.auth",
+        "policy.cors",
         "policy.ip_filter",
         "policy.rate_limit",
         "service.circuit_breaker",

@@ -177,7 +177,10 @@ def compile_snapshot(
     consumers = ConsumerDirectory.from_snapshot(snapshot)
     limits_context = LimitsContext(limiters, snapshot, metrics)
     plans = [
-        (route, _plan(route, services[route.service], consumers, limits, metrics, limits_context))
+        (
+            _routed(route),
+            _plan(route, services[route.service], consumers, limits, metrics, limits_context),
+        )
         for route in snapshot.routes
     ]
     table = RouteTable.compile(plans, None if previous is None else previous.table)
@@ -237,6 +240,17 @@ def _compile_service(
             else None
         ),
     )
+
+
+def _routed(route: pb.Route) -> pb.Route:
+    """The route as the table matches it: one with CORS also takes its OPTIONS preflights
+    (its policy answers them, and refuses other OPTIONS requests if the route does)."""
+    if not route.HasField("cors") or not route.methods or "OPTIONS" in route.methods:
+        return route
+    routed = pb.Route()
+    routed.CopyFrom(route)
+    routed.methods.append("OPTIONS")
+    return routed
 
 
 def _plan(

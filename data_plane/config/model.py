@@ -32,6 +32,7 @@ from .syntax import (
     header_name_problem,
     header_value_problem,
     host_problem,
+    origin_problem,
     parse_host_port,
     parse_networks,
     query_name_problem,
@@ -399,12 +400,60 @@ class CacheSpec(Spec):
 
 
 class CorsSpec(Spec):
-    allow_origins: list[str] = Field(min_length=1)
+    """Cross-origin requests: preflights answered at the edge, CORS fields on responses."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "allow_origins": ["https://app.example.com"],
+                    "allow_headers": ["content-type", "authorization"],
+                    "allow_credentials": True,
+                },
+                {"allow_origins": ["*"], "max_age": 3600},
+            ]
+        }
+    )
+
+    allow_origins: list[str] = Field(
+        min_length=1, description='origins (scheme://host[:port]) allowed, or "*" for any'
+    )
     allow_methods: list[str] = Field(default_factory=lambda: ["GET", "POST", "PUT", "DELETE"])
-    allow_headers: list[str] = Field(default_factory=list)
+    allow_headers: list[str] = Field(
+        default_factory=list, description="empty: whatever a preflight asks for"
+    )
     expose_headers: list[str] = Field(default_factory=list)
     allow_credentials: bool = False
     max_age: int = Field(default=600, ge=0, le=86_400)
+
+    @field_validator("allow_origins")
+    @classmethod
+    def _origins(cls, value: list[str]) -> list[str]:
+        for origin in value:
+            problem = origin_problem(origin)
+            if problem is not None:
+                raise ValueError(problem)
+        return value
+
+    @field_validator("allow_methods")
+    @classmethod
+    def _methods(cls, value: list[str]) -> list[str]:
+        upper = [m.upper() for m in value]
+        unknown = sorted(set(upper) - HTTP_METHODS)
+        if unknown:
+            raise ValueError(f"unknown HTTP method(s): {', '.join(unknown)}")
+        return upper
+
+    @field_validator("allow_headers", "expose_headers")
+    @classmethod
+    def _header_names(cls, value: list[str]) -> list[str]:
+        return [_check_header_name(name) for name in value]
+
+    @model_validator(mode="after")
+    def _no_credentials_for_any_origin(self) -> CorsSpec:
+        if self.allow_credentials and "*" in self.allow_origins:
+            raise ValueError('allow_credentials cannot be used with the origin "*"')
+        return self
 
 
 class TransformSpec(Spec):

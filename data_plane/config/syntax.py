@@ -110,6 +110,17 @@ def query_name_problem(name: str) -> str | None:
     return None
 
 
+# An origin as browsers send it (RFC 6454): scheme, host, optional port, nothing else.
+_ORIGIN = re.compile(r"https?://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]{1,253})(:[0-9]{1,5})?")
+
+
+def origin_problem(origin: str) -> str | None:
+    """Why `origin` cannot be a CORS allowed origin, or None."""
+    if origin == "*" or _ORIGIN.fullmatch(origin):
+        return None
+    return f'an origin is "*" or scheme://host[:port] with nothing after: {origin[:64]!r}'
+
+
 MAX_NETWORKS = 1000
 Network = IPv4Network | IPv6Network
 

@@ -24,6 +24,7 @@ from .syntax import (
     changed_field_problem,
     header_name_problem,
     header_value_problem,
+    origin_problem,
     parse_host_port,
     parse_networks,
     query_name_problem,
@@ -37,6 +38,7 @@ MISSING_KEY = "no key: give key (PEM); key_sha256 alone keeps a key only in the 
 KINDS = ("services", "routes", "tiers", "tenants", "consumers", "certificates")
 _JWKS_URL = re.compile(r"https?://[^\s]{1,2040}")
 MAX_LEEWAY = 600.0
+_METHOD = re.compile(r"[A-Z]{1,16}")
 
 
 def check_snapshot(snapshot: pb.Snapshot) -> list[ConfigError]:
@@ -150,6 +152,8 @@ def _check_routes(snapshot: pb.Snapshot) -> list[ConfigError]:
                 )
         if route.HasField("auth"):
             errors += _check_auth(route.auth, f"{where}.auth")
+        if route.HasField("cors"):
+            errors += _check_cors(route.cors, f"{where}.cors")
         for field in ("ip_allow", "ip_deny"):
             try:
                 parse_networks(getattr(route, field), field)
@@ -213,6 +217,28 @@ def _check_auth(auth: pb.AuthPolicy, where: str) -> list[ConfigError]:
         errors.append(ConfigError(f"{where}.jwt", "jwt settings are required by method jwt"))
     elif auth.HasField("jwt"):
         errors += _check_jwt(auth.jwt, f"{where}.jwt")
+    return errors
+
+
+def _check_cors(cors: pb.CorsPolicy, where: str) -> list[ConfigError]:
+    """Origins are origins, field names are names, and credentials never go to "*"."""
+    errors = []
+    if not cors.allow_origins:
+        errors.append(ConfigError(f"{where}.allow_origins", "name at least one origin"))
+    for i, origin in enumerate(cors.allow_origins):
+        problem = origin_problem(origin)
+        if problem is not None:
+            errors.append(ConfigError(f"{where}.allow_origins.{i}", problem))
+    if cors.allow_credentials and "*" in cors.allow_origins:
+        errors.append(ConfigError(f"{where}.allow_credentials", 'not with the origin "*"'))
+    for field in ("allow_headers", "expose_headers"):
+        for i, name in enumerate(getattr(cors, field)):
+            problem = header_name_problem(name)
+            if problem is not None:
+                errors.append(ConfigError(f"{where}.{field}.{i}", problem))
+    for i, method in enumerate(cors.allow_methods):
+        if not _METHOD.fullmatch(method):
+            errors.append(ConfigError(f"{where}.allow_methods.{i}", "not an HTTP method"))
     return errors
 
 

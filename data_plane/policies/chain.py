@@ -41,23 +41,11 @@ from data_plane.limits.policy import LimitsContext, RateLimitPolicy
 from .auth import Auth
 from .clients import ClientAddresses, node_client_addresses
 from .consumers import NO_CONSUMERS, ConsumerDirectory
+from .cors import Cors
 from .header_changes import HeaderChanges
 from .ip_filter import IpFilter
+from .reply import Reply
 from .tokens import TokenVerifier, key_source
-
-
-class Reply:
-    """An answer made at the edge that is not an error: a status and fields, no body."""
-
-    __slots__ = ("fields", "status")
-
-    def __init__(self, status: int, fields: Headers) -> None:
-        self.status = status
-        self.fields = fields
-
-    def __repr__(self) -> str:
-        return f"<Reply {self.status} fields={[n for n, _ in self.fields]}>"
-
 
 Decision = ProxyError | Reply | None
 RequestVerdict = Decision | Awaitable[Decision]
@@ -188,6 +176,8 @@ def build_chain(
     backends, the snapshot's tiers); a route with `rate_limit` needs it.
     """
     policies: list[Policy] = []
+    if route.HasField("cors"):
+        policies.append(Cors(route.cors, list(route.methods)))
     if route.ip_allow or route.ip_deny:
         policies.append(IpFilter.from_route(route))
     if route.HasField("auth"):

@@ -119,12 +119,12 @@ def test_an_aborted_snapshot_is_dropped_and_cannot_be_committed() -> None:
 def test_a_snapshot_the_worker_refuses_is_answered_with_the_reason() -> None:
     async def scenario() -> str:
         async with worker(free_port()) as process:
-            cors = snapshot(1, "one", cors={"allow_origins": ["https://a.example"]})
+            cached = snapshot(1, "one", cache={"ttl": 5})
             with pytest.raises(ValueError) as refused:
-                await process.prepare(cors.SerializeToString())
+                await process.prepare(cached.SerializeToString())
             return str(refused.value)
 
-    assert "policy.cors" in run(scenario())
+    assert "policy.cache" in run(scenario())
 
 
 def node_settings(port: int) -> NodeSettings:
@@ -143,7 +143,7 @@ def test_a_snapshot_the_workers_refuse_leaves_every_worker_on_the_previous_one()
         await node.start()
         try:
             await node.apply_snapshot(snapshot(1, "one"))
-            bad = snapshot(2, "one", "two", cors={"allow_origins": ["https://a.example"]})
+            bad = snapshot(2, "one", "two", cache={"ttl": 5})
             with pytest.raises(ApplyError) as refused:
                 await node.apply_snapshot(bad)
             # Connections spread over both workers: each must still route v1 only.

@@ -88,9 +88,9 @@ def test_a_release_the_node_cannot_apply_is_nacked_with_the_reason(tmp_path: Pat
             node = CheckingNode()
             async with running(client_for(node, [server.address], tmp_path)):
                 await node.wait_applied(1)
-                server.cache.put(release(2, cors={"allow_origins": ["*"]}))
+                server.cache.put(release(2, cache={"ttl": 5}))
                 await server.inventory.wait_for(
-                    "nacked", "node-1", "2", "this node lacks policy.cors"
+                    "nacked", "node-1", "2", "this node lacks policy.cache"
                 )
             return node.applied
 
