@@ -22,6 +22,7 @@ import random
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from urllib.parse import quote
 
 from fleetgate_pb import config_pb2 as pb
 
@@ -31,6 +32,7 @@ log = logging.getLogger("fleetgate.health")
 
 MIN_INTERVAL = 0.1  # seconds: a shorter configured interval is checked this often
 MAX_STATUS_LINE = 1024  # bytes read of an answer at most: its status line
+_PATH_CHARACTERS = "/?=&%:@!$'()*+,;~-._"  # with letters and digits: RFC 3986 path and query
 _STATUS_LINE = re.compile(rb"HTTP/1\.[01] ([1-5][0-9][0-9])(?: [^\r\n]*)?\r?\n")
 
 TargetKey = tuple[str, str]  # (service name, target address)
@@ -85,9 +87,12 @@ class CheckSettings:
     @classmethod
     def of(cls, check: pb.HealthCheck, address: str) -> CheckSettings:
         host, port = parse_host_port(address)
+        # Whatever the path holds, the request line stays one valid line: bytes outside
+        # a path and query's characters are percent-encoded.
+        path = quote(check.path or "/", safe=_PATH_CHARACTERS)
         request = (
             b"GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: fleetgate-health-check\r\n"
-            b"Connection: close\r\n\r\n" % (check.path.encode(), address.encode())
+            b"Connection: close\r\n\r\n" % (path.encode("ascii"), address.encode())
         )
         return cls(
             host=host,
@@ -190,7 +195,11 @@ class HealthChecker:
         while True:
             await asyncio.sleep(max(0.0, due - loop.time()))
             due += settings.interval * rng.uniform(0.9, 1.1)
-            passed = await self._check(settings)
+            try:
+                passed = await self._check(settings)
+            except Exception:  # a bug in a check must not end this target's checks
+                log.exception("checking %s of service %s failed unexpectedly", key[1], key[0])
+                passed = False
             self.checks += 1
             state = self._states.get(key)
             if state is None:

@@ -279,3 +279,31 @@ def test_unchanged_targets_keep_their_state_across_updates() -> None:
             checker.stop()
 
     run(scenario())
+
+
+def test_the_request_line_stays_one_line_whatever_the_path_holds() -> None:
+    check = pb.HealthCheck(enabled=True, path="/h z\r\nX: 1?a=1&b=é", timeout=1.0)
+    request = CheckSettings.of(check, "10.0.0.1:80").request
+    assert request.startswith(
+        b"GET /h%20z%0D%0AX:%201?a=1&b=%C3%A9 HTTP/1.1\r\nHost: 10.0.0.1:80\r\n"
+    )
+
+
+def test_a_check_that_raises_counts_as_failed_and_checking_goes_on() -> None:
+    async def scenario() -> None:
+        calls: list[int] = []
+
+        async def broken(settings: CheckSettings) -> bool:
+            calls.append(1)
+            raise RuntimeError("a bug")
+
+        changes: list[frozenset[tuple[str, str]]] = []
+        checker = HealthChecker(changes.append, check=broken)
+        checker.update(snapshot(("svc", ["127.0.0.1:1001"], 0.1)))
+        try:
+            await until(lambda: len(calls) >= 3)
+            assert changes == [frozenset({("svc", "127.0.0.1:1001")})]
+        finally:
+            checker.stop()
+
+    run(scenario())
