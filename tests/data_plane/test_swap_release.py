@@ -9,7 +9,7 @@ collector switched off, and that dismantling a table drops only its own containe
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -21,6 +21,7 @@ from data_plane.metrics import WorkerMetrics
 from data_plane.routing.table import RouteTable, _Entry
 from data_plane.runtime import RoutePlan, compile_snapshot
 from data_plane.settings import Limits
+from data_plane.worker import no_full_collections
 
 
 def snapshot(version: int, routes: int = 300) -> pb.Snapshot:
@@ -103,3 +104,39 @@ def test_a_dismantled_table_shares_nothing_with_its_successor() -> None:
         found = new.table.match("GET", "api.example.com", f"/v1/exact-{r}")
         assert found is not None and found.name == f"r{r}"  # type: ignore[union-attr]
     assert isinstance(new.table, RouteTable)
+
+
+def full_collections_during(compile: Callable[[], object]) -> int:
+    seen: list[int] = []
+
+    def watch(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            seen.append(info["generation"])
+
+    gc.callbacks.append(watch)
+    try:
+        compile()
+    finally:
+        gc.callbacks.remove(watch)
+    return seen.count(2)
+
+
+def test_a_compile_in_a_worker_runs_no_full_collection() -> None:
+    metrics, limits = WorkerMetrics(), Limits()
+    big = snapshot(1, routes=1500)
+    gc.collect()
+    gc.freeze()  # as a worker is after a swap: the running config frozen
+    try:
+        before = gc.get_threshold()
+        with no_full_collections():
+            quiet = full_collections_during(
+                lambda: compile_snapshot(big, limits=limits, metrics=metrics)
+            )
+        assert gc.get_threshold() == before
+        noisy = full_collections_during(
+            lambda: compile_snapshot(big, limits=limits, metrics=metrics)
+        )
+    finally:
+        gc.unfreeze()
+    assert quiet == 0
+    assert noisy > 0  # what the worker avoids
