@@ -365,6 +365,16 @@ class AuthSpec(Spec):
         return self
 
 
+# GCRA spaces requests at least a microsecond apart (Redis counts in microseconds).
+_WINDOWS = (
+    ("requests_per_second", 1),
+    ("requests_per_minute", 60),
+    ("requests_per_hour", 3_600),
+    ("requests_per_day", 86_400),
+)
+MAX_REQUESTS_PER_SECOND = 1_000_000
+
+
 class WindowLimits(Spec):
     """Requests allowed per window; absent windows are unlimited."""
 
@@ -373,11 +383,32 @@ class WindowLimits(Spec):
     requests_per_hour: Count | None = None
     requests_per_day: Count | None = None
 
+    @model_validator(mode="after")
+    def _sensible_windows(self) -> WindowLimits:
+        shorter: tuple[str, int] | None = None
+        for name, seconds in _WINDOWS:
+            limit = getattr(self, name)
+            if limit is None:
+                continue
+            if limit > MAX_REQUESTS_PER_SECOND * seconds:
+                raise ValueError(
+                    f"{name}: {limit} is more than {MAX_REQUESTS_PER_SECOND:,} requests per"
+                    " second, finer than the limits can count"
+                )
+            if shorter is not None and limit < shorter[1]:
+                raise ValueError(
+                    f"{name} ({limit}) is below {shorter[0]} ({shorter[1]}): a longer window"
+                    " allowing fewer requests than a shorter one leaves the shorter one no use"
+                )
+            shorter = (name, limit)
+        return self
+
 
 class RateLimitSpec(WindowLimits):
     by: Literal["consumer", "tenant", "client_ip", "route"] = "consumer"
     use_tier: bool = True
     backend: Literal["local", "redis"] = "local"
+
     fail_mode: Literal["open", "closed"] = Field(
         default="open", description="when Redis cannot decide in time: admit, or 503"
     )
@@ -387,6 +418,16 @@ class RateLimitSpec(WindowLimits):
         le=1.0,
         description="seconds Redis has to decide before the fail mode applies",
     )
+
+    @model_validator(mode="after")
+    def _limits_something(self) -> RateLimitSpec:
+        windows = (getattr(self, name) for name, _ in _WINDOWS)
+        if not self.use_tier and all(limit is None for limit in windows):
+            raise ValueError(
+                "a rate_limit needs a window (requests_per_second, _minute, _hour or _day)"
+                " or use_tier: true; this one limits nothing"
+            )
+        return self
 
 
 class CacheSpec(Spec):
