@@ -10,13 +10,13 @@ from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
-from . import audit_page, docs, entities, overview, release_pages, sign_in
+from . import audit_page, docs, entities, overview, release_pages, rollout_page, sign_in
 from .fleet_history import FleetHistory
 from .headers import SecurityHeadersMiddleware
 from .sessions import ConsoleSessions
 from .web import STATIC_DIR, install_handlers
 
-PAGE_ROUTERS = (sign_in, overview, release_pages, audit_page, docs)
+PAGE_ROUTERS = (sign_in, overview, release_pages, rollout_page, audit_page, docs)
 
 
 def install_console(app: FastAPI) -> None:

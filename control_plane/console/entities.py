@@ -8,6 +8,7 @@ be, and the refusal is shown beside the fields it names.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -87,7 +88,7 @@ def kind_router(kind: Kind) -> APIRouter:
         *,
         name: str | None,
         values: dict[str, str],
-        problems: list[FieldProblem] = (),  # type: ignore[assignment]
+        problems: Sequence[FieldProblem] = (),
         status: int = 200,
         notice: str | None = None,
         extra: dict[str, Any] | None = None,

@@ -37,6 +37,7 @@ PAGES = [
     ("/console/tenants", "Tenants"),
     ("/console/consumers", "Consumers"),
     ("/console/releases", "Releases"),
+    ("/console/rollout", "Rollout"),
     ("/console/audit", "Audit log"),
 ]
 

@@ -181,18 +181,30 @@ def test_an_operator_signs_in_configures_the_fleet_and_signs_out(
     page.goto("/console/releases/2")
     expect(page.locator("#release-document")).to_contain_text("name: users-api")
     shot(page, "08-release")
+
+    # A rollout back to release 1 beside the active one, then rolled back.
+    page.get_by_role("link", name="Rollout").click()
+    page.get_by_label("An earlier release").check()
+    page.get_by_label("Release version").fill("1")
+    page.get_by_role("button", name="Start the rollout").click()
+    expect(page.locator("#rollout-state")).to_have_text("running")
+    expect(page.locator("#rollout-figures tbody tr")).to_have_count(2)
+    shot(page, "09-rollout")
+    page.get_by_role("button", name="Roll back").click()
+    expect(page.locator("#rollout-state")).to_have_text("rolled back")
+
     page.get_by_role("link", name="Audit log").click()
     page.get_by_label("Kind").select_option("routes")
     page.get_by_role("button", name="Filter").click()
     expect(page.locator("#audit tbody tr")).to_have_count(1)
-    shot(page, "09-audit")
+    shot(page, "10-audit")
 
     # Narrow screens.
     page.set_viewport_size({"width": 390, "height": 844})
     page.goto("/console")
-    shot(page, "10-overview-390")
+    shot(page, "11-overview-390")
     page.goto("/console/routes/users-api")
-    shot(page, "11-route-390")
+    shot(page, "12-route-390")
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= 390, "the page scrolls sideways at 390 px"
 
@@ -214,7 +226,7 @@ def test_the_console_is_keyboard_navigable(page: Any) -> None:
     page.keyboard.press("Tab")
     expect(page.locator(":focus")).to_have_text("Skip to content")
     focused = []
-    for _ in range(11):
+    for _ in range(14):
         page.keyboard.press("Tab")
         focused.append(page.evaluate("document.activeElement.textContent.trim()"))
     assert {"Overview", "Services", "Routes", "Audit log", "Sign out"} <= set(focused)
