@@ -38,6 +38,7 @@ from data_plane.limits.redis_backend import REDIS_PREFIX_VARIABLE, RedisBackend
 from data_plane.limits.shared import open_worker_limits
 from data_plane.limits.table import KeyTable
 from data_plane.metrics import WorkerMetrics
+from data_plane.resilience.breaker import forget_retired
 from data_plane.resilience.report import worker_breakers
 from data_plane.runtime import RuntimeConfig, compile_snapshot
 from data_plane.settings import Limits, parse_address
@@ -241,6 +242,7 @@ class Worker:
         if previous is not None:
             for service in previous.retired_by(config):
                 service.pool.retire()
+            forget_retired(previous.breakers, config.breakers)
             self._release(previous.table.dismantle())
         del previous
         if self.server is None:

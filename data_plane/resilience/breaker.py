@@ -269,6 +269,16 @@ class TargetBreakers:
         return f"<TargetBreakers {self.service} [{shown}]>"
 
 
+def forget_retired(previous: Sequence[TargetBreakers], current: Sequence[TargetBreakers]) -> None:
+    """After a config swap: the targets that no breaker of the config now served guards
+    (their service is gone, or has no breaker any more) show no breaker state in /metrics."""
+    kept = {id(counters) for breakers in current for counters in breakers._counters}
+    for breakers in previous:
+        for counters in breakers._counters:
+            if id(counters) not in kept:
+                counters.breaker = ""
+
+
 def unavailable_error(service: str, retry_after: int, *, open_breakers: bool = False) -> ProxyError:
     """503 `circuit_open` when breakers hold every usable target off, else
     `no_healthy_target`; both with Retry-After in whole seconds."""

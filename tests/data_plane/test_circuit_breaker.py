@@ -19,6 +19,7 @@ from data_plane.resilience.breaker import (
     OPEN,
     CircuitBreaker,
     TargetBreakers,
+    forget_retired,
 )
 from data_plane.resilience.report import TargetState, node_targets, worker_breakers
 
@@ -267,3 +268,22 @@ def test_a_worker_reports_every_breaker_state_and_the_node_the_worst_with_health
         TargetState("svc", "10.0.0.1:80", True, "half_open"),
         TargetState("svc", "10.0.0.2:80", False, "open"),
     )
+
+
+def test_targets_no_breaker_guards_after_a_swap_show_no_breaker_state() -> None:
+    old, _, metrics = guarded(pb.ROUND_ROBIN, 2, threshold=1)
+    old.record(old.balancer.targets[1], False)
+    # The new config keeps a breaker on the first target only (the second was removed).
+    service = pb.Service(name="svc", targets=[pb.Target(address="10.0.0.1:80", weight=1)])
+    balancer = make_balancer(service)
+    settings = pb.CircuitBreaker(
+        enabled=True, failure_threshold=1, recovery_time=1, half_open_requests=1
+    )
+    new = TargetBreakers("svc", balancer, settings, [metrics.target("svc", "10.0.0.1:80")])
+    forget_retired([old], [new])
+    states = [
+        (labels["target"], labels["state"])
+        for name, labels, _ in metrics.samples()["values"]
+        if name == "fleetgate_target_breaker"
+    ]
+    assert states == [("10.0.0.1:80", "closed")]
