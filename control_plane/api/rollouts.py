@@ -19,7 +19,7 @@ from ..rollouts.lifecycle import Rollouts, rollout_json
 from ..rollouts.spec import GateSpec, RolloutRequest, SelectorSpec
 from ..store import rollouts
 from .auth import AdminRoute
-from .deps import CatalogDep, PaginationDep, PlaneDep, SessionDep
+from .deps import AdminDep, CatalogDep, PaginationDep, PlaneDep, SessionDep
 from .errors import UNAUTHORIZED, ErrorBody, Responses
 from .schemas import ItemPage
 
@@ -88,7 +88,7 @@ async def start_rollout(
 
 
 @router.get("", summary="List rollouts", response_model=ItemPage[RolloutOut])
-def list_rollouts(session: SessionDep, page: PaginationDep) -> JSONResponse:
+def list_rollouts(session: SessionDep, _admin: AdminDep, page: PaginationDep) -> JSONResponse:
     """Newest first."""
     rows, total = rollouts.page(session, limit=page.limit, offset=page.offset)
     return JSONResponse({"items": [rollout_json(row) for row in rows], "total": total})
@@ -97,7 +97,7 @@ def list_rollouts(session: SessionDep, page: PaginationDep) -> JSONResponse:
 @router.get(
     "/current", summary="Get the current rollout", response_model=RolloutOut, responses=NONE_YET
 )
-def current_rollout(session: SessionDep) -> JSONResponse:
+def current_rollout(session: SessionDep, _admin: AdminDep) -> JSONResponse:
     """The running rollout, else the last one; 404 when none ever ran."""
     row = rollouts.latest(session)
     if row is None:

@@ -19,7 +19,7 @@ from .conftest import TOKEN, ok, store_state
 PROTECTED = [
     *[
         (method, f"/api/v1/{kind}{path}")
-        for kind in ("services", "routes", "tiers", "tenants", "consumers")
+        for kind in ("services", "routes", "tiers", "tenants", "consumers", "certificates")
         for method, path in [
             ("GET", ""),
             ("POST", ""),
@@ -45,6 +45,11 @@ PROTECTED = [
     ("GET", "/api/v1/audit"),
     ("GET", "/api/v1/nodes"),
     ("GET", "/api/v1/nodes/{node_id}"),
+    ("GET", "/api/v1/rollouts"),
+    ("POST", "/api/v1/rollouts"),
+    ("GET", "/api/v1/rollouts/current"),
+    ("POST", "/api/v1/rollouts/current/promote"),
+    ("POST", "/api/v1/rollouts/current/rollback"),
 ]
 # Values of the seeded store, so that with the token each call would find its entity.
 PATH_VALUES = {
