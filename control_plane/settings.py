@@ -39,6 +39,9 @@ class ControlPlaneSettings(BaseSettings):
     tls_cert: str | None = None
     tls_key: str | None = None
     tls_ca: str | None = None
+    # The nodes' Redis, for the usage API to read quotas counted there
+    redis_url: str | None = None
+    redis_key_prefix: str = Field(default="fleetgate", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
     node_offline_after: float = Field(default=30.0, gt=0)
     node_purge_after: float = Field(default=3600.0, gt=0)
     # "development" silences the weak-token warning; anything else is treated as production.

@@ -28,6 +28,7 @@ from . import (
     services,
     tenants,
     tiers,
+    usage,
 )
 from .access_log import AdminAccessLogMiddleware
 from .errors import install_error_handlers
@@ -162,6 +163,7 @@ def create_app(plane: ControlPlane) -> FastAPI:
     api = APIRouter(prefix="/api/v1")
     for module in ENTITY_ROUTERS:
         api.include_router(module.router)
+    api.include_router(usage.router)
     app.include_router(api)
     install_console(app)
     app.openapi = _openapi(app)  # type: ignore[method-assign]

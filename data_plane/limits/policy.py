@@ -44,7 +44,8 @@ from data_plane.metrics import (
 from .bulkhead import Priorities
 from .counters import SharedCounters
 from .gcra import Window, WindowState
-from .redis_backend import BackendUnavailable, RedisBackend
+from .redis_backend import ADMITTED as ADMITTED_ON_REDIS
+from .redis_backend import QUOTA_USED_UP, BackendUnavailable, Quota, RedisBackend, quota_key
 from .table import Entry, KeyTable, key_hash
 from .tiers import TierBook, TierLimits, policy_items, windows_of
 
@@ -54,6 +55,7 @@ if TYPE_CHECKING:
 RATELIMIT_POLICY = b"RateLimit-Policy"
 RATELIMIT = b"RateLimit"
 RETRY_AFTER = b"Retry-After"
+QUOTA_KEPT = 100 * 86_400  # seconds a month's quota counter outlives the month, on Redis
 
 
 class LocalBackend:
@@ -182,11 +184,13 @@ class RateLimitPolicy:
     def on_request(self, call: Call) -> RequestVerdict:
         tier = self.tiers.of(call.tier, call.tenant) if self.use_tier and call.tenant else None
         windowed = tier if tier is not None and tier.windows else None
-        if not self.windows and windowed is None:
-            return None if tier is None else self._tenant_caps(call, tier)
         local = self.local
-        if local is None:
+        if local is None and (
+            self.windows or windowed is not None or (tier is not None and tier.monthly_quota)
+        ):
             return self._decide_on_redis(call, windowed, tier)
+        if local is None or (not self.windows and windowed is None):
+            return None if tier is None else self._tenant_caps(call, tier)
         entries: list[Entry] = []
         if self.windows:
             entries.append((key_hash(self.prefix + self._key(call)), self.windows))
@@ -198,11 +202,14 @@ class RateLimitPolicy:
             return self._tenant_caps(call, tier)
         return verdict
 
-    def _tenant_caps(self, call: Call, tier: TierLimits) -> TooManyRequests | None:
-        """The tier's monthly quota and concurrency cap, for the caller's tenant."""
+    def _tenant_caps(
+        self, call: Call, tier: TierLimits, *, quota: bool = True
+    ) -> TooManyRequests | None:
+        """The tier's monthly quota (unless Redis counted it) and concurrency cap, for the
+        caller's tenant."""
         counters = self.counters
         quota_key = 0
-        if tier.monthly_quota:
+        if tier.monthly_quota and quota:
             quota_key = key_hash(f"quota|{call.tenant}")
             now = self.wall_clock()
             if self.quotas.add(quota_key, 1, tier.monthly_quota, month_of(now)) < 0:
@@ -242,15 +249,22 @@ class RateLimitPolicy:
         keys: list[str] = []
         windows: list[tuple[Window, ...]] = []
         # One hash tag for every key of the decision: the tenant's when its tier counts.
-        tag = route_key if tier is None else f"tenant|{call.tenant}"
+        tag = route_key if caps is None else f"tenant|{call.tenant}"
         if self.windows:
             keys.append(redis.key(tag, route_key))
             windows.append(self.windows)
         if tier is not None:
             keys.append(redis.key(tag, "tier"))
             windows.append(tier.windows)
+        quota = None
+        now = self.wall_clock()
+        if caps is not None and caps.monthly_quota:
+            month = datetime.fromtimestamp(now, UTC).strftime("%Y-%m")
+            key = quota_key(redis.prefix, call.tenant or "", month)
+            # Kept a while after the month ends, for the usage API to read.
+            quota = Quota(key, caps.monthly_quota, int(next_month(now)) + QUOTA_KEPT)
         try:
-            admitted, states = await redis.decide(keys, windows, self.deadline)
+            outcome, states = await redis.decide(keys, windows, self.deadline, quota)
         except BackendUnavailable:
             policy = RATE_LIMIT if self.windows else TIER
             items = self.items if tier is None else [*self.items, *tier.items]
@@ -259,10 +273,23 @@ class RateLimitPolicy:
                 self.counters.count(policy, FAIL_CLOSED)
                 return RateLimitUnavailable("the rate-limit backend cannot decide; try again")
             self.counters.count(policy, FAIL_OPEN)
-            return None if caps is None else self._tenant_caps(call, caps)
-        verdict = self._verdict(call, admitted, states, tier)
+            return None if caps is None else self._tenant_caps(call, caps, quota=False)
+        if outcome == QUOTA_USED_UP:
+            assert caps is not None
+            if states:
+                self._verdict(call, True, states, tier, count=False)
+            self.counters.count(QUOTA, REFUSED)
+            return QuotaExceeded(
+                f"the monthly quota of tier {caps.name} ({caps.monthly_quota} requests) is used up",
+                headers=((RETRY_AFTER, b"%d" % max(1, math.ceil(next_month(now) - now))),),
+            )
+        verdict = (
+            self._verdict(call, outcome == ADMITTED_ON_REDIS, states, tier) if states else None
+        )
+        if quota is not None:
+            self.counters.count(QUOTA, ADMITTED)
         if verdict is None and caps is not None:
-            return self._tenant_caps(call, caps)
+            return self._tenant_caps(call, caps, quota=False)
         return verdict
 
     def _key(self, call: Call) -> str:
@@ -281,6 +308,8 @@ class RateLimitPolicy:
         admitted: bool,
         states: list[list[WindowState]],
         tier: TierLimits | None,
+        *,
+        count: bool = True,
     ) -> TooManyRequests | None:
         ticks = self.ticks
         items = self.items if tier is None else [*self.items, *tier.items]
@@ -298,6 +327,8 @@ class RateLimitPolicy:
             )
         )
         counters = self.counters
+        if not count:
+            return None
         if admitted:
             counters.count(RATE_LIMIT if self.windows else TIER, ADMITTED)
             return None

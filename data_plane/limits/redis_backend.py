@@ -36,18 +36,22 @@ BACKOFF_FIRST = 0.1
 BACKOFF_MAX = 5.0
 POOL_SIZE = 64
 
-# KEYS: one hash per key. ARGV: per key, its window count then (slot, interval, capacity)
-# per window; the last ARGV is the monthly quota key's count (0: none).
-# Returns: admitted (1/0), now, then each window's TAT after the decision.
+# KEYS: one hash per key, then the monthly quota's counter when ARGV[1] > 0.
+# ARGV: the quota (0: none), the quota counter's expiry (unix seconds), then per hash
+# its window count and (slot, interval, capacity) per window.
+# Returns: admitted (1; 0: a window refused; 2: the quota is used up), now, the quota
+# used after the decision, then each window's TAT after the decision.
 SCRIPT = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local a = 1
+local quota = tonumber(ARGV[1])
+local hashes = #KEYS
+if quota > 0 then hashes = hashes - 1 end
+local a = 3
 local admitted = 1
-local tats = {}
 local plan = {}
 local ends = {}
-for k = 1, #KEYS do
+for k = 1, hashes do
   local count = tonumber(ARGV[a]); a = a + 1
   local slots = {}
   for w = 1, count do
@@ -60,13 +64,25 @@ for k = 1, #KEYS do
   for w = 1, count do
     local p = plan[#plan - count + w]
     local tat = tonumber(held[w]) or 0
+    p[5] = tat
     if tat < now then tat = now end
     local new_tat = tat + p[3]
-    p[5] = tonumber(held[w]) or 0
     if new_tat - now > p[4] then admitted = 0 else p[6] = new_tat end
   end
 end
-local out = {admitted, now}
+local used = 0
+if quota > 0 then
+  used = tonumber(redis.call('GET', KEYS[#KEYS]) or 0)
+  if admitted == 1 then
+    if used >= quota then
+      admitted = 2
+    else
+      used = redis.call('INCR', KEYS[#KEYS])
+      redis.call('EXPIREAT', KEYS[#KEYS], ARGV[2])
+    end
+  end
+end
+local out = {admitted, now, used}
 for i, p in ipairs(plan) do
   local tat = p[5]
   if admitted == 1 then
@@ -82,6 +98,25 @@ end
 return out
 """
 SCRIPT_SHA = hashlib.sha1(SCRIPT.encode()).hexdigest()
+
+
+ADMITTED, REFUSED, QUOTA_USED_UP = 1, 0, 2
+
+
+class Quota:
+    """A tenant's monthly quota as Redis counts it: one counter per tenant and month."""
+
+    __slots__ = ("expires", "key", "limit")
+
+    def __init__(self, key: str, limit: int, expires: int) -> None:
+        self.key = key
+        self.limit = limit
+        self.expires = expires  # unix seconds: well after the month's end
+
+
+def quota_key(prefix: str, tenant: str, month: str) -> str:
+    """The Redis key counting `tenant`'s requests in `month` ("2026-12")."""
+    return f"{prefix}:{{tenant|{tenant}}}:quota:{month}"
 
 
 class BackendUnavailable(Exception):
@@ -117,13 +152,21 @@ class RedisBackend:
         return f"{self.prefix}:{{{tag}}}:{name}"
 
     async def decide(
-        self, keys: list[str], windows: list[tuple[Window, ...]], deadline: float = DEADLINE
-    ) -> tuple[bool, list[list[WindowState]]]:
-        """One decision over the windows of every key, within `deadline` seconds;
-        raises BackendUnavailable."""
+        self,
+        keys: list[str],
+        windows: list[tuple[Window, ...]],
+        deadline: float = DEADLINE,
+        quota: Quota | None = None,
+    ) -> tuple[int, list[list[WindowState]]]:
+        """One decision over the windows of every key, and the monthly `quota` when
+        given, within `deadline` seconds: ADMITTED, REFUSED (a window) or QUOTA_USED_UP.
+        Raises BackendUnavailable."""
         if not self.up and time.monotonic() < self.retry_at:
             raise BackendUnavailable("the rate-limit backend is down")
-        args: list[int | str] = []
+        args: list[int | str] = [0, 0]
+        if quota is not None:
+            keys = [*keys, quota.key]
+            args = [quota.limit, quota.expires]
         for key_windows in windows:
             args.append(len(key_windows))
             for w in key_windows:
@@ -137,13 +180,13 @@ class RedisBackend:
         self.decisions += 1
         self.latency_sum += time.monotonic() - started
         self._recovered()
-        admitted, now, *tats = (int(v) for v in reply)
+        outcome, now, _used, *tats = (int(v) for v in reply)
         states: list[list[WindowState]] = []
         i = 0
         for key_windows in windows:
             states.append([state(w, tats[i + j], now) for j, w in enumerate(key_windows)])
             i += len(key_windows)
-        return admitted == 1, states
+        return outcome, states
 
     async def _run(self, keys: list[str], args: list[int | str]) -> list[int]:
         try:

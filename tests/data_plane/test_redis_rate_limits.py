@@ -26,7 +26,10 @@ from tests.data_plane.running_node import RunningNode
 from tests.data_plane.scripted_upstream import ScriptedUpstream
 
 LIMIT = 20
-POLL = 15.0  # seconds a test waits for a node to notice Redis is back
+POLL = 15.0
+METERED_KEY = (
+    "metered-key-0123456789abcdef"  # seconds a test waits for a node to notice Redis is back
+)
 
 
 def config(address: str) -> dict[str, Any]:
@@ -38,9 +41,17 @@ def config(address: str) -> dict[str, Any]:
             "rate_limit": {"backend": "redis", "by": "route", **limit},
         }
 
+    metered = route("metered", use_tier=True)
+    metered["auth"] = {"methods": ["api_key"]}
     return {
         "services": [{"name": "app", "targets": [{"address": address}]}],
+        "tiers": [{"name": "METERED", "monthly_quota": 2}],
+        "tenants": [{"name": "meter", "tier": "METERED"}],
+        "consumers": [
+            {"name": "m", "tenant": "meter", "api_keys": [{"id": "k", "key": METERED_KEY}]}
+        ],
         "routes": [
+            metered,
             route("shared", requests_per_hour=LIMIT),
             route("open", requests_per_hour=1000, fail_mode="open"),
             route("closed", requests_per_hour=1000, fail_mode="closed"),
@@ -136,6 +147,32 @@ def test_two_nodes_sharing_redis_admit_the_limit_together(
             second.stop()
     finally:
         first.stop()
+
+
+def test_a_monthly_quota_on_redis_is_shared_by_the_fleet_and_survives_a_restart(
+    tmp_path: Path, upstream: ScriptedUpstream, redis_url: str, prefix: str
+) -> None:
+    env = node_env(redis_url, prefix)
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    first = RunningNode(tmp_path / "a", config(upstream.address), env=env).start()
+    second = RunningNode(tmp_path / "b", config(upstream.address), env=env).start()
+    key = {"x-api-key": METERED_KEY}
+    try:
+        assert first.get("/metered/x", key).status == 200
+        assert second.get("/metered/x", key).status == 200
+        refused = first.get("/metered/x", key)
+        assert refused.status == 429 and refused.json()["error"]["code"] == "quota_exceeded"
+        assert int(refused.header("Retry-After") or 0) >= 1
+        first.stop()
+        first.start()
+        assert first.get("/metered/x", key).status == 429  # counted in Redis, not the node
+    finally:
+        second.stop()
+        first.stop()
+    month = time.strftime("%Y-%m", time.gmtime())
+    counter = redis.Redis.from_url(redis_url).get(f"{prefix}:{{tenant|meter}}:quota:{month}")
+    assert counter == b"2"
 
 
 @pytest.fixture
