@@ -121,6 +121,15 @@ def _sync_security(flag: _Flags) -> None:
     flag("--tls-ca", help="PEM CA that signed the other side's certificate")
 
 
+def _log_format(flag: _Flags) -> None:
+    flag(
+        "--log-format",
+        default="text",
+        choices=("text", "json"),
+        help="the process's own log lines: text or one JSON object per line",
+    )
+
+
 def _admin_client(flag: _Flags) -> None:
     flag("--admin-url", default=DEFAULT_ADMIN_URL, help="admin API base URL")
     flag("--token", secret=True, env="FLEETGATE_ADMIN_TOKEN", help="admin token")
@@ -149,6 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="bearer token of the admin API (generated on the first start when absent)",
     )
     flag("--no-migrate", action="store_true", help="do not apply pending migrations at start")
+    _log_format(flag)
     flag(
         "--node-offline-after",
         type=float,
@@ -219,6 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
         default="-",
         help="where a JSON line per request goes: - (standard output), a file, or off",
     )
+    _log_format(flag)
     flag(
         "--redis-url",
         secret=True,

@@ -25,6 +25,7 @@ from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
 from data_plane.descriptors import raise_open_files_limit
+from data_plane.log_format import configure_logging
 
 from .admin_auth import bootstrap_admin_token
 from .api.app import create_app
@@ -59,7 +60,7 @@ class Service:
 
 
 def run(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(name)s: %(message)s")
+    configure_logging(getattr(args, "log_format", "text"))
     try:
         settings = ControlPlaneSettings.from_args(args)
     except ValidationError as exc:
@@ -98,6 +99,7 @@ async def serve(settings: ControlPlaneSettings) -> int:
             lifespan="on",
             http=AdminHttpProtocol,
             access_log=False,
+            log_config=None,  # uvicorn's records go through configure_logging's handler
             timeout_graceful_shutdown=SHUTDOWN_DEADLINE,
         )
     )

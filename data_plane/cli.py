@@ -11,18 +11,20 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 
 from data_plane.descriptors import raise_open_files_limit
+from data_plane.log_format import LOG_FORMAT_VARIABLE, configure_logging
 from data_plane.settings import NodeSettings, SettingsError
 
 log = logging.getLogger("fleetgate.node")
 
 
 def run(args: argparse.Namespace) -> int:
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s"
-    )
+    log_format = getattr(args, "log_format", "text")
+    configure_logging(log_format)
+    os.environ[LOG_FORMAT_VARIABLE] = log_format  # the workers log alike
     try:
         settings = NodeSettings.from_args(args)
     except SettingsError as exc:

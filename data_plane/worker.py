@@ -37,6 +37,7 @@ from data_plane.limits.policy import Limiters, LocalBackend
 from data_plane.limits.redis_backend import REDIS_PREFIX_VARIABLE, RedisBackend
 from data_plane.limits.shared import open_worker_limits
 from data_plane.limits.table import KeyTable
+from data_plane.log_format import FORMATS, LOG_FORMAT_VARIABLE, configure_logging
 from data_plane.metrics import WorkerMetrics
 from data_plane.resilience.breaker import forget_retired
 from data_plane.resilience.report import worker_breakers
@@ -299,6 +300,7 @@ class Worker:
         """Stop accepting, close idle connections, wait for the busy ones, with a deadline."""
         state = self.state
         state.draining = True
+        log.info("worker %d: draining %d connections", os.getpid(), len(state.connections))
         if self.server is not None:
             self.server.close()
         for connection in list(state.connections):
@@ -341,9 +343,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit-fds", help="the node's limits memory (limits/shared.py)")
     parser.add_argument("--worker-index", type=int, default=0, help="this worker's index")
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s"
-    )
+    # The node's --log-format, inherited through the environment like the limits.
+    log_format = os.environ.get(LOG_FORMAT_VARIABLE, "text")
+    configure_logging(log_format if log_format in FORMATS else "text")
     limits = Limits.from_environment()
     listen = parse_address(args.listen, "--listen")
     sock = socket.socket(fileno=args.channel_fd)

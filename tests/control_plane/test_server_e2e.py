@@ -3,6 +3,7 @@ and `fleetgate export` processes."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -53,7 +54,7 @@ consumers:
 class ControlPlaneProcess:
     """A `fleetgate control-plane` child with its stderr in a file."""
 
-    def __init__(self, db_url: str, workdir: Path, token: str | None) -> None:
+    def __init__(self, db_url: str, workdir: Path, token: str | None, *args: str) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.stderr_path = workdir / f"control-plane-{self.port}.err"
@@ -71,6 +72,7 @@ class ControlPlaneProcess:
                     f"127.0.0.1:{self.port}",
                     "--sync-listen",
                     f"127.0.0.1:{free_port()}",
+                    *args,
                 ],
                 cwd=workdir,
                 env=env,
@@ -348,3 +350,24 @@ def test_a_certificate_key_is_applied_from_a_file_and_exported_only_with_secrets
     assert again.returncode == 0 and again.stdout.startswith("no changes\n"), again.stdout
     still = fleetgate("export", "--include-secrets", url=running.url)
     assert yaml.safe_load(still.stdout)["certificates"][0]["key"] == issued.key
+
+
+def test_json_logs_carry_timestamps_and_the_admin_request_lines(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'fleetgate.db'}"
+    control_plane = ControlPlaneProcess(url, tmp_path, TOKEN, "--log-format", "json")
+    try:
+        response = httpx.get(
+            f"{control_plane.url}/api/v1/services",
+            headers={"Authorization": f"Bearer {TOKEN}", "X-Request-ID": "log-test-1"},
+            timeout=10,
+        )
+        assert response.status_code == 200
+    finally:
+        assert control_plane.stop() == 0
+    lines = [json.loads(line) for line in control_plane.stderr.splitlines() if line.strip()]
+    assert lines, control_plane.stderr
+    for line in lines:
+        assert line["ts"].endswith("Z") and line["level"] and line["logger"], line
+    (admin,) = [line for line in lines if line.get("request_id") == "log-test-1"]
+    assert (admin["method"], admin["path"], admin["status"]) == ("GET", "/api/v1/services", 200)
+    assert TOKEN not in control_plane.stderr
