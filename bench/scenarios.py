@@ -60,6 +60,18 @@ def all_scenarios(cores: int | None = None) -> list[Scenario]:
             peers=ROUTERS,
         ),
         Scenario(
+            "auth-api-key",
+            "fleetgate with API-key auth on the route; nginx plain",
+            Setup(auth="api_key"),
+            peers=ROUTERS,
+        ),
+        Scenario(
+            "auth-jwt",
+            "fleetgate with JWT auth (RS256, the token cached) on the route; nginx plain",
+            Setup(auth="jwt"),
+            peers=ROUTERS,
+        ),
+        Scenario(
             "conns-1000",
             "1,000 keep-alive connections, 1,000 routes where the proxy routes",
             Setup(routes=1_000),

@@ -15,6 +15,7 @@ class Setup:
 
     routes: int = 1  # routes in the proxy's table; the measured one among them
     policies: bool = False  # API-key auth and a local rate limit on the measured route
+    auth: str = ""  # "api_key" or "jwt": that auth alone on the measured route
     workers: int = 1
 
 

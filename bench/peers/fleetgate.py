@@ -5,6 +5,8 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import sys
+import time
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +26,22 @@ API_KEY_HEADER = "x-api-key"
 # High enough never to refuse a request of the run: the limiter's cost is measured, not
 # its refusals.
 RATE_LIMIT_PER_SECOND = 1_000_000
+JWT_SUBJECT = "bench-client"
+
+
+@cache
+def jwt_material() -> tuple[str, str]:
+    """A PEM public key and a day-long RS256 token it verifies, made once per bench run."""
+    import jwt
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    claims = {"sub": JWT_SUBJECT, "exp": int(time.time()) + 86_400}
+    return pem.decode(), jwt.encode(claims, key, algorithm="RS256")
 
 
 def config(upstream_port: int, setup: Setup) -> dict[str, Any]:
@@ -42,14 +60,23 @@ def config(upstream_port: int, setup: Setup) -> dict[str, Any]:
                 "use_tier": False,
                 "backend": "local",
             }
+        if entry.name == HIT_ROUTE and setup.auth == "api_key":
+            route["auth"] = {"methods": ["api_key"], "api_key_header": API_KEY_HEADER}
+        if entry.name == HIT_ROUTE and setup.auth == "jwt":
+            jwt = {"algorithms": ["RS256"], "public_keys": [jwt_material()[0]]}
+            route["auth"] = {"methods": ["jwt"], "jwt": jwt}
         routes.append(route)
     document: dict[str, Any] = {
         "services": [{"name": name, "targets": target} for name in services(table)],
         "routes": routes,
     }
-    if setup.policies:
+    if setup.policies or setup.auth:
         document["consumers"] = [
-            {"name": "bench-client", "api_keys": [{"id": "bench-key", "key": API_KEY}]}
+            {
+                "name": "bench-client",
+                "api_keys": [{"id": "bench-key", "key": API_KEY}],
+                "jwt_subjects": [JWT_SUBJECT],
+            }
         ]
     return document
 
@@ -108,9 +135,12 @@ class FleetgatePeer:
             Check("a path no route matches is not forwarded", "/unrouted/path", 404),
         ]
         headers = {}
-        if setup.policies:
+        if setup.policies or setup.auth == "api_key":
             headers = {API_KEY_HEADER: API_KEY}
             checks.append(Check("API-key auth refuses a request without a key", HIT_PATH, 401))
+        if setup.auth == "jwt":
+            headers = {"Authorization": f"Bearer {jwt_material()[1]}"}
+            checks.append(Check("JWT auth refuses a request without a token", HIT_PATH, 401))
         # 10,000 routes take a while to parse and compile at start.
         deadline = 20.0 + setup.routes / 500
         env = {"FLEETGATE_NO_EXTENSIONS": self.no_extensions}

@@ -248,7 +248,15 @@ def test_a_route_table_needs_the_hit_route() -> None:
 
 
 @pytest.mark.parametrize(
-    "setup", [Setup(), Setup(routes=10), Setup(routes=10_000), Setup(policies=True)]
+    "setup",
+    [
+        Setup(),
+        Setup(routes=10),
+        Setup(routes=10_000),
+        Setup(policies=True),
+        Setup(routes=10, auth="api_key"),
+        Setup(routes=10, auth="jwt"),
+    ],
 )
 def test_fleetgate_config_is_a_consistent_declarative_config(setup: Setup) -> None:
     config = GatewayConfig.model_validate(fleetgate_config(9000, setup))
@@ -262,6 +270,15 @@ def test_fleetgate_policies_put_auth_and_rate_limit_on_the_hit_route_only() -> N
     assert guarded == [HIT_ROUTE]
     assert config.consumers[0].api_keys[0].hash is not None
     assert API_KEY not in json.dumps(config.model_dump(mode="json"))
+
+
+@pytest.mark.parametrize(("auth", "needs"), [("api_key", set()), ("jwt", {"auth.jwt"})])
+def test_an_auth_setup_guards_the_hit_route_only(auth: str, needs: set[str]) -> None:
+    config = GatewayConfig.model_validate(fleetgate_config(9000, Setup(routes=10, auth=auth)))
+    guarded = [route.name for route in config.routes if route.auth]
+    assert guarded == [HIT_ROUTE]
+    assert [route.name for route in config.routes if route.rate_limit] == []
+    assert needed_capabilities(Setup(auth=auth)) == {"policy.auth", *needs}
 
 
 def test_only_the_policies_setup_needs_policy_capabilities_of_the_node() -> None:
