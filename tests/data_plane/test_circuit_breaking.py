@@ -178,3 +178,29 @@ def poll_until_ok(node: RunningNode, path: str) -> Response:
         assert response.status in (502, 503)
         time.sleep(0.05)
     raise AssertionError(f"{path} did not answer 200 within {POLL} s")
+
+
+def test_each_worker_opens_its_own_breaker_so_errors_stop_within_workers_x_threshold(
+    upstream: ScriptedUpstream, dead: str, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    config = {
+        "services": [
+            {
+                "name": "app",
+                "targets": [{"address": upstream.address}, {"address": dead}],
+                "circuit_breaker": {"failure_threshold": 2, "recovery_time": 3600},
+            }
+        ],
+        "routes": [{"name": "app", "paths": ["/**"], "service": "app"}],
+    }
+    node = RunningNode(tmp_path_factory.mktemp("two"), config, workers=2).start()
+    try:
+        node.wait_workers(2)
+        answers = statuses(node, "/x", 80)  # a new connection each: both workers serve
+        assert 2 <= answers.count(502) <= 2 * 2
+        assert answers[-40:] == [200] * 40
+        assert (
+            node.metric("fleetgate_target_breaker", service="app", target=dead, state="open") == 2
+        )
+    finally:
+        node.stop()
