@@ -35,6 +35,7 @@ PROTECTED = [
     ("DELETE", "/api/v1/services/{name}/targets/{address}"),
     ("POST", "/api/v1/consumers/{name}/api-keys"),
     ("DELETE", "/api/v1/consumers/{name}/api-keys/{key_id}"),
+    ("GET", "/api/v1/tenants/{name}/usage"),
     ("GET", "/api/v1/config"),
     ("PUT", "/api/v1/config"),
     ("GET", "/api/v1/releases"),
