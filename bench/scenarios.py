@@ -44,6 +44,12 @@ def all_scenarios(cores: int | None = None) -> list[Scenario]:
     cores = cores or os.cpu_count() or 1
     scenarios = [
         Scenario("plain", "one route, 76-byte JSON answer"),
+        Scenario(
+            "access-log",
+            "plain, with fleetgate's JSON access log written to a file (compare with plain)",
+            Setup(access_log=True),
+            peers=("nginx", "fleetgate"),
+        ),
         *(
             Scenario(
                 f"routes-{n}",

@@ -17,6 +17,7 @@ class Setup:
     policies: bool = False  # API-key auth and a local rate limit on the measured route
     auth: str = ""  # "api_key" or "jwt": that auth alone on the measured route
     workers: int = 1
+    access_log: bool = False  # fleetgate writes its JSON access log to a file
 
 
 @dataclass(frozen=True)

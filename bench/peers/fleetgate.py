@@ -130,6 +130,8 @@ class FleetgatePeer:
         argv += ["--config", str(path), "--listen", f"127.0.0.1:{ports.proxy}"]
         argv += ["--status-listen", f"127.0.0.1:{status_port}"]
         argv += ["--workers", str(setup.workers), "--cache-dir", str(workdir / "fleetgate-cache")]
+        # Off unless the scenario measures it: nginx's rows log nothing either.
+        argv += ["--access-log", str(workdir / "access.log") if setup.access_log else "off"]
         checks = [
             Check("the node serves metrics", "/metrics", 200, port=status_port),
             Check("a path no route matches is not forwarded", "/unrouted/path", 404),
