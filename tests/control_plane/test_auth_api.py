@@ -29,6 +29,7 @@ PROTECTED = [
             ("DELETE", "/{name}"),
         ]
     ],
+    ("GET", "/api/v1/tenants/{name}/usage"),
     ("GET", "/api/v1/services/{name}/targets"),
     ("POST", "/api/v1/services/{name}/targets"),
     ("PUT", "/api/v1/services/{name}/targets/{address}"),
