@@ -29,7 +29,6 @@ PROTECTED = [
             ("DELETE", "/{name}"),
         ]
     ],
-    ("GET", "/api/v1/tenants/{name}/usage"),
     ("GET", "/api/v1/services/{name}/targets"),
     ("POST", "/api/v1/services/{name}/targets"),
     ("PUT", "/api/v1/services/{name}/targets/{address}"),
