@@ -142,7 +142,9 @@ class HashKeySpec(Spec):
 
 class HealthCheckSpec(Spec):
     path: str = Field(default="/health", pattern=r"^/")
-    interval: Seconds = 10.0
+    interval: Seconds = Field(
+        default=10.0, ge=0.1, description="seconds between two checks of a target, 0.1 at least"
+    )
     timeout: Seconds = 2.0
     healthy_threshold: int = Field(default=2, ge=1, le=100)
     unhealthy_threshold: int = Field(default=3, ge=1, le=100)

@@ -63,6 +63,14 @@ CASES: dict[str, tuple[str, str, Any, int, str, str]] = {
         "targets.0.weight",
     ),
     "bad name": ("POST", "/api/v1/tiers", {"name": "no spaces"}, 422, "invalid", "name"),
+    "health checks more often than every 0.1 s": (
+        "POST",
+        "/api/v1/services",
+        {"name": "s", "targets": [TARGET], "health_check": {"interval": 0.01}},
+        422,
+        "invalid",
+        "health_check.interval",
+    ),
     "service without targets": (
         "POST",
         "/api/v1/services",
