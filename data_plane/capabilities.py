@@ -21,6 +21,7 @@ CAPABILITIES: frozenset[str] = frozenset(
         "policy.cors",
         "policy.ip_filter",
         "policy.rate_limit",
+        "policy.transform",
         "service.circuit_breaker",
         "service.health_check",
         "service.retry_non_idempotent",

@@ -500,8 +500,34 @@ class CorsSpec(Spec):
 
 
 class TransformSpec(Spec):
-    add_query: dict[str, str] = Field(default_factory=dict)
-    remove_query: list[str] = Field(default_factory=list)
+    """Query parameters removed, then added, on the way to the upstream."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"add_query": {"source": "gw"}, "remove_query": ["debug"]}]}
+    )
+
+    add_query: dict[str, str] = Field(
+        default_factory=dict, description="set on every request, replacing the client's"
+    )
+    remove_query: list[str] = Field(default_factory=list, description="dropped if sent")
+
+    @field_validator("add_query")
+    @classmethod
+    def _added(cls, value: dict[str, str]) -> dict[str, str]:
+        for name in value:
+            problem = query_name_problem(name)
+            if problem is not None:
+                raise ValueError(problem)
+        return value
+
+    @field_validator("remove_query")
+    @classmethod
+    def _removed(cls, value: list[str]) -> list[str]:
+        for name in value:
+            problem = query_name_problem(name)
+            if problem is not None:
+                raise ValueError(problem)
+        return value
 
 
 class RouteSpec(Spec):

@@ -46,6 +46,7 @@ from .header_changes import HeaderChanges
 from .ip_filter import IpFilter
 from .reply import Reply
 from .tokens import TokenVerifier, key_source
+from .transform import Transform
 
 Decision = ProxyError | Reply | None
 RequestVerdict = Decision | Awaitable[Decision]
@@ -190,6 +191,8 @@ def build_chain(
         if limits is None:
             raise ValueError(f"route {route.name}: a rate limit needs the node's limiters")
         policies.append(RateLimitPolicy(route.name, route.rate_limit, limits))
+    if route.HasField("transform"):
+        policies.append(Transform(route.transform))
     if route.HasField("request_headers") or route.HasField("response_headers"):
         policies.append(HeaderChanges.from_route(route))
     return PolicyChain(tuple(policies), node_client_addresses()) if policies else None
