@@ -37,8 +37,8 @@ def config(address: str) -> dict[str, Any]:
                 "paths": ["/client/**"],
                 "service": "app",
                 "rate_limit": {
-                    "requests_per_second": 5,
                     "requests_per_minute": 3,
+                    "requests_per_hour": 100,
                     "by": "client_ip",
                 },
             },
@@ -125,8 +125,8 @@ def test_a_refusal_is_the_json_429_with_retry_after_and_the_ratelimit_fields(
     assert 1 <= int(retry_after) <= 20  # the next of 3 per minute is at most 20 s away
     items = [POLICY_ITEM.fullmatch(item) for item in refused.header("RateLimit-Policy").split(", ")]
     assert [(m["name"], m["q"], m["w"]) for m in items if m] == [
-        ("second", "5", "1"),
         ("minute", "3", "60"),
+        ("hour", "100", "3600"),
     ]
     tightest = RATELIMIT_ITEM.fullmatch(refused.header("RateLimit") or "")
     assert tightest is not None and (tightest["name"], tightest["r"]) == ("minute", "0")
