@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from .admin_auth import AdminAuth
 from .metrics import ControlPlaneMetrics
@@ -25,6 +26,12 @@ class ControlPlane:
     releases: ReleaseMaker
     metrics: ControlPlaneMetrics
     admin: AdminAuth
+    # Called (from any thread) after a rollout starts or ends: config sync tells nodes.
+    rollout_listeners: list[Callable[[], None]] = field(default_factory=list)
+
+    def rollout_changed(self) -> None:
+        for listener in list(self.rollout_listeners):
+            listener()
 
     @classmethod
     def build(

@@ -12,12 +12,13 @@ import asyncio
 import contextlib
 import socket
 import struct
-from enum import IntEnum
+from enum import IntEnum, unique
 
 _HEADER = struct.Struct("!IIB")
 MAX_FRAME = 1 << 30  # a 10,000-route snapshot is a few MiB; this only bounds garbage
 
 
+@unique  # two kinds sharing a number would be one kind, silently
 class Kind(IntEnum):
     PREPARE = 1  # supervisor -> worker: a serialized Snapshot to compile and hold
     APPLIED = 2  # worker -> supervisor: JSON {"ok": bool, "error": str}, to PREPARE,
@@ -30,6 +31,10 @@ class Kind(IntEnum):
     REOPEN = 8  # supervisor asks the worker to open its access log again (rotation)
     HEALTH = 9  # supervisor -> worker: JSON {"unhealthy": [[service, address], ...]}, the
     # targets that fail their health checks now; answered with APPLIED
+    PREPARE_CANDIDATE = 10  # supervisor -> worker: a serialized SnapshotPush (candidate and
+    # its selector) to compile and hold; COMMIT serves it beside the active config
+    PROMOTE = 11  # supervisor -> worker: the candidate becomes the active config
+    DROP_CANDIDATE = 12  # supervisor -> worker: stop serving the candidate
 
 
 class ChannelClosed(ConnectionError):

@@ -17,12 +17,14 @@ import logging
 import signal
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 from fleetgate_pb import config_pb2 as pb
+from fleetgate_pb import sync_pb2
 
+from data_plane.candidate import selector_problem
 from data_plane.capabilities import CAPABILITIES, ApplyError
 from data_plane.channel import Kind
 from data_plane.config_dump import config_dump
@@ -51,6 +53,8 @@ class NodeStats:
 
     version: int
     hash: str
+    candidate_version: int  # 0 and "": no candidate
+    candidate_hash: str
     requests: int
     request_rate: float  # requests per second
     error_rate: float  # share of 5xx answers, 0..1
@@ -73,6 +77,9 @@ class Node:
     def __init__(self, settings: NodeSettings) -> None:
         self.settings = settings
         self.snapshot: pb.Snapshot | None = None
+        # During a rollout: the candidate and its selector, served beside `snapshot`.
+        self.candidate: pb.Snapshot | None = None
+        self.selector: sync_pb2.CandidateSelector | None = None
         self.workers: dict[int, WorkerProcess] = {}
         self.status = StatusServer(self)
         self.started_at = time.monotonic()
@@ -171,6 +178,9 @@ class Node:
                 async with self._apply_lock:
                     if self.snapshot is not None:
                         await replacement.apply(self.snapshot.SerializeToString())
+                    if self.candidate is not None:
+                        await replacement.prepare_candidate(self._candidate_push())
+                        await replacement.commit()
                     await replacement.tell_health(self._health_payload())
             except (OSError, WorkerGone, ValueError) as exc:
                 log.error("worker %d could not be restarted: %s", index, exc)
@@ -252,6 +262,79 @@ class Node:
             log.warning("SIGUSR1: not every worker reopened its access log: %s", failed[0])
         else:
             log.info("SIGUSR1: the access log was opened again by %d workers", len(answers))
+
+    async def apply_candidate(
+        self, snapshot: pb.Snapshot, selector: sync_pb2.CandidateSelector
+    ) -> float:
+        """Compile `snapshot` on every worker and serve it beside the active config, for
+        the requests `selector` picks; returns the seconds it took.
+
+        Raises ApplyError as `apply_snapshot` does; the active config and any previous
+        candidate stay as they were.
+        """
+        started = time.perf_counter()
+        problem = selector_problem(selector)
+        if problem is not None:
+            raise ApplyError(problem)
+        if self.snapshot is None:
+            raise ApplyError("a candidate needs an active config beside it; this node has none")
+        push = sync_pb2.SnapshotPush(
+            slot=sync_pb2.CANDIDATE, snapshot=snapshot.SerializeToString(), selector=selector
+        ).SerializeToString()
+        async with self._apply_lock:
+            workers = list(self.workers.values())
+            try:
+                if workers:
+                    await _two_phase(
+                        workers, [w.prepare_candidate(push) for w in workers], snapshot.version
+                    )
+                else:
+                    await asyncio.to_thread(_check_compiles, snapshot, self.settings)
+            except ValueError:
+                self.applies["refused"] += 1
+                raise
+            self.candidate, self.selector = snapshot, selector
+            self.applies["applied"] += 1
+        seconds = time.perf_counter() - started
+        log.info(
+            "serving candidate v%d (%s) beside v%d in %.3f s",
+            snapshot.version,
+            snapshot.hash[:12],
+            self.snapshot.version,
+            seconds,
+        )
+        return seconds
+
+    async def promote_candidate(self) -> float:
+        """The candidate becomes the active config on every worker: it is compiled
+        already, so this is one swap each; returns the seconds it took."""
+        started = time.perf_counter()
+        async with self._apply_lock:
+            candidate = self.candidate
+            if candidate is None:
+                raise ApplyError("no candidate to promote")
+            await _on_every(list(self.workers.values()), "promote", candidate.version)
+            self.snapshot, self.candidate, self.selector = candidate, None, None
+        log.info("promoted candidate v%d (%s)", candidate.version, candidate.hash[:12])
+        return time.perf_counter() - started
+
+    async def drop_candidate(self) -> None:
+        """Stop serving the candidate; the active config served all along."""
+        async with self._apply_lock:
+            candidate = self.candidate
+            if candidate is None:
+                return
+            await _on_every(list(self.workers.values()), "drop_candidate", candidate.version)
+            self.candidate = self.selector = None
+        log.info("dropped candidate v%d (%s)", candidate.version, candidate.hash[:12])
+
+    def _candidate_push(self) -> bytes:
+        assert self.candidate is not None and self.selector is not None
+        return sync_pb2.SnapshotPush(
+            slot=sync_pb2.CANDIDATE,
+            snapshot=self.candidate.SerializeToString(),
+            selector=self.selector,
+        ).SerializeToString()
 
     # ------------------------------------------------------------ health checks
 
@@ -354,10 +437,12 @@ class Node:
             for a, b in zip(previous.buckets or [0] * len(buckets), buckets, strict=True)
         ]
         elapsed = max(now - previous.at, 1e-9)
-        snapshot = self.snapshot
+        snapshot, candidate = self.snapshot, self.candidate
         return NodeStats(
             version=0 if snapshot is None else snapshot.version,
             hash="" if snapshot is None else snapshot.hash,
+            candidate_version=0 if candidate is None else candidate.version,
+            candidate_hash="" if candidate is None else candidate.hash,
             requests=new_requests,
             request_rate=new_requests / elapsed,
             error_rate=new_errors / new_requests if new_requests else 0.0,
@@ -386,18 +471,33 @@ async def _apply_on(workers: list[WorkerProcess], snapshot: pb.Snapshot) -> None
     the same in every worker) or for failing.
     """
     payload = snapshot.SerializeToString()
-    prepared = await asyncio.gather(*(w.prepare(payload) for w in workers), return_exceptions=True)
+    await _two_phase(workers, [w.prepare(payload) for w in workers], snapshot.version)
+
+
+async def _two_phase(
+    workers: list[WorkerProcess], preparing: list[Awaitable[None]], version: int
+) -> None:
+    """Wait for every worker's prepare; then all commit, or all abort when one refused."""
+    prepared = await asyncio.gather(*preparing, return_exceptions=True)
     refused = [r for r in prepared if isinstance(r, BaseException)]
     if refused:
         await asyncio.gather(*(w.abort() for w in workers), return_exceptions=True)
         reason = refused[0]
         if isinstance(reason, ValueError):
             raise ApplyError(str(reason))
-        raise ApplyError(f"workers could not apply v{snapshot.version}: {reason}")
+        raise ApplyError(f"workers could not apply v{version}: {reason}")
     committed = await asyncio.gather(*(w.commit() for w in workers), return_exceptions=True)
     failed = [str(r) for r in committed if isinstance(r, BaseException)]
     if failed:
-        raise ApplyError(f"workers could not apply v{snapshot.version}: {failed[0]}")
+        raise ApplyError(f"workers could not apply v{version}: {failed[0]}")
+
+
+async def _on_every(workers: list[WorkerProcess], step: str, version: int) -> None:
+    """Have every worker take `step` (promote, drop_candidate): nothing to compile."""
+    done = await asyncio.gather(*(getattr(w, step)() for w in workers), return_exceptions=True)
+    failed = [str(r) for r in done if isinstance(r, BaseException)]
+    if failed:
+        raise ApplyError(f"workers could not {step.replace('_', ' ')} v{version}: {failed[0]}")
 
 
 async def start_node(

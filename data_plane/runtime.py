@@ -132,11 +132,6 @@ class RuntimeConfig:
     services: dict[str, ServiceRuntime] = field(default_factory=dict)
     breakers: list[TargetBreakers] = field(default_factory=list)  # of the services having one
 
-    def retired_by(self, successor: RuntimeConfig) -> list[ServiceRuntime]:
-        """Services of this config that `successor` does not carry over."""
-        kept = {id(service) for service in successor.services.values()}
-        return [s for s in self.services.values() if id(s) not in kept]
-
     def __repr__(self) -> str:
         return f"<RuntimeConfig v{self.version} {self.hash[:12]} {self.table!r}>"
 

@@ -23,13 +23,15 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 
 import uvloop
 from fleetgate_pb import config_pb2 as pb
+from fleetgate_pb import sync_pb2
 from google.protobuf.message import DecodeError
 
 from data_plane.access_log import OFF, AccessLog
+from data_plane.candidate import Candidate, compile_selector, selector_problem
 from data_plane.channel import Channel, ChannelClosed, Kind
 from data_plane.http.downstream import DownstreamConnection
 from data_plane.http.state import ProxyState
@@ -120,7 +122,8 @@ class Worker:
         self.stopping = asyncio.Event()
         self._ticker: asyncio.TimerHandle | None = None
         self._applying: set[asyncio.Future[None]] = set()
-        self._prepared: RuntimeConfig | None = None  # compiled, waiting for COMMIT
+        # Compiled, waiting for COMMIT: an active config, or a candidate.
+        self._prepared: RuntimeConfig | Candidate | None = None
         self.probe_interval = probe_interval()
         # Targets failing their health checks, as the supervisor last said: (service, address)
         self.unhealthy: frozenset[tuple[str, str]] = frozenset()
@@ -143,14 +146,20 @@ class Worker:
         try:
             while True:
                 kind, request_id, payload = await self.channel.receive()
-                if kind is Kind.PREPARE:
+                if kind is Kind.PREPARE or kind is Kind.PREPARE_CANDIDATE:
                     # Applies are serialized by the supervisor; answering counters
                     # meanwhile keeps scrapes quick during a long compile.
-                    task = asyncio.ensure_future(self._prepare(request_id, payload))
+                    task = asyncio.ensure_future(
+                        self._prepare(request_id, payload, candidate=kind is Kind.PREPARE_CANDIDATE)
+                    )
                     self._applying.add(task)
                     task.add_done_callback(self._applying.discard)
                 elif kind is Kind.COMMIT:
                     await self._commit(request_id)
+                elif kind is Kind.PROMOTE:
+                    await self._answer(request_id, self.promote)
+                elif kind is Kind.DROP_CANDIDATE:
+                    await self._answer(request_id, self.drop_candidate)
                 elif kind is Kind.ABORT:
                     self._prepared = None
                     await self._reply(Kind.APPLIED, request_id, {"ok": True, "error": ""})
@@ -176,12 +185,17 @@ class Worker:
         with contextlib.suppress(ChannelClosed):
             await self.channel.send(kind, request_id, json.dumps(body).encode())
 
-    async def _prepare(self, request_id: int, payload: bytes) -> None:
+    async def _prepare(self, request_id: int, payload: bytes, *, candidate: bool) -> None:
         self._prepared = None
         try:
-            snapshot = pb.Snapshot.FromString(payload)
             with no_full_collections():
-                self._prepared = await self.loop.run_in_executor(None, self._compile, snapshot)
+                if candidate:
+                    self._prepared = await self.loop.run_in_executor(
+                        None, self._compile_candidate, payload
+                    )
+                else:
+                    snapshot = pb.Snapshot.FromString(payload)
+                    self._prepared = await self.loop.run_in_executor(None, self._compile, snapshot)
         except (ValueError, DecodeError) as exc:  # the snapshot's fault: its reason is the NACK
             await self._reply(Kind.APPLIED, request_id, {"ok": False, "error": str(exc)})
             return
@@ -194,11 +208,22 @@ class Worker:
         await self._reply(Kind.APPLIED, request_id, {"ok": True, "error": ""})
 
     async def _commit(self, request_id: int) -> None:
-        config, self._prepared = self._prepared, None
+        prepared, self._prepared = self._prepared, None
         try:
-            if config is None:
+            if prepared is None:
                 raise RuntimeError("no prepared config to commit")
-            await self.swap(config)
+            if isinstance(prepared, Candidate):
+                self.serve_candidate(prepared)
+            else:
+                await self.swap(prepared)
+        except Exception as exc:
+            await self._reply(Kind.APPLIED, request_id, {"ok": False, "error": str(exc)})
+            return
+        await self._reply(Kind.APPLIED, request_id, {"ok": True, "error": ""})
+
+    async def _answer(self, request_id: int, step: Callable[[], Awaitable[None]]) -> None:
+        try:
+            await step()
         except Exception as exc:
             await self._reply(Kind.APPLIED, request_id, {"ok": False, "error": str(exc)})
             return
@@ -229,6 +254,49 @@ class Worker:
             return
         if self.state.config is not None:
             mark_health(self.state.config, self.unhealthy)
+        if self.state.candidate is not None:
+            mark_health(self.state.candidate.config, self.unhealthy)
+
+    def _compile_candidate(self, payload: bytes) -> Candidate:
+        """A candidate push compiled: services equal to the active config's are shared
+        with it, pools and balancer state included."""
+        push = sync_pb2.SnapshotPush.FromString(payload)
+        problem = selector_problem(push.selector)
+        if problem is not None:
+            raise ValueError(problem)
+        config = self._compile(pb.Snapshot.FromString(push.snapshot))
+        return Candidate(config, compile_selector(push.selector))
+
+    def serve_candidate(self, candidate: Candidate) -> None:
+        """Serve `candidate` beside the active config, for the requests it picks."""
+        mark_health(candidate.config, self.unhealthy)
+        previous = self.state.candidate
+        self.state.candidate = candidate
+        if previous is not None:
+            self._retire(previous.config, keep=(candidate.config, self.state.config))
+
+    async def promote(self) -> None:
+        """The candidate becomes the active config: nothing to compile, nothing refused."""
+        candidate = self.state.candidate
+        if candidate is None:
+            raise RuntimeError("no candidate to promote")
+        # One assignment after the other on the loop: no request sees neither.
+        self.state.candidate = None
+        await self.swap(candidate.config)
+
+    async def drop_candidate(self) -> None:
+        candidate, self.state.candidate = self.state.candidate, None
+        if candidate is not None:
+            self._retire(candidate.config, keep=(self.state.config,))
+            active = self.state.config
+            forget_retired(candidate.config.breakers, [] if active is None else active.breakers)
+
+    def _retire(self, old: RuntimeConfig, keep: tuple[RuntimeConfig | None, ...]) -> None:
+        """Close the pools of `old`'s services that no config in `keep` still uses."""
+        kept = {id(s) for config in keep if config is not None for s in config.services.values()}
+        for service in old.services.values():
+            if id(service) not in kept:
+                service.pool.retire()
 
     async def swap(self, config: RuntimeConfig) -> None:
         """Serve `config` from now on; exchanges in flight keep the plans they hold.
@@ -241,9 +309,10 @@ class Worker:
         previous = self.state.config
         self.state.config = config
         if previous is not None:
-            for service in previous.retired_by(config):
-                service.pool.retire()
-            forget_retired(previous.breakers, config.breakers)
+            candidate = self.state.candidate
+            held = None if candidate is None else candidate.config
+            self._retire(previous, keep=(config, held))
+            forget_retired(previous.breakers, config.breakers + (held.breakers if held else []))
             self._release(previous.table.dismantle())
         del previous
         if self.server is None:

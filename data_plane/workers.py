@@ -98,6 +98,17 @@ class WorkerProcess:
         """
         await self._expect_ok(Kind.PREPARE, snapshot, APPLY_TIMEOUT)
 
+    async def prepare_candidate(self, push: bytes) -> None:
+        """Have the worker compile a candidate (a serialized SnapshotPush) and hold it."""
+        await self._expect_ok(Kind.PREPARE_CANDIDATE, push, APPLY_TIMEOUT)
+
+    async def promote(self) -> None:
+        """Have the worker serve its candidate as the active config."""
+        await self._expect_ok(Kind.PROMOTE, b"", APPLY_TIMEOUT)
+
+    async def drop_candidate(self) -> None:
+        await self._expect_ok(Kind.DROP_CANDIDATE, b"", APPLY_TIMEOUT)
+
     async def commit(self) -> None:
         """Have the worker serve what it prepared."""
         await self._expect_ok(Kind.COMMIT, b"", APPLY_TIMEOUT)

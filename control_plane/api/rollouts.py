@@ -13,11 +13,14 @@ from fastapi import APIRouter
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
+from sqlalchemy.orm import Session
 
 from ..errors import NotFound
 from ..rollouts.lifecycle import Rollouts, rollout_json
 from ..rollouts.spec import GateSpec, RolloutRequest, SelectorSpec
 from ..store import rollouts
+from ..store.nodes import candidate_nodes
+from ..store.rollouts import RolloutRow
 from .auth import AdminRoute
 from .deps import AdminDep, CatalogDep, PaginationDep, PlaneDep, SessionDep
 from .errors import UNAUTHORIZED, ErrorBody, Responses
@@ -51,6 +54,13 @@ class RolloutFigures(BaseModel):
     candidate: SideFigures
 
 
+class CandidateNode(BaseModel):
+    id: str = Field(examples=["edge-1"])
+    labels: dict[str, str] = Field(examples=[{"group": "green"}])
+    candidate: str = Field(description="serving or refused", examples=["serving"])
+    error: str | None = Field(description="why the node refused it", examples=[None])
+
+
 class RolloutOut(BaseModel):
     """A rollout: its versions, how traffic is picked, its gate, figures, how it ended."""
 
@@ -68,6 +78,27 @@ class RolloutOut(BaseModel):
     ended_by: str | None
     reason: str | None = Field(examples=["promoted by admin"])
     figures: RolloutFigures
+    nodes: list[CandidateNode] = Field(
+        default_factory=list,
+        description="Nodes that serve the candidate, or refused it (the node then keeps "
+        "serving the active config); filled in single rollouts, empty in lists",
+    )
+
+
+def _answer(session: Session, row: RolloutRow, status: int = 200) -> JSONResponse:
+    rollout = rollout_json(row)
+    rollout["nodes"] = [
+        {
+            "id": node.id,
+            "labels": node.labels,
+            "candidate": "refused" if node.candidate_error else "serving",
+            "error": node.candidate_error,
+        }
+        for node in candidate_nodes(session, row.candidate_hash)
+    ]
+    # Let go of the store before answering: a write's answer waits for its release.
+    session.rollback()
+    return JSONResponse(rollout, status_code=status)
 
 
 @router.post(
@@ -83,15 +114,21 @@ async def start_rollout(
     """The candidate is a whole config (file shape) or a release to go back to; it is
     checked like any release, then sent to nodes beside the active config."""
     await running.releases.flush()  # the active release must hold every committed change
-    row = await run_in_threadpool(Rollouts(catalog).start, body)
-    return JSONResponse(rollout_json(row), status_code=201)
+
+    def start() -> JSONResponse:
+        row = Rollouts(catalog).start(body)
+        running.rollout_changed()
+        return _answer(catalog.session, row, 201)
+
+    return await run_in_threadpool(start)
 
 
 @router.get("", summary="List rollouts", response_model=ItemPage[RolloutOut])
 def list_rollouts(session: SessionDep, _admin: AdminDep, page: PaginationDep) -> JSONResponse:
     """Newest first."""
     rows, total = rollouts.page(session, limit=page.limit, offset=page.offset)
-    return JSONResponse({"items": [rollout_json(row) for row in rows], "total": total})
+    items = [{**rollout_json(row), "nodes": []} for row in rows]
+    return JSONResponse({"items": items, "total": total})
 
 
 @router.get(
@@ -102,7 +139,7 @@ def current_rollout(session: SessionDep, _admin: AdminDep) -> JSONResponse:
     row = rollouts.latest(session)
     if row is None:
         raise NotFound("no rollout has run yet")
-    return JSONResponse(rollout_json(row))
+    return _answer(session, row)
 
 
 @router.post(
@@ -111,9 +148,11 @@ def current_rollout(session: SessionDep, _admin: AdminDep) -> JSONResponse:
     response_model=RolloutOut,
     responses={**IN_PROGRESS, **REFUSED},
 )
-def promote_rollout(catalog: CatalogDep) -> JSONResponse:
+def promote_rollout(running: PlaneDep, catalog: CatalogDep) -> JSONResponse:
     """The candidate becomes the stored config and the next release, on every node."""
-    return JSONResponse(rollout_json(Rollouts(catalog).promote()))
+    row = Rollouts(catalog).promote()
+    running.rollout_changed()
+    return _answer(catalog.session, row)
 
 
 @router.post(
@@ -122,6 +161,8 @@ def promote_rollout(catalog: CatalogDep) -> JSONResponse:
     response_model=RolloutOut,
     responses=IN_PROGRESS,
 )
-def rollback_rollout(catalog: CatalogDep) -> JSONResponse:
+def rollback_rollout(running: PlaneDep, catalog: CatalogDep) -> JSONResponse:
     """Nodes drop the candidate; the active config never changed."""
-    return JSONResponse(rollout_json(Rollouts(catalog).rollback()))
+    row = Rollouts(catalog).rollback()
+    running.rollout_changed()
+    return _answer(catalog.session, row)

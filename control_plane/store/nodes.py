@@ -3,7 +3,8 @@
 Only facts are stored (what the node said and when); its status (SYNCED, STALE,
 NACKED, OFFLINE) is derived when read, against the latest release and the clock, so
 no replica has to keep a status column up to date. The schema comes from
-`migrations/versions/0002_nodes.py`. The config-sync inventory writes through
+`migrations/versions/0002_nodes.py`
+(the candidate columns: `0006_node_candidates.py`). The config-sync inventory writes through
 `save_nodes` and `purge_nodes`; the admin API reads through `node_page`.
 """
 
@@ -57,6 +58,9 @@ class NodeRow(Base):
     open_connections: Mapped[int | None] = mapped_column(BigInteger)
     # [{service, address, healthy, breaker}] of the node's last status report
     targets: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+    candidate_version: Mapped[int | None] = mapped_column(BigInteger)
+    candidate_hash: Mapped[str | None] = mapped_column(String(HASH_LENGTH))
+    candidate_error: Mapped[str | None] = mapped_column(Text)
     first_seen: Mapped[datetime]
     last_seen: Mapped[datetime] = mapped_column(index=True)
 
@@ -117,3 +121,9 @@ def fleet_figures(session: Session, heard_since: datetime) -> tuple[float, float
     ).one()
     requests = float(total)
     return requests, (float(errors) / requests if requests > 0 else 0.0), p99
+
+
+def candidate_nodes(session: Session, candidate_hash: str) -> list[NodeRow]:
+    """The nodes serving, or having refused, the candidate of this hash, by id."""
+    query = select(NodeRow).where(NodeRow.candidate_hash == candidate_hash).order_by(NodeRow.id)
+    return list(session.scalars(query))

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import enum
 from dataclasses import dataclass, field
+from typing import Any
 
 from data_plane.sync.contract import SnapshotRef
 
@@ -43,11 +44,31 @@ class CachedRelease:
         return f"<CachedRelease v{self.version} {self.hash[:12]} {len(self.payload)} bytes>"
 
 
+@dataclass(frozen=True, slots=True)
+class CachedRollout:
+    """The rollout nodes are told of: its candidate and the selector as the API took it.
+
+    A promoted rollout stays until the release holding its candidate is in the cache,
+    so that nodes go from candidate to active without dropping it in between.
+    """
+
+    id: int
+    candidate: CachedRelease
+    selector: dict[str, Any] = field(compare=False)
+    promoted: bool = False
+
+    def __repr__(self) -> str:
+        state = "promoted" if self.promoted else "running"
+        return f"<CachedRollout {self.id} {state} candidate=v{self.candidate.version}>"
+
+
 class SnapshotCache:
     """The latest release per slot, and a way to await one newer than a given version."""
 
     def __init__(self) -> None:
         self._latest: dict[Slot, CachedRelease] = {}
+        self._rollout: CachedRollout | None = None
+        self.generation = 0  # counts changes, release or rollout
         # Replaced on every change: waiters hold the old event, which is set once.
         self._changed = asyncio.Event()
 
@@ -64,9 +85,31 @@ class SnapshotCache:
         if current is not None and release.version <= current.version:
             return False
         self._latest[slot] = release
+        self._notify()
+        return True
+
+    @property
+    def rollout(self) -> CachedRollout | None:
+        return self._rollout
+
+    def set_rollout(self, rollout: CachedRollout | None) -> bool:
+        """Make `rollout` the one nodes are told of (None: none runs); False if unchanged."""
+        if rollout == self._rollout:
+            return False
+        self._rollout = rollout
+        self._notify()
+        return True
+
+    async def wait_change(self, generation: int) -> int:
+        """Return the generation once it is past `generation`."""
+        while self.generation <= generation:
+            await self._changed.wait()
+        return self.generation
+
+    def _notify(self) -> None:
+        self.generation += 1
         changed, self._changed = self._changed, asyncio.Event()
         changed.set()
-        return True
 
     async def wait_newer(self, version: int, slot: Slot = Slot.ACTIVE) -> CachedRelease:
         """The latest release of `slot` once its version is above `version`."""
@@ -78,4 +121,5 @@ class SnapshotCache:
 
     def __repr__(self) -> str:
         held = ", ".join(f"{slot.value}=v{r.version}" for slot, r in self._latest.items())
-        return f"<SnapshotCache {held or 'empty'}>"
+        rollout = "" if self._rollout is None else f" {self._rollout!r}"
+        return f"<SnapshotCache {held or 'empty'}{rollout}>"

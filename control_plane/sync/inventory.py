@@ -63,6 +63,10 @@ class NodeRecord:
     p99_ms: float | None = None
     open_connections: int | None = None
     targets: list[dict[str, Any]] | None = None  # health and breaker state, last reported
+    # During a rollout: the candidate it serves, or the one it refused (with the reason).
+    candidate_version: int | None = None
+    candidate_hash: str | None = None
+    candidate_error: str | None = None
 
     @classmethod
     def from_hello(cls, hello: pb.Hello, peer: str, now: datetime) -> NodeRecord:
@@ -158,6 +162,19 @@ class NodeInventory:
             record.rejected_version, record.rejected_hash = ref.version, ref.hash
             record.last_error = f"v{ref.version}: {error}"[:4000]
 
+    def candidate_acked(self, node_id: str, ref: SnapshotRef | None) -> None:
+        record = self._heard(node_id)
+        if record is not None:
+            record.candidate_version = None if ref is None else ref.version
+            record.candidate_hash = None if ref is None else ref.hash
+            record.candidate_error = None
+
+    def candidate_nacked(self, node_id: str, ref: SnapshotRef, error: str) -> None:
+        record = self._heard(node_id)
+        if record is not None:
+            record.candidate_version, record.candidate_hash = ref.version, ref.hash
+            record.candidate_error = error[:4000] or "the node gave no reason"
+
     def reported(self, node_id: str, status: pb.NodeStatus) -> None:
         record = self._heard(node_id)
         if record is None:
@@ -172,6 +189,13 @@ class NodeInventory:
             }
             for target in status.targets
         ]
+        candidate = next((s for s in status.slots if s.slot == pb.CANDIDATE), None)
+        if candidate is not None and candidate.snapshot.hash:
+            record.candidate_version = candidate.snapshot.version
+            record.candidate_hash = candidate.snapshot.hash
+            record.candidate_error = None
+        elif record.candidate_error is None:
+            record.candidate_version = record.candidate_hash = None
         for slot in status.slots:
             if slot.slot == pb.ACTIVE:
                 if slot.HasField("snapshot") and slot.snapshot.hash:
@@ -293,6 +317,12 @@ class NodeInventory:
                     rejected.add(SnapshotRef(row.rejected_version, row.rejected_hash))
                     record.rejected_version = row.rejected_version
                     record.rejected_hash = row.rejected_hash
+                refused_candidate = row.candidate_error and row.candidate_hash
+                if same_software and refused_candidate and row.candidate_version is not None:
+                    rejected.add(SnapshotRef(row.candidate_version, row.candidate_hash or ""))
+                    record.candidate_version = row.candidate_version
+                    record.candidate_hash = row.candidate_hash
+                    record.candidate_error = row.candidate_error
                 for name, value in record.columns().items():
                     setattr(row, name, value)
             session.commit()

@@ -49,6 +49,18 @@ async def serve(plane: ControlPlane) -> None:
     server, _ = sync_server(service, settings.sync_listen, tls)
 
     unsubscribe = plane.releases.subscribe(watcher.release_made)
+    loop = asyncio.get_running_loop()
+    refreshing: set[asyncio.Task[None]] = set()
+
+    def refresh() -> None:
+        task = loop.create_task(watcher.refresh())
+        refreshing.add(task)
+        task.add_done_callback(refreshing.discard)
+
+    def rollout_changed() -> None:
+        loop.call_soon_threadsafe(refresh)
+
+    plane.rollout_listeners.append(rollout_changed)
     try:
         await watcher.refresh()
         await server.start()
@@ -62,6 +74,7 @@ async def serve(plane: ControlPlane) -> None:
             group.create_task(inventory.run())
             group.create_task(server.wait_for_termination())
     finally:
+        plane.rollout_listeners.remove(rollout_changed)
         unsubscribe()
         await server.stop(STOP_GRACE)
         await inventory.flush()  # what the streams that just ended said last

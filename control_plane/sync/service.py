@@ -54,6 +54,11 @@ class Inventory(Protocol):
 
     def nacked(self, node_id: str, ref: SnapshotRef, error: str) -> None: ...
 
+    def candidate_acked(self, node_id: str, ref: SnapshotRef | None) -> None:
+        """The node serves candidate `ref` beside its active config (None: no candidate)."""
+
+    def candidate_nacked(self, node_id: str, ref: SnapshotRef, error: str) -> None: ...
+
     def reported(self, node_id: str, status: pb.NodeStatus) -> None: ...
 
     def disconnected(self, node_id: str) -> None: ...
@@ -118,7 +123,12 @@ class ConfigSyncService(pb_grpc.ConfigSyncServicer):
             )
             await context.abort(grpc.StatusCode.PERMISSION_DENIED, mismatch)
 
-        session = NodeSession(hello.node_id, holds=held_ref(hello.active))
+        session = NodeSession(
+            hello.node_id,
+            holds=held_ref(hello.active),
+            labels=dict(hello.labels),
+            candidate=held_ref(hello.candidate),
+        )
         session.rejected |= await self._inventory.connected(hello, context.peer())
         outbox: Outbox = asyncio.Queue()
         self._sessions[session.node_id] = session
@@ -126,7 +136,8 @@ class ConfigSyncService(pb_grpc.ConfigSyncServicer):
         tasks: list[asyncio.Task[None]] = []
         try:
             latest = self._cache.latest()
-            push, outlook = session.connect(latest)
+            generation = self._cache.generation
+            push, outlook = session.connect(latest, self._cache.rollout)
             await context.send_initial_metadata(
                 ((ACCEPTED_HEADER, hello.node_id), (OUTLOOK_HEADER, outlook))
             )
@@ -142,7 +153,7 @@ class ConfigSyncService(pb_grpc.ConfigSyncServicer):
             reader = asyncio.create_task(self._read(request_iterator, session, outbox))
             tasks = [
                 reader,
-                asyncio.create_task(self._follow(session, outbox, latest.version if latest else 0)),
+                asyncio.create_task(self._follow(session, outbox, generation)),
             ]
             while (message := await outbox.get()) is not None:
                 yield self._encoded(message) if isinstance(message, Push) else message
@@ -201,7 +212,10 @@ class ConfigSyncService(pb_grpc.ConfigSyncServicer):
                 elif kind == "nack":
                     self._on_nack(session, message.nack, outbox)
                 elif kind == "status":
-                    session.reported(_active_ref(message.status))
+                    session.reported(
+                        _slot_ref(message.status, pb.ACTIVE),
+                        _slot_ref(message.status, pb.CANDIDATE),
+                    )
                     self._inventory.reported(session.node_id, message.status)
                 else:
                     raise ProtocolViolation(f"unexpected {kind or 'empty'} message after the hello")
@@ -212,12 +226,11 @@ class ConfigSyncService(pb_grpc.ConfigSyncServicer):
         self,
         session: NodeSession,
         outbox: Outbox,
-        seen: int,
+        generation: int,
     ) -> None:
         while True:
-            release = await self._cache.wait_newer(seen)
-            seen = release.version
-            self._offer(session, release, outbox, live=True)
+            generation = await self._cache.wait_change(generation)
+            self._offer(session, outbox, live=True)
 
     # ------------------------------------------------------------ decisions -> messages
 
@@ -232,10 +245,18 @@ class ConfigSyncService(pb_grpc.ConfigSyncServicer):
             log.debug("config sync: node %s: ACK of unknown nonce %r", session.node_id, ack.nonce)
             return
         push = answer.push
-        self._inventory.acked(session.node_id, push.release.ref, ack.apply_seconds)
-        if push.live:
-            self._metrics.propagation.observe(max(0.0, self._clock() - push.release.committed_at))
-        self._offer(session, self._cache.latest(), outbox, live=True)
+        if push.slot is Slot.CANDIDATE:
+            ref = None if push.release is None else push.release.ref
+            self._inventory.candidate_acked(session.node_id, ref)
+        else:
+            assert push.release is not None
+            self._inventory.acked(session.node_id, push.release.ref, ack.apply_seconds)
+            if session.candidate is None:
+                self._inventory.candidate_acked(session.node_id, None)
+            if push.live:
+                lag = self._clock() - push.release.committed_at
+                self._metrics.propagation.observe(max(0.0, lag))
+        self._offer(session, outbox, live=True)
 
     def _on_nack(
         self,
@@ -247,32 +268,48 @@ class ConfigSyncService(pb_grpc.ConfigSyncServicer):
         if answer is None:
             log.debug("config sync: node %s: NACK of unknown nonce %r", session.node_id, nack.nonce)
             return
-        ref = answer.push.release.ref
+        push = answer.push
         error = answer.error or ""
-        log.warning("config sync: node %s rejected %s: %s", session.node_id, ref, error)
-        self._metrics.nacks.inc()
-        self._inventory.nacked(session.node_id, ref, error)
-        self._offer(session, self._cache.latest(), outbox, live=True)
+        if push.release is None:
+            log.warning(
+                "config sync: node %s refused to drop its candidate: %s", session.node_id, error
+            )
+        else:
+            ref = push.release.ref
+            slot = push.slot.value
+            log.warning(
+                "config sync: node %s rejected %s %s: %s", session.node_id, slot, ref, error
+            )
+            self._metrics.nacks.inc()
+            if push.slot is Slot.CANDIDATE:
+                self._inventory.candidate_nacked(session.node_id, ref, error)
+            else:
+                self._inventory.nacked(session.node_id, ref, error)
+        self._offer(session, outbox, live=True)
 
     def _offer(
         self,
         session: NodeSession,
-        release: CachedRelease | None,
         outbox: Outbox,
         *,
         live: bool,
     ) -> None:
-        push = session.offer(release, live=live)
+        push = session.offer(self._cache.latest(), live=live, rollout=self._cache.rollout)
         if push is not None:
             self._send(push, outbox)
 
     def _send(self, push: Push, outbox: Outbox) -> None:
-        outbox.put_nowait(push)
+        if push.release is None:
+            outbox.put_nowait(_push_message(push))
+            return
+        # A candidate's push carries this node's selector: it is encoded for this stream.
+        outbox.put_nowait(push if push.slot is Slot.ACTIVE else _push_message(push))
         self._metrics.pushes.inc()
         self._metrics.pushed_bytes.inc(len(push.release.payload))
 
     def _encoded(self, push: Push) -> bytes:
         """The push on the wire: the release's part encoded once, the nonce per stream."""
+        assert push.release is not None
         held = self._tails.get(push.slot)
         if held is None or held[0] is not push.release:
             held = (push.release, push_tail(_SLOTS[push.slot], push.release.payload))
@@ -313,8 +350,19 @@ def certificate_mismatch(node_id: str, auth: Mapping[str, Sequence[bytes]] | Non
     return f"the client certificate names {shown}, not node {node_id!r}"
 
 
-def _active_ref(status: pb.NodeStatus) -> SnapshotRef | None:
-    for slot in status.slots:
-        if slot.slot == pb.ACTIVE and slot.HasField("snapshot"):
-            return held_ref(slot.snapshot)
+def _slot_ref(status: pb.NodeStatus, slot: pb.Slot) -> SnapshotRef | None:
+    for reported in status.slots:
+        if reported.slot == slot and reported.HasField("snapshot"):
+            return held_ref(reported.snapshot)
     return None
+
+
+def _push_message(push: Push) -> pb.ControlMessage:
+    if push.release is None:
+        return pb.ControlMessage(drop_candidate=pb.DropCandidate(nonce=push.nonce))
+    message = pb.SnapshotPush(
+        nonce=push.nonce, slot=_SLOTS[push.slot], snapshot=push.release.payload
+    )
+    if push.selector is not None:
+        message.selector.CopyFrom(push.selector)
+    return pb.ControlMessage(push=message)

@@ -62,6 +62,8 @@ _CLIENT_BUSY = BUFFERED | PEER_BUSY  # the reasons an exchange pauses its client
 # Exchange phases, in order (docs/proxy-core.md)
 _PHASES = ("pending", "routing", "waiting", "connecting", "proxying", "backoff", "tunnel", "done")
 PENDING, ROUTING, WAITING, CONNECTING, PROXYING, BACKOFF, TUNNEL, DONE = range(len(_PHASES))
+# The sides of a blue/green rollout
+ACTIVE, CANDIDATE = 0, 1
 
 
 class Exchange:
@@ -100,6 +102,7 @@ class Exchange:
         "retries",
         "reused",
         "sent",
+        "side",
         "span",
         "started",
         "status",
@@ -124,6 +127,7 @@ class Exchange:
         self.request_id = b""
         self.started = 0.0  # loop time, for deadlines
         self.began = 0.0  # perf_counter(), for latency; 0: never started
+        self.side = ACTIVE  # which config of a rollout serves it
         # Where it goes
         self.plan: RoutePlan | None = None
         self.call: Call | None = None  # the request as the route's policies see it
@@ -186,7 +190,12 @@ class Exchange:
         self.request_id = head.request_id or state.next_request_id()
         state.tracing.start(self)
         try:
-            plan, self.line = route_request(state.config.table, head)  # type: ignore[union-attr]
+            config = state.config
+            candidate = state.candidate
+            if candidate is not None and candidate.pick(head, conn.client):
+                config = candidate.config
+                self.side = CANDIDATE
+            plan, self.line = route_request(config.table, head)  # type: ignore[union-attr]
             self.plan = plan
             if head.content_length > plan.max_body or self.body_bytes > plan.max_body:
                 raise PayloadTooLarge(f"the body exceeds this route's {plan.max_body} bytes")

@@ -2,14 +2,15 @@
 
 `config` is the one reference a swap replaces; an exchange reads it once, when it
 starts, and keeps the route plan it got, so in-flight requests finish on the config
-they began with. `tick` runs once a second: it refreshes the Date header and the
-coarse clock, and enforces the timeouts that need no precision (a slow request
-head, idle keep-alive connections, idle pooled upstream connections). Upstream
-timeouts need more: `check_deadlines` runs ten times a second over the exchanges
-waiting on an upstream, so no request arms and cancels a timer of its own. Retry
-backoffs (25 to 250 ms) need more still: `wake_later` keeps them in one heap with one
-loop timer, armed for the earliest, so a retry storm costs a heap push per retry,
-not a task or timer each.
+they began with. During a blue/green rollout `candidate` holds the candidate config
+and its selector, which picks per request (data_plane/candidate.py). `tick` runs once
+a second: it refreshes the Date header and the coarse clock, and enforces the timeouts
+that need no precision (a slow request head, idle keep-alive connections, idle pooled
+upstream connections). Upstream timeouts need more: `check_deadlines` runs ten times a
+second over the exchanges waiting on an upstream, so no request arms and cancels a
+timer of its own. Retry backoffs (25 to 250 ms) need more still: `wake_later` keeps
+them in one heap with one loop timer, armed for the earliest, so a retry storm costs a
+heap push per retry, not a task or timer each.
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ from data_plane.tracing import Tracing
 
 if TYPE_CHECKING:
     from data_plane.access_log import AccessLog
-    from data_plane.runtime import RuntimeConfig
+    from data_plane.candidate import Candidate
+    from data_plane.runtime import RuntimeConfig, ServiceRuntime
 
     from .downstream import DownstreamConnection
     from .exchange import Exchange
@@ -42,6 +44,7 @@ class ProxyState:
         "_timer",
         "_timer_at",
         "access_log",
+        "candidate",
         "config",
         "connections",
         "date_line",
@@ -65,6 +68,7 @@ class ProxyState:
         self.limits = limits
         self.metrics = metrics
         self.config = config
+        self.candidate: Candidate | None = None
         self.connections: set[DownstreamConnection] = set()
         self.watched: set[Exchange] = set()  # exchanges with an upstream deadline
         # Exchanges waiting out a retry backoff: (when, order, exchange), earliest first
@@ -126,18 +130,27 @@ class ProxyState:
         self._refresh_date()
         for connection in list(self.connections):
             connection.check_timeouts(now)
-        config = self.config
-        if config is not None:
-            for service in config.services.values():
-                service.pool.sweep(now)
-                service.retry_budget.roll()
+        for service in self.services():
+            service.pool.sweep(now)
+            service.retry_budget.roll()
+
+    def services(self) -> list[ServiceRuntime]:
+        """The services of the active config and of the candidate, each once."""
+        config, candidate = self.config, self.candidate
+        services = {} if config is None else {id(s): s for s in config.services.values()}
+        if candidate is not None:
+            for service in candidate.config.services.values():
+                services.setdefault(id(service), service)
+        return list(services.values())
 
     def _refresh_date(self) -> None:
         self.date_line = b"Date: " + formatdate(usegmt=True).encode("ascii") + b"\r\n"
 
     def __repr__(self) -> str:
         version = None if self.config is None else self.config.version
+        candidate = None if self.candidate is None else self.candidate.config.version
         return (
-            f"<ProxyState config={version} connections={len(self.connections)}"
+            f"<ProxyState config={version} candidate={candidate}"
+            f" connections={len(self.connections)}"
             f" draining={self.draining}>"
         )

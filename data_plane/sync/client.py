@@ -53,6 +53,17 @@ class SyncedNode(Protocol):
     async def apply_snapshot(self, snapshot: config_pb2.Snapshot) -> float:
         """Compile and swap; returns the apply time in seconds, raises with a reason."""
 
+    async def apply_candidate(
+        self, snapshot: config_pb2.Snapshot, selector: pb.CandidateSelector
+    ) -> float:
+        """Compile and serve beside the active config for what `selector` picks."""
+
+    async def promote_candidate(self) -> float:
+        """The candidate becomes the active config."""
+
+    async def drop_candidate(self) -> None:
+        """Stop serving the candidate."""
+
 
 class StreamRefused(Exception):
     """The control plane answered the hello with an error status."""
@@ -83,6 +94,7 @@ class SyncClient:
         self._sleep = sleep
         # Connection state
         self.applied: SnapshotRef | None = None
+        self.candidate: SnapshotRef | None = None  # served beside `applied` in a rollout
         self.connected_to: str | None = None
         self._cache_tried = False
         self._attempts = 0
@@ -173,6 +185,10 @@ class SyncClient:
             hello.active.CopyFrom(
                 pb.SnapshotRef(version=self.applied.version, hash=self.applied.hash)
             )
+        if self.candidate is not None:
+            hello.candidate.CopyFrom(
+                pb.SnapshotRef(version=self.candidate.version, hash=self.candidate.hash)
+            )
         return hello
 
     async def _report_every(self, sender: _Sender) -> None:
@@ -189,27 +205,42 @@ class SyncClient:
         kind = message.WhichOneof("msg")
         if kind == "push":
             await self._on_push(message.push, sender)
-        elif kind in ("promote", "drop_candidate"):
-            # Blue/green rollouts come with candidate slots; until then there is nothing
-            # to promote or drop, and saying so beats silence.
-            nonce = getattr(message, kind).nonce
-            await sender.send(_nack(nonce, pb.CANDIDATE, None, f"{kind} is not supported yet"))
+        elif kind == "drop_candidate":
+            await self._drop_candidate()
+            await sender.send(_ack(message.drop_candidate.nonce, None, 0.0, pb.CANDIDATE))
+            await sender.send(self._status_message)
+        elif kind == "promote":
+            # Promotion comes as the candidate's content pushed as the active release,
+            # which every node applies alike, holding the candidate or not.
+            nonce = message.promote.nonce
+            await sender.send(_nack(nonce, pb.CANDIDATE, None, "promote comes as an active push"))
 
     async def _on_push(self, push: pb.SnapshotPush, sender: _Sender) -> None:
-        if push.slot != pb.ACTIVE:
-            await sender.send(
-                _nack(push.nonce, push.slot, None, "candidate snapshots are not supported yet")
-            )
-            return
         try:
             snapshot = config_pb2.Snapshot.FromString(push.snapshot)
         except DecodeError as exc:
             await sender.send(_nack(push.nonce, push.slot, None, f"snapshot does not parse: {exc}"))
             return
         pushed = SnapshotRef(snapshot.version, snapshot.hash)
+        if push.slot == pb.CANDIDATE:
+            await self._on_candidate(push, snapshot, pushed, sender)
+            return
         if pushed == self.applied:
             await sender.send(_ack(push.nonce, pushed, 0.0))
             return
+        if self.candidate is not None and pushed.hash == self.candidate.hash:
+            # The candidate promoted: it is compiled and serving already.
+            try:
+                seconds = await self._node.promote_candidate()
+            except Exception:
+                log.exception("config sync: promoting candidate %s failed; applying it", pushed)
+            else:
+                self.applied, self.candidate = pushed, None
+                await asyncio.to_thread(self._cache_promoted, push.snapshot)
+                log.info("config sync: promoted candidate %s in %.3f s", pushed, seconds)
+                await sender.send(_ack(push.nonce, pushed, seconds))
+                await sender.send(self._status_message)
+                return
         try:
             seconds = await self._node.apply_snapshot(snapshot)
         except Exception as exc:
@@ -228,6 +259,49 @@ class SyncClient:
             log.error("config sync: cannot write the snapshot cache %s: %s", self._disk.path, exc)
         await sender.send(_ack(push.nonce, pushed, seconds))
         await sender.send(self._status_message)
+
+    async def _on_candidate(
+        self,
+        push: pb.SnapshotPush,
+        snapshot: config_pb2.Snapshot,
+        pushed: SnapshotRef,
+        sender: _Sender,
+    ) -> None:
+        try:
+            seconds = await self._node.apply_candidate(snapshot, push.selector)
+        except Exception as exc:
+            reason = str(exc) or type(exc).__name__
+            if not isinstance(exc, ValueError):
+                log.exception("config sync: applying candidate %s failed", pushed)
+            log.warning("config sync: rejected candidate %s: %s", pushed, reason)
+            await sender.send(_nack(push.nonce, push.slot, pushed, reason))
+            return
+        self.candidate = pushed
+        log.info("config sync: serving candidate %s in %.3f s", pushed, seconds)
+        cached = pb.SnapshotPush(slot=pb.CANDIDATE, snapshot=push.snapshot, selector=push.selector)
+        try:
+            await asyncio.to_thread(self._disk.write_candidate, cached.SerializeToString())
+        except OSError as exc:
+            log.error("config sync: cannot write the candidate cache %s: %s", self._disk.path, exc)
+        await sender.send(_ack(push.nonce, pushed, seconds, pb.CANDIDATE))
+        await sender.send(self._status_message)
+
+    async def _drop_candidate(self) -> None:
+        if self.candidate is not None:
+            await self._node.drop_candidate()
+            log.info("config sync: dropped candidate %s", self.candidate)
+            self.candidate = None
+        try:
+            await asyncio.to_thread(self._disk.drop_candidate)
+        except OSError as exc:
+            log.error("config sync: cannot remove the candidate cache: %s", exc)
+
+    def _cache_promoted(self, payload: bytes) -> None:
+        try:
+            self._disk.write(payload)
+            self._disk.drop_candidate()
+        except OSError as exc:
+            log.error("config sync: cannot write the snapshot cache %s: %s", self._disk.path, exc)
 
     def _status_message(self) -> pb.NodeMessage:
         return pb.NodeMessage(status=self._status())
@@ -252,10 +326,25 @@ class SyncClient:
             return
         self.applied = cached
         log.warning("config sync: no control plane answers; serving the cached snapshot %s", cached)
+        candidate = await asyncio.to_thread(self._disk.load_candidate)
+        if candidate is None:
+            return
+        snapshot, selector = candidate
+        held = SnapshotRef(snapshot.version, snapshot.hash)
+        try:
+            await self._node.apply_candidate(snapshot, selector)
+        except Exception as exc:
+            log.error("config sync: the cached candidate %s cannot be applied: %s", held, exc)
+            return
+        self.candidate = held
+        log.warning("config sync: serving the cached candidate %s beside it", held)
 
     def __repr__(self) -> str:
         where = self.connected_to or "disconnected"
-        return f"<SyncClient {self._settings.node_id} {where} applied={self.applied}>"
+        return (
+            f"<SyncClient {self._settings.node_id} {where} applied={self.applied}"
+            f" candidate={self.candidate}>"
+        )
 
 
 class _Sender:
@@ -290,11 +379,13 @@ async def _ready(channel: grpc.aio.Channel, timeout: float) -> None:
             state = channel.get_state(try_to_connect=True)
 
 
-def _ack(nonce: str, held: SnapshotRef, seconds: float) -> pb.NodeMessage:
-    ref = pb.SnapshotRef(version=held.version, hash=held.hash)
-    return pb.NodeMessage(
-        ack=pb.Ack(nonce=nonce, slot=pb.ACTIVE, snapshot=ref, apply_seconds=seconds)
-    )
+def _ack(
+    nonce: str, held: SnapshotRef | None, seconds: float, slot: pb.Slot = pb.ACTIVE
+) -> pb.NodeMessage:
+    ack = pb.Ack(nonce=nonce, slot=slot, apply_seconds=seconds)
+    if held is not None:
+        ack.snapshot.CopyFrom(pb.SnapshotRef(version=held.version, hash=held.hash))
+    return pb.NodeMessage(ack=ack)
 
 
 def _nack(nonce: str, slot: pb.Slot, held: SnapshotRef | None, error: str) -> pb.NodeMessage:

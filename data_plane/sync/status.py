@@ -18,6 +18,10 @@ class NodeFigures(Protocol):
     @property
     def hash(self) -> str: ...
     @property
+    def candidate_version(self) -> int: ...
+    @property
+    def candidate_hash(self) -> str: ...
+    @property
     def requests(self) -> int: ...
     @property
     def request_rate(self) -> float: ...
@@ -46,8 +50,12 @@ def status_message(figures: NodeFigures) -> pb.NodeStatus:
     )
     if figures.version or figures.hash:
         slot.snapshot.CopyFrom(pb.SnapshotRef(version=figures.version, hash=figures.hash))
+    slots = [slot]
+    if figures.candidate_hash:
+        ref = pb.SnapshotRef(version=figures.candidate_version, hash=figures.candidate_hash)
+        slots.append(pb.SlotStatus(slot=pb.CANDIDATE, snapshot=ref))
     return pb.NodeStatus(
-        slots=[slot],
+        slots=slots,
         open_connections=figures.open_connections,
         uptime_seconds=figures.uptime_seconds,
         targets=[

@@ -150,16 +150,28 @@ class SnapshotPush(_message.Message):
     def __init__(self, nonce: _Optional[str] = ..., slot: _Optional[_Union[Slot, str]] = ..., snapshot: _Optional[bytes] = ..., selector: _Optional[_Union[CandidateSelector, _Mapping]] = ...) -> None: ...
 
 class CandidateSelector(_message.Message):
-    __slots__ = ("header_name", "header_value", "percent", "whole_node")
+    __slots__ = ("header_name", "header_value", "percent", "whole_node", "by", "by_name")
+    class By(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        CLIENT_IP: _ClassVar[CandidateSelector.By]
+        HEADER: _ClassVar[CandidateSelector.By]
+        COOKIE: _ClassVar[CandidateSelector.By]
+    CLIENT_IP: CandidateSelector.By
+    HEADER: CandidateSelector.By
+    COOKIE: CandidateSelector.By
     HEADER_NAME_FIELD_NUMBER: _ClassVar[int]
     HEADER_VALUE_FIELD_NUMBER: _ClassVar[int]
     PERCENT_FIELD_NUMBER: _ClassVar[int]
     WHOLE_NODE_FIELD_NUMBER: _ClassVar[int]
+    BY_FIELD_NUMBER: _ClassVar[int]
+    BY_NAME_FIELD_NUMBER: _ClassVar[int]
     header_name: str
     header_value: str
     percent: int
     whole_node: bool
-    def __init__(self, header_name: _Optional[str] = ..., header_value: _Optional[str] = ..., percent: _Optional[int] = ..., whole_node: _Optional[bool] = ...) -> None: ...
+    by: CandidateSelector.By
+    by_name: str
+    def __init__(self, header_name: _Optional[str] = ..., header_value: _Optional[str] = ..., percent: _Optional[int] = ..., whole_node: _Optional[bool] = ..., by: _Optional[_Union[CandidateSelector.By, str]] = ..., by_name: _Optional[str] = ...) -> None: ...
 
 class Promote(_message.Message):
     __slots__ = ("nonce", "snapshot")

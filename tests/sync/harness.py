@@ -71,6 +71,13 @@ class RecordingInventory:
         self.rejected.setdefault(node_id, set()).add(ref)
         self._record("nacked", node_id, str(ref.version), error)
 
+    def candidate_acked(self, node_id: str, ref: SnapshotRef | None) -> None:
+        self._record("candidate_acked", node_id, "none" if ref is None else str(ref.version))
+
+    def candidate_nacked(self, node_id: str, ref: SnapshotRef, error: str) -> None:
+        self.rejected.setdefault(node_id, set()).add(ref)
+        self._record("candidate_nacked", node_id, str(ref.version), error)
+
     def reported(self, node_id: str, status: sync_pb2.NodeStatus) -> None:
         self.statuses.append(status)
         self._record("reported", node_id)

@@ -15,6 +15,8 @@ from data_plane.sync.status import status_message
 class Figures:
     version: int = 7
     hash: str = "ab" * 32
+    candidate_version: int = 0
+    candidate_hash: str = ""
     requests: int = 1200
     request_rate: float = 120.0
     error_rate: float = 0.005
@@ -71,3 +73,10 @@ def test_the_stream_refuses_a_breaker_state_it_does_not_know() -> None:
     assert node_message_problem(sync_pb2.NodeMessage(status=report)) == (
         "status.targets.0.breaker: one of closed, open, half_open or empty"
     )
+
+
+def test_a_node_serving_a_candidate_reports_it_in_the_candidate_slot() -> None:
+    report = status_message(Figures(candidate_version=8, candidate_hash="cd" * 32))
+    active, candidate = report.slots
+    assert (active.slot, candidate.slot) == (sync_pb2.ACTIVE, sync_pb2.CANDIDATE)
+    assert (candidate.snapshot.version, candidate.snapshot.hash) == (8, "cd" * 32)

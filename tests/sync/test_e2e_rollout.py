@@ -1,0 +1,309 @@
+"""Blue/green rollouts end to end: a control plane, two labelled nodes, two upstreams.
+
+The service `app` answers from the blue upstream in the active config and from the
+green one in the candidate; the echo upstream names the address the node sent the
+request to (`Host`), which tells the sides apart.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from control_plane.rollouts.lifecycle import Rollouts
+from control_plane.rollouts.spec import RolloutRequest
+from control_plane.store.catalog import Catalog
+
+from ..conftest import open_store
+from .fleet import ControlPlane, Node, running, until, upstream
+
+pytestmark = pytest.mark.e2e
+
+KEYS = 400  # distinct clients of the sticky share
+
+
+@dataclass
+class Fleet:
+    tmp: Path
+    db: str
+    control_plane: ControlPlane
+    blue_node: Node  # labelled group=blue
+    green_node: Node  # labelled group=green
+    blue: str  # the upstream of the active config
+    green: str  # the upstream of the candidate
+
+    @property
+    def nodes(self) -> tuple[Node, Node]:
+        return self.blue_node, self.green_node
+
+    def config(self, target: str, **route: Any) -> dict[str, Any]:
+        return {
+            "services": [{"name": "app", "targets": [{"address": target}]}],
+            "routes": [{"name": "app", "paths": ["/app/**"], "service": "app", **route}],
+        }
+
+    def admin(self) -> httpx.Client:
+        return self.control_plane.admin()
+
+    def start(self, selector: dict[str, Any], **body: Any) -> dict[str, Any]:
+        body = {"config": self.config(self.green), "selector": selector, **body}
+        with self.admin() as admin:
+            answer = admin.post("/api/v1/rollouts", json=body)
+        assert answer.status_code == 201, answer.text
+        started: dict[str, Any] = answer.json()
+        return started
+
+    def current(self) -> dict[str, Any]:
+        with self.admin() as admin:
+            answer = admin.get("/api/v1/rollouts/current")
+        answer.raise_for_status()
+        current: dict[str, Any] = answer.json()
+        return current
+
+    def end(self, action: str) -> dict[str, Any]:
+        with self.admin() as admin:
+            answer = admin.post(f"/api/v1/rollouts/current/{action}")
+        assert answer.status_code == 200, answer.text
+        ended: dict[str, Any] = answer.json()
+        return ended
+
+    def serving(self, node_ids: tuple[str, ...] = ("edge-blue", "edge-green")) -> bool:
+        """Whether the rollout's candidate is served by exactly these nodes."""
+        nodes = {n["id"]: n["candidate"] for n in self.current()["nodes"]}
+        return nodes == dict.fromkeys(node_ids, "serving")
+
+
+def side(node: Node, fleet: Fleet, headers: dict[str, str] | None = None) -> str:
+    """Which upstream answered a request through `node`: "blue" or "green"."""
+    url = f"http://127.0.0.1:{node.port}/app/x"
+    answer = httpx.get(url, headers=headers or {}, timeout=5.0)
+    assert answer.status_code == 200, answer.text
+    host = answer.json()["headers"]["host"]
+    return {fleet.blue: "blue", fleet.green: "green"}[host]
+
+
+@pytest.fixture(scope="module")
+def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
+    tmp = tmp_path_factory.mktemp("rollout")
+    db = f"sqlite:///{tmp / 'store.db'}"
+    with upstream() as blue, upstream() as green:
+        control_plane = ControlPlane(tmp, "cp", db)
+        address = [control_plane.sync_address]
+        nodes = [
+            Node(tmp, f"edge-{group}", address, extra=("--label", f"group={group}"))
+            for group in ("blue", "green")
+        ]
+        with running(*nodes, control_plane):
+            control_plane.start().wait_healthy()
+            built = Fleet(tmp, db, control_plane, nodes[0], nodes[1], blue, green)
+            with built.admin() as admin:
+                admin.put("/api/v1/config", json=built.config(blue)).raise_for_status()
+            for node in nodes:
+                node.start()
+            for node in nodes:
+                node.wait_ready()
+            yield built
+
+
+@pytest.fixture
+def quiet(fleet: Fleet) -> Iterator[Fleet]:
+    """The fleet with no rollout running, before and after the test."""
+    yield fleet
+    with fleet.admin() as admin:
+        admin.post("/api/v1/rollouts/current/rollback")
+        admin.put("/api/v1/config", json=fleet.config(fleet.blue)).raise_for_status()
+    for node in fleet.nodes:
+        if not node.alive():
+            node.start()
+        node.wait_ready()
+    fleet.control_plane.wait_healthy()
+    for node in fleet.nodes:
+        until(lambda node=node: side(node, fleet) == "blue", f"{node.node_id} back on blue")
+
+
+@contextlib.contextmanager
+def load(nodes: tuple[Node, ...]) -> Iterator[list[int | str]]:
+    """Requests through `nodes` on a thread until the block ends (at most 100,000)."""
+    outcomes: list[int | str] = []
+    done = threading.Event()
+
+    def run() -> None:
+        clients = [httpx.Client(base_url=f"http://127.0.0.1:{n.port}", timeout=5.0) for n in nodes]
+        try:
+            for i in range(100_000):
+                if done.is_set():
+                    return
+                try:
+                    outcomes.append(clients[i % len(clients)].get("/app/load").status_code)
+                except httpx.HTTPError as exc:
+                    outcomes.append(type(exc).__name__)
+        finally:
+            for client in clients:
+                client.close()
+
+    loader = threading.Thread(target=run)
+    loader.start()
+    try:
+        until(lambda: len(outcomes) > 20, "the load running")
+        yield outcomes
+    finally:
+        done.set()
+        loader.join(30)
+
+
+# ---------------------------------------------------------------- selectors
+
+
+def test_a_header_selector_sends_only_requests_with_that_header_to_the_candidate(
+    quiet: Fleet,
+) -> None:
+    fleet = quiet
+    rollout = fleet.start({"header": {"name": "x-canary", "value": "1"}})
+    assert rollout["state"] == "running"
+    until(fleet.serving, "both nodes serving the candidate")
+    for node in fleet.nodes:
+        assert side(node, fleet, {"x-canary": "1"}) == "green"
+        assert side(node, fleet, {"x-canary": "2"}) == "blue"
+        assert side(node, fleet) == "blue"
+
+
+def test_a_node_group_selector_sends_all_traffic_of_those_nodes_to_the_candidate(
+    quiet: Fleet,
+) -> None:
+    fleet = quiet
+    fleet.start({"nodes": {"group": "green"}})
+    until(lambda: fleet.serving(("edge-green",)), "the green node serving the candidate")
+    assert [side(fleet.green_node, fleet) for _ in range(5)] == ["green"] * 5
+    assert [side(fleet.blue_node, fleet) for _ in range(5)] == ["blue"] * 5
+
+
+def test_a_sticky_percentage_keeps_each_client_on_its_side_within_seven_points(
+    quiet: Fleet,
+) -> None:
+    fleet = quiet
+    fleet.start({"percent": 30, "by": "header:x-user"})
+    until(fleet.serving, "both nodes serving the candidate")
+    first = {key: side(fleet.blue_node, fleet, {"x-user": f"user-{key}"}) for key in range(KEYS)}
+    share = sum(s == "green" for s in first.values()) / KEYS * 100
+    assert 23 <= share <= 37, share
+    for key in range(0, KEYS, 4):  # the same key, again and on the other node
+        headers = {"x-user": f"user-{key}"}
+        assert side(fleet.blue_node, fleet, headers) == first[key]
+        assert side(fleet.green_node, fleet, headers) == first[key]
+
+
+def test_a_sticky_percentage_by_cookie_and_by_client_address(quiet: Fleet) -> None:
+    fleet = quiet
+    fleet.start({"percent": 100, "by": "cookie:session"})
+    until(fleet.serving, "both nodes serving the candidate")
+    assert side(fleet.blue_node, fleet, {"cookie": "a=1; session=abc"}) == "green"
+    assert side(fleet.blue_node, fleet) == "blue"  # no cookie: no key, active
+    fleet.end("rollback")
+    fleet.start({"percent": 100})
+    until(fleet.serving, "both nodes serving the candidate")
+    assert side(fleet.blue_node, fleet) == "green"  # 127.0.0.1 is in the share
+
+
+# ---------------------------------------------------------------- promote and rollback
+
+
+def test_promote_under_load_fails_no_request_and_the_candidate_serves_everyone(
+    quiet: Fleet,
+) -> None:
+    fleet = quiet
+    fleet.start({"header": {"name": "x-canary", "value": "1"}})
+    until(fleet.serving, "both nodes serving the candidate")
+    with load(fleet.nodes) as outcomes:
+        promoted = fleet.end("promote")
+        assert promoted["state"] == "promoted"
+        for node in fleet.nodes:
+            until(lambda node=node: side(node, fleet) == "green", f"{node.node_id} promoted")
+    failures = [o for o in outcomes if o != 200]
+    assert failures == [], f"{len(failures)} of {len(outcomes)} requests failed"
+    nodes = fleet.control_plane.nodes()
+    version = promoted["candidate_version"]
+    assert {nodes[n.node_id]["applied_version"] for n in fleet.nodes} == {version}
+
+
+def test_rollback_under_load_fails_no_request_and_the_candidate_is_gone(quiet: Fleet) -> None:
+    fleet = quiet
+    fleet.start({"percent": 100})
+    until(fleet.serving, "both nodes serving the candidate")
+    with load(fleet.nodes) as outcomes:
+        assert fleet.end("rollback")["state"] == "rolled_back"
+        for node in fleet.nodes:
+            until(lambda node=node: side(node, fleet) == "blue", f"{node.node_id} rolled back")
+    failures = [o for o in outcomes if o != 200]
+    assert failures == [], f"{len(failures)} of {len(outcomes)} requests failed"
+    assert fleet.current()["nodes"] == []
+
+
+# ---------------------------------------------------------------- restarts and refusals
+
+
+def test_a_node_restarted_mid_rollout_serves_both_again_even_without_the_control_plane(
+    quiet: Fleet,
+) -> None:
+    fleet = quiet
+    fleet.start({"header": {"name": "x-canary", "value": "1"}})
+    until(fleet.serving, "both nodes serving the candidate")
+    fleet.control_plane.stop()
+    node = fleet.blue_node
+    node.stop()
+    node.start().wait_ready()  # from its disk cache: no control plane answers
+    assert side(node, fleet, {"x-canary": "1"}) == "green"
+    assert side(node, fleet) == "blue"
+    fleet.control_plane.start().wait_healthy()
+    until(fleet.serving, "both nodes reported serving the candidate")
+    assert side(node, fleet, {"x-canary": "1"}) == "green"
+
+
+def test_a_control_plane_restarted_mid_rollout_carries_it_on(quiet: Fleet) -> None:
+    fleet = quiet
+    started = fleet.start({"header": {"name": "x-canary", "value": "1"}})
+    until(fleet.serving, "both nodes serving the candidate")
+    fleet.control_plane.stop()
+    fleet.control_plane.start().wait_healthy()
+    assert fleet.current()["id"] == started["id"]
+    assert fleet.current()["state"] == "running"
+    until(
+        lambda: fleet.control_plane.metric("fleetgate_sync_connected_nodes") == 2,
+        "both nodes reconnected",
+    )
+    assert side(fleet.green_node, fleet, {"x-canary": "1"}) == "green"
+    fleet.end("promote")
+    for node in fleet.nodes:
+        until(lambda node=node: side(node, fleet) == "green", f"{node.node_id} promoted")
+
+
+def test_a_candidate_a_node_refuses_leaves_it_on_active_and_shows_in_the_rollout(
+    quiet: Fleet,
+) -> None:
+    fleet = quiet
+    # The API refuses a candidate the connected nodes cannot serve; this one comes from a
+    # writer that did not ask (a replica of an older build). `cache` is a policy no node
+    # implements yet.
+    body = {
+        "config": fleet.config(fleet.green, cache={"ttl": 5}),
+        "selector": {"header": {"name": "x-canary", "value": "1"}},
+    }
+    with open_store(fleet.db) as db, db.session() as session:
+        Rollouts(Catalog(session, actor="older-replica")).start(RolloutRequest.model_validate(body))
+    refused = until(
+        lambda: [n for n in fleet.current()["nodes"] if n["candidate"] == "refused"] or None,
+        "the nodes refusing the candidate",
+    )
+    until(lambda: len(fleet.current()["nodes"]) == 2, "both nodes refusing the candidate")
+    for node in fleet.current()["nodes"]:
+        assert node["candidate"] == "refused"
+        assert "policy.cache" in node["error"]
+    assert refused
+    for node in fleet.nodes:
+        assert side(node, fleet, {"x-canary": "1"}) == "blue"
