@@ -32,6 +32,7 @@ from .api.app import create_app
 from .api.http_protocol import AdminHttpProtocol
 from .errors import problems_from
 from .plane import ControlPlane
+from .rollouts.decider import GateDecider
 from .settings import ControlPlaneSettings
 from .store import migrate
 from .store.db import Database
@@ -112,6 +113,7 @@ async def serve(settings: ControlPlaneSettings) -> int:
     services = [
         Service("admin API", admin.serve(), stop_admin),
         Service("config sync", config_sync.serve(plane)),
+        Service("rollout gate", GateDecider(plane).run()),
     ]
     log.info("admin API on http://%s:%d (docs at /docs)", host, port)
     try:

@@ -234,6 +234,26 @@ class TargetCounters:
         return f"<TargetCounters {self.service} {self.address} {self.failures}/{self.tries}>"
 
 
+class SideCounters:
+    """The answers one side of a blue/green rollout (active, candidate) made."""
+
+    __slots__ = ("buckets", "errors", "requests")
+
+    def __init__(self) -> None:
+        self.requests = 0
+        self.errors = 0  # 5xx answers
+        self.buckets = [0] * (len(LATENCY_BOUNDS) + 1)
+
+    def count(self, status: int, latency: float) -> None:
+        self.requests += 1
+        if status >= 500:
+            self.errors += 1
+        self.buckets[bisect_left(LATENCY_BOUNDS, latency)] += 1
+
+    def summary(self) -> dict[str, Any]:
+        return {"requests": self.requests, "errors": self.errors, "buckets": list(self.buckets)}
+
+
 class WorkerMetrics:
     """Every counter of one worker process."""
 
@@ -243,6 +263,7 @@ class WorkerMetrics:
         self._targets: dict[tuple[str, str], TargetCounters] = {}
         self._limits: dict[str, LimitCounters] = {}
         self.unrouted = self.route("", "")  # answers made before a route was known
+        self.sides = (SideCounters(), SideCounters())  # active, candidate
         self.open_connections = 0
         self.accepted = 0
         # How late the worker's timers fire (see Worker._tick), in LATENCY_BOUNDS buckets.
@@ -373,6 +394,7 @@ class WorkerMetrics:
             "errors": errors,
             "buckets": buckets,
             "open_connections": self.open_connections,
+            "sides": [side.summary() for side in self.sides],
         }
 
 

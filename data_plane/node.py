@@ -48,6 +48,17 @@ RESTART_DELAYS = (0.1, 0.5, 1.0, 2.0, 5.0)  # a worker that keeps dying is resta
 
 
 @dataclass(frozen=True, slots=True)
+class SideStats:
+    """The answers of one side of a rollout (active, candidate) since the previous call."""
+
+    requests: int
+    request_rate: float
+    error_rate: float
+    p50_ms: float
+    p99_ms: float
+
+
+@dataclass(frozen=True, slots=True)
 class NodeStats:
     """What the node reports to the control plane, since the previous `stats()` call."""
 
@@ -62,7 +73,11 @@ class NodeStats:
     p99_ms: float
     open_connections: int
     uptime_seconds: float
+    sides: tuple[SideStats, SideStats]  # active, candidate: a rollout's figures
     targets: tuple[TargetState, ...] = ()  # health and breaker state, when they have either
+
+
+SideTotal = tuple[int, int, tuple[int, ...]]  # requests, 5xx answers, latency buckets
 
 
 @dataclass(slots=True)
@@ -71,6 +86,44 @@ class _Totals:
     requests: int = 0
     errors: int = 0
     buckets: tuple[int, ...] = ()
+    sides: tuple[SideTotal, ...] = ()
+
+    def since(self, previous: _Totals, now: float) -> SideStats:
+        return _side_stats(
+            (self.requests, self.errors, self.buckets),
+            (previous.requests, previous.errors, previous.buckets),
+            max(now - previous.at, 1e-9),
+        )
+
+
+def _side_totals(summaries: list[Any], width: int) -> tuple[SideTotal, ...]:
+    """Each side's totals over the workers' summaries."""
+    totals = []
+    for index in range(2):
+        requests = errors = 0
+        buckets = [0] * width
+        for summary in summaries:
+            side = summary.get("sides", [{}, {}])[index]
+            requests += int(side.get("requests", 0))
+            errors += int(side.get("errors", 0))
+            for i, count in enumerate(side.get("buckets", ())):
+                buckets[i] += int(count)
+        totals.append((requests, errors, tuple(buckets)))
+    return tuple(totals)
+
+
+def _side_stats(now: SideTotal, before: SideTotal, elapsed: float) -> SideStats:
+    requests = max(now[0] - before[0], 0)
+    errors = max(now[1] - before[1], 0)
+    old = before[2] or (0,) * len(now[2])
+    delta = [max(b - a, 0) for a, b in zip(old, now[2], strict=True)]
+    return SideStats(
+        requests=requests,
+        request_rate=requests / elapsed,
+        error_rate=errors / requests if requests else 0.0,
+        p50_ms=quantile(delta, 0.50) * 1000,
+        p99_ms=quantile(delta, 0.99) * 1000,
+    )
 
 
 class Node:
@@ -295,6 +348,7 @@ class Node:
                 raise
             self.candidate, self.selector = snapshot, selector
             self.applies["applied"] += 1
+        await self._restart_sides()
         seconds = time.perf_counter() - started
         log.info(
             "serving candidate v%d (%s) beside v%d in %.3f s",
@@ -411,17 +465,32 @@ class Node:
 
     async def _poll_summaries(self) -> None:
         while True:
-            for index, worker in list(self.workers.items()):
-                with contextlib.suppress(WorkerGone):
-                    self._summaries[index] = await worker.query(Kind.SUMMARY)
+            await self._read_summaries()
             await asyncio.sleep(SUMMARY_INTERVAL)
+
+    async def _read_summaries(self) -> None:
+        for index, worker in list(self.workers.items()):
+            with contextlib.suppress(WorkerGone):
+                self._summaries[index] = await worker.query(Kind.SUMMARY)
+
+    async def _restart_sides(self) -> None:
+        """Count each side's figures from now: a new candidate's are its own alone."""
+        await self._read_summaries()
+        width = len(LATENCY_BOUNDS) + 1
+        sides = _side_totals(list(self._summaries.values()), width)
+        reported = self._reported
+        self._reported = _Totals(
+            reported.at, reported.requests, reported.errors, reported.buckets, sides
+        )
 
     def stats(self) -> NodeStats:
         """Request rate, 5xx rate and latency since the previous call (workers' last
-        summaries, at most a second old), open connections and the applied snapshot."""
+        summaries, at most a second old), for all requests and for each side of a
+        rollout; open connections and the applied snapshots."""
         now = time.monotonic()
         requests = errors = connections = 0
-        buckets = [0] * (len(LATENCY_BOUNDS) + 1)  # as in WorkerMetrics.summary
+        width = len(LATENCY_BOUNDS) + 1  # as in WorkerMetrics.summary
+        buckets = [0] * width
         for summary in list(self._summaries.values()):
             requests += int(summary["requests"])  # type: ignore[arg-type]
             errors += int(summary["errors"])  # type: ignore[arg-type]
@@ -429,28 +498,28 @@ class Node:
             for i, count in enumerate(summary["buckets"]):  # type: ignore[arg-type]
                 buckets[i] += count
         previous = self._reported
-        self._reported = _Totals(now, requests, errors, tuple(buckets))
-        new_requests = max(requests - previous.requests, 0)
-        new_errors = max(errors - previous.errors, 0)
-        delta = [
-            max(b - a, 0)
-            for a, b in zip(previous.buckets or [0] * len(buckets), buckets, strict=True)
-        ]
+        side_totals = _side_totals(list(self._summaries.values()), width)
+        current = _Totals(now, requests, errors, tuple(buckets), side_totals)
+        self._reported = current
+        overall = current.since(previous, now)
         elapsed = max(now - previous.at, 1e-9)
+        before = previous.sides or ((0, 0, ()), (0, 0, ()))
+        active, candidate_side = (_side_stats(side_totals[i], before[i], elapsed) for i in range(2))
         snapshot, candidate = self.snapshot, self.candidate
         return NodeStats(
             version=0 if snapshot is None else snapshot.version,
             hash="" if snapshot is None else snapshot.hash,
             candidate_version=0 if candidate is None else candidate.version,
             candidate_hash="" if candidate is None else candidate.hash,
-            requests=new_requests,
-            request_rate=new_requests / elapsed,
-            error_rate=new_errors / new_requests if new_requests else 0.0,
-            p50_ms=quantile(delta, 0.50) * 1000,
-            p99_ms=quantile(delta, 0.99) * 1000,
+            requests=overall.requests,
+            request_rate=overall.request_rate,
+            error_rate=overall.error_rate,
+            p50_ms=overall.p50_ms,
+            p99_ms=overall.p99_ms,
             open_connections=connections,
             uptime_seconds=now - self.started_at,
             targets=self.targets(),
+            sides=(active, candidate_side),
         )
 
     def targets(self) -> tuple[TargetState, ...]:

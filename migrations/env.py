@@ -22,6 +22,7 @@ MODEL_MODULES = (
     "control_plane.store.models",
     "control_plane.store.nodes",
     "control_plane.store.rollouts",
+    "control_plane.store.leases",
 )
 # Replicas starting together on one PostgreSQL migrate one at a time (any fixed bigint).
 MIGRATION_LOCK_KEY = 0x6D69677261746521  # "migrate!"

@@ -37,6 +37,9 @@ EXAMPLE: dict[str, Any] = {
     "status": "SYNCED",
     "applied_version": 42,
     "applied_hash": "3b1f0c" + "0" * 58,
+    "active_version": 42,
+    "candidate_version": 43,
+    "candidate_error": None,
     "apply_seconds": 0.012,
     "rejected_version": None,
     "last_error": None,
@@ -79,6 +82,11 @@ class NodeOut(BaseModel):
     status: NodeStatusName
     applied_version: int | None = Field(description="the release the node serves, if any")
     applied_hash: str | None
+    active_version: int | None = Field(description="the same: the active config's release")
+    candidate_version: int | None = Field(
+        description="during a rollout: the candidate the node serves beside it, or refused"
+    )
+    candidate_error: str | None = Field(description="why the node refused the candidate")
     apply_seconds: float | None = Field(description="compile and swap time of that release")
     rejected_version: int | None = Field(description="the last release the node refused")
     last_error: str | None = Field(description="why the node refused it")
@@ -96,10 +104,14 @@ class NodeOut(BaseModel):
     @classmethod
     def of(cls, row: NodeRow, status: NodeStatusName) -> NodeOut:
         fields: dict[str, Any] = {
-            name: getattr(row, name) for name in cls.model_fields if name != "status"
+            name: getattr(row, name)
+            for name in cls.model_fields
+            if name not in ("status", "active_version")
         }
         fields["targets"] = row.targets or []
-        return cls.model_validate({**fields, "status": status})
+        return cls.model_validate(
+            {**fields, "status": status, "active_version": row.applied_version}
+        )
 
 
 NodeIdParam = Annotated[

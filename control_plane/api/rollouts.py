@@ -78,6 +78,11 @@ class RolloutOut(BaseModel):
     ended_by: str | None
     reason: str | None = Field(examples=["promoted by admin"])
     figures: RolloutFigures
+    verdict: str | None = Field(
+        description="a running gated rollout: what the gate says so far (wait, promote, "
+        "rollback, and why)",
+        examples=["wait: within bounds, soaking 12 s of 60 s"],
+    )
     nodes: list[CandidateNode] = Field(
         default_factory=list,
         description="Nodes that serve the candidate, or refused it (the node then keeps "

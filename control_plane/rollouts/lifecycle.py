@@ -27,18 +27,21 @@ from ..store import audit, releases, rollouts
 from ..store.catalog import Catalog
 from ..store.db import lock_config
 from ..store.rollouts import PROMOTED, ROLLED_BACK, RUNNING, RolloutRow
+from .figures import empty_figures, figures_json
+from .gate import judge
 from .spec import RolloutRequest
 
 AUDIT_KIND = "rollouts"
-SIDES = ("active", "candidate")
-
-
-def empty_figures() -> dict[str, Any]:
-    return {side: {"requests": 0, "error_rate": 0.0, "p99_ms": 0.0} for side in SIDES}
 
 
 def rollout_json(row: RolloutRow) -> dict[str, Any]:
-    """A rollout as the admin API answers it."""
+    """A rollout as the admin API answers it; a running gated one with the gate's
+    verdict so far."""
+    figures = figures_json(row.figures)
+    verdict = None
+    if row.state == RUNNING and row.gate is not None:
+        elapsed = (datetime.now(UTC) - row.started_at).total_seconds()
+        verdict = str(judge(row.gate, figures, elapsed))
     return {
         "id": row.id,
         "state": row.state,
@@ -53,7 +56,8 @@ def rollout_json(row: RolloutRow) -> dict[str, Any]:
         "ended_at": None if row.ended_at is None else row.ended_at.isoformat(),
         "ended_by": row.ended_by,
         "reason": row.reason,
-        "figures": row.figures,
+        "figures": figures,
+        "verdict": verdict,
     }
 
 
@@ -113,12 +117,12 @@ class Rollouts:
         self.session.commit()
         return row
 
-    def promote(self) -> RolloutRow:
+    def promote(self, reason: str | None = None) -> RolloutRow:
         row = self._running()
         before = rollout_json(row)
 
         def ended(now: datetime) -> None:
-            self._end(row, PROMOTED, now, f"promoted by {self.catalog.actor}")
+            self._end(row, PROMOTED, now, reason or f"promoted by {self.catalog.actor}")
             self._audit("promote", row, before, now)
 
         self.catalog.promote(candidate_config(row), ended)

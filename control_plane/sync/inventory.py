@@ -7,6 +7,10 @@ flush loop writes the changed records in one transaction shortly after, so a bur
 row (`last_seen`), so a node that moved to another replica is never rolled back by a
 late flush from the one it left. Statuses are derived when read (`node_status`), and
 nodes silent for `offline_after + purge_after` seconds are deleted.
+
+While a rollout runs, each report's figures are added to its side (the active or the
+candidate slot) and written to the rollout with the next flush, adding to what other
+replicas wrote: the rollout's `figures` sum the reports of every node.
 """
 
 from __future__ import annotations
@@ -23,8 +27,10 @@ from typing import Any, Literal
 
 from fleetgate_pb import sync_pb2 as pb
 
+from control_plane.rollouts.figures import add_figures
 from control_plane.store.db import Database
 from control_plane.store.nodes import NodeRow, purge_nodes, save_nodes
+from control_plane.store.rollouts import RUNNING, RolloutRow
 from data_plane.sync.contract import SnapshotRef
 
 log = logging.getLogger("fleetgate.sync")
@@ -32,6 +38,9 @@ log = logging.getLogger("fleetgate.sync")
 NodeStatusName = Literal["SYNCED", "STALE", "NACKED", "OFFLINE"]
 FLUSH_INTERVAL = 0.2  # seconds between two writes of the same burst of reports
 PURGE_EVERY = 60.0
+# The most requests one report may add to a rollout's figures (a node serves far fewer
+# in its few seconds between reports): a runaway counter cannot swamp the gate.
+MAX_REPORTED_REQUESTS = 10_000_000
 
 
 def utcnow() -> datetime:
@@ -128,6 +137,7 @@ class NodeInventory:
         clock: Callable[[], datetime] = utcnow,
         flush_interval: float = FLUSH_INTERVAL,
         purge_every: float = PURGE_EVERY,
+        rollout: Callable[[], int | None] = lambda: None,
     ) -> None:
         self._db = db
         self.offline_after = offline_after
@@ -140,6 +150,9 @@ class NodeInventory:
         self._streams: Counter[str] = Counter()  # a node may briefly hold two streams
         self._dirty: set[str] = set()
         self._wake = asyncio.Event()
+        self._rollout = rollout  # the id of the rollout running now, if any
+        # rollout id -> side -> [requests, 5xx answers, p99 x requests] not yet written
+        self._figures: dict[int, dict[str, list[float]]] = {}
 
     # ------------------------------------------------------------ what the service reports
 
@@ -189,6 +202,7 @@ class NodeInventory:
             }
             for target in status.targets
         ]
+        self._count(status)
         candidate = next((s for s in status.slots if s.slot == pb.CANDIDATE), None)
         if candidate is not None and candidate.snapshot.hash:
             record.candidate_version = candidate.snapshot.version
@@ -206,6 +220,22 @@ class NodeInventory:
                 record.error_rate = slot.error_rate
                 record.p50_ms = slot.p50_ms
                 record.p99_ms = slot.p99_ms
+
+    def _count(self, status: pb.NodeStatus) -> None:
+        rollout_id = self._rollout()
+        if rollout_id is None:
+            return
+        sides = self._figures.setdefault(rollout_id, {})
+        for slot in status.slots:
+            requests = min(slot.requests, MAX_REPORTED_REQUESTS)
+            if not requests:
+                continue
+            side = sides.setdefault(
+                "candidate" if slot.slot == pb.CANDIDATE else "active", [0, 0, 0.0]
+            )
+            side[0] += requests
+            side[1] += round(min(max(slot.error_rate, 0.0), 1.0) * requests)
+            side[2] += min(max(slot.p99_ms, 0.0), 3_600_000.0) * requests
 
     def disconnected(self, node_id: str) -> None:
         self._streams[node_id] -= 1
@@ -252,7 +282,13 @@ class NodeInventory:
             await self.flush()
 
     async def flush(self) -> None:
-        """Write every changed record now."""
+        """Write every changed record now, and the rollout's figures."""
+        if self._figures:
+            figures, self._figures = self._figures, {}
+            try:
+                await asyncio.to_thread(self._save_figures, figures)
+            except Exception:
+                log.exception("node inventory: cannot add to the rollout's figures; dropped")
         if not self._dirty:
             return
         batch = [dataclasses.replace(self._records[node_id]) for node_id in self._dirty]
@@ -327,6 +363,14 @@ class NodeInventory:
                     setattr(row, name, value)
             session.commit()
         return rejected
+
+    def _save_figures(self, figures: dict[int, dict[str, list[float]]]) -> None:
+        for rollout_id, sides in figures.items():
+            with self._db.session() as session:
+                row = session.get(RolloutRow, rollout_id, with_for_update=True)
+                if row is not None and row.state == RUNNING:
+                    row.figures = add_figures(row.figures, sides)
+                    session.commit()
 
     def _save(self, batch: list[NodeRecord]) -> None:
         with self._db.session() as session:

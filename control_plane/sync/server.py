@@ -22,6 +22,13 @@ from .watcher import ReleaseWatcher
 
 log = logging.getLogger("fleetgate.sync")
 
+
+def running_rollout(cache: SnapshotCache) -> int | None:
+    """The id of the rollout whose figures reports add to, if one runs."""
+    rollout = cache.rollout
+    return None if rollout is None or rollout.promoted else rollout.id
+
+
 STOP_GRACE = 2.0  # seconds streams get to end when the control plane stops
 
 
@@ -44,6 +51,7 @@ async def serve(plane: ControlPlane) -> None:
         plane.db,
         offline_after=settings.node_offline_after,
         purge_after=settings.node_purge_after,
+        rollout=lambda: running_rollout(cache),
     )
     service = ConfigSyncService(cache, inventory, metrics, cluster_token=settings.cluster_token)
     server, _ = sync_server(service, settings.sync_listen, tls)

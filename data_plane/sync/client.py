@@ -37,6 +37,8 @@ from .settings import SyncSettings
 
 log = logging.getLogger("fleetgate.sync")
 
+ROLLOUT_STATUS_INTERVAL = 2.0  # seconds between status reports while serving a candidate
+
 CHANNEL_OPTIONS = (
     ("grpc.max_receive_message_length", MAX_SNAPSHOT_BYTES),
     # Detect a control plane that vanished without closing the connection.
@@ -193,7 +195,10 @@ class SyncClient:
 
     async def _report_every(self, sender: _Sender) -> None:
         while True:
-            await asyncio.sleep(self._settings.status_interval)
+            interval = self._settings.status_interval
+            if self.candidate is not None:
+                interval = min(interval, ROLLOUT_STATUS_INTERVAL)  # the gate's figures
+            await asyncio.sleep(interval)
             try:
                 await sender.send(self._status_message)
             except (ConnectionError, grpc.aio.AioRpcError):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,7 @@ from control_plane.rollouts.spec import RolloutRequest
 from control_plane.store.catalog import Catalog
 
 from ..conftest import open_store
+from ..data_plane.scripted_upstream import Respond, ScriptedUpstream
 from .fleet import ControlPlane, Node, running, until, upstream
 
 pytestmark = pytest.mark.e2e
@@ -307,3 +309,60 @@ def test_a_candidate_a_node_refuses_leaves_it_on_active_and_shows_in_the_rollout
     assert refused
     for node in fleet.nodes:
         assert side(node, fleet, {"x-canary": "1"}) == "blue"
+
+
+# ---------------------------------------------------------------- the gate
+
+
+def drive(fleet: Fleet, timeout: float = 60.0) -> dict[str, Any]:
+    """Requests from many clients through both nodes until the rollout ends; the rollout."""
+    deadline = time.monotonic() + timeout
+    with httpx.Client(timeout=5.0) as client:
+        for i in range(100_000):
+            node = fleet.nodes[i % 2]
+            client.get(f"http://127.0.0.1:{node.port}/app/x", headers={"x-user": f"u{i}"})
+            if i % 20 == 0:
+                rollout = fleet.current()
+                if rollout["state"] != "running":
+                    return rollout
+            assert time.monotonic() < deadline, f"the gate did not decide: {fleet.current()}"
+    raise AssertionError("the gate did not decide within 100,000 requests")
+
+
+def test_the_gate_rolls_back_a_candidate_whose_upstream_answers_500_with_a_reason(
+    quiet: Fleet,
+) -> None:
+    fleet = quiet
+    with ScriptedUpstream(lambda request: Respond(status=500, body=b"broken")) as broken:
+        fleet.start(
+            {"percent": 50, "by": "header:x-user"},
+            config=fleet.config(f"127.0.0.1:{broken.port}"),
+            gate={"soak": 300, "min_requests": 20, "max_p99_ratio": 100},
+        )
+        until(fleet.serving, "both nodes serving the candidate")
+        started = time.monotonic()
+        ended = drive(fleet)
+        assert time.monotonic() - started < 30
+    assert ended["state"] == "rolled_back"
+    assert ended["reason"].startswith("gate: candidate 5xx rate")
+    assert ended["figures"]["candidate"]["requests"] >= 20
+    assert ended["figures"]["candidate"]["error_rate"] > 0.5
+    assert ended["figures"]["active"]["error_rate"] == 0.0
+    for node in fleet.nodes:
+        until(lambda node=node: fleet.current()["nodes"] == [], "the candidate dropped")
+        assert side(node, fleet, {"x-user": "anyone"}) == "blue"
+
+
+def test_the_gate_promotes_a_healthy_candidate_after_its_soak(quiet: Fleet) -> None:
+    fleet = quiet
+    fleet.start(
+        {"percent": 50, "by": "header:x-user"},
+        gate={"soak": 3, "min_requests": 20, "max_p99_ratio": 100},
+    )
+    until(fleet.serving, "both nodes serving the candidate")
+    ended = drive(fleet)
+    assert ended["state"] == "promoted"
+    assert ended["reason"].startswith("gate: within bounds")
+    assert ended["ended_by"] == "gate"
+    for node in fleet.nodes:
+        until(lambda node=node: side(node, fleet) == "green", f"{node.node_id} promoted")

@@ -12,6 +12,15 @@ from data_plane.sync.status import status_message
 
 
 @dataclass
+class Side:
+    requests: int
+    request_rate: float = 5.0
+    error_rate: float = 0.5
+    p50_ms: float = 2.0
+    p99_ms: float = 30.0
+
+
+@dataclass
 class Figures:
     version: int = 7
     hash: str = "ab" * 32
@@ -25,6 +34,7 @@ class Figures:
     open_connections: int = 40
     uptime_seconds: float = 3600.0
     targets: tuple[TargetState, ...] = field(default_factory=tuple)
+    sides: tuple[Side, Side] = field(default_factory=lambda: (Side(1150), Side(50)))
 
 
 def test_the_report_carries_the_active_slot_figures_and_snapshot() -> None:
@@ -75,8 +85,10 @@ def test_the_stream_refuses_a_breaker_state_it_does_not_know() -> None:
     )
 
 
-def test_a_node_serving_a_candidate_reports_it_in_the_candidate_slot() -> None:
+def test_a_node_serving_a_candidate_reports_each_side_in_its_slot() -> None:
     report = status_message(Figures(candidate_version=8, candidate_hash="cd" * 32))
     active, candidate = report.slots
     assert (active.slot, candidate.slot) == (sync_pb2.ACTIVE, sync_pb2.CANDIDATE)
+    assert (active.snapshot.version, active.requests) == (7, 1150)
     assert (candidate.snapshot.version, candidate.snapshot.hash) == (8, "cd" * 32)
+    assert (candidate.requests, candidate.error_rate, candidate.p99_ms) == (50, 0.5, 30.0)
