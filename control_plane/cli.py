@@ -34,6 +34,7 @@ HANDLERS = {
     "data-plane": "data_plane.cli:run",
     "up": "control_plane.up:run",
     "certs": "control_plane.certs:run",
+    "rollout": "control_plane.rollout_cli:run_rollout",
 }
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
 # A setting read from a file is a token, a URL or a list of addresses: one short line.
@@ -259,7 +260,37 @@ def build_parser() -> argparse.ArgumentParser:
     flag("--out", default="./certs", help="directory to write PEM files to")
     flag("--server-name", action="append", default=[], help="DNS name or IP, repeatable")
     flag("--node", action="append", default=[], help="node certificate name, repeatable")
+
+    _rollout(commands)
     return parser
+
+
+def _rollout(commands: Any) -> None:
+    rollout = commands.add_parser(
+        "rollout", help="blue/green: a candidate config beside the active"
+    )
+    steps = rollout.add_subparsers(dest="rollout_command", required=True, metavar="ACTION")
+    start = steps.add_parser("start", help="start a rollout of a file (or a release)")
+    flag = _Flags(start)
+    candidate = start.add_mutually_exclusive_group(required=True)
+    candidate.add_argument("-f", "--file", help="YAML or JSON file ('-' for stdin)")
+    candidate.add_argument("--release", type=_positive, help="roll out this release again")
+    chosen = start.add_mutually_exclusive_group(required=True)
+    chosen.add_argument("--percent", type=int, help="a sticky share of clients, 0..100")
+    chosen.add_argument("--header", metavar="NAME=VALUE", help="requests with this header")
+    chosen.add_argument("--nodes", metavar="KEY=VALUE", help="every request of these nodes")
+    flag("--by", help="what keeps a client on its side: client_ip, header:NAME, cookie:NAME")
+    flag("--soak", type=float, help="gate: seconds the candidate runs before promotion")
+    flag("--min-requests", type=int, help="gate: candidate requests needed to judge")
+    flag("--max-error-rate-delta", type=float, help="gate: 5xx share above the active's")
+    flag("--max-p99-ratio", type=float, help="gate: p99 at most this times the active's")
+    _admin_client(flag)
+    for action, text in (
+        ("status", "the current rollout: both sides' figures and the gate's verdict"),
+        ("promote", "make the candidate the active config everywhere"),
+        ("rollback", "drop the candidate everywhere"),
+    ):
+        _admin_client(_Flags(steps.add_parser(action, help=text)))
 
 
 def _positive(value: str) -> int:

@@ -8,6 +8,7 @@ request to (`Host`), which tells the sides apart.
 from __future__ import annotations
 
 import contextlib
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -17,14 +18,16 @@ from typing import Any
 
 import httpx
 import pytest
+import yaml
 
+from control_plane.cli import main
 from control_plane.rollouts.lifecycle import Rollouts
 from control_plane.rollouts.spec import RolloutRequest
 from control_plane.store.catalog import Catalog
 
 from ..conftest import open_store
 from ..data_plane.scripted_upstream import Respond, ScriptedUpstream
-from .fleet import ControlPlane, Node, running, until, upstream
+from .fleet import ADMIN_TOKEN, ControlPlane, Node, running, until, upstream
 
 pytestmark = pytest.mark.e2e
 
@@ -366,3 +369,52 @@ def test_the_gate_promotes_a_healthy_candidate_after_its_soak(quiet: Fleet) -> N
     assert ended["ended_by"] == "gate"
     for node in fleet.nodes:
         until(lambda node=node: side(node, fleet) == "green", f"{node.node_id} promoted")
+
+
+# ---------------------------------------------------------------- the CLI
+
+
+def cli(fleet: Fleet, *argv: str) -> int:
+    admin = f"http://127.0.0.1:{fleet.control_plane.admin_port}"
+    return main(["rollout", *argv, "--admin-url", admin, "--token", ADMIN_TOKEN])
+
+
+def test_the_cli_starts_watches_and_promotes_a_rollout_with_both_sides_figures(
+    quiet: Fleet, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fleet = quiet
+    candidate = fleet.tmp / "candidate.yaml"
+    candidate.write_text(yaml.safe_dump(fleet.config(fleet.green)))
+    code = cli(fleet, "start", "-f", str(candidate), "--header", "x-canary=1", "--soak", "600")
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "running" in out and "requests with x-canary: 1" in out
+    until(fleet.serving, "both nodes serving the candidate")
+    for i in range(30):
+        side(fleet.nodes[i % 2], fleet, {"x-canary": "1"} if i % 3 == 0 else None)
+    until(
+        lambda: fleet.current()["figures"]["candidate"]["requests"] >= 10,
+        "the candidate's figures reported",
+    )
+    assert cli(fleet, "status") == 0
+    status = capsys.readouterr().out
+    # Nodes report every 2 s: the figures hold at least what this test sent.
+    candidate = re.search(r"^candidate\s+(\d+)\s+0\.0000\s+\d", status, re.M)
+    active = re.search(r"^active\s+(\d+)\s+0\.0000\s+\d", status, re.M)
+    assert candidate and active, status
+    assert int(candidate[1]) >= 10 and int(active[1]) >= 1, status
+    assert "gate verdict so far: wait: " in status
+    assert cli(fleet, "promote") == 0
+    assert "promoted by fleetgate-cli" in capsys.readouterr().out
+
+
+def test_the_cli_names_what_the_admin_api_refused(
+    quiet: Fleet, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fleet = quiet
+    assert cli(fleet, "rollback") == 1
+    assert "no_rollout_running" in capsys.readouterr().err
+    assert cli(fleet, "start", "--release", "1", "--percent", "150") == 1
+    assert "selector.percent" in capsys.readouterr().err
+    assert cli(fleet, "start", "--release", "1", "--header", "x-canary") == 1
+    assert "--header: expected NAME=VALUE" in capsys.readouterr().err
