@@ -98,7 +98,10 @@ class AccessLog:
         error = exchange.error
         if target is None:
             target = exchange.failed
-        config = exchange.conn.state.config
+        state = exchange.conn.state
+        config, side = state.config, b"active"
+        if exchange.side and state.candidate is not None:
+            config, side = state.candidate.config, b"candidate"
         path = head.target
         mark = path.find(b"?")
         if mark >= 0:
@@ -122,6 +125,7 @@ class AccessLog:
             _NULL if call is None else string(call.tenant),
             0 if config is None else config.version,
             error,
+            side,
         )
 
     def refusal(self, request_id: bytes, client: bytes, error: ProxyError, version: int) -> None:
@@ -150,6 +154,7 @@ class AccessLog:
         tenant: bytes,
         version: int,
         error: ProxyError | None,
+        side: bytes = b"active",
     ) -> None:
         now = time.time()
         second = int(now)
@@ -174,7 +179,7 @@ class AccessLog:
             upstream_ms,
             consumer,
             tenant,
-            b"active",
+            side,
             version,
             _NULL if error is None else string(error.code),
             _NULL if error is None else string(error.detail or error.message),

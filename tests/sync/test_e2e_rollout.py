@@ -177,6 +177,11 @@ def test_a_header_selector_sends_only_requests_with_that_header_to_the_candidate
         assert side(node, fleet, {"x-canary": "1"}) == "green"
         assert side(node, fleet, {"x-canary": "2"}) == "blue"
         assert side(node, fleet) == "blue"
+    version = rollout["candidate_version"]
+    until(
+        lambda: f'"config":"candidate","version":{version}' in fleet.blue_node.log_tail(20_000),
+        "the access log naming the candidate",
+    )
 
 
 def test_a_node_group_selector_sends_all_traffic_of_those_nodes_to_the_candidate(
