@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from http.cookies import CookieError, SimpleCookie
 from typing import TYPE_CHECKING
 
 from fleetgate_pb import sync_pb2 as pb
@@ -88,22 +87,29 @@ def compile_selector(selector: pb.CandidateSelector) -> Pick:
     return by_share
 
 
+def cookie_value(field: bytes, name: bytes) -> bytes | None:
+    """The value of cookie `name` in a Cookie field (`a=1; b=2`, RFC 6265 5.4), or None.
+
+    A split on `;` rather than `http.cookies.SimpleCookie`, which costs some 25 µs a
+    request; quotes around a value are kept, as the field has them (both sides agree).
+    """
+    for pair in field.split(b";"):
+        key, sep, value = pair.strip().partition(b"=")
+        if sep and key == name:
+            return value
+    return None
+
+
 def _sticky_key(selector: pb.CandidateSelector) -> Callable[[RequestHead, str], bytes | None]:
     if selector.by == pb.CandidateSelector.HEADER:
         name = selector.by_name.lower().encode("ascii")
         return lambda head, client: header_value(head, name)
     if selector.by == pb.CandidateSelector.COOKIE:
-        cookie = selector.by_name
+        cookie = selector.by_name.encode("ascii")
 
         def from_cookie(head: RequestHead, client: str) -> bytes | None:
             value = header_value(head, b"cookie")
-            if value is None:
-                return None
-            try:
-                morsel = SimpleCookie(value.decode("latin-1")).get(cookie)
-            except CookieError:
-                return None
-            return None if morsel is None else morsel.value.encode("latin-1")
+            return None if value is None else cookie_value(value, cookie)
 
         return from_cookie
     return lambda head, client: client.encode("ascii", "replace")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from fleetgate_pb import sync_pb2 as pb
 
-from data_plane.candidate import bucket, compile_selector, selector_problem
+from data_plane.candidate import bucket, compile_selector, cookie_value, selector_problem
 from data_plane.http.request import RequestHead
 
 Selector = pb.CandidateSelector
@@ -61,3 +61,11 @@ def test_a_node_refuses_a_share_above_a_hundred_or_a_bad_field_name() -> None:
     assert selector_problem(Selector(header_name="x y", header_value="1")) is not None
     assert selector_problem(Selector(percent=5, by=Selector.COOKIE, by_name="a\nb")) is not None
     assert selector_problem(Selector(percent=5, by=Selector.HEADER, by_name="x-user")) is None
+
+
+def test_a_cookie_is_found_by_its_whole_name_among_others() -> None:
+    assert cookie_value(b"a=1; sid=xyz; b=2", b"sid") == b"xyz"
+    assert cookie_value(b"xsid=1; sid=2", b"sid") == b"2"
+    assert cookie_value(b"sid", b"sid") is None
+    assert cookie_value(b"a=1", b"sid") is None
+    assert cookie_value(b"sid=", b"sid") == b""
