@@ -706,7 +706,8 @@ class Exchange:
                 plan.service.bulkhead.leave()  # type: ignore[union-attr]
         latency = perf_counter() - self.began if self.began else 0.0
         if account:
-            state.metrics.sides[self.side].count(self.status, latency)
+            if self.side or state.candidate is not None:  # a rollout's figures, per side
+                state.metrics.sides[self.side].count(self.status, latency)
             if plan is None:
                 state.metrics.unrouted.statuses[self.status // 100] += 1
             else:
