@@ -114,6 +114,7 @@ class Rollouts:
         self.session.add(row)
         self.session.flush()
         self._audit("start", row, None, now)
+        releases.notify(self.session, "rollout")  # other replicas tell their nodes at once
         self.session.commit()
         return row
 
@@ -134,6 +135,7 @@ class Rollouts:
         now = datetime.now(UTC)
         self._end(row, ROLLED_BACK, now, reason or f"rolled back by {self.catalog.actor}")
         self._audit("rollback", row, before, now)
+        releases.notify(self.session, "rollout")
         self.session.commit()
         if self.catalog.on_commit is not None:
             # Nothing in the store changed; the maker looks again and releases nothing.

@@ -131,12 +131,17 @@ def _store_next(session: Session, author: str) -> Release | None:
     )
     session.add(row)
     session.flush()
+    notify(session, str(version))
+    return Release.of(row)
+
+
+def notify(session: Session, what: str) -> None:
+    """On PostgreSQL, tell every replica's watcher of `what` (a release version, or
+    "rollout") once the session's transaction commits."""
     if session.get_bind().dialect.name == "postgresql":
         session.execute(
-            text("SELECT pg_notify(:channel, :version)"),
-            {"channel": NOTIFY_CHANNEL, "version": str(version)},
+            text("SELECT pg_notify(:channel, :what)"), {"channel": NOTIFY_CHANNEL, "what": what}
         )
-    return Release.of(row)
 
 
 def latest_ref(session: Session) -> SnapshotRef | None:

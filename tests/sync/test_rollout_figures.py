@@ -3,6 +3,8 @@ the lease that elects it (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import copy
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -21,7 +23,9 @@ from control_plane.store.db import Database
 from control_plane.store.leases import acquire
 from control_plane.store.releases import make_release
 from control_plane.store.rollouts import RolloutRow, latest
+from control_plane.sync.cache import SnapshotCache
 from control_plane.sync.inventory import NodeInventory
+from control_plane.sync.watcher import ReleaseWatcher
 from data_plane.config.model import GatewayConfig
 
 from .harness import run
@@ -167,3 +171,36 @@ def test_a_rollout_without_a_gate_is_left_to_the_operator(store: Database) -> No
         row = latest(session)
         assert row is not None and row.state == "running"
         assert rollout_json(row)["verdict"] is None
+
+
+def test_a_rollout_started_and_rolled_back_through_another_replica_reaches_the_cache_by_notify(
+    postgres_db: Database,
+) -> None:
+    async def scenario() -> bool:
+        cache = SnapshotCache()
+        # Polling once an hour: only the NOTIFY can bring the rollout in time.
+        watcher = ReleaseWatcher(postgres_db, cache, poll_interval=3600)
+        task = asyncio.create_task(watcher.run())
+        try:
+            while not watcher.listening:
+                await asyncio.sleep(0.01)
+            generation = cache.generation
+            rollout = await asyncio.to_thread(started, postgres_db)
+            while cache.rollout is None:
+                generation = await cache.wait_change(generation)
+            seen = cache.rollout.id
+
+            def rollback() -> None:
+                with postgres_db.session() as session:
+                    Rollouts(Catalog(session)).rollback()
+
+            await asyncio.to_thread(rollback)
+            while cache.rollout is not None:
+                generation = await cache.wait_change(generation)
+            return rollout.id == seen
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    assert run(scenario())
