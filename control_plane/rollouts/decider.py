@@ -73,6 +73,9 @@ class GateDecider:
         db = self.plane.db
         now = self.clock()
         with db.session() as session:
+            row = rollouts.running(session)
+            if row is None or row.gate is None:
+                return None  # nothing to decide: no lease taken, nothing written
             leading = acquire(session, LEASE, self.holder, now, LEASE_TTL)
         if leading != self.leading:
             log.info("rollout gate: %s", "deciding here" if leading else "another replica decides")

@@ -140,12 +140,18 @@ def test_only_the_replica_holding_the_lease_rolls_back_a_breach_with_the_reason(
     store: Database,
 ) -> None:
     rollout = started(store)
-    breach(store, rollout)
     clock = lambda: rollout.started_at + timedelta(seconds=5)  # noqa: E731
     first = GateDecider(plane(store), holder="replica-a", clock=clock)
     second = GateDecider(plane(store), holder="replica-b", clock=clock)
-    assert first.step() is not None
+    assert first.step() is None and first.leading  # too few requests yet: it waits
     assert second.step() is None and not second.leading
+    breach(store, rollout)
+    assert second.step() is None  # the breach is not its to act on
+    with store.session() as session:
+        row = latest(session)
+        assert row is not None and row.state == "running"
+    verdict = first.step()
+    assert verdict is not None and verdict.action == "rollback"
     with store.session() as session:
         row = latest(session)
         assert row is not None
