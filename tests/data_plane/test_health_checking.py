@@ -31,7 +31,9 @@ HEALTHY_THRESHOLD = 2
 CHECK = {
     "path": "/hz",
     "interval": INTERVAL,
-    "timeout": 0.5,
+    # Generous: the upstreams share this process with the load's clients, and a slow
+    # answer must not make a healthy target look down. A dead one refuses at once.
+    "timeout": 2.0,
     "healthy_threshold": HEALTHY_THRESHOLD,
     "unhealthy_threshold": 2,
 }
