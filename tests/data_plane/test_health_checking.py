@@ -187,7 +187,9 @@ def test_a_target_killed_under_load_costs_no_client_an_error_and_is_used_again_o
         try:
             node.wait_workers(2)
             with Load(node, "/app/x") as load:
-                wait_until(lambda: len(app_requests(victim)) >= 50, "load on both targets")
+                # Steady load first: the retry budget is a share of the requests of the
+                # last 10 s, and must cover the requests in flight when the target dies.
+                wait_until(lambda: len(app_requests(victim)) >= 250, "load on both targets")
                 victim.stop()
                 wait_until(
                     lambda: (
