@@ -210,6 +210,11 @@ def build_parser() -> argparse.ArgumentParser:
     dp = commands.add_parser("data-plane", help="run a data-plane node")
     flag = _Flags(dp)
     flag("--listen", default="0.0.0.0:8080", help="HOST:PORT of the proxy")
+    flag(
+        "--https-listen",
+        shown="off",
+        help="HOST:PORT of the HTTPS proxy listener (certificates from the config, by SNI)",
+    )
     flag("--status-listen", default="127.0.0.1:9901", help="HOST:PORT of health and metrics")
     flag("--control-plane", help="HOST:PORT of the control plane's sync service")
     flag("--config", help="serve this declarative file, without a control plane")

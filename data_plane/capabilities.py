@@ -22,10 +22,12 @@ CAPABILITIES: frozenset[str] = frozenset(
         "policy.ip_filter",
         "policy.rate_limit",
         "policy.transform",
+        "route.https_only",
         "service.circuit_breaker",
         "service.health_check",
         "service.retry_non_idempotent",
         "timeouts.per_try",
+        "tls.certificates",
     }
 )
 

@@ -122,6 +122,16 @@ FAMILIES: dict[str, tuple[str, str]] = {
     ),
     "fleetgate_downstream_connections": ("gauge", "Open client connections."),
     "fleetgate_downstream_connections_total": ("counter", "Client connections accepted."),
+    "fleetgate_tls_handshakes_total": (
+        "counter",
+        "TLS handshakes completed on the HTTPS listener.",
+    ),
+    "fleetgate_tls_handshake_failures_total": (
+        "counter",
+        "HTTPS connections closed before their handshake was done, by reason (timeout:"
+        " not done within the header timeout; failed: not TLS, below TLS 1.2, no"
+        " certificate for the name, or the client gave up).",
+    ),
     "fleetgate_config_version": ("gauge", "Version of the snapshot being served."),
     "fleetgate_config_info": ("gauge", "The snapshot being served, by hash; always 1."),
     "fleetgate_config_applies_total": ("counter", "Snapshots applied or refused, by result."),
@@ -266,6 +276,8 @@ class WorkerMetrics:
         self.sides = (SideCounters(), SideCounters())  # active, candidate
         self.open_connections = 0
         self.accepted = 0
+        self.tls_handshakes = 0
+        self.tls_handshake_failures: dict[str, int] = {}
         # How late the worker's timers fire (see Worker._tick), in LATENCY_BOUNDS buckets.
         self.loop_lag = [0] * (len(LATENCY_BOUNDS) + 1)
         self.loop_lag_sum = 0.0
@@ -377,6 +389,10 @@ class WorkerMetrics:
             )
         values.append(["fleetgate_downstream_connections", {}, self.open_connections])
         values.append(["fleetgate_downstream_connections_total", {}, self.accepted])
+        if self.tls_handshakes:
+            values.append(["fleetgate_tls_handshakes_total", {}, self.tls_handshakes])
+        for reason, count in list(self.tls_handshake_failures.items()):
+            values.append(["fleetgate_tls_handshake_failures_total", {"reason": reason}, count])
         return {"values": values, "histograms": histograms}
 
     def summary(self) -> dict[str, Any]:

@@ -27,6 +27,7 @@ from fleetgate_pb import sync_pb2
 from data_plane.candidate import selector_problem
 from data_plane.capabilities import CAPABILITIES, ApplyError
 from data_plane.channel import Kind
+from data_plane.config.syntax import join_host_port
 from data_plane.config_dump import config_dump
 from data_plane.limits.shared import NodeLimits
 from data_plane.metrics import LATENCY_BOUNDS, SampleSum, WorkerMetrics, quantile
@@ -165,6 +166,8 @@ class Node:
     async def start(self) -> None:
         """Serve status, start the workers; raises OSError when a port is taken."""
         _check_port_free(*self.settings.listen)
+        if self.settings.https_listen is not None:
+            _check_port_free(*self.settings.https_listen)
         await self.status.start(*self.settings.status_listen)
         for index in range(self.settings.workers):
             self.workers[index] = await self._spawn(index)
@@ -197,18 +200,18 @@ class Node:
         await self.status.stop()
 
     async def _spawn(self, index: int) -> WorkerProcess:
-        host, port = self.settings.listen
-        listen = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
         settings = self.settings
+        https = settings.https_listen
         return await WorkerProcess.spawn(
             index,
-            listen,
+            join_host_port(*settings.listen),
             settings.limits,
             settings.workers,
             settings.access_log,
             limit_args=self.limits.worker_args(index),
             limit_fds=self.limits.fds,
             redis_url=settings.redis_url,
+            https_listen=None if https is None else join_host_port(*https),
         )
 
     async def _supervise(self, index: int) -> None:

@@ -29,6 +29,7 @@ from data_plane.http.errors import ProxyError
 from data_plane.http.pool import ServicePool
 from data_plane.http.request import RequestHead, header_value
 from data_plane.http.retry import OK, RetryBudget, RetryPolicy
+from data_plane.http.tls import CertificateTable
 from data_plane.limits.bulkhead import Bulkhead, Priorities
 from data_plane.limits.policy import Limiters, LimitsContext
 from data_plane.metrics import RouteCounters, ServiceCounters, TargetCounters, WorkerMetrics
@@ -117,6 +118,7 @@ class RoutePlan:
     total_timeout: float  # 0: none
     per_try_timeout: float  # 0: none
     priorities: Priorities  # the share of a service's cap each tier may fill
+    https_only: bool = False  # plain HTTP is sent to the https:// URL
 
     def __repr__(self) -> str:
         return f"<RoutePlan {self.name} -> {self.service.name} chain={self.chain!r}>"
@@ -131,6 +133,7 @@ class RuntimeConfig:
     table: RouteTable[RoutePlan]
     services: dict[str, ServiceRuntime] = field(default_factory=dict)
     breakers: list[TargetBreakers] = field(default_factory=list)  # of the services having one
+    certificates: CertificateTable | None = None  # None: no certificate to serve
 
     def __repr__(self) -> str:
         return f"<RuntimeConfig v{self.version} {self.hash[:12]} {self.table!r}>"
@@ -180,7 +183,11 @@ def compile_snapshot(
     ]
     table = RouteTable.compile(plans, None if previous is None else previous.table)
     breakers = [s.breakers for s in services.values() if s.breakers is not None]
-    return RuntimeConfig(snapshot.version, snapshot.hash, table, services, breakers)
+    certificates = None
+    if snapshot.certificates:
+        old_table = None if previous is None else previous.certificates
+        certificates = CertificateTable.compile(list(snapshot.certificates), old_table)
+    return RuntimeConfig(snapshot.version, snapshot.hash, table, services, breakers, certificates)
 
 
 def _compile_service(
@@ -273,6 +280,7 @@ def _plan(
         total_timeout=total,
         per_try_timeout=per_try,
         priorities=limits_context.priorities,
+        https_only=route.https_only,
     )
 
 

@@ -102,6 +102,7 @@ class NodeSettings:
     labels: tuple[str, ...] = ()
     access_log: str = "-"  # a file, "-" (standard output) or "off"
     redis_url: str | None = None  # the Redis of `backend: redis` rate limits
+    https_listen: tuple[str, int] | None = None  # the HTTPS listener, off when None
     limits: Limits = field(default_factory=Limits)
 
     @classmethod
@@ -121,6 +122,11 @@ class NodeSettings:
             labels=tuple(args.label or ()),
             access_log=_access_log(getattr(args, "access_log", "-")),
             redis_url=_redis_url(getattr(args, "redis_url", None)),
+            https_listen=(
+                parse_address(args.https_listen, "--https-listen")
+                if getattr(args, "https_listen", None)
+                else None
+            ),
             limits=Limits.from_environment(),
         )
 

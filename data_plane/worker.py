@@ -35,6 +35,7 @@ from data_plane.candidate import Candidate, compile_selector, selector_problem
 from data_plane.channel import Channel, ChannelClosed, Kind
 from data_plane.http.downstream import DownstreamConnection
 from data_plane.http.state import ProxyState
+from data_plane.http.tls import HttpsListener
 from data_plane.limits.policy import Limiters, LocalBackend
 from data_plane.limits.redis_backend import REDIS_PREFIX_VARIABLE, RedisBackend
 from data_plane.limits.shared import open_worker_limits
@@ -107,9 +108,11 @@ class Worker:
         workers: int = 1,
         access_log: AccessLog | None = None,
         limiters: Limiters | None = None,
+        https_listen: tuple[str, int] | None = None,
     ) -> None:
         self.channel = channel
         self.listen = listen
+        self.https_listen = https_listen
         self.limits = limits
         self.workers = workers  # of the node, sharing its allowances
         self.loop = asyncio.get_running_loop()
@@ -119,6 +122,11 @@ class Worker:
         self.state.access_log = access_log
         self.state.tracing = tracing_from_environment()
         self.server: asyncio.Server | None = None
+        self.https_server: asyncio.Server | None = None
+        self.https: HttpsListener | None = None
+        if https_listen is not None:
+            self.https = HttpsListener(self.state)
+            self.state.https_port = https_listen[1]
         self.stopping = asyncio.Event()
         self._ticker: asyncio.TimerHandle | None = None
         self._applying: set[asyncio.Future[None]] = set()
@@ -322,6 +330,15 @@ class Worker:
             self.server = await self.loop.create_server(
                 lambda: DownstreamConnection(self.state), sock=sock, backlog=BACKLOG
             )
+        if self.https_server is None and self.https is not None and self.https_listen:
+            sock = listening_socket(*self.https_listen)
+            self.https_server = await self.loop.create_server(
+                self.https.factory,
+                sock=sock,
+                backlog=BACKLOG,
+                ssl=self.https.context,
+                ssl_handshake_timeout=self.limits.header_timeout,
+            )
         # The config's objects live as long as it does: keep the collector off them.
         # The compile ran with the collector on, so what it left is the config and a
         # little garbage in the young generations; sweep those (well under a
@@ -370,8 +387,9 @@ class Worker:
         state = self.state
         state.draining = True
         log.info("worker %d: draining %d connections", os.getpid(), len(state.connections))
-        if self.server is not None:
-            self.server.close()
+        for server in (self.server, self.https_server):
+            if server is not None:
+                server.close()
         for connection in list(state.connections):
             connection.check_timeouts(state.now)
         deadline = self.loop.time() + self.limits.drain_timeout
@@ -411,12 +429,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--access-log", default=OFF, help="-, a file, or off")
     parser.add_argument("--limit-fds", help="the node's limits memory (limits/shared.py)")
     parser.add_argument("--worker-index", type=int, default=0, help="this worker's index")
+    parser.add_argument("--https-listen", help="HOST:PORT of the HTTPS listener")
     args = parser.parse_args(argv)
     # The node's --log-format, inherited through the environment like the limits.
     log_format = os.environ.get(LOG_FORMAT_VARIABLE, "text")
     configure_logging(log_format if log_format in FORMATS else "text")
     limits = Limits.from_environment()
     listen = parse_address(args.listen, "--listen")
+    https_listen = (
+        None if not args.https_listen else parse_address(args.https_listen, "--https-listen")
+    )
     sock = socket.socket(fileno=args.channel_fd)
     redis_url = os.environ.get(REDIS_URL_VARIABLE)
     redis = (
@@ -434,7 +456,16 @@ def main(argv: list[str] | None = None) -> int:
 
     async def serve() -> None:
         channel = await Channel.open(sock)
-        await Worker(channel, listen, limits, max(1, args.workers), access_log, limiters).run()
+        worker = Worker(
+            channel,
+            listen,
+            limits,
+            max(1, args.workers),
+            access_log,
+            limiters,
+            https_listen=https_listen,
+        )
+        await worker.run()
 
     uvloop.run(serve())
     return 0

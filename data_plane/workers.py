@@ -54,16 +54,19 @@ class WorkerProcess:
         limit_args: tuple[str, ...] = (),
         limit_fds: tuple[int, ...] = (),
         redis_url: str | None = None,
+        https_listen: str | None = None,
     ) -> WorkerProcess:
         """Start worker `index` of `workers`; `access_log`: -, a file, or off;
         `limit_args`, `limit_fds`: the flags naming the node's limits memory
         (data_plane/limits/shared.py) and those descriptors, handed down as they are;
         `redis_url`: the rate limits' Redis, passed in the environment
-        (FLEETGATE_REDIS_URL) since it may hold a password."""
+        (FLEETGATE_REDIS_URL) since it may hold a password; `https_listen`: HOST:PORT of
+        the HTTPS listener, None: none."""
         environment = {**os.environ, **limits.as_environment()}
         if redis_url:
             environment[REDIS_URL_VARIABLE] = redis_url
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        https = () if https_listen is None else ("--https-listen", https_listen)
         try:
             process = await asyncio.create_subprocess_exec(
                 sys.executable,
@@ -78,6 +81,7 @@ class WorkerProcess:
                 "--access-log",
                 access_log,
                 *limit_args,
+                *https,
                 pass_fds=(theirs.fileno(), *limit_fds),
                 env=environment,
             )

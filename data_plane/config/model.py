@@ -575,6 +575,9 @@ class RouteSpec(Spec):
         description="client networks refused (403), whatever ip_allow says",
         examples=[["192.0.2.0/24"]],
     )
+    https_only: Annotated[bool, Field(strict=True)] = Field(
+        default=False, description="a plain-HTTP request gets 308 to the https:// URL"
+    )
     tags: list[Tag] = Field(default_factory=list)
 
     @field_validator("ip_allow", "ip_deny")

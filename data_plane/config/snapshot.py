@@ -98,8 +98,12 @@ def capability_needs(snapshot: pb.Snapshot) -> list[tuple[str, str]]:
     refusal can say which entity a node could not serve.
     """
     needs: list[tuple[str, str]] = []
+    for certificate in snapshot.certificates:
+        needs.append((f"certificates.{certificate.name}", "tls.certificates"))
     for route in snapshot.routes:
         where = f"routes.{route.name}"
+        if route.https_only:
+            needs.append((f"{where}.https_only", "route.https_only"))
         for policy in ("auth", "rate_limit", "cache", "cors", "transform"):
             if route.HasField(policy):
                 needs.append((f"{where}.{policy}", f"policy.{policy}"))
@@ -282,6 +286,7 @@ def _route(spec: RouteSpec) -> pb.Route:
         tags=spec.tags,
         ip_allow=spec.ip_allow,
         ip_deny=spec.ip_deny,
+        https_only=spec.https_only,
     )
     if spec.request_headers is not None:
         route.request_headers.CopyFrom(_header_changes(spec.request_headers))

@@ -144,6 +144,7 @@ def _route(route: pb.Route) -> Body:
         "tags": list(route.tags),
         "ip_allow": list(route.ip_allow),
         "ip_deny": list(route.ip_deny),
+        "https_only": route.https_only,
     }
     if route.HasField("request_headers"):
         body["request_headers"] = _header_changes(route.request_headers)

@@ -60,6 +60,7 @@ class DownstreamConnection(asyncio.Protocol):
         "flow",
         "head_bytes",
         "head_received",
+        "https",
         "lingering_until",
         "parser",
         "parsing",
@@ -75,8 +76,9 @@ class DownstreamConnection(asyncio.Protocol):
         "writing_paused",
     )
 
-    def __init__(self, state: ProxyState) -> None:
+    def __init__(self, state: ProxyState, *, https: bool = False) -> None:
         self.state = state
+        self.https = https  # came in through the HTTPS listener
         self.parser = HttpRequestParser(self)
         self.transport: asyncio.Transport = None  # type: ignore[assignment]
         self.flow: FlowControl = None  # type: ignore[assignment]

@@ -41,7 +41,7 @@ from .errors import (
     UpstreamReset,
 )
 from .flow import BUFFERED, HIGH_WATER, PEER_BUSY
-from .forwarding import fields_block, route_request, with_query
+from .forwarding import fields_block, https_location, route_request, with_query
 from .reply import BODY_CHUNKED, BODY_NONE, reply_head, tunnel_head
 from .request import Headers, RequestHead
 from .responses import CONTINUE, error_response, reply_response
@@ -197,6 +197,10 @@ class Exchange:
                 self.side = CANDIDATE
             plan, self.line = route_request(config.table, head)  # type: ignore[union-attr]
             self.plan = plan
+            if plan.https_only and not conn.https:
+                location = https_location(head, state.https_port)
+                self.answer(Reply(308, [(b"Location", location)]))
+                return
             if head.content_length > plan.max_body or self.body_bytes > plan.max_body:
                 raise PayloadTooLarge(f"the body exceeds this route's {plan.max_body} bytes")
             if plan.chain is not None:
@@ -237,7 +241,12 @@ class Exchange:
         if call is not None and call.query_changed:
             self.line = with_query(self.line, len(head.method), call.query)
         self.block = fields_block(
-            head, conn.client_bytes, self.request_id, self.traceparent, self.tracestate
+            head,
+            conn.client_bytes,
+            self.request_id,
+            self.traceparent,
+            self.tracestate,
+            https=conn.https,
         )
         if head.expect_continue and not self.request_done and head.version == b"1.1":
             conn.transport.write(CONTINUE)

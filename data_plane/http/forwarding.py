@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from data_plane.runtime import RoutePlan
 
 VIA = b"1.1 fleetgate"
-_PROTO_AND_VIA = b"X-Forwarded-Proto: http\r\nVia: "
+_PROTO_AND_VIA = (b"X-Forwarded-Proto: http\r\nVia: ", b"X-Forwarded-Proto: https\r\nVia: ")
 _CHUNKED = b"Transfer-Encoding: chunked\r\n"
 METHOD_NAMES = {
     m: m.decode()
@@ -90,9 +90,12 @@ def fields_block(
     request_id: bytes,
     traceparent: bytes = b"",
     tracestate: bytes | None = None,
+    *,
+    https: bool = False,
 ) -> bytes:
     """Every field after Host, through the blank line that ends the head; `traceparent`
-    and `tracestate` are the gateway's (tracing.py), the client's are never forwarded."""
+    and `tracestate` are the gateway's (tracing.py), the client's are never forwarded;
+    `https`: the client came in over TLS."""
     parts: list[bytes] = []
     for name, value in head.headers:
         parts += (name, b": ", value, b"\r\n")
@@ -104,7 +107,7 @@ def fields_block(
         b"\r\nX-Forwarded-Host: ",
         head.host,
         b"\r\n",
-        _PROTO_AND_VIA,
+        _PROTO_AND_VIA[https],
         via,
         b"\r\nX-Request-ID: ",
         request_id,
@@ -122,3 +125,14 @@ def fields_block(
         parts += (b"Connection: upgrade\r\nUpgrade: ", head.upgrade, b"\r\n")
     parts.append(b"\r\n")
     return b"".join(parts)
+
+
+def https_location(head: RequestHead, port: int) -> bytes:
+    """Where an `https_only` route sends a plain-HTTP request: the same host (its port
+    replaced by the HTTPS listener's, left out when that is 443) and target."""
+    host = head.host
+    bracket = host.find(b"]")  # an IPv6 literal: its colons are not the port's
+    host = host[: bracket + 1] if bracket > 0 else host.partition(b":")[0]
+    if port != 443:
+        host += b":%d" % port
+    return b"https://" + host + head.target

@@ -49,6 +49,7 @@ class ProxyState:
         "connections",
         "date_line",
         "draining",
+        "https_port",
         "limits",
         "loop",
         "metrics",
@@ -79,6 +80,7 @@ class ProxyState:
         self.draining = False  # shutting down: answer in-flight requests, then close
         self.access_log: AccessLog | None = None  # None: off
         self.tracing = Tracing()  # trace context only, until the worker sets export up
+        self.https_port = 443  # of the node's HTTPS listener: where https_only sends clients
         # Request ids: a random prefix per worker and a counter, unique without a syscall.
         self._prefix = os.urandom(8).hex().encode()
         self._ids = 0

@@ -61,12 +61,14 @@ class RunningNode:
         *,
         workers: int = 1,
         env: dict[str, str] | None = None,
+        https: bool = False,
     ) -> None:
         self.directory = directory
         self.config_file = directory / "gateway.yaml"
         self.write_config(config)
         self.port = free_port()
         self.status_port = free_port()
+        self.https_port = free_port() if https else 0  # 0: no HTTPS listener
         self.workers = workers
         self.env = env or {}
         self.log_file = directory / "node.log"
@@ -95,6 +97,11 @@ class RunningNode:
                     str(self.workers),
                     "--cache-dir",
                     str(self.directory / "cache"),
+                    *(
+                        ["--https-listen", f"127.0.0.1:{self.https_port}"]
+                        if self.https_port
+                        else []
+                    ),
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,
