@@ -26,6 +26,7 @@ CAPABILITIES: frozenset[str] = frozenset(
         "service.circuit_breaker",
         "service.health_check",
         "service.retry_non_idempotent",
+        "service.tls",
         "timeouts.per_try",
         "tls.certificates",
     }

@@ -14,6 +14,7 @@ over whole, with its balancer state and its pool of open connections.
 from __future__ import annotations
 
 import math
+import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.cookies import CookieError, SimpleCookie
@@ -23,13 +24,13 @@ from fleetgate_pb import config_pb2 as pb
 from data_plane.balancing import Balancer, Upstream, make_balancer
 from data_plane.capabilities import CAPABILITIES, check_capabilities
 from data_plane.config import defaults
-from data_plane.config.errors import ConfigInvalid
+from data_plane.config.errors import ConfigError, ConfigInvalid
 from data_plane.config.validate import check_entities
 from data_plane.http.errors import ProxyError
 from data_plane.http.pool import ServicePool
 from data_plane.http.request import RequestHead, header_value
 from data_plane.http.retry import OK, RetryBudget, RetryPolicy
-from data_plane.http.tls import CertificateTable
+from data_plane.http.tls import CertificateTable, upstream_context
 from data_plane.limits.bulkhead import Bulkhead, Priorities
 from data_plane.limits.policy import Limiters, LimitsContext
 from data_plane.metrics import RouteCounters, ServiceCounters, TargetCounters, WorkerMetrics
@@ -68,6 +69,8 @@ class ServiceRuntime:
     breakers: TargetBreakers | None  # None: the service has no circuit breaker
     retry_after: int  # seconds, told with a 503 when no target is left
     bulkhead: Bulkhead | None  # max_concurrent_requests per node; None: no cap
+    tls: ssl.SSLContext | None = None  # None: the targets speak plain HTTP
+    server_names: tuple[str, ...] = ()  # with tls: the name each target is verified as
     active: int = 0  # requests in flight in this worker
 
     def report(self, target: Upstream, outcome: int, *, blame: bool = True) -> None:
@@ -207,6 +210,14 @@ def _compile_service(
         breakers = TargetBreakers(service.name, balancer, service.circuit_breaker, target_counters)
     check = service.health_check
     checked = service.HasField("health_check") and check.enabled
+    tls = None
+    if service.HasField("tls"):
+        try:
+            tls = upstream_context(service.tls)
+        except (ssl.SSLError, ValueError) as exc:
+            raise ConfigInvalid(
+                [ConfigError(f"services.{service.name}.tls", f"does not load: {exc}")]
+            ) from None
     return ServiceRuntime(
         name=service.name,
         definition=definition,
@@ -241,6 +252,8 @@ def _compile_service(
             if service.max_concurrent_requests
             else None
         ),
+        tls=tls,
+        server_names=tuple(service.tls.sni or t.host for t in balancer.targets) if tls else (),
     )
 
 

@@ -88,6 +88,19 @@ def check_chain(cert_pem: str) -> tuple[list[x509.Certificate], CertificateFacts
     return chain, CertificateFacts(leaf.not_valid_after_utc, _dns_names(leaf))
 
 
+def check_bundle(ca_pem: str) -> list[x509.Certificate]:
+    """The CA certificates of a PEM bundle (any order); ValueError says why not."""
+    blocks = [m.group(0) for m in _CERT_BLOCK.finditer(ca_pem)]
+    if not blocks or _CERT_BLOCK.sub("", ca_pem).strip():
+        raise ValueError("ca: not PEM certificates (-----BEGIN CERTIFICATE-----)")
+    if len(blocks) > MAX_CHAIN_CERTIFICATES * 10:
+        raise ValueError(f"ca: at most {MAX_CHAIN_CERTIFICATES * 10} certificates")
+    try:
+        return [x509.load_pem_x509_certificate(block.encode()) for block in blocks]
+    except ValueError:
+        raise ValueError("ca: a certificate does not parse") from None
+
+
 def check_key(key_pem: str, leaf: x509.Certificate) -> None:
     """ValueError unless `key_pem` is one unencrypted PEM private key of `leaf`."""
     blocks = [m.group(0) for m in _KEY_BLOCK.finditer(key_pem)]

@@ -159,6 +159,49 @@ class CircuitBreakerSpec(Spec):
     half_open_requests: int = Field(default=1, ge=1, le=1_000)
 
 
+class UpstreamTlsSpec(Spec):
+    """How a service's targets are reached over HTTPS (mutual TLS with a client pair)."""
+
+    verify: Annotated[bool, Field(strict=True)] = Field(
+        default=True, description="check the target's certificate and name"
+    )
+    ca: str | None = Field(
+        default=None,
+        max_length=pem.MAX_CHAIN_CHARS,
+        description="PEM certificates the target's chain must reach; default: the system's",
+    )
+    sni: str | None = Field(
+        default=None, description="the name sent and verified; default: the target's host"
+    )
+    client_cert: str | None = Field(
+        default=None, max_length=pem.MAX_CHAIN_CHARS, description="PEM chain for mutual TLS"
+    )
+    client_key: str | None = Field(
+        default=None, max_length=pem.MAX_KEY_CHARS, description="PEM key of client_cert"
+    )
+
+    @field_validator("sni")
+    @classmethod
+    def _sni(cls, value: str | None) -> str | None:
+        if value is not None:
+            problem = pem.sni_problem(value.lower())
+            if problem is not None or value.startswith("*"):
+                raise ValueError(f"not a DNS name: {value[:64]!r}")
+            return value.lower()
+        return value
+
+    @model_validator(mode="after")
+    def _pems(self) -> UpstreamTlsSpec:
+        if self.ca is not None:
+            pem.check_bundle(self.ca)
+        if (self.client_cert is None) != (self.client_key is None):
+            raise ValueError("client_cert and client_key go together")
+        if self.client_cert is not None and self.client_key is not None:
+            chain, _ = pem.check_chain(self.client_cert)
+            pem.check_key(self.client_key, chain[0])
+        return self
+
+
 class ServiceSpec(Spec):
     """A named pool of upstream targets and how to reach them."""
 
@@ -188,6 +231,7 @@ class ServiceSpec(Spec):
     health_check: HealthCheckSpec | None = None
     circuit_breaker: CircuitBreakerSpec | None = None
     max_concurrent_requests: int | None = Field(default=None, ge=1, le=1_000_000)
+    tls: UpstreamTlsSpec | None = Field(default=None, description="reach the targets over HTTPS")
     tags: list[Tag] = Field(default_factory=list)
 
 

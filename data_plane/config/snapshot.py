@@ -123,6 +123,8 @@ def capability_needs(snapshot: pb.Snapshot) -> list[tuple[str, str]]:
         where = f"services.{service.name}"
         if service.timeouts.per_try:
             needs.append((f"{where}.timeouts.per_try", "timeouts.per_try"))
+        if service.HasField("tls"):
+            needs.append((f"{where}.tls", "service.tls"))
         if service.retry_non_idempotent:
             needs.append((f"{where}.retry_non_idempotent", "service.retry_non_idempotent"))
         if service.HasField("health_check") and service.health_check.enabled:
@@ -196,6 +198,16 @@ def _service(spec: ServiceSpec) -> pb.Service:
         service.health_check.CopyFrom(_health_check(spec.health_check))
     if spec.circuit_breaker is not None:
         service.circuit_breaker.CopyFrom(_circuit_breaker(spec.circuit_breaker))
+    if spec.tls is not None:
+        service.tls.CopyFrom(
+            pb.UpstreamTls(
+                verify=spec.tls.verify,
+                ca=spec.tls.ca or "",
+                sni=spec.tls.sni or "",
+                client_cert=spec.tls.client_cert or "",
+                client_key=spec.tls.client_key or "",
+            )
+        )
     return service
 
 

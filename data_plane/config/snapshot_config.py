@@ -75,6 +75,15 @@ def _service(service: pb.Service) -> Body:
             "unhealthy_threshold": check.unhealthy_threshold,
             "expected_statuses": list(check.expected_statuses),
         }
+    if service.HasField("tls"):
+        tls = service.tls
+        body["tls"] = {
+            "verify": tls.verify,
+            "ca": _set(tls.ca),
+            "sni": _set(tls.sni),
+            "client_cert": _set(tls.client_cert),
+            "client_key": _set(tls.client_key),
+        }
     if service.HasField("circuit_breaker") and service.circuit_breaker.enabled:
         breaker = service.circuit_breaker
         body["circuit_breaker"] = {

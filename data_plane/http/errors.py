@@ -122,6 +122,12 @@ class UpstreamConnectFailed(BadGateway):
     code = "upstream_connect_failed"
 
 
+class UpstreamTlsFailed(BadGateway):
+    """The TLS handshake with the upstream failed (its certificate, name, or protocol)."""
+
+    code = "upstream_tls"
+
+
 class UpstreamReset(BadGateway):
     code = "upstream_reset"
 

@@ -22,6 +22,7 @@ decision (retry.py). docs/proxy-core.md draws the phases.
 from __future__ import annotations
 
 import asyncio
+import ssl
 from bisect import bisect_left
 from inspect import isawaitable
 from time import perf_counter
@@ -39,6 +40,7 @@ from .errors import (
     RequestTimeout,
     UpstreamConnectFailed,
     UpstreamReset,
+    UpstreamTlsFailed,
 )
 from .flow import BUFFERED, HIGH_WATER, PEER_BUSY
 from .forwarding import fields_block, https_location, route_request, with_query
@@ -297,9 +299,14 @@ class Exchange:
             return
         self.phase = CONNECTING
         self.connect_by = loop.time() + plan.connect_timeout
+        tls = service.tls
         self.connecting = connecting = asyncio.ensure_future(
             loop.create_connection(
-                lambda: UpstreamConnection(pool, target.index, state), target.host, target.port
+                lambda: UpstreamConnection(pool, target.index, state),
+                target.host,
+                target.port,
+                ssl=tls,
+                server_hostname=None if tls is None else service.server_names[target.index],
             )
         )
         connecting.add_done_callback(self._connected)
@@ -315,6 +322,14 @@ class Exchange:
             return
         self.connecting = None
         error = connecting.exception()
+        if isinstance(error, ssl.SSLError):
+            self.plan.service.counters.connect_errors += 1  # type: ignore[union-attr]
+            failed = UpstreamTlsFailed(
+                "the upstream's TLS handshake failed",
+                detail=f"TLS with {self._target_name()}: {error}",
+            )
+            self._failed(retry.CONNECT_FAILED, failed)
+            return
         if error is not None:
             self.plan.service.counters.connect_errors += 1  # type: ignore[union-attr]
             refused = UpstreamConnectFailed(

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import socket
+import ssl
 import struct
 import threading
 import time
@@ -208,9 +209,13 @@ class _Parsed:
 class ScriptedUpstream:
     """The server; use as a context manager, or start() and stop()."""
 
-    def __init__(self, script: Script = echo_request, port: int = 0) -> None:
-        """`port`: listen there (a stopped upstream coming back), else on a free one."""
+    def __init__(
+        self, script: Script = echo_request, port: int = 0, *, tls: ssl.SSLContext | None = None
+    ) -> None:
+        """`port`: listen there (a stopped upstream coming back), else on a free one;
+        `tls`: a server context, and the upstream speaks HTTPS."""
         self.script = script
+        self.tls = tls  # a server context: the upstream speaks HTTPS
         self.requests: list[Received] = []
         self.raw: dict[int, bytearray] = {}
         self.connections = 0
@@ -253,7 +258,7 @@ class ScriptedUpstream:
         asyncio.set_event_loop(loop)
         self._loop = loop
         self._server = loop.run_until_complete(
-            asyncio.start_server(self._serve, "127.0.0.1", self.port, limit=1 << 20)
+            asyncio.start_server(self._serve, "127.0.0.1", self.port, limit=1 << 20, ssl=self.tls)
         )
         self.port = self._server.sockets[0].getsockname()[1]
         self._started.set()
