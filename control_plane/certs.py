@@ -83,6 +83,20 @@ def make_certs(out: Path, server_names: list[str], nodes: list[str]) -> list[Pat
     return written
 
 
+def demo_certificate(names: tuple[str, ...] = DEFAULT_SERVER_NAMES) -> tuple[str, str]:
+    """A certificate for `names` and its key, as PEM text, from a CA made and forgotten:
+    what `fleetgate up` serves on its HTTPS port (clients will not trust it)."""
+    sans = [_subject_alt_name(name) for name in names]
+    key = _new_key()
+    cert = _leaf(_new_ca(), key, sans[0], sans, ExtendedKeyUsageOID.SERVER_AUTH)
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    return cert.public_bytes(serialization.Encoding.PEM).decode(), key_pem.decode()
+
+
 # ---------------------------------------------------------------- building certificates
 
 

@@ -253,6 +253,11 @@ def build_parser() -> argparse.ArgumentParser:
     flag("--sync-listen", default="127.0.0.1:50051", help="HOST:PORT of the gRPC sync")
     flag("--status-listen", default="127.0.0.1:9901", help="HOST:PORT of node health")
     flag(
+        "--https-listen",
+        default="127.0.0.1:8443",
+        help="HOST:PORT of the node's HTTPS listener (a generated certificate)",
+    )
+    flag(
         "--admin-token",
         secret=True,
         shown="the one kept in --data-dir",

@@ -55,6 +55,7 @@ async def _up(args: argparse.Namespace) -> int:
         "--admin-listen": args.admin_listen,
         "--sync-listen": args.sync_listen,
         "--status-listen": args.status_listen,
+        "--https-listen": args.https_listen,
     }
     for flag, listen in listens.items():
         _check_free(flag, listen)
@@ -95,6 +96,8 @@ async def _up(args: argparse.Namespace) -> int:
             args.listen,
             "--status-listen",
             args.status_listen,
+            "--https-listen",
+            args.https_listen,
             "--control-plane",
             args.sync_listen,
             "--cache-dir",
@@ -208,6 +211,8 @@ def banner(
         f"  console      {admin_url}/console    (sign in with the admin token)\n"
         f"  admin API    {admin_url}/docs    (the API is under /api/v1)\n"
         f"  proxy        {demo}    (the demo route)\n"
+        f"  https        https://{args.https_listen}{ROUTE_PATH.rstrip('*')}hello"
+        "    (a generated certificate: curl -k)\n"
         f"  node status  http://{args.status_listen}/ready\n"
         f"  store        {db}    node cache: {cache_dir.resolve()}\n"
         f"  admin token  {admin_token}    ({source})\n"

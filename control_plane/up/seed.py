@@ -1,4 +1,5 @@
-"""The demo config of `fleetgate up`: a service on the built-in upstream and a route to it.
+"""The demo config of `fleetgate up`: a service on the built-in upstream and a route to it,
+and a generated `default` certificate for the HTTPS port.
 
 Seeded through the admin API like any operator change. The service's target follows
 the upstream's port of this run; a demo route the operator changed is left as it is.
@@ -10,9 +11,12 @@ from typing import Any
 
 import httpx
 
+from ..certs import demo_certificate
+
 SERVICE = "demo"
 ROUTE = "demo"
 ROUTE_PATH = "/demo/**"
+CERTIFICATE = "default"  # served on the HTTPS port to every name
 
 
 class SeedError(RuntimeError):
@@ -30,6 +34,10 @@ def seed_demo(admin_url: str, token: str, upstream: str) -> None:
         if admin.get(f"/api/v1/routes/{ROUTE}").status_code == 404:
             route = {"name": ROUTE, "paths": [ROUTE_PATH], "service": SERVICE}
             _check(admin.post("/api/v1/routes", json=route), "the demo route")
+        if admin.get(f"/api/v1/certificates/{CERTIFICATE}").status_code == 404:
+            cert, key = demo_certificate()
+            certificate = {"name": CERTIFICATE, "cert": cert, "key": key}
+            _check(admin.post("/api/v1/certificates", json=certificate), "the demo certificate")
 
 
 def _check(answer: httpx.Response, what: str) -> None:

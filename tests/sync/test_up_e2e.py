@@ -25,6 +25,7 @@ class Up(Process):
     def __init__(self, directory: Path) -> None:
         self.proxy = f"127.0.0.1:{free_port()}"
         self.admin = f"127.0.0.1:{free_port()}"
+        self.https = f"127.0.0.1:{free_port()}"
         super().__init__(
             "up",
             [
@@ -37,6 +38,8 @@ class Up(Process):
                 f"127.0.0.1:{free_port()}",
                 "--status-listen",
                 f"127.0.0.1:{free_port()}",
+                "--https-listen",
+                self.https,
             ],
             directory / "up.log",
             environment(),
@@ -82,6 +85,14 @@ def test_every_url_printed_answers(up: Up) -> None:
     for url in urls:
         answer = httpx.get(url, timeout=10.0, follow_redirects=True)
         assert answer.status_code == 200, f"{url}: {answer.status_code} {answer.text[:200]}"
+
+
+def test_the_demo_route_answers_over_https_with_the_generated_certificate(up: Up) -> None:
+    assert f"https://{up.https}/demo/hello" in up.banner()
+    answer = httpx.get(f"https://{up.https}/demo/hello", verify=False, timeout=10.0)
+    assert answer.status_code == 200
+    assert answer.json()["path"] == "/demo/hello"
+    assert answer.json()["headers"]["x-forwarded-proto"] == "https"
 
 
 def test_the_printed_admin_token_opens_the_admin_api(up: Up) -> None:
