@@ -113,7 +113,10 @@ def _start(rig: Rig, peer: Peer, scenario: Scenario, result: PeerResult) -> Cont
     workdir.mkdir(parents=True)
     # nginx workers run as an unprivileged user and must read what is in here.
     os.chmod(workdir, 0o755)
-    ports = Ports(proxy=free_port(), upstream=rig.upstream_port)
+    setup = scenario.setup
+    ports = Ports(
+        proxy=free_port(), upstream=rig.upstream_port, tls=free_port() if setup.tls else 0
+    )
     launch = peer.launch(rig.tools, workdir, ports, scenario.setup)
     env = {**rig.env, **launch.env} if launch.env else rig.env
     process = BenchProcess(peer.name, launch.argv, workdir / "process.log", env)
@@ -123,8 +126,14 @@ def _start(rig: Rig, peer: Peer, scenario: Scenario, result: PeerResult) -> Cont
         process.stop()
         raise
     headers = tuple(f"{name}: {value}" for name, value in launch.headers.items())
+    if setup.new_connections:
+        headers += ("Connection: close",)
     load = wrk.Load(scenario.threads, scenario.connections, rig.duration_s, headers)
-    return Contender(process, f"http://127.0.0.1:{ports.proxy}{scenario.path}", load, result)
+    if setup.tls:
+        url = f"https://127.0.0.1:{ports.tls}{scenario.path}"
+    else:
+        url = f"http://127.0.0.1:{ports.proxy}{scenario.path}"
+    return Contender(process, url, load, result)
 
 
 def _settle(process: BenchProcess) -> None:

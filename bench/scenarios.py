@@ -18,6 +18,7 @@ ALL_PEERS = (
     "fastapi-httpx",
 )
 ROUTERS = ("nginx", "fleetgate", "fleetgate-py")
+TLS_PEERS = ("nginx", "fleetgate")
 SCALING_WORKERS = (1, 2, 4, 8)
 
 
@@ -84,6 +85,19 @@ def all_scenarios(cores: int | None = None) -> list[Scenario]:
             connections=1_000,
         ),
         Scenario("large-1mib", "1 MiB answer, 16 connections", path=LARGE_PATH, connections=16),
+        Scenario(
+            "tls",
+            "HTTPS in (keep-alive, ECDSA P-256), plain HTTP to the upstream",
+            Setup(tls=True),
+            peers=TLS_PEERS,
+        ),
+        Scenario(
+            "tls-handshakes",
+            "HTTPS in, a new connection (a full handshake) per request, 16 connections",
+            Setup(tls=True, new_connections=True),
+            connections=16,
+            peers=TLS_PEERS,
+        ),
     ]
     workers = scaling_workers(cores)
     if len(workers) > 1:

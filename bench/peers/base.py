@@ -18,6 +18,8 @@ class Setup:
     auth: str = ""  # "api_key" or "jwt": that auth alone on the measured route
     workers: int = 1
     access_log: bool = False  # fleetgate writes its JSON access log to a file
+    tls: bool = False  # clients speak HTTPS to the proxy (ports.tls), the upstream plain HTTP
+    new_connections: bool = False  # one request per connection: a handshake per request
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,7 @@ class Ports:
 
     proxy: int
     upstream: int
+    tls: int = 0  # the proxy's HTTPS port, when the setup asks for TLS
 
 
 class Peer(Protocol):

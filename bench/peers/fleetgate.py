@@ -17,6 +17,7 @@ from bench.ports import free_port
 from bench.route_table import HIT_ROUTE, route_table, services
 from bench.toolchain import Toolchain
 from bench.upstream import HIT_PATH
+from control_plane.certs import demo_certificate
 from data_plane.config.model import GatewayConfig
 from data_plane.config.snapshot import build_snapshot
 
@@ -70,6 +71,9 @@ def config(upstream_port: int, setup: Setup) -> dict[str, Any]:
         "services": [{"name": name, "targets": target} for name in services(table)],
         "routes": routes,
     }
+    if setup.tls:
+        cert, key = demo_certificate()
+        document["certificates"] = [{"name": "default", "cert": cert, "key": key}]
     if setup.policies or setup.auth:
         document["consumers"] = [
             {
@@ -132,6 +136,8 @@ class FleetgatePeer:
         argv += ["--workers", str(setup.workers), "--cache-dir", str(workdir / "fleetgate-cache")]
         # Off unless the scenario measures it: nginx's rows log nothing either.
         argv += ["--access-log", str(workdir / "access.log") if setup.access_log else "off"]
+        if setup.tls:
+            argv += ["--https-listen", f"127.0.0.1:{ports.tls}"]
         checks = [
             Check("the node serves metrics", "/metrics", 200, port=status_port),
             Check("a path no route matches is not forwarded", "/unrouted/path", 404),

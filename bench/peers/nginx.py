@@ -8,6 +8,7 @@ from bench.peers.base import Launch, Ports, Setup
 from bench.route_table import Kind, RouteEntry, route_table
 from bench.toolchain import Toolchain
 from bench.upstream import nginx_preamble
+from control_plane.certs import demo_certificate
 
 PROXY = """
             proxy_pass http://upstream;
@@ -31,11 +32,25 @@ def location(entry: RouteEntry) -> str:
     return f"        {head} {{{PROXY}\n        }}"
 
 
+def tls_lines(directory: Path, ports: Ports) -> str:
+    """An HTTPS listener beside the plain one, with a certificate made for the run."""
+    cert, key = demo_certificate()
+    (directory / "cert.pem").write_text(cert)
+    (directory / "key.pem").write_text(key)
+    return f"""
+        listen 127.0.0.1:{ports.tls} ssl reuseport backlog=4096;
+        ssl_certificate {directory / "cert.pem"};
+        ssl_certificate_key {directory / "key.pem"};
+        ssl_protocols TLSv1.2 TLSv1.3;
+        ssl_session_cache shared:SSL:10m;"""
+
+
 def config(directory: Path, ports: Ports, setup: Setup) -> str:
     if setup.routes > 1:
         locations = "\n".join(location(entry) for entry in route_table(setup.routes))
     else:
         locations = f"        location / {{{PROXY}\n        }}"
+    https = tls_lines(directory, ports) if setup.tls else ""
     return f"""{nginx_preamble(directory, "nginx", setup.workers)}
     # Stream large answers through memory, as the other proxies do, never via disk.
     proxy_max_temp_file_size 0;
@@ -47,7 +62,7 @@ def config(directory: Path, ports: Ports, setup: Setup) -> str:
         keepalive_requests 100000000;
     }}
     server {{
-        listen 127.0.0.1:{ports.proxy} reuseport backlog=4096;
+        listen 127.0.0.1:{ports.proxy} reuseport backlog=4096;{https}
 {locations}
     }}
 }}
