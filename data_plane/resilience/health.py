@@ -17,9 +17,11 @@ check in lockstep. `HealthState` is the pure part: it counts passes and failures
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import random
 import re
+import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from urllib.parse import quote
@@ -27,6 +29,7 @@ from urllib.parse import quote
 from fleetgate_pb import config_pb2 as pb
 
 from data_plane.config.syntax import parse_host_port
+from data_plane.http.tls import upstream_context
 
 log = logging.getLogger("fleetgate.health")
 
@@ -83,9 +86,13 @@ class CheckSettings:
     expected: frozenset[int]
     healthy_threshold: int
     unhealthy_threshold: int
+    # The service's tls, serialized (b"": plain HTTP): the check goes the way requests do.
+    tls: bytes = b""
 
     @classmethod
-    def of(cls, check: pb.HealthCheck, address: str) -> CheckSettings:
+    def of(
+        cls, check: pb.HealthCheck, address: str, tls: pb.UpstreamTls | None = None
+    ) -> CheckSettings:
         host, port = parse_host_port(address)
         # Whatever the path holds, the request line stays one valid line: bytes outside
         # a path and query's characters are percent-encoded.
@@ -103,6 +110,7 @@ class CheckSettings:
             expected=frozenset(check.expected_statuses or (200,)),
             healthy_threshold=check.healthy_threshold,
             unhealthy_threshold=check.unhealthy_threshold,
+            tls=b"" if tls is None else tls.SerializeToString(deterministic=True),
         )
 
 
@@ -111,8 +119,16 @@ async def probe(settings: CheckSettings) -> bool:
     writer: asyncio.StreamWriter | None = None
     try:
         async with asyncio.timeout(settings.timeout):
+            tls = None if not settings.tls else _tls_context(settings.tls)
+            server_name = None
+            if tls is not None:
+                server_name = pb.UpstreamTls.FromString(settings.tls).sni or settings.host
             reader, writer = await asyncio.open_connection(
-                settings.host, settings.port, limit=MAX_STATUS_LINE
+                settings.host,
+                settings.port,
+                limit=MAX_STATUS_LINE,
+                ssl=tls,
+                server_hostname=server_name,
             )
             writer.write(settings.request)
             line = await reader.readline()
@@ -123,6 +139,12 @@ async def probe(settings: CheckSettings) -> bool:
             writer.transport.abort()
     matched = _STATUS_LINE.fullmatch(line)
     return matched is not None and int(matched[1]) in settings.expected
+
+
+@functools.lru_cache(maxsize=64)
+def _tls_context(tls: bytes) -> ssl.SSLContext:
+    """The client context of a service's serialized tls, made once for all its checks."""
+    return upstream_context(pb.UpstreamTls.FromString(tls))
 
 
 class HealthChecker:
@@ -164,7 +186,8 @@ class HealthChecker:
                 continue
             for target in service.targets:
                 key = (service.name, target.address)
-                wanted[key] = CheckSettings.of(service.health_check, target.address)
+                tls = service.tls if service.HasField("tls") else None
+                wanted[key] = CheckSettings.of(service.health_check, target.address, tls)
         before = self.unhealthy
         for key in list(self._tasks):
             if wanted.get(key) != self._settings.get(key):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ssl
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -135,5 +136,29 @@ def test_without_a_client_certificate_an_upstream_requiring_one_is_a_502(
     node = serving(tmp_path, mtls_upstream.address, {"ca": CA.pem, "sni": "users.internal"})
     try:
         assert node.get("/without").status == 502
+    finally:
+        node.stop()
+
+
+@pytest.mark.parametrize(("ca", "healthy"), [(CA, 1.0), (STRANGER, 0.0)])
+def test_active_health_checks_reach_an_https_upstream_the_way_requests_do(
+    tmp_path: Path, https_upstream: ScriptedUpstream, ca: Authority, healthy: float
+) -> None:
+    document = gateway(https_upstream.address, {"ca": ca.pem, "sni": "users.internal"})
+    document["services"][0]["health_check"] = {
+        "path": "/health",
+        "interval": 0.1,
+        "healthy_threshold": 1,
+        "unhealthy_threshold": 1,
+    }
+    node = RunningNode(tmp_path, document).start()
+    labels = {"service": "users", "target": https_upstream.address}
+    try:
+        deadline = time.monotonic() + 10.0
+        while node.metric("fleetgate_target_healthy", **labels) != healthy or not any(
+            line.startswith("fleetgate_target_healthy") for line in node.metrics().splitlines()
+        ):
+            assert time.monotonic() < deadline, node.metrics()
+            time.sleep(0.05)
     finally:
         node.stop()
