@@ -109,8 +109,8 @@ def get_release(
 def get_release_snapshot(
     session: SessionDep, _admin: AdminDep, version: VersionParam
 ) -> ReleaseSnapshot:
-    """The snapshot nodes receive, in protobuf's JSON mapping; certificate keys are
-    replaced by their sha256 (`key_sha256`)."""
+    """The snapshot nodes receive, in protobuf's JSON mapping; keys (certificates', a
+    service's tls client key) are replaced by their sha256."""
     release = _release(session, version)
     snapshot = release.message()
     shown = json_format.MessageToDict(snapshot, preserving_proto_field_name=True)
@@ -119,6 +119,10 @@ def get_release_snapshot(
     ):
         certificate.pop("key", None)
         certificate["key_sha256"] = key_sha256(message.key)
+    for service, service_message in zip(shown.get("services", []), snapshot.services, strict=True):
+        tls = service.get("tls", {})
+        if tls.pop("client_key", None) is not None:
+            tls["client_key_sha256"] = key_sha256(service_message.tls.client_key)
     return ReleaseSnapshot(
         version=release.version,
         hash=release.hash,

@@ -27,6 +27,7 @@ from data_plane.config.model import (
     ENTITY_KINDS,
     CertificateSpec,
     GatewayConfig,
+    ServiceSpec,
     Spec,
     dump_entity,
 )
@@ -251,7 +252,10 @@ class Catalog:
     ) -> ConfigDiff:
         current, rows = self._load()
         config = config.model_copy(
-            update={"certificates": [_keyed("certificates", c, rows) for c in config.certificates]}
+            update={
+                "certificates": [_keyed("certificates", c, rows) for c in config.certificates],
+                "services": [_client_keyed(s, rows) for s in config.services],
+            }
         )
         self._check(config)
         diff = diff_entities(_file_shapes(current), _file_shapes(config))
@@ -428,7 +432,10 @@ def _name(spec: Spec) -> str:
 
 
 def _keyed(kind: str, spec: Spec, rows: dict[str, dict[str, Entity]]) -> Spec:
-    """`spec`, a certificate given by `key_sha256` alone holding the stored key it names."""
+    """`spec`, a certificate given by `key_sha256` alone (a service by its tls
+    `client_key_sha256`) holding the stored key it names."""
+    if isinstance(spec, ServiceSpec):
+        return _client_keyed(spec, rows)
     if not isinstance(spec, CertificateSpec) or spec.key is not None:
         return spec
     row = rows["certificates"].get(spec.name)
@@ -442,6 +449,27 @@ def _keyed(kind: str, spec: Spec, rows: dict[str, dict[str, Entity]]) -> Spec:
             ]
         )
     return spec.model_copy(update={"key": row.key})
+
+
+def _client_keyed(spec: ServiceSpec, rows: dict[str, dict[str, Entity]]) -> ServiceSpec:
+    tls = spec.tls
+    if tls is None or tls.client_cert is None or tls.client_key is not None:
+        return spec
+    row = rows["services"].get(spec.name)
+    stored = None if row is None else spec_of(TABLES["services"], row)
+    stored_tls = None if not isinstance(stored, ServiceSpec) else stored.tls
+    stored_key = None if stored_tls is None else stored_tls.client_key
+    if stored_key is None or pem.key_sha256(stored_key) != tls.client_key_sha256:
+        raise Invalid.of(
+            [
+                FieldProblem(
+                    f"services.{spec.name}.tls.client_key_sha256",
+                    f"is not the sha256 of service {spec.name!r}'s stored client key: give "
+                    "client_key",
+                )
+            ]
+        )
+    return spec.model_copy(update={"tls": tls.model_copy(update={"client_key": stored_key})})
 
 
 def _with(config: GatewayConfig, kind: str, name: str, spec: Spec | None) -> GatewayConfig:

@@ -194,7 +194,10 @@ class RowWriter:
 
     def put(self, table: EntityTable, spec: Spec, row: Entity | None) -> Entity:
         """Insert `spec`, or write it over `row`; the caller validated the config."""
-        data = dump_entity(spec)
+        # With its secrets (a service's client key); a certificate's key has its column.
+        data = dump_entity(spec, secrets=True)
+        if table.row is CertificateRow:
+            data.pop("key", None)
         name = data.pop("name")
         # References first: resolving one may flush, and a new row must not be flushed
         # before its foreign key is set.

@@ -177,7 +177,15 @@ class UpstreamTlsSpec(Spec):
         default=None, max_length=pem.MAX_CHAIN_CHARS, description="PEM chain for mutual TLS"
     )
     client_key: str | None = Field(
-        default=None, max_length=pem.MAX_KEY_CHARS, description="PEM key of client_cert"
+        default=None,
+        max_length=pem.MAX_KEY_CHARS,
+        exclude=True,
+        description="PEM key of client_cert; write-only",
+    )
+    client_key_sha256: str | None = Field(
+        default=None,
+        pattern=r"^[0-9a-f]{64}$",
+        description="sha256 of client_key's PEM text; given alone, the stored key is kept",
     )
 
     @field_validator("sni")
@@ -194,11 +202,20 @@ class UpstreamTlsSpec(Spec):
     def _pems(self) -> UpstreamTlsSpec:
         if self.ca is not None:
             pem.check_bundle(self.ca)
-        if (self.client_cert is None) != (self.client_key is None):
-            raise ValueError("client_cert and client_key go together")
-        if self.client_cert is not None and self.client_key is not None:
-            chain, _ = pem.check_chain(self.client_cert)
-            pem.check_key(self.client_key, chain[0])
+        if self.client_cert is None:
+            if self.client_key is not None or self.client_key_sha256 is not None:
+                raise ValueError("client_key needs its client_cert")
+            return self
+        chain, _ = pem.check_chain(self.client_cert)
+        if self.client_key is None:
+            if self.client_key_sha256 is None:
+                raise ValueError(
+                    "client_cert needs client_key (or client_key_sha256 to keep the stored one)"
+                )
+            return self
+        pem.check_key(self.client_key, chain[0])
+        # Bypass validate_assignment: the model is being built.
+        object.__setattr__(self, "client_key_sha256", pem.key_sha256(self.client_key))
         return self
 
 
@@ -854,12 +871,15 @@ SPEC_BY_KIND: dict[str, type[Spec]] = {
 
 def dump_entity(entity: Spec, *, full: bool = False, secrets: bool = False) -> dict[str, Any]:
     """One entity in the file shape, `name` first: no defaults and no None, or (`full`)
-    every field with its value, defaults included. A certificate's key (write-only) is
-    only there with `secrets`."""
+    every field with its value, defaults included. Keys (a certificate's, a service's
+    tls.client_key) are write-only: only there with `secrets`."""
     if full:
         data = entity.model_dump(mode="json")
     else:
         data = entity.model_dump(mode="json", exclude_defaults=True, exclude_none=True)
     if secrets and isinstance(entity, CertificateSpec) and entity.key is not None:
         data["key"] = entity.key
+    client_key = entity.tls.client_key if isinstance(entity, ServiceSpec) and entity.tls else None
+    if secrets and client_key is not None:
+        data["tls"]["client_key"] = client_key
     return {"name": data.pop("name"), **data}

@@ -98,6 +98,8 @@ def _check_services(snapshot: pb.Snapshot) -> list[ConfigError]:
     errors = []
     for service in snapshot.services:
         where = f"services.{service.name}"
+        if service.tls.client_cert and not service.tls.client_key:
+            errors.append(ConfigError(f"{where}.tls.client_key", MISSING_KEY))
         if not service.targets:
             errors.append(ConfigError(f"{where}.targets", "a service needs at least one target"))
         if len(service.targets) > MAX_TARGETS:
