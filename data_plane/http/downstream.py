@@ -319,7 +319,13 @@ class DownstreamConnection(asyncio.Protocol):
         """Close after what is written; linger when the client may still be sending."""
         self.closed = True
         transport = self.transport
-        if self.eof or self.phase == IDLE or transport.is_closing():
+        if (
+            self.eof
+            or self.phase == IDLE
+            or transport.is_closing()
+            or not transport.can_write_eof()
+        ):
+            # TLS has no half-close: closing sends close_notify after what is written.
             transport.close()
             return
         # Half-close once the answer is flushed, then read and drop what still comes,

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from cryptography import x509
 
+from tests.conftest import free_port
 from tests.data_plane.running_node import RunningNode, read_response
 from tests.data_plane.scripted_upstream import ScriptedUpstream
 
@@ -157,6 +158,34 @@ def test_a_session_is_resumed_on_the_next_connection(node: RunningNode) -> None:
     with tls_connect(node, "api.example.com", context=context, session=session) as second:
         assert second.session_reused
         assert get(second).status == 200
+
+
+def test_a_gateway_answer_that_ends_the_connection_closes_it_over_tls(tmp_path: Path) -> None:
+    """TLS has no half-close: the answer is sent, then the connection really closes."""
+    nobody = f"127.0.0.1:{free_port()}"  # nothing listens: every request is a 502
+    node = RunningNode(tmp_path, config(nobody), https=True).start()
+    try:
+        with tls_connect(node, "api.example.com") as sock:
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: api.example.com\r\nConnection: close\r\n\r\n")
+            assert read_response(sock).status == 502
+            assert closed_by_peer(sock)
+    finally:
+        node.stop()
+
+
+def test_a_body_too_large_over_tls_is_answered_413_and_the_connection_closes(
+    tmp_path: Path, upstream: ScriptedUpstream
+) -> None:
+    node = RunningNode(tmp_path, config(upstream.address, max_body_bytes=10), https=True).start()
+    try:
+        with tls_connect(node, "api.example.com") as sock:
+            sock.sendall(
+                b"POST /big HTTP/1.1\r\nHost: api.example.com\r\nContent-Length: 100\r\n\r\n"
+            )
+            assert read_response(sock).status == 413
+            assert closed_by_peer(sock)
+    finally:
+        node.stop()
 
 
 # ---------------------------------------------------------------- failed handshakes
