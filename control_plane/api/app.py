@@ -146,6 +146,9 @@ def create_app(plane: ControlPlane) -> FastAPI:
         description=DESCRIPTION,
         openapi_tags=TAGS,
         lifespan=lifespan,
+        # One schema per entity: a write-only key would otherwise split a spec into
+        # "-Input" and "-Output" schemas, though an answer is the input's shape.
+        separate_input_output_schemas=False,
         # Served by the console with local files: FastAPI's own pages load from a CDN.
         docs_url=None,
         redoc_url=None,
