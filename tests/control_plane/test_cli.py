@@ -206,7 +206,11 @@ def test_up_keeps_its_token_in_the_data_directory_readable_by_its_owner_only(
 
 def test_up_prints_an_export_line_for_the_token() -> None:
     args = argparse.Namespace(
-        listen="127.0.0.1:8080", status_listen="127.0.0.1:9901", data_dir=".", admin_token=None
+        listen="127.0.0.1:8080",
+        status_listen="127.0.0.1:9901",
+        https_listen="127.0.0.1:8443",
+        data_dir=".",
+        admin_token=None,
     )
     text = banner(args, "http://127.0.0.1:8001", "tok", "sqlite:///x.db", Path("cache"))
     assert "  export FLEETGATE_ADMIN_TOKEN=tok\n" in text
