@@ -237,9 +237,15 @@ def test_promote_under_load_fails_no_request_and_the_candidate_serves_everyone(
             until(lambda node=node: side(node, fleet) == "green", f"{node.node_id} promoted")
     failures = [o for o in outcomes if o != 200]
     assert failures == [], f"{len(failures)} of {len(outcomes)} requests failed"
-    nodes = fleet.control_plane.nodes()
     version = promoted["candidate_version"]
-    assert {nodes[n.node_id]["applied_version"] for n in fleet.nodes} == {version}
+    # The inventory learns of each ACK at its next flush: it follows the nodes shortly.
+    until(
+        lambda: (
+            {fleet.control_plane.nodes()[n.node_id]["applied_version"] for n in fleet.nodes}
+            == {version}
+        ),
+        "the inventory showing every node on the promoted version",
+    )
 
 
 def test_rollback_under_load_fails_no_request_and_the_candidate_is_gone(quiet: Fleet) -> None:
@@ -252,7 +258,8 @@ def test_rollback_under_load_fails_no_request_and_the_candidate_is_gone(quiet: F
             until(lambda node=node: side(node, fleet) == "blue", f"{node.node_id} rolled back")
     failures = [o for o in outcomes if o != 200]
     assert failures == [], f"{len(failures)} of {len(outcomes)} requests failed"
-    assert fleet.current()["nodes"] == []
+    # The rollout's node list follows the nodes' reports of dropping the candidate.
+    until(lambda: fleet.current()["nodes"] == [], "no node listed as holding the candidate")
 
 
 # ---------------------------------------------------------------- restarts and refusals
