@@ -76,15 +76,25 @@ def listening_socket(host: str, port: int) -> socket.socket:
 COMPILE_THRESHOLDS = (700, 5, 1 << 30)
 
 
+_compiling = 0  # compiles running in this process; the first sets the thresholds
+_thresholds_before: tuple[int, int, int] = gc.get_threshold()
+
+
 @contextlib.contextmanager
 def no_full_collections() -> Iterator[None]:
-    """Keep the collector to the young generations (smaller ones) until leaving."""
-    before = gc.get_threshold()
-    gc.set_threshold(*COMPILE_THRESHOLDS)
+    """Keep the collector to the young generations (smaller ones) until leaving; the
+    last of overlapping compiles (an active config and a candidate) puts it back."""
+    global _compiling, _thresholds_before
+    if _compiling == 0:
+        _thresholds_before = gc.get_threshold()
+        gc.set_threshold(*COMPILE_THRESHOLDS)
+    _compiling += 1
     try:
         yield
     finally:
-        gc.set_threshold(*before)
+        _compiling -= 1
+        if _compiling == 0:
+            gc.set_threshold(*_thresholds_before)
 
 
 def probe_interval(environ: Mapping[str, str] = os.environ) -> float:

@@ -140,3 +140,14 @@ def test_a_compile_in_a_worker_runs_no_full_collection() -> None:
         gc.unfreeze()
     assert quiet == 0
     assert noisy > 0  # what the worker avoids
+
+
+def test_overlapping_compiles_put_the_collector_back_when_the_last_ends() -> None:
+    before = gc.get_threshold()
+    first, second = no_full_collections(), no_full_collections()
+    first.__enter__()
+    second.__enter__()
+    first.__exit__(None, None, None)
+    assert gc.get_threshold()[2] > before[2]  # the second compile still runs
+    second.__exit__(None, None, None)
+    assert gc.get_threshold() == before
