@@ -37,6 +37,16 @@ ACK_TIMEOUT = 60.0
 SERVICES = 100
 
 
+def route_paths(r: int, api: str) -> list[str]:
+    """Route `r`'s paths: six in ten an `api` prefix, three an exact path, one a regex."""
+    kind = r % 10
+    if kind < 6:
+        return [f"{api}/team-{r % 97}/svc-{r}/**"]
+    if kind < 9:
+        return [f"/static/{r}/index.html"]
+    return [f"~^/legacy/{r}/[0-9]+$"]
+
+
 def big_snapshot(routes: int, version: int) -> config_pb2.Snapshot:
     """`routes` routes over 100 services: prefixes, exact paths, methods and a few regexes."""
     services = [
@@ -45,19 +55,12 @@ def big_snapshot(routes: int, version: int) -> config_pb2.Snapshot:
     ]
     specs = []
     for r in range(routes):
-        kind = r % 10
-        if kind < 6:
-            paths = [f"/api/v{version}/team-{r % 97}/svc-{r}/**"]
-        elif kind < 9:
-            paths = [f"/static/{r}/index.html"]
-        else:
-            paths = [f"~^/legacy/{r}/[0-9]+$"]
         route: dict[str, Any] = {
             "name": f"route-{r}",
-            "paths": paths,
+            "paths": route_paths(r, f"/api/v{version}"),
             "service": f"svc-{r % SERVICES}",
         }
-        if kind in (1, 7):
+        if r % 10 in (1, 7):
             route["methods"] = ["GET", "POST"]
         specs.append(route)
     config = GatewayConfig.model_validate({"services": services, "routes": specs})

@@ -29,6 +29,7 @@ import yaml
 
 from bench.ports import free_port
 from bench.process import BenchProcess
+from bench.sync.compile_swap import route_paths
 from bench.upstream import nginx_config
 
 SERVICES = 100
@@ -41,13 +42,7 @@ def gateway(routes: int, upstream: str, changed: int = 0) -> dict[str, Any]:
     """`routes` routes over 100 services; the first `changed` routes moved to new paths."""
     specs: list[dict[str, Any]] = []
     for r in range(routes):
-        kind = r % 10
-        if kind < 6:
-            paths = [f"/api/team-{r % 97}/svc-{r}/**"]
-        elif kind < 9:
-            paths = [f"/static/{r}/index.html"]
-        else:
-            paths = [f"~^/legacy/{r}/[0-9]+$"]
+        paths = route_paths(r, "/api")
         if r < changed and r != 100:
             paths = [f"/moved/{r}/**"]
         specs.append({"name": f"route-{r}", "paths": paths, "service": f"svc-{r % SERVICES}"})
