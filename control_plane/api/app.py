@@ -30,9 +30,8 @@ from . import (
     tiers,
     usage,
 )
-from .access_log import AdminAccessLogMiddleware
 from .errors import install_error_handlers
-from .metrics import AdminMetricsMiddleware
+from .observed import AdminRequestObserver
 from .release_header import ReleaseHeaderMiddleware
 from .request_id import RequestIdMiddleware
 
@@ -157,8 +156,7 @@ def create_app(plane: ControlPlane) -> FastAPI:
     install_error_handlers(app)
     # Added last = outermost: the request id exists before anything else runs.
     app.add_middleware(ReleaseHeaderMiddleware)
-    app.add_middleware(AdminMetricsMiddleware)
-    app.add_middleware(AdminAccessLogMiddleware)
+    app.add_middleware(AdminRequestObserver)
     app.add_middleware(RequestIdMiddleware)
 
     app.include_router(health.router)

@@ -1,13 +1,12 @@
-"""Admin request metrics (a middleware) and `/metrics` in Prometheus text."""
+"""`/metrics` in Prometheus text, and the route template admin requests are counted under."""
 
 from __future__ import annotations
 
 import re
-import time
 
 from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
 from ..metrics import ControlPlaneMetrics
 
@@ -28,35 +27,6 @@ def metrics(request: Request) -> Response:
     """Admin request counts and latency, releases made, the latest release version."""
     registry: ControlPlaneMetrics = request.app.state.plane.metrics
     return Response(registry.render(), media_type=CONTENT_TYPE_LATEST)
-
-
-class AdminMetricsMiddleware:
-    """Counts and times each request under its route template (`/api/v1/services/{name}`)."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status = 500  # what the client gets if the app raises before answering
-
-        async def send_observed(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_observed)
-        finally:
-            # The application (Starlette puts it in the scope) holds the running plane.
-            metrics: ControlPlaneMetrics = scope["app"].state.plane.metrics
-            metrics.observe_admin_request(
-                scope["method"], route_template(scope), status, time.perf_counter() - started
-            )
 
 
 def route_template(scope: Scope) -> str:
