@@ -17,11 +17,10 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from control_plane.settings import ControlPlaneSettings
-from data_plane.settings import NodeSettings
+from control_plane.settings import STORE_FILE, ControlPlaneSettings
+from data_plane.config.syntax import join_host_port, parse_host_port
+from data_plane.settings import ACCESS_LOG, LISTEN, STATUS_LISTEN, NodeSettings
 from data_plane.sync.identity import software_version
-
-DEFAULT_ADMIN_URL = "http://127.0.0.1:8001"
 
 # sub-command -> "module:function" taking the parsed namespace and returning an exit code
 HANDLERS = {
@@ -141,6 +140,14 @@ def _control_plane(setting: str) -> Any:
     return ControlPlaneSettings.model_fields[setting].default
 
 
+def _on_loopback(listen: str) -> str:
+    """The loopback address on the port of `listen`: what `up` listens on."""
+    return join_host_port("127.0.0.1", parse_host_port(listen)[1])
+
+
+DEFAULT_ADMIN_URL = f"http://{_control_plane('admin_listen')}"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fleetgate", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"fleetgate {software_version()}")
@@ -209,13 +216,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     dp = commands.add_parser("data-plane", help="run a data-plane node")
     flag = _Flags(dp)
-    flag("--listen", default="0.0.0.0:8080", help="HOST:PORT of the proxy")
+    flag("--listen", default=LISTEN, help="HOST:PORT of the proxy")
     flag(
         "--https-listen",
         shown="off",
         help="HOST:PORT of the HTTPS proxy listener (certificates from the config, by SNI)",
     )
-    flag("--status-listen", default="127.0.0.1:9901", help="HOST:PORT of health and metrics")
+    flag("--status-listen", default=STATUS_LISTEN, help="HOST:PORT of health and metrics")
     flag("--control-plane", help="HOST:PORT of the control plane's sync service")
     flag("--config", help="serve this declarative file, without a control plane")
     flag(
@@ -232,7 +239,7 @@ def build_parser() -> argparse.ArgumentParser:
     flag("--label", action="append", default=[], help="KEY=VALUE label, repeatable")
     flag(
         "--access-log",
-        default="-",
+        default=ACCESS_LOG,
         help="where a JSON line per request goes: - (standard output), a file, or off",
     )
     _log_format(flag)
@@ -247,11 +254,13 @@ def build_parser() -> argparse.ArgumentParser:
     up = commands.add_parser("up", help="control plane on SQLite plus one node, with a demo route")
     flag = _Flags(up)
     flag("--data-dir", default=".", help="where the store, node cache and admin token are kept")
-    flag("--db", shown="fleetgate.db in --data-dir", help="SQLAlchemy URL of the store")
-    flag("--listen", default="127.0.0.1:8080", help="HOST:PORT of the proxy")
-    flag("--admin-listen", default="127.0.0.1:8001", help="HOST:PORT of the admin API")
-    flag("--sync-listen", default="127.0.0.1:50051", help="HOST:PORT of the gRPC sync")
-    flag("--status-listen", default="127.0.0.1:9901", help="HOST:PORT of node health")
+    flag("--db", shown=f"{STORE_FILE} in --data-dir", help="SQLAlchemy URL of the store")
+    flag("--listen", default=_on_loopback(LISTEN), help="HOST:PORT of the proxy")
+    flag(
+        "--admin-listen", default=_control_plane("admin_listen"), help="HOST:PORT of the admin API"
+    )
+    flag("--sync-listen", default=_control_plane("sync_listen"), help="HOST:PORT of the gRPC sync")
+    flag("--status-listen", default=STATUS_LISTEN, help="HOST:PORT of node health")
     flag(
         "--https-listen",
         default="127.0.0.1:8443",

@@ -22,7 +22,8 @@ from data_plane.sync.contract import (
     weak_token_problem,
 )
 
-DEFAULT_DB = "sqlite:///./fleetgate.db"
+STORE_FILE = "fleetgate.db"  # the SQLite store, in the working directory unless --db says
+DEFAULT_DB = f"sqlite:///./{STORE_FILE}"
 
 
 class ControlPlaneSettings(BaseSettings):

@@ -16,6 +16,11 @@ from dataclasses import dataclass, field, fields
 from data_plane.config.syntax import parse_host_port
 from data_plane.policies.clients import TRUSTED_PROXIES_VARIABLE, parse_trusted_proxies
 
+LISTEN = "0.0.0.0:8080"  # the proxy
+STATUS_LISTEN = "127.0.0.1:9901"  # health, readiness and metrics
+CACHE_DIR = "fleetgate-cache"  # the last good snapshot's directory, in the working one by default
+ACCESS_LOG = "-"  # standard output
+
 
 class SettingsError(ValueError):
     """A flag or environment variable holds a value the node cannot use; names it."""
@@ -97,10 +102,10 @@ class NodeSettings:
     workers: int
     config_file: str | None = None
     control_plane: str | None = None
-    cache_dir: str = "./fleetgate-cache"
+    cache_dir: str = f"./{CACHE_DIR}"  # as --help shows it
     node_id: str | None = None
     labels: tuple[str, ...] = ()
-    access_log: str = "-"  # a file, "-" (standard output) or "off"
+    access_log: str = ACCESS_LOG  # a file, "-" (standard output) or "off"
     redis_url: str | None = None  # the Redis of `backend: redis` rate limits
     https_listen: tuple[str, int] | None = None  # the HTTPS listener, off when None
     limits: Limits = field(default_factory=Limits)
@@ -120,7 +125,7 @@ class NodeSettings:
             cache_dir=args.cache_dir,
             node_id=args.node_id,
             labels=tuple(args.label or ()),
-            access_log=_access_log(getattr(args, "access_log", "-")),
+            access_log=_access_log(getattr(args, "access_log", ACCESS_LOG)),
             redis_url=_redis_url(getattr(args, "redis_url", None)),
             https_listen=(
                 parse_address(args.https_listen, "--https-listen")

@@ -24,15 +24,15 @@ from pathlib import Path
 
 import httpx
 
+from control_plane.settings import STORE_FILE
 from data_plane.config.syntax import parse_host_port
+from data_plane.settings import CACHE_DIR
 
 from .children import Child, ChildExited
 from .echo import start_echo
 from .seed import ROUTE_PATH, SeedError, seed_demo
 
 READY_TIMEOUT = 60.0
-CACHE_DIR = "fleetgate-cache"
-STORE_FILE = "fleetgate.db"
 TOKEN_FILE = "fleetgate-admin-token"
 NODE_ID = "up-node"
 
