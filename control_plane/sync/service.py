@@ -22,9 +22,11 @@ from fleetgate_pb import sync_pb2_grpc as pb_grpc
 
 from data_plane.sync.contract import (
     ACCEPTED_HEADER,
+    AUTHORIZATION_HEADER,
     OUTLOOK_HEADER,
     SnapshotRef,
     Unreadable,
+    bearer,
     cluster_tokens,
     node_message_problem,
 )
@@ -92,7 +94,7 @@ class ConfigSyncService(pb_grpc.ConfigSyncServicer):
         self._inventory = inventory
         self._metrics = metrics
         # One token, or NEW,OLD while the cluster token is rotated (docs/deploy.md).
-        self._tokens = tuple(f"Bearer {token}".encode() for token in cluster_tokens(cluster_token))
+        self._tokens = tuple(bearer(token).encode() for token in cluster_tokens(cluster_token))
         self._hello_timeout = hello_timeout
         self._clock = clock
         # node id -> its session on this replica, for __repr__ and the connected gauge.
@@ -178,7 +180,7 @@ class ConfigSyncService(pb_grpc.ConfigSyncServicer):
 
     def _authorized(self, metadata: Iterable[tuple[str, str | bytes]]) -> bool:
         for key, value in metadata:
-            if key == "authorization":
+            if key == AUTHORIZATION_HEADER:
                 given = value if isinstance(value, bytes) else value.encode()
                 # Every token compared, so the time taken does not tell which one matched.
                 matches = [hmac.compare_digest(given, token) for token in self._tokens]

@@ -25,9 +25,11 @@ from google.protobuf.message import DecodeError
 
 from data_plane.sync.contract import (
     ACCEPTED_HEADER,
+    AUTHORIZATION_HEADER,
     MAX_SNAPSHOT_BYTES,
     OUTLOOK_HEADER,
     SnapshotRef,
+    bearer,
 )
 
 from .backoff import Backoff
@@ -132,7 +134,7 @@ class SyncClient:
         try:
             await _ready(channel, self._settings.connect_timeout)
             call = pb_grpc.ConfigSyncStub(channel).Stream(
-                metadata=(("authorization", f"Bearer {self._settings.cluster_token}"),)
+                metadata=((AUTHORIZATION_HEADER, bearer(self._settings.cluster_token)),)
             )
             sender = _Sender(call)
             await sender.send(pb.NodeMessage(hello=self._hello()))

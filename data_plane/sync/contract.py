@@ -21,6 +21,8 @@ from google.protobuf.message import DecodeError
 
 from data_plane.config.syntax import is_loopback
 
+# The node's metadata: the cluster token, as `bearer` writes it.
+AUTHORIZATION_HEADER = "authorization"
 # Initial metadata of an accepted stream: the node knows it is connected even when it
 # holds the latest release already and no push follows.
 ACCEPTED_HEADER = "fleetgate-accepted-node"
@@ -211,6 +213,11 @@ def cluster_tokens(value: str) -> tuple[str, ...]:
         if not token or any(c.isspace() for c in token):
             raise ValueError("a cluster token may not be empty or hold whitespace")
     return tokens
+
+
+def bearer(token: str) -> str:
+    """The value of AUTHORIZATION_HEADER that presents the cluster token `token`."""
+    return f"Bearer {token}"
 
 
 def weak_token_problem(token: str, addresses: tuple[str, ...]) -> tuple[bool, str | None]:
