@@ -23,6 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from data_plane.config import certificates as pem
+from data_plane.config.errors import ConfigError
 from data_plane.config.model import (
     ENTITY_KINDS,
     CertificateSpec,
@@ -32,7 +33,7 @@ from data_plane.config.model import (
     dump_entity,
 )
 from data_plane.config.snapshot import build_snapshot
-from data_plane.config.validate import ConfigError, check_snapshot
+from data_plane.config.validate import check_snapshot
 
 from ..diff import ConfigDiff, diff_entities
 from ..errors import (

@@ -5,7 +5,8 @@ NACKED, OFFLINE) is derived when read, against the latest release and the clock,
 no replica has to keep a status column up to date. The schema comes from
 `migrations/versions/0002_nodes.py`
 (the candidate columns: `0006_node_candidates.py`). The config-sync inventory writes through
-`save_nodes` and `purge_nodes`; the admin API reads through `node_page`.
+`save_nodes` and `purge_nodes`; the admin API reads through `node_page`, capability
+admission through `node_capabilities`.
 """
 
 from __future__ import annotations
@@ -106,6 +107,14 @@ def node_page(session: Session, *, offset: int, limit: int) -> tuple[list[NodeRo
     total = session.scalar(select(func.count()).select_from(NodeRow)) or 0
     rows = session.scalars(select(NodeRow).order_by(NodeRow.id).offset(offset).limit(limit))
     return list(rows), total
+
+
+def node_capabilities(session: Session, heard_since: datetime) -> dict[str, frozenset[str]]:
+    """Node id -> capabilities of every node heard from since `heard_since`."""
+    rows = session.execute(
+        select(NodeRow.id, NodeRow.capabilities).where(NodeRow.last_seen >= heard_since)
+    )
+    return {row.id: frozenset(row.capabilities or ()) for row in rows}
 
 
 def fleet_figures(session: Session, heard_since: datetime) -> tuple[float, float, float | None]:

@@ -17,10 +17,9 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 
 from fleetgate_pb import config_pb2 as pb
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from control_plane.store.nodes import NodeRow
+from control_plane.store.nodes import node_capabilities
 from data_plane.capabilities import CAPABILITIES
 from data_plane.config.errors import ConfigError
 from data_plane.config.snapshot import capability_needs
@@ -65,11 +64,7 @@ def connected_capabilities(
     session: Session, now: datetime, offline_after: float
 ) -> dict[str, frozenset[str]]:
     """Node id -> capabilities of every node heard from within `offline_after` seconds."""
-    horizon = now - timedelta(seconds=offline_after)
-    rows = session.execute(
-        select(NodeRow.id, NodeRow.capabilities).where(NodeRow.last_seen >= horizon)
-    )
-    return {row.id: frozenset(row.capabilities or ()) for row in rows}
+    return node_capabilities(session, now - timedelta(seconds=offline_after))
 
 
 class Admission:
