@@ -33,6 +33,7 @@ from data_plane.metrics import (
     CONCURRENCY,
     FAIL_CLOSED,
     FAIL_OPEN,
+    LIMIT_OUTCOMES,
     QUOTA,
     RATE_LIMIT,
     REFUSED,
@@ -56,6 +57,7 @@ RATELIMIT_POLICY = b"RateLimit-Policy"
 RATELIMIT = b"RateLimit"
 RETRY_AFTER = b"Retry-After"
 QUOTA_KEPT = 100 * 86_400  # seconds a month's quota counter outlives the month, on Redis
+KEY_HASHES_KEPT = 4096  # key hashes a policy remembers; forgotten all at once when full
 
 
 class LocalBackend:
@@ -137,7 +139,15 @@ class LimitsContext:
 class RateLimitPolicy:
     """A route's `rate_limit`."""
 
+    # Its fields ride on the call; the chain need not show it the response.
+    edits_responses = False
+
     __slots__ = (
+        "_admitted_at",
+        "_counts",
+        "_hashes",
+        "_policy_field",
+        "_rate_prefixes",
         "by",
         "counters",
         "deadline",
@@ -145,6 +155,7 @@ class RateLimitPolicy:
         "inflight",
         "items",
         "local",
+        "on_request",
         "prefix",
         "quotas",
         "redis",
@@ -180,8 +191,55 @@ class RateLimitPolicy:
         self.inflight = context.limiters.inflight
         self.quotas = context.limiters.quotas
         self.wall_clock = time.time  # quotas count per UTC calendar month
+        # What every request of the route's own windows needs, made once: the hashes of
+        # the keys seen (bounded), the RateLimit-Policy field, each window's RateLimit
+        # value up to its numbers, and where an admission is counted.
+        self._hashes: dict[str, int] = {}
+        self._policy_field = (RATELIMIT_POLICY, b", ".join(self.items))
+        self._rate_prefixes = tuple(b'"%s";r=' % w.name.encode() for w in self.windows)
+        self._counts = self.counters.counts
+        self._admitted_at = RATE_LIMIT * len(LIMIT_OUTCOMES) + ADMITTED
+        self.on_request: Callable[[Call], RequestVerdict] = self._decide
+        if self.local is not None and self.windows:
+            self.on_request = self._decide_locally
 
-    def on_request(self, call: Call) -> RequestVerdict:
+    def _decide_locally(self, call: Call) -> RequestVerdict:
+        """The route's own windows on the local backend: one key, one table decision,
+        the fields formatted from parts made at construction. A caller whose tier's
+        limits apply too takes the general way."""
+        if self.use_tier and call.tenant:
+            return self._decide(call)
+        suffix = self._key(call)
+        hashes = self._hashes
+        key = hashes.get(suffix)
+        if key is None:
+            if len(hashes) >= KEY_HASHES_KEPT:
+                hashes.clear()
+            key = hashes[suffix] = key_hash(self.prefix + suffix)
+        local = self.local
+        assert local is not None
+        admitted, tightest, remaining, reset, wait = local.table.decide_one(
+            key, self.windows, local.clock()
+        )
+        ticks = self.ticks
+        fields = call.response_fields
+        fields.append(self._policy_field)
+        fields.append(
+            (
+                RATELIMIT,
+                self._rate_prefixes[tightest] + b"%d;t=%d" % (remaining, -(-reset // ticks)),
+            )
+        )
+        if admitted:
+            self._counts[self._admitted_at] += 1
+            return None
+        self.counters.count(RATE_LIMIT, REFUSED)
+        return TooManyRequests(
+            "too many requests: a rate limit of this route is reached",
+            headers=((RETRY_AFTER, b"%d" % max(1, _seconds(wait, ticks))),),
+        )
+
+    def _decide(self, call: Call) -> RequestVerdict:
         tier = self.tiers.of(call.tier, call.tenant) if self.use_tier and call.tenant else None
         windowed = tier if tier is not None and tier.windows else None
         local = self.local

@@ -38,6 +38,8 @@ DEFAULT_SLOTS = 65_536  # 2.5 MiB
 MAX_SLOTS = 1 << 24
 
 Entry = tuple[int, tuple[Window, ...]]  # a key's hash and the windows that apply to it
+# What `decide_one` answers: admitted, tightest window, its remaining and reset, the wait
+Verdict = tuple[bool, int, int, int, int]
 
 
 def key_hash(key: str) -> int:
@@ -138,6 +140,59 @@ class KeyTable:
             ]
         finally:
             lock.release()
+
+    def decide_one(self, key: int, windows: tuple[Window, ...], now: int) -> Verdict:
+        """`decide` for one key: the same admission and TATs, answered as the figures a
+        response needs (no WindowState per window): whether the request is admitted,
+        the index in `windows` of the one with the least left (ties: the longest to
+        reset), its remaining requests and ticks to reset, and the longest wait of any
+        window (ticks until one more request is admitted; 0 when admitted)."""
+        words = self.words
+        lock = self.lock
+        lock.acquire()
+        try:
+            base = HEADER_WORDS + (key % self.slots) * SLOT_WORDS
+            if words[base] != key:
+                base = self._slot(key, now)
+            base += 1
+            if len(windows) == 1:
+                window = windows[0]
+                at = base + window.slot
+                tat = words[at]
+                new_tat = (tat if tat > now else now) + window.interval
+                if new_tat - now <= window.capacity:
+                    words[at] = new_tat
+                    admitted = True
+                    tat = new_tat
+                else:
+                    admitted = False
+            else:
+                tats = [words[base + window.slot] for window in windows]
+                moved = [admit(window, tat, now) for window, tat in zip(windows, tats, strict=True)]
+                admitted = min(moved) >= 0
+                if admitted:
+                    for window, new_tat in zip(windows, moved, strict=True):
+                        words[base + window.slot] = new_tat
+                    tats = moved
+        finally:
+            lock.release()
+        if len(windows) == 1:
+            ahead = tat - now if tat > now else 0
+            remaining = (window.capacity - ahead) // window.interval
+            wait = 0 if remaining > 0 else ahead + window.interval - window.capacity
+            return admitted, 0, remaining, ahead, wait
+        tightest = 0
+        least = reset = longest_wait = -1
+        for i, (window, tat) in enumerate(zip(windows, tats, strict=True)):
+            ahead = tat - now if tat > now else 0
+            remaining = (window.capacity - ahead) // window.interval
+            if remaining <= 0:
+                wait = ahead + window.interval - window.capacity
+                if wait > longest_wait:
+                    longest_wait = wait
+            if least < 0 or remaining < least or (remaining == least and ahead > reset):
+                tightest, least, reset = i, remaining, ahead
+        return admitted, tightest, least, reset, max(longest_wait, 0)
 
     def _slot(self, key: int, now: int) -> int:
         """The word offset of `key`'s slot: its own, else a free one (claimed), else the

@@ -111,7 +111,11 @@ class Call:
 
 
 class Policy(Protocol):
-    """One step of a route's chain."""
+    """One step of a route's chain.
+
+    A policy whose `on_response` does nothing says so with a class attribute
+    `edits_responses = False`, and the chain leaves it out of its responses.
+    """
 
     def on_request(self, call: Call) -> RequestVerdict:
         """Look at (and maybe change) the request; None lets it through."""
@@ -121,25 +125,21 @@ class Policy(Protocol):
 
 
 class PolicyChain:
-    """A route's policies, in order; `clients`: the node's trusted proxies, if any."""
+    """A route's policies, in order; `clients`: the node's trusted proxies, if any.
 
-    __slots__ = ("clients", "policies")
+    `on_request` and `on_response` are closures made here, once per chain, for its
+    shape: a one- or two-step chain calls its steps directly, and `on_response` calls
+    only the policies that edit responses (a policy says it does not with
+    `edits_responses = False`), so a request pays for what its route has and no loop.
+    """
+
+    __slots__ = ("clients", "on_request", "on_response", "policies")
 
     def __init__(self, policies: tuple[Policy, ...], clients: ClientAddresses | None = None):
         self.policies = policies
         self.clients = clients
-
-    def on_request(self, call: Call) -> RequestVerdict:
-        if self.clients is not None:
-            call.client = self.clients.client(call.peer, call.head.forwarded_for)
-        for i, policy in enumerate(self.policies):
-            verdict = policy.on_request(call)
-            if verdict is None:
-                continue
-            if isawaitable(verdict):
-                return self._finish_request(verdict, i + 1, call)
-            return verdict
-        return None
+        self.on_request: Callable[[Call], RequestVerdict] = _request_steps(self, policies, clients)
+        self.on_response: Callable[[Call, int, Headers], None] = _response_steps(policies)
 
     async def _finish_request(
         self, pending: Awaitable[Decision], start: int, call: Call
@@ -155,14 +155,83 @@ class PolicyChain:
                 return step
         return None
 
-    def on_response(self, call: Call, status: int, fields: Headers) -> None:
-        for policy in self.policies:
-            policy.on_response(call, status, fields)
+    def __repr__(self) -> str:
+        return f"<PolicyChain {[type(p).__name__ for p in self.policies]}>"
+
+
+def _request_steps(
+    chain: PolicyChain, policies: tuple[Policy, ...], clients: ClientAddresses | None
+) -> Callable[[Call], RequestVerdict]:
+    """`on_request` of a chain: each policy in order until one answers or must wait.
+
+    The last step's verdict is the chain's as it is, awaitable or not: nothing runs after
+    it."""
+    steps = tuple(policy.on_request for policy in policies)
+    finish = chain._finish_request
+    if clients is not None:
+        resolve = clients.client
+        run_steps = _request_steps(chain, policies, None)
+
+        def resolved(call: Call) -> RequestVerdict:
+            call.client = resolve(call.peer, call.head.forwarded_for)
+            return run_steps(call)
+
+        return resolved
+    if not steps:
+        return _nothing_to_decide
+    if len(steps) == 1:
+        return steps[0]
+    if len(steps) == 2:
+        first, last = steps
+
+        def two(call: Call) -> RequestVerdict:
+            verdict = first(call)
+            if verdict is None:
+                return last(call)
+            if isawaitable(verdict):
+                return finish(verdict, 1, call)
+            return verdict
+
+        return two
+
+    def each(call: Call) -> RequestVerdict:
+        for i, step in enumerate(steps):
+            verdict = step(call)
+            if verdict is None:
+                continue
+            if isawaitable(verdict):
+                return finish(verdict, i + 1, call)
+            return verdict
+        return None
+
+    return each
+
+
+def _nothing_to_decide(call: Call) -> None:
+    return None
+
+
+def _response_steps(policies: tuple[Policy, ...]) -> Callable[[Call, int, Headers], None]:
+    """`on_response` of a chain: the policies that edit responses, then the fields the
+    request's policies added."""
+    editors = tuple(
+        policy.on_response for policy in policies if getattr(policy, "edits_responses", True)
+    )
+    if not editors:
+
+        def added_fields(call: Call, status: int, fields: Headers) -> None:
+            if call.response_fields:
+                fields.extend(call.response_fields)
+
+        return added_fields
+
+    def edited(call: Call, status: int, fields: Headers) -> None:
+        for edit in editors:
+            edit(call, status, fields)
         if call.response_fields:
             fields.extend(call.response_fields)
 
-    def __repr__(self) -> str:
-        return f"<PolicyChain {[type(p).__name__ for p in self.policies]}>"
+    return edited
 
 
 def build_chain(

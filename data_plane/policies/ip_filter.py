@@ -24,6 +24,8 @@ if TYPE_CHECKING:
 class IpFilter:
     """One route's compiled lists."""
 
+    edits_responses = False  # the chain need not show it the response
+
     __slots__ = ("allow", "deny")
 
     def __init__(self, allow: tuple[Network, ...], deny: tuple[Network, ...]) -> None:

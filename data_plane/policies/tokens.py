@@ -150,6 +150,15 @@ class TokenVerifier:
         self.clock = clock
         self.cache: OrderedDict[bytes, Verified] = OrderedDict()
 
+    def known(self, token: bytes) -> Verified | None:
+        """What `token` says if it was verified before and has not expired since, else
+        None (`verify` then decides it)."""
+        known = self.cache.get(token)
+        if known is not None and self.clock() < known.expires:
+            self.cache.move_to_end(token)
+            return known
+        return None
+
     def verify(self, token: bytes) -> Verified | Awaitable[Verified]:
         """What `token` says, or (when its kid must be fetched) an awaitable of it;
         raises TokenRefused."""

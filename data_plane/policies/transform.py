@@ -22,6 +22,8 @@ if TYPE_CHECKING:
 class Transform:
     """One route's query changes, compiled."""
 
+    edits_responses = False  # the chain need not show it the response
+
     __slots__ = ("added", "dropped")
 
     def __init__(self, transform: pb.TransformPolicy) -> None:

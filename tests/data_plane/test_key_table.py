@@ -90,3 +90,20 @@ def test_a_forked_process_shares_the_table() -> None:
     assert table.decide([(key, PER_MINUTE_2)], 0)[0]
     assert not table.decide([(key, PER_MINUTE_2)], 0)[0]
     os.close(fd)
+
+
+def test_decide_one_admits_and_reports_as_decide_does_for_one_key() -> None:
+    windows = (Window.of(0, 3, S), Window.of(1, 5, S), Window.of(2, 7, S))
+    one, many = KeyTable.private(64), KeyTable.private(64)
+    key = key_hash("k")
+    now = 0
+    for step in range(40):
+        now += (step % 4) * S // 3
+        for chosen in (windows, windows[1:2]):
+            admitted, states = many.decide([(key, chosen)], now)
+            figures = [(s.remaining, -s.reset) for s in states[0]]
+            tightest = figures.index(min(figures))
+            state = states[0][tightest]
+            wait = max(s.wait for s in states[0])
+            expected = (admitted, tightest, state.remaining, state.reset, wait)
+            assert one.decide_one(key, chosen, now) == expected
