@@ -10,12 +10,13 @@ import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
 from data_plane.access_log import FLUSH_BYTES, AccessLog, text
-from data_plane.http.errors import BadRequest
+from data_plane.http.errors import BadRequest, ProxyError
 from tests.conftest import free_port
 from tests.data_plane.running_node import RunningNode, catch_all, read_responses
 from tests.data_plane.scripted_upstream import Respond, ScriptedUpstream, StreamBody
@@ -310,10 +311,13 @@ def test_a_file_gets_whole_lines_at_64_kib_and_on_flush(tmp_path: Path) -> None:
     refusal = BadRequest("malformed")
     access_log.refusal(b"id-1", b"127.0.0.1", refusal, 3)
     assert path.read_bytes() == b""  # held
-    while access_log.held:
+    for _ in range(FLUSH_BYTES):  # a line is longer than a byte: bounded with room
         access_log.refusal(b"id-2", b"127.0.0.1", refusal, 3)
+        if path.stat().st_size:
+            break
     written = path.read_bytes()
     assert len(written) >= FLUSH_BYTES and written.endswith(b"\n")
+    assert access_log.held == 0
     access_log.refusal(b"id-3", b"127.0.0.1", refusal, 3)
     access_log.close()
     found = lines(path)
@@ -354,3 +358,101 @@ def test_a_pipe_gets_lines_in_pieces_no_longer_than_pipe_buf(
         f"id-{i}" for i in range(100)
     ]
     assert len(writes) > 1 and max(writes) <= 4096
+
+
+def logged_request(
+    method: bytes = b"GET",
+    path: bytes = b"/app/x",
+    host: bytes = b"gw.test",
+    *,
+    route: str = "app",
+    consumer: str | None = None,
+    error: ProxyError | None = None,
+    upstream_time: float = 0.0004,
+) -> SimpleNamespace:
+    """What `AccessLog.exchange` reads of an exchange, the client's text given."""
+    config = SimpleNamespace(version=5)
+    state = SimpleNamespace(config=config, candidate=None)
+    call = None if consumer is None else SimpleNamespace(consumer=consumer, tenant="t\u2028")
+    return SimpleNamespace(
+        head=SimpleNamespace(method=method, target=path, host=host),
+        conn=SimpleNamespace(state=state, client_bytes=b"127.0.0.1"),
+        plan=SimpleNamespace(name=route, service=SimpleNamespace(name="svc")),
+        side=0, request_id=b"rid", body_bytes=3, bytes_out=4, upstream_time=upstream_time,
+        call=call, error=error, failed=None,
+    )  # fmt: skip
+
+
+HOSTILE = [
+    b'"quoted"', b"back\\slash", b"ctl\x00\x01\x1f\x7f", b"tab\tnew\nline\r", b"\xff\xfe\xc3",
+    b"\xe2\x80\xa8line\xe2\x80\xa9sep", b"caf\xc3\xa9", b'\\"},{"status":1', b"",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("hostile", HOSTILE)
+def test_hostile_client_text_makes_valid_lines_that_say_what_was_sent(
+    tmp_path: Path, hostile: bytes
+) -> None:
+    path = tmp_path / "access.log"
+    access_log = AccessLog(str(path))
+    target = SimpleNamespace(address="10.0.0.1:80")
+    sent = [
+        (b"GET", b"/plain/before", b"gw.test"),
+        (hostile, b"/p/" + hostile + b"?q=" + hostile, hostile),
+        (b"GET", b"/plain/after", b"gw.test"),
+    ]
+    for method, target_path, host in sent:
+        access_log.exchange(logged_request(method, target_path, host), target, 200, 0.002)  # type: ignore[arg-type]
+    access_log.close()
+    raw = path.read_bytes()
+    assert raw.isascii() and raw.count(b"\n") == len(sent)
+    found = [json.loads(line) for line in raw.splitlines()]
+    for line, (method, target_path, host) in zip(found, sent, strict=True):
+        assert set(line) >= FIELDS
+        assert line["method"] == method.decode("utf-8", "replace")
+        assert line["path"] == target_path.partition(b"?")[0].decode("utf-8", "replace")
+        assert line["host"] == host.decode("utf-8", "replace")
+        assert (line["status"], line["bytes_in"], line["bytes_out"]) == (200, 3, 4)
+        assert (line["target"], line["version"], line["config"]) == ("10.0.0.1:80", 5, "active")
+
+
+def test_plain_client_text_is_written_as_it_came(tmp_path: Path) -> None:
+    path = tmp_path / "access.log"
+    access_log = AccessLog(str(path))
+    access_log.exchange(
+        logged_request(b"PATCH", b"/a-b_c.~/%7E!$&'()*+,;=:@", b"[::1]:8080"), None, 204, 0.001
+    )  # type: ignore[arg-type]
+    access_log.close()
+    raw = path.read_bytes()
+    assert b'"method":"PATCH","path":"/a-b_c.~/%7E!$&\'()*+,;=:@","host":"[::1]:8080"' in raw
+
+
+def test_names_and_errors_from_anywhere_are_encoded_as_json(tmp_path: Path) -> None:
+    path = tmp_path / "access.log"
+    access_log = AccessLog(str(path))
+    route = 'r"\\\u2028\u00e9'
+    error = BadRequest("refused", detail='cause: "\x00\\ \u2028 \udcff"')
+    access_log.exchange(
+        logged_request(route=route, consumer='c"\u00e9', error=error, upstream_time=-1.0),
+        None,
+        400,
+        0.001,
+    )  # type: ignore[arg-type]
+    access_log.refusal(b"rid-2", b"::1", BadRequest("malformed"), 9)
+    access_log.close()
+    raw = path.read_bytes()
+    assert raw.isascii()
+    [line, refusal] = [json.loads(x) for x in raw.splitlines()]
+    assert (line["route"], line["service"], line["target"]) == (route, "svc", None)
+    assert (line["consumer"], line["tenant"]) == ('c"\u00e9', "t\u2028")
+    assert (line["error"], line["detail"], line["upstream_ms"]) == (
+        "bad_request",
+        error.detail,
+        None,
+    )
+    assert (refusal["request_id"], refusal["client"], refusal["version"]) == ("rid-2", "::1", 9)
+    assert (refusal["route"], refusal["upstream_ms"], refusal["error"]) == (
+        None,
+        None,
+        "bad_request",
+    )
