@@ -67,6 +67,12 @@ def all_scenarios(cores: int | None = None) -> list[Scenario]:
             peers=ROUTERS,
         ),
         Scenario(
+            "policies-redis",
+            "policies with the rate limit on Redis (127.0.0.1:6379); nginx plain",
+            Setup(policies=True, rate_limit_backend="redis"),
+            peers=ROUTERS,
+        ),
+        Scenario(
             "auth-api-key",
             "fleetgate with API-key auth on the route; nginx plain",
             Setup(auth="api_key"),

@@ -14,7 +14,8 @@ class Setup:
     """What a scenario asks of a proxy."""
 
     routes: int = 1  # routes in the proxy's table; the measured one among them
-    policies: bool = False  # API-key auth and a local rate limit on the measured route
+    policies: bool = False  # API-key auth and a rate limit on the measured route
+    rate_limit_backend: str = "local"  # of that rate limit: "local" or "redis" (REDIS_URL)
     auth: str = ""  # "api_key" or "jwt": that auth alone on the measured route
     workers: int = 1
     access_log: bool = False  # fleetgate writes its JSON access log to a file

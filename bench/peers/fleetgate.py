@@ -20,6 +20,7 @@ from bench.upstream import HIT_PATH
 from control_plane.certs import demo_certificate
 from data_plane.config.model import GatewayConfig
 from data_plane.config.snapshot import build_snapshot
+from data_plane.limits.redis_backend import REDIS_PREFIX_VARIABLE
 
 # A bench credential, valid only for the node this file configures.
 API_KEY = "bench-7f3c9a2e4b1d8f60a5c3e9b2"
@@ -28,6 +29,9 @@ API_KEY_HEADER = "x-api-key"
 # its refusals.
 RATE_LIMIT_PER_SECOND = 1_000_000
 JWT_SUBJECT = "bench-client"
+# The Redis of the policies-redis scenario, and the prefix its keys take there.
+REDIS_URL = "redis://127.0.0.1:6379/0"
+REDIS_KEY_PREFIX = "fleetgate-bench"
 
 
 @cache
@@ -59,8 +63,12 @@ def config(upstream_port: int, setup: Setup) -> dict[str, Any]:
                 "requests_per_second": RATE_LIMIT_PER_SECOND,
                 "by": "consumer",
                 "use_tier": False,
-                "backend": "local",
+                "backend": setup.rate_limit_backend,
             }
+            if setup.rate_limit_backend == "redis":
+                # A request Redis has not decided is refused (503), not admitted unseen:
+                # the run measures decisions made on Redis or fails.
+                route["rate_limit"]["fail_mode"] = "closed"
         if entry.name == HIT_ROUTE and setup.auth == "api_key":
             route["auth"] = {"methods": ["api_key"], "api_key_header": API_KEY_HEADER}
         if entry.name == HIT_ROUTE and setup.auth == "jwt":
@@ -108,6 +116,19 @@ def needed_capabilities(setup: Setup) -> set[str]:
     return set(snapshot.required_capabilities)
 
 
+def redis_answers() -> bool:
+    """Whether the Redis at REDIS_URL answers a PING."""
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1, socket_timeout=1)
+    try:
+        return bool(client.ping())
+    except redis.RedisError:
+        return False
+    finally:
+        client.close()
+
+
 class FleetgatePeer:
     """The node on the head path `FLEETGATE_NO_EXTENSIONS` selects ("" or "0": compiled)."""
 
@@ -124,6 +145,8 @@ class FleetgatePeer:
         missing = missing_capabilities(setup)
         if missing:
             return f"this node does not support {', '.join(missing)} yet"
+        if setup.rate_limit_backend == "redis" and not redis_answers():
+            return f"no Redis answers at {REDIS_URL}"
         return None
 
     def launch(self, tools: Toolchain, workdir: Path, ports: Ports, setup: Setup) -> Launch:
@@ -138,6 +161,10 @@ class FleetgatePeer:
         argv += ["--access-log", str(workdir / "access.log") if setup.access_log else "off"]
         if setup.tls:
             argv += ["--https-listen", f"127.0.0.1:{ports.tls}"]
+        env = {"FLEETGATE_NO_EXTENSIONS": self.no_extensions}
+        if setup.rate_limit_backend == "redis":
+            argv += ["--redis-url", REDIS_URL]
+            env[REDIS_PREFIX_VARIABLE] = REDIS_KEY_PREFIX
         checks = [
             Check("the node serves metrics", "/metrics", 200, port=status_port),
             Check("a path no route matches is not forwarded", "/unrouted/path", 404),
@@ -151,7 +178,6 @@ class FleetgatePeer:
             checks.append(Check("JWT auth refuses a request without a token", HIT_PATH, 401))
         # 10,000 routes take a while to parse and compile at start.
         deadline = 20.0 + setup.routes / 500
-        env = {"FLEETGATE_NO_EXTENSIONS": self.no_extensions}
         return Launch(argv, deadline, headers, tuple(checks), env)
 
 

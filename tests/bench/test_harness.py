@@ -254,6 +254,7 @@ def test_a_route_table_needs_the_hit_route() -> None:
         Setup(routes=10),
         Setup(routes=10_000),
         Setup(policies=True),
+        Setup(policies=True, rate_limit_backend="redis"),
         Setup(routes=10, auth="api_key"),
         Setup(routes=10, auth="jwt"),
     ],
@@ -270,6 +271,16 @@ def test_fleetgate_policies_put_auth_and_rate_limit_on_the_hit_route_only() -> N
     assert guarded == [HIT_ROUTE]
     assert config.consumers[0].api_keys[0].hash is not None
     assert API_KEY not in json.dumps(config.model_dump(mode="json"))
+
+
+def test_the_redis_policies_setup_decides_on_redis_or_refuses() -> None:
+    setup = Setup(routes=10, policies=True, rate_limit_backend="redis")
+    config = GatewayConfig.model_validate(fleetgate_config(9000, setup))
+    limited = [route for route in config.routes if route.rate_limit]
+    assert [route.name for route in limited] == [HIT_ROUTE]
+    assert limited[0].rate_limit is not None
+    assert limited[0].rate_limit.backend == "redis"
+    assert limited[0].rate_limit.fail_mode == "closed"
 
 
 @pytest.mark.parametrize(("auth", "needs"), [("api_key", set()), ("jwt", {"auth.jwt"})])
