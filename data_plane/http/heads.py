@@ -48,7 +48,7 @@ from .errors import (
     ProxyError,
     VersionNotSupported,
 )
-from .responses import STATUS_LINE
+from .responses import status_line
 
 if cython.compiled:
     from cython.cimports.cpython.bytes import PyBytes_AS_STRING, PyBytes_FromStringAndSize
@@ -178,7 +178,7 @@ HOP_BY_HOP = frozenset(
 )
 # Plain ints: this is read for every field.
 _OTHER, _HOST, _LENGTH, _CODING, _CONNECTION, _HOP, _EXPECT, _REQUEST_ID = range(8)
-_FORWARDED_FOR, _REPLACED, _VIA, _UPGRADE, _DATE = range(8, 13)
+_FORWARDED_FOR, _REPLACED, _VIA, _UPGRADE, _DATE, _TRACEPARENT, _TRACESTATE = range(8, 15)
 _REQUEST_FIELDS: dict[bytes, int] = {
     b"host": _HOST,
     b"content-length": _LENGTH,
@@ -190,16 +190,21 @@ _REQUEST_FIELDS: dict[bytes, int] = {
     # Set by the gateway: the client's copies are dropped.
     b"x-forwarded-proto": _REPLACED,
     b"x-forwarded-host": _REPLACED,
+    # Who is calling, as the gateway's auth says (DESIGN.md): never as the client says.
     b"x-consumer": _REPLACED,
     b"x-tenant": _REPLACED,
     b"via": _VIA,
     b"upgrade": _UPGRADE,
+    # W3C trace context: the gateway's span goes between the client's and the upstream's.
+    b"traceparent": _TRACEPARENT,
+    b"tracestate": _TRACESTATE,
     b"keep-alive": _HOP,
     b"proxy-connection": _HOP,
     b"te": _HOP,
     b"trailer": _HOP,
 }
 _RESPONSE_FIELDS: dict[bytes, int] = {
+    b"x-request-id": _REQUEST_ID,  # the client gets the request's id, not the upstream's
     b"content-length": _LENGTH,
     b"transfer-encoding": _CODING,
     b"connection": _CONNECTION,
@@ -257,6 +262,8 @@ class RequestHead:
         "path",
         "request_id",
         "target",
+        "traceparent",
+        "tracestate",
         "upgrade",
         "version",
         "via",
@@ -280,6 +287,8 @@ class RequestHead:
         self.request_id: bytes | None = None  # a valid incoming X-Request-ID
         self.forwarded_for: bytes | None = None
         self.via: bytes | None = None
+        self.traceparent: bytes | None = None  # b"": sent more than once, so invalid
+        self.tracestate: bytes | None = None
 
     def __repr__(self) -> str:
         framing = "chunked" if self.chunked else f"length={self.content_length}"
@@ -603,6 +612,11 @@ class RequestParser(MessageReader):
                 head.via = value if via is None else via + b", " + value
             elif kind == _UPGRADE:
                 upgrade_value = value
+            elif kind == _TRACEPARENT:
+                head.traceparent = value if head.traceparent is None else b""
+            elif kind == _TRACESTATE:
+                tracestate = head.tracestate
+                head.tracestate = value if tracestate is None else tracestate + b"," + value
             # Hop-by-hop and replaced fields are dropped.
         if host is None:
             if head.version == b"1.1":
@@ -950,12 +964,23 @@ def _valid_host(host: bytes) -> bool:
 
 
 VIA = b"1.1 fleetgate"
-_PROTO_AND_VIA = b"X-Forwarded-Proto: http\r\nVia: "
+_PROTO_AND_VIA = (b"X-Forwarded-Proto: http\r\nVia: ", b"X-Forwarded-Proto: https\r\nVia: ")
 _CHUNKED_LINE = b"Transfer-Encoding: chunked\r\n"
 
 
-def fields_block(head: RequestHead, client: bytes, request_id: bytes) -> bytes:
-    """Every field of the upstream request after Host, through the blank line."""
+def fields_block(
+    head: RequestHead,
+    client: bytes,
+    request_id: bytes,
+    traceparent: bytes = b"",
+    tracestate: bytes | None = None,
+    https: bool = False,
+) -> bytes:
+    """Every field of the upstream request after Host, through the blank line.
+
+    `traceparent` and `tracestate` are the gateway's (tracing.py): the client's are
+    never forwarded. `https`: the client came in over TLS.
+    """
     parts: list[bytes] = []
     for name, value in head.headers:
         parts.append(name + b": " + value + _CRLF)
@@ -967,12 +992,16 @@ def fields_block(head: RequestHead, client: bytes, request_id: bytes) -> bytes:
         b"\r\nX-Forwarded-Host: ",
         head.host,
         _CRLF,
-        _PROTO_AND_VIA,
+        _PROTO_AND_VIA[1 if https else 0],
         via,
         b"\r\nX-Request-ID: ",
         request_id,
         _CRLF,
     )
+    if traceparent:
+        parts += (b"traceparent: ", traceparent, _CRLF)
+        if tracestate:
+            parts += (b"tracestate: ", tracestate, _CRLF)
     if head.chunked:
         parts.append(_CHUNKED_LINE)
     elif head.content_length >= 0:
@@ -1006,6 +1035,7 @@ def reply_head(
     client_version: bytes,
     keep_alive: bool,
     date_line: bytes,
+    request_id: bytes,
 ) -> ReplyHead:
     """The head to send the client for an upstream response; raises BadUpstreamResponse.
 
@@ -1014,11 +1044,12 @@ def reply_head(
     re-chunked for an HTTP/1.1 client and sent close-delimited to an HTTP/1.0 one. A
     response to HEAD, a 204 and a 304 have no body (RFC 9110 6.4.1); 204 and 304 also
     lose Content-Length, as DESIGN.md asks. Hop-by-hop fields, and those the upstream
-    named in Connection, stay behind; Via gains the gateway.
+    named in Connection, stay behind; Via gains the gateway. Every response carries the
+    request's `X-Request-ID` (the one the upstream was sent; an upstream's own is replaced).
     """
     if status < 200 or status > 599:
         raise BadUpstreamResponse(f"the upstream answered with status {status}")
-    parts = [_status_line_bytes(status)]
+    parts = [status_line(status), b"X-Request-ID: " + request_id + _CRLF]
     length: bytes | None = None
     chunked = False
     has_date = False
@@ -1053,7 +1084,7 @@ def reply_head(
             if _kind_of(name, _RESPONSE_FIELDS, kinds) in (_OTHER, _DATE)
             and name.lower() not in dropped
         ]
-        parts = parts[:1]
+        parts = parts[:2]
         for name, value in kept:
             parts.append(name + b": " + value + _CRLF)
     if not has_date:
@@ -1086,25 +1117,18 @@ def reply_head(
     return b"".join(parts), body, keep_alive, until_close
 
 
-def tunnel_head(fields: Headers, date_line: bytes) -> bytes:
+def tunnel_head(fields: Headers, date_line: bytes, request_id: bytes) -> bytes:
     """The 101 head for the client: the upstream's fields, Upgrade and Connection kept."""
-    parts = [_status_line_bytes(101)]
+    parts = [status_line(101), b"X-Request-ID: " + request_id + _CRLF]
     has_date = False
     for name, value in fields:
         lower = name.lower()
         if lower == b"date":
             has_date = True
-        if lower in HOP_BY_HOP and lower not in _SWITCH_FIELDS:
+        if (lower in HOP_BY_HOP and lower not in _SWITCH_FIELDS) or lower == b"x-request-id":
             continue
         parts.append(name + b": " + value + _CRLF)
     if not has_date:
         parts.append(date_line)
     parts += (_VIA_LINE, _CRLF)
     return b"".join(parts)
-
-
-def _status_line_bytes(status: int) -> bytes:
-    line = STATUS_LINE.get(status)
-    if line is None:
-        line = b"HTTP/1.1 %d \r\n" % status
-    return line

@@ -7,7 +7,7 @@ cimport cython
 cdef int _IDLE, _LENGTH_BODY, _CHUNK_SIZE, _CHUNK_DATA, _CHUNK_END, _TRAILERS
 cdef int _UNTIL_CLOSE, _SWITCHED, _BROKEN
 cdef int _OTHER, _HOST, _LENGTH, _CODING, _CONNECTION, _HOP, _EXPECT, _REQUEST_ID
-cdef int _FORWARDED_FOR, _REPLACED, _VIA, _UPGRADE, _DATE
+cdef int _FORWARDED_FOR, _REPLACED, _VIA, _UPGRADE, _DATE, _TRACEPARENT, _TRACESTATE
 cdef Py_ssize_t _CACHE_SIZE, _MAX_LENGTH_DIGITS, _MAX_SIZE_DIGITS
 cdef bytes _DIGITS, _HEX, _CRLF, _HEAD_END, _OWS, _SPACE, _COLON, _VERSION_PREFIX
 cdef bytes _CLASS_TABLE
@@ -25,6 +25,7 @@ cdef class EndOfMessage:
 
 cdef class RequestHead:
     cdef public bytes method, target, version, host, upgrade, request_id, forwarded_for, via
+    cdef public bytes traceparent, tracestate
     cdef public str path
     cdef public bint keep_alive, as_received, chunked, has_body, expect_continue
     cdef public list headers
@@ -114,12 +115,15 @@ cdef Py_ssize_t _content_length(bytes value) except -1
 
 
 @cython.locals(parts=list, name=bytes, value=bytes, forwarded_for=bytes, via=bytes)
-cpdef bytes fields_block(RequestHead head, bytes client, bytes request_id)
+cpdef bytes fields_block(
+    RequestHead head, bytes client, bytes request_id, bytes traceparent=*, bytes tracestate=*,
+    bint https=*,
+)
 @cython.locals(
     parts=list, length=bytes, chunked=bint, has_date=bint, via=bytes, named=list,
     kinds=dict, name=bytes, value=bytes, until_close=bint, body=int, kind=int,
 )
 cpdef tuple reply_head(
     int status, list fields, bint head_request, bytes client_version, bint keep_alive,
-    bytes date_line,
+    bytes date_line, bytes request_id,
 )

@@ -65,7 +65,10 @@ def describe(heads: ModuleType, event: Any) -> tuple[Any, ...]:
             event.request_id,
             event.forwarded_for,
             event.via,
+            event.traceparent,
+            event.tracestate,
             heads.fields_block(event, b"192.0.2.1", b"id-1"),
+            heads.fields_block(event, b"192.0.2.1", b"id-1", b"00-tp", b"ts", https=True),
         )
     assert isinstance(event, heads.ResponseHead), event
     outcome: tuple[Any, ...] = (
@@ -80,13 +83,13 @@ def describe(heads: ModuleType, event: Any) -> tuple[Any, ...]:
     for client_version, keep_alive in ((b"1.1", True), (b"1.0", False)):
         try:
             built: Any = heads.reply_head(
-                event.status, event.fields, False, client_version, keep_alive, DATE
+                event.status, event.fields, False, client_version, keep_alive, DATE, b"id-1"
             )
         except ProxyError as error:
             built = ("error", type(error).__name__, error.status, error.message)
         outcome += (built,)
     if event.status == 101:
-        outcome += (heads.tunnel_head(event.fields, DATE),)
+        outcome += (heads.tunnel_head(event.fields, DATE, b"id-1"),)
     return outcome
 
 

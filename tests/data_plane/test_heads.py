@@ -222,6 +222,33 @@ def test_hop_by_hop_and_gateway_fields_are_set_aside(heads: ModuleType) -> None:
     )
 
 
+def test_trace_context_is_read_and_the_gateways_is_sent_instead(heads: ModuleType) -> None:
+    (head,) = events(
+        heads,
+        b"GET / HTTP/1.1\r\nHost: h\r\ntraceparent: 00-a-b-01\r\ntracestate: x=1\r\n"
+        b"TraceState: y=2\r\n\r\n",
+    )
+    assert (head.traceparent, head.tracestate) == (b"00-a-b-01", b"x=1,y=2")
+    assert head.headers == []
+    block = heads.fields_block(head, b"c", b"i", b"00-mine-01", b"x=1,y=2", https=True)
+    assert b"X-Forwarded-Proto: https\r\n" in block
+    assert block.endswith(b"traceparent: 00-mine-01\r\ntracestate: x=1,y=2\r\n\r\n")
+
+
+def test_a_traceparent_sent_twice_is_invalid(heads: ModuleType) -> None:
+    (head,) = events(
+        heads, b"GET / HTTP/1.1\r\nHost: h\r\ntraceparent: a\r\ntraceparent: b\r\n\r\n"
+    )
+    assert head.traceparent == b""
+
+
+def test_an_upstreams_request_id_is_replaced_by_the_requests(heads: ModuleType) -> None:
+    fields = [(b"X-Request-ID", b"theirs"), (b"Server", b"up")]
+    data, *_ = heads.reply_head(200, fields, True, b"1.1", True, DATE, b"ours")
+    assert data.count(b"X-Request-ID") == 1 and b"X-Request-ID: ours\r\n" in data
+    assert b"theirs" not in heads.tunnel_head(fields, DATE, b"ours")
+
+
 def test_an_invalid_request_id_is_not_kept(heads: ModuleType) -> None:
     for value in (b"a" * 129, b"a b", b"a/b", b""):
         (head,) = events(
@@ -422,16 +449,16 @@ def test_the_client_head_drops_hop_by_hop_fields_and_frames_the_body_afresh(
     expected: tuple[bytes, int, bool, bool],
 ) -> None:
     data, body, keep_alive, until_close = heads.reply_head(
-        status, REPLY_FIELDS, head_only, version, keep, DATE
+        status, REPLY_FIELDS, head_only, version, keep, DATE, b"id-1"
     )
     line = b"HTTP/1.1 204 No Content\r\n" if status == 204 else b"HTTP/1.1 200 OK\r\n"
-    assert data == line + CLIENT_FIELDS + expected[0] + b"\r\n"
+    assert data == line + b"X-Request-ID: id-1\r\n" + CLIENT_FIELDS + expected[0] + b"\r\n"
     assert (body, keep_alive, until_close) == expected[1:]
 
 
 def test_the_101_head_keeps_upgrade_and_connection(heads: ModuleType) -> None:
-    assert heads.tunnel_head(REPLY_FIELDS, DATE) == (
-        b"HTTP/1.1 101 Switching Protocols\r\nServer: up\r\nConnection: X-Gone, keep-alive\r\n"
+    assert heads.tunnel_head(REPLY_FIELDS, DATE, b"id-1") == (
+        b"HTTP/1.1 101 Switching Protocols\r\nX-Request-ID: id-1\r\nServer: up\r\nConnection: X-Gone, keep-alive\r\n"
         b"X-Gone: 1\r\nTransfer-Encoding: chunked\r\nVia: 1.0 inner\r\n"
         + DATE
         + b"Via: 1.1 fleetgate\r\n\r\n"
