@@ -44,7 +44,7 @@ from .errors import (
 )
 from .flow import BUFFERED, HIGH_WATER, PEER_BUSY
 from .forwarding import fields_block, https_location, route_request, with_query
-from .reply import BODY_CHUNKED, BODY_NONE, reply_head, tunnel_head
+from .head_path import BODY_CHUNKED, BODY_NONE, reply_head, tunnel_head
 from .request import Headers, RequestHead
 from .responses import CONTINUE, error_response, reply_response
 from .tunnel import open_tunnel
