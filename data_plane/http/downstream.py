@@ -1,4 +1,4 @@
-"""One client connection: the httptools request parser and the exchanges it starts.
+"""One client connection: its request parser (heads) and the exchanges it starts.
 
 Requests are answered strictly in order. The exchange in flight is `current`;
 requests pipelined behind it wait in `waiting` (reading pauses meanwhile, so at most
@@ -7,8 +7,11 @@ one read's worth of them is held) and start when it ends. A framing error answer
 connection closes: after bytes the parser could not follow, nothing that comes next
 can be trusted.
 
-What the connection hands its exchanges is narrow: a `RequestHead` when a head is
-parsed, then each body chunk and the end of the body. After a 101 the tunnel takes
+Each read is fed to the parser in one call and its events taken in a loop: a head
+(parsed, checked and normalized in one call of the compiled head path) starts an
+exchange; body pieces and the end of the body go to the exchange whose body it is.
+What the connection hands its exchanges is narrow: a `RequestHead`, then each body
+piece and the end of the body. After a 101 the tunnel takes
 the transport over (tunnel.py); this protocol then only hears that it closed.
 """
 
@@ -19,12 +22,10 @@ import logging
 from collections import deque
 from typing import TYPE_CHECKING, cast
 
-from httptools import HttpParserError, HttpParserUpgrade, HttpRequestParser
-
-from .errors import BadRequest, HeadersTooLarge, ProxyError, RequestTimeout
+from .errors import ProxyError, RequestTimeout
 from .exchange import DONE, Exchange
 from .flow import HIGH_WATER, LOW_WATER, QUEUED, STOPPED, FlowControl
-from .request import Headers, read_request_head
+from .head_path import END, RequestHead, RequestParser
 from .responses import error_response
 from .state import ProxyState
 
@@ -43,10 +44,6 @@ IDLE, HEAD, BODY = range(3)
 LINGER_SECONDS = 5.0
 
 
-class _Closed(Exception):
-    """Raised from a parser callback to stop parsing a connection that is closing."""
-
-
 class DownstreamConnection(asyncio.Protocol):
     __slots__ = (
         "client",
@@ -56,10 +53,7 @@ class DownstreamConnection(asyncio.Protocol):
         "eof",
         "failure",
         "feeding",
-        "fields",
         "flow",
-        "head_bytes",
-        "head_received",
         "https",
         "lingering_until",
         "parser",
@@ -71,7 +65,6 @@ class DownstreamConnection(asyncio.Protocol):
         "state",
         "transport",
         "upgrading",
-        "url",
         "waiting",
         "writing_paused",
     )
@@ -79,7 +72,8 @@ class DownstreamConnection(asyncio.Protocol):
     def __init__(self, state: ProxyState, *, https: bool = False) -> None:
         self.state = state
         self.https = https  # came in through the HTTPS listener
-        self.parser = HttpRequestParser(self)
+        limits = state.limits
+        self.parser = RequestParser(limits.max_header_bytes, limits.max_header_count)
         self.transport: asyncio.Transport = None  # type: ignore[assignment]
         self.flow: FlowControl = None  # type: ignore[assignment]
         self.client = ""
@@ -88,7 +82,7 @@ class DownstreamConnection(asyncio.Protocol):
         self.closed = False
         self.eof = False  # the client will send nothing more
         self.writing_paused = False  # the client reads slower than we write
-        self.feeding = False  # inside parser.feed_data
+        self.feeding = False  # taking the events of a read
         self.phase = IDLE
         self.since = state.now
         self.served = 0
@@ -98,11 +92,6 @@ class DownstreamConnection(asyncio.Protocol):
         self.failure: ProxyError | None = None  # to answer once `current` is done
         self.upgrading: Exchange | None = None  # an Upgrade request awaiting its 101
         self.paused_upstream: UpstreamConnection | None = None
-        # Per-request parse state
-        self.url = b""
-        self.fields: Headers = []
-        self.head_bytes = 0  # bytes of the head's parsed parts
-        self.head_received = 0  # bytes read while the head was incomplete
         self.lingering_until = 0.0  # closed but draining the client until then
 
     # ------------------------------------------------------------ asyncio.Protocol
@@ -143,41 +132,46 @@ class DownstreamConnection(asyncio.Protocol):
         if self.upgrading is not None:
             self.upgrading.client_tunnel_data(data)
             return
-        head_at_start = self.phase == HEAD
-        if not head_at_start and not self.url:
-            self.head_received = 0
+        parser = self.parser
+        parser.feed(data)
         self.feeding = True
         try:
-            self.parser.feed_data(data)
-        except HttpParserUpgrade as upgrade:
-            self.feeding = False
-            self._upgrade_parsed(data[upgrade.args[0] :])
-            return
-        except HttpParserError as exc:
+            while not self.closed:
+                event = parser.next_event()
+                if event is None:
+                    break
+                if event.__class__ is bytes:
+                    exchange = self.parsing
+                    if exchange is not None:
+                        exchange.on_request_body(event)
+                elif event is END:
+                    self._request_complete()
+                else:
+                    self._head_parsed(event)  # type: ignore[arg-type]
+        except ProxyError as error:
             self.feeding = False
             current = self.current
             if current is not None and current is not self.parsing and current.outbox:
                 current.flush()  # a whole request before the broken one goes on
-            cause = exc.__context__
-            if isinstance(cause, ProxyError):
-                self._parse_failed(cause)
-            elif cause is None:
-                self._parse_failed(BadRequest(f"malformed request: {exc}"))
-            elif not isinstance(cause, _Closed):
-                log.error("request handling failed", exc_info=cause)
-                self._parse_failed(ProxyError("the gateway failed to handle the request"))
+            self._parse_failed(error)
+            return
+        except Exception as exc:  # a fault of the gateway's: answer 500, keep the worker
+            self.feeding = False
+            log.error("request handling failed", exc_info=exc)
+            self._parse_failed(ProxyError("the gateway failed to handle the request"))
             return
         self.feeding = False
+        if self.closed:
+            return  # answered already: the rest is drained unread
+        if parser.switched:
+            self._upgrade_parsed(parser.take_rest())
+            return
         current = self.current
         if current is not None and current.outbox:
             current.flush()
-        if self.phase == HEAD:
-            # A field still arriving is invisible to the callbacks: bound it by bytes read.
-            self.head_received = (
-                self.head_received + len(data) if head_at_start else self.head_bytes
-            )
-            if self.head_received > self.state.limits.max_header_bytes:
-                self._parse_failed(HeadersTooLarge("the request head is too large"))
+        if self.phase != HEAD and parser.reading_head:
+            self.phase = HEAD
+            self.since = self.state.now
 
     def eof_received(self) -> bool:
         self.eof = True
@@ -203,46 +197,9 @@ class DownstreamConnection(asyncio.Protocol):
         upstream.pause_reading()
         self.paused_upstream = upstream
 
-    # ------------------------------------------------------------ httptools callbacks
+    # ------------------------------------------------------------ parser events
 
-    # No on_message_begin: one call less per request. The first piece of the request
-    # target marks the start of a head (llhttp reports the target as it arrives).
-
-    def on_url(self, url: bytes) -> None:
-        if self.closed:
-            raise _Closed
-        if not self.url:
-            self.phase = HEAD
-            self.since = self.state.now
-        self.url += url
-        self.head_bytes += len(url)
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        if self.parsing is not None:
-            return  # a trailer field after a chunked body: not forwarded
-        fields = self.fields
-        fields.append((name, value))
-        self.head_bytes += len(name) + len(value) + 4
-        limits = self.state.limits
-        if len(fields) > limits.max_header_count:
-            raise HeadersTooLarge(f"the request has more than {limits.max_header_count} fields")
-        if self.head_bytes > limits.max_header_bytes:
-            raise HeadersTooLarge(f"the request head exceeds {limits.max_header_bytes} bytes")
-
-    def on_headers_complete(self) -> None:
-        parser = self.parser
-        head = read_request_head(
-            parser.get_method(),
-            self.url,
-            parser.get_http_version(),
-            self.fields,
-            parser.should_keep_alive(),
-            parser.should_upgrade(),
-        )
-        self.url = b""
-        self.fields = []
-        self.head_bytes = 0
-        self.head_received = 0
+    def _head_parsed(self, head: RequestHead) -> None:
         self.phase = BODY
         self.served += 1
         exchange = Exchange(self, head)
@@ -257,17 +214,10 @@ class DownstreamConnection(asyncio.Protocol):
                 self.waiting = deque()
             self.waiting.append(exchange)
             self.flow.pause(QUEUED)
+        if not head.has_body and not self.closed:
+            self._request_complete()  # the request is whole with its head
 
-    def on_body(self, body: bytes) -> None:
-        if self.closed:
-            raise _Closed  # answered already: the rest of the body is drained unread
-        exchange = self.parsing
-        if exchange is not None:
-            exchange.on_request_body(body)
-
-    def on_message_complete(self) -> None:
-        if self.closed:
-            raise _Closed
+    def _request_complete(self) -> None:
         exchange = self.parsing
         self.parsing = None
         if self.current is None:
@@ -386,7 +336,7 @@ class DownstreamConnection(asyncio.Protocol):
     def _upgrade_parsed(self, rest: bytes) -> None:
         """The parser stopped after an Upgrade request; what follows is another protocol."""
         exchange = self.upgrading
-        if exchange is None or self.closed:
+        if exchange is None:
             return
         current = self.current
         if current is not None and current.outbox:

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
         BODY_RAW,
         END,
         EndOfMessage,
+        Headers,
         RequestHead,
         RequestParser,
         ResponseHead,
@@ -35,6 +36,7 @@ else:
     BODY_RAW = heads.BODY_RAW
     END = heads.END
     EndOfMessage = heads.EndOfMessage
+    Headers = list[tuple[bytes, bytes]]
     RequestHead = heads.RequestHead
     RequestParser = heads.RequestParser
     ResponseHead = heads.ResponseHead
@@ -50,6 +52,7 @@ __all__ = [
     "COMPILED",
     "END",
     "EndOfMessage",
+    "Headers",
     "RequestHead",
     "RequestParser",
     "ResponseHead",
