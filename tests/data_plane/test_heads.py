@@ -458,7 +458,8 @@ def test_the_client_head_drops_hop_by_hop_fields_and_frames_the_body_afresh(
 
 def test_the_101_head_keeps_upgrade_and_connection(heads: ModuleType) -> None:
     assert heads.tunnel_head(REPLY_FIELDS, DATE, b"id-1") == (
-        b"HTTP/1.1 101 Switching Protocols\r\nX-Request-ID: id-1\r\nServer: up\r\nConnection: X-Gone, keep-alive\r\n"
+        b"HTTP/1.1 101 Switching Protocols\r\nX-Request-ID: id-1\r\n"
+        b"Server: up\r\nConnection: X-Gone, keep-alive\r\n"
         b"X-Gone: 1\r\nTransfer-Encoding: chunked\r\nVia: 1.0 inner\r\n"
         + DATE
         + b"Via: 1.1 fleetgate\r\n\r\n"
