@@ -244,6 +244,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _log_format(flag)
     flag(
+        "--trusted-proxies",
+        shown="none",
+        metavar="CIDR,...",
+        help="load balancers whose X-Forwarded-For names the client (the right-most entry"
+        " not among them)",
+    )
+    flag(
         "--redis-url",
         secret=True,
         shown="none",

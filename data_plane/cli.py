@@ -16,6 +16,7 @@ import sys
 
 from data_plane.descriptors import raise_open_files_limit
 from data_plane.log_format import LOG_FORMAT_VARIABLE, configure_logging
+from data_plane.policies.clients import TRUSTED_PROXIES_VARIABLE
 from data_plane.settings import NodeSettings, SettingsError
 
 log = logging.getLogger("fleetgate.node")
@@ -29,6 +30,8 @@ def run(args: argparse.Namespace) -> int:
         settings = NodeSettings.from_args(args)
     except SettingsError as exc:
         return _fail(str(exc))
+    # The workers trust the same proxies: they read them from the variable.
+    os.environ[TRUSTED_PROXIES_VARIABLE] = ",".join(str(n) for n in settings.trusted_proxies)
     raise_open_files_limit()  # before the workers start: they inherit it
     if settings.config_file is not None:
         return asyncio.run(_serve_file(settings, settings.config_file))

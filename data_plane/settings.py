@@ -13,7 +13,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 
-from data_plane.config.syntax import parse_host_port
+from data_plane.config.syntax import Network, parse_host_port
 from data_plane.policies.clients import TRUSTED_PROXIES_VARIABLE, parse_trusted_proxies
 
 LISTEN = "0.0.0.0:8080"  # the proxy
@@ -108,11 +108,12 @@ class NodeSettings:
     access_log: str = ACCESS_LOG  # a file, "-" (standard output) or "off"
     redis_url: str | None = None  # the Redis of `backend: redis` rate limits
     https_listen: tuple[str, int] | None = None  # the HTTPS listener, off when None
+    # Peers whose X-Forwarded-For is believed (policies/clients.py); none by default
+    trusted_proxies: tuple[Network, ...] = ()
     limits: Limits = field(default_factory=Limits)
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> NodeSettings:
-        _check_trusted_proxies()
         workers = int(args.workers or 0)
         if workers < 0:
             raise SettingsError(f"--workers: must be 0 (one per core) or more, got {workers}")
@@ -132,6 +133,7 @@ class NodeSettings:
                 if getattr(args, "https_listen", None)
                 else None
             ),
+            trusted_proxies=_trusted_proxies(getattr(args, "trusted_proxies", None)),
             limits=Limits.from_environment(),
         )
 
@@ -155,10 +157,13 @@ def _redis_url(value: str | None) -> str | None:
     return value
 
 
-def _check_trusted_proxies() -> None:
-    """FLEETGATE_TRUSTED_PROXIES, read by every worker, is checked once here."""
+def _trusted_proxies(value: str | None) -> tuple[Network, ...]:
+    """`--trusted-proxies` (its default: FLEETGATE_TRUSTED_PROXIES): CIDRs separated by
+    commas; raises SettingsError naming the flag and the bad item."""
+    if value is None:
+        value = os.environ.get(TRUSTED_PROXIES_VARIABLE, "")
     try:
-        parse_trusted_proxies(os.environ.get(TRUSTED_PROXIES_VARIABLE, ""))
+        return parse_trusted_proxies(value, f"--trusted-proxies ({TRUSTED_PROXIES_VARIABLE})")
     except ValueError as exc:
         raise SettingsError(str(exc)) from None
 

@@ -1,7 +1,9 @@
 """Who the client is: the socket's peer, or what trusted proxies say it is.
 
 A node behind a load balancer sees the balancer as its peer. When the peer is one of
-the node's trusted proxies (`FLEETGATE_TRUSTED_PROXIES`, CIDRs separated by commas),
+the node's trusted proxies (`--trusted-proxies`, default `FLEETGATE_TRUSTED_PROXIES`:
+CIDRs separated by commas; the node hands the checked value to its workers in that
+variable),
 the client is the right-most `X-Forwarded-For` entry that is not itself a trusted
 proxy: entries further left were written by whoever sent the request and prove
 nothing. An entry that is not an address ends the walk at the proxy that passed it on.
@@ -35,10 +37,13 @@ def parse_address(text: str) -> Address | None:
     return address
 
 
-def parse_trusted_proxies(value: str) -> tuple[Network, ...]:
-    """The value of FLEETGATE_TRUSTED_PROXIES; raises ValueError."""
+def parse_trusted_proxies(
+    value: str, source: str = TRUSTED_PROXIES_VARIABLE
+) -> tuple[Network, ...]:
+    """CIDRs separated by commas, as `--trusted-proxies` takes them; raises ValueError
+    naming `source`."""
     items = [item for item in value.split(",") if item.strip()]
-    return parse_networks(items, TRUSTED_PROXIES_VARIABLE)
+    return parse_networks(items, source)
 
 
 class ClientAddresses:
@@ -82,8 +87,8 @@ class ClientAddresses:
 def node_client_addresses() -> ClientAddresses | None:
     """This node's trusted proxies, from its environment; None when it trusts none.
 
-    The node checks the variable when it starts (`NodeSettings`), so a bad value never
-    gets this far."""
+    The node checks `--trusted-proxies` when it starts (`NodeSettings`) and sets the
+    variable to what it checked, so a bad value never gets this far."""
     value = os.environ.get(TRUSTED_PROXIES_VARIABLE, "")
     networks = parse_trusted_proxies(value)
     return ClientAddresses(networks) if networks else None

@@ -62,6 +62,7 @@ class RunningNode:
         workers: int = 1,
         env: dict[str, str] | None = None,
         https: bool = False,
+        flags: tuple[str, ...] = (),
     ) -> None:
         self.directory = directory
         self.config_file = directory / "gateway.yaml"
@@ -71,6 +72,7 @@ class RunningNode:
         self.https_port = free_port() if https else 0  # 0: no HTTPS listener
         self.workers = workers
         self.env = env or {}
+        self.flags = flags  # more data-plane flags
         self.log_file = directory / "node.log"
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -102,6 +104,7 @@ class RunningNode:
                         if self.https_port
                         else []
                     ),
+                    *self.flags,
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,

@@ -102,6 +102,24 @@ def direct(
     running.stop()
 
 
+@pytest.fixture(scope="module")
+def behind_proxy_by_flag(
+    upstream: ScriptedUpstream, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RunningNode]:
+    """A node told by its flag, over a variable that trusts another network, to trust
+    the loopback address as its load balancer."""
+    running = RunningNode(
+        tmp_path_factory.mktemp("flagged"),
+        gateway(upstream.address),
+        env={"FLEETGATE_TRUSTED_PROXIES": "10.0.0.0/8"},
+        flags=("--trusted-proxies", "192.0.2.0/24, 127.0.0.1/32"),
+        workers=2,
+    )
+    running.start()
+    yield running
+    running.stop()
+
+
 def status(node: RunningNode, path: str, forwarded_for: str | None = None) -> int:
     headers = {} if forwarded_for is None else {"X-Forwarded-For": forwarded_for}
     response = node.get(path, headers)
@@ -149,6 +167,29 @@ def test_without_trusted_proxies_a_forwarded_address_changes_nothing(
     assert status(direct, "/blocked/x", "198.51.100.7") == 200
     assert status(direct, "/local/x") == 200
     assert len(scripted.wait_for(2)) == 2
+
+
+@pytest.mark.e2e
+def test_the_trusted_proxies_flag_overrides_the_variable_in_every_worker(
+    behind_proxy_by_flag: RunningNode, scripted: ScriptedUpstream
+) -> None:
+    # Several requests, on fresh connections, so both workers answer some.
+    for _ in range(6):
+        assert status(behind_proxy_by_flag, "/office/x", "203.0.113.5") == 200
+        assert status(behind_proxy_by_flag, "/office/x", "198.51.100.1") == 403
+    assert status(behind_proxy_by_flag, "/local/x", "203.0.113.5") == 403
+    assert len(scripted.wait_for(6)) == 6
+
+
+@pytest.mark.e2e
+def test_a_node_refuses_to_start_with_a_trusted_proxies_flag_that_is_not_networks(
+    upstream: ScriptedUpstream, tmp_path: Path
+) -> None:
+    flags = ("--trusted-proxies", "10.0.0.0/8,proxy.example")
+    node = RunningNode(tmp_path, gateway(upstream.address), flags=flags).start(wait=False)
+    assert node.process is not None
+    assert node.process.wait(20) != 0
+    assert "--trusted-proxies" in node.log() and "proxy.example" in node.log()
 
 
 @pytest.mark.e2e
