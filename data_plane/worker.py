@@ -331,7 +331,8 @@ class Worker:
             held = None if candidate is None else candidate.config
             self._retire(previous, keep=(config, held))
             forget_retired(previous.breakers, config.breakers + (held.breakers if held else []))
-            self._release(previous.table.dismantle())
+            kept = (config.table, None if held is None else held.table)
+            self._release(previous.table.dismantle(keep=kept))
         del previous
         if self.server is None:
             sock = listening_socket(*self.listen)

@@ -98,6 +98,32 @@ class HostIndex(Generic[B]):
             found = buckets[pattern.key] = new()
         return found
 
+    def copy(self) -> HostIndex[B]:
+        """An index of the same buckets, to replace some of them in (see `put`)."""
+        other: HostIndex[B] = HostIndex()
+        other._exact = dict(self._exact)
+        other._wildcard = dict(self._wildcard)
+        other._any = self._any
+        return other
+
+    def get(self, pattern: HostPattern) -> B | None:
+        if pattern.kind is HostKind.ANY:
+            return self._any
+        return (self._exact if pattern.kind is HostKind.EXACT else self._wildcard).get(pattern.key)
+
+    def put(self, pattern: HostPattern, bucket: B | None) -> None:
+        """Make `bucket` the bucket of `pattern`; None removes it. Only on an index no
+        request reads yet: what a Host selects is cached."""
+        self._selected.clear()
+        if pattern.kind is HostKind.ANY:
+            self._any = bucket
+            return
+        buckets = self._exact if pattern.kind is HostKind.EXACT else self._wildcard
+        if bucket is None:
+            buckets.pop(pattern.key, None)
+        else:
+            buckets[pattern.key] = bucket
+
     def buckets(self) -> list[B]:
         every = [*self._exact.values(), *self._wildcard.values()]
         return every if self._any is None else [*every, self._any]

@@ -27,7 +27,8 @@ is `None` (404). `methods: [GET]` also admits HEAD.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from bisect import bisect_left, insort
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, NamedTuple, TypeVar
 
@@ -71,6 +72,7 @@ class _Entry(Generic[R]):
     """One (route, host, path pattern) of the table."""
 
     rank: int
+    key: tuple[object, ...]  # the specificity key the rank orders by, without the name
     name: str
     payload: R
     methods: frozenset[str] | None  # None: any method
@@ -219,10 +221,29 @@ def _admits(conditions: tuple[HeaderCondition, ...], headers: Mapping[str, str])
     return all(condition.admits(headers) for condition in conditions)
 
 
+# Ranks are spaced out, so that an incremental compile can give a new entry a rank
+# between two others without renumbering them; when a gap is used up, the table is
+# compiled in full again, which spaces them anew.
+RANK_SPACING = 1 << 24
+# An incremental compile handles at most this many changed routes, or this share of
+# the table (whichever is more); beyond, a full compile is as quick.
+INCREMENTAL_ROUTES = 64
+INCREMENTAL_SHARE = 16
+
+
 class RouteTable(Generic[R]):
     """Every route of a snapshot, compiled for lookup; immutable once built."""
 
-    __slots__ = ("_hosts", "_parts", "needs_headers", "routes")
+    __slots__ = (
+        "_conditioned",
+        "_entries",
+        "_hosts",
+        "_lineage",
+        "_parts",
+        "_ranked",
+        "needs_headers",
+        "routes",
+    )
 
     def __init__(
         self,
@@ -235,46 +256,103 @@ class RouteTable(Generic[R]):
         self.routes = routes
         self.needs_headers = needs_headers  # True only when some route matches on headers
         self._parts: dict[bytes, _Parts] = {} if parts is None else parts  # by route bytes
+        # By route bytes, each route's entries (for the next compile to keep or drop)
+        self._entries: dict[bytes, tuple[_Entry[R], ...]] = {}
+        self._ranked: list[_Entry[R]] = []  # every entry, by rank, lowest first
+        self._conditioned = 0  # entries with header conditions
+        # Tables of one lineage (a full compile and the incremental ones that followed)
+        # may share containers; tables of two lineages share none.
+        self._lineage = object()
 
     @classmethod
     def compile(
-        cls, routes: Sequence[tuple[pb.Route, R]], previous: RouteTable[Any] | None = None
+        cls,
+        routes: Sequence[tuple[pb.Route, R]],
+        previous: RouteTable[Any] | None = None,
+        *,
+        definitions: Sequence[bytes] | None = None,
     ) -> RouteTable[R]:
         """The table of `routes`, each with the payload a match returns.
 
         A route that `previous` (the table this one replaces) compiled from the same
-        definition reuses its compiled hosts, paths and header conditions: those are
-        most of a compile, so a change to one route of 10,000 recompiles one. Ranks and
-        entries are always made afresh; the result equals a compile without `previous`.
+        definition reuses its compiled hosts, paths and header conditions. When only a
+        few routes changed (added, removed, redefined, or given another payload), the
+        table is `previous` with those routes' entries taken out and put in: the
+        buckets, trie nodes and entry lists they touch are copied, everything else is
+        shared with `previous`, which stays as it was. Either way the result ranks and
+        answers as a compile without `previous` does.
+
+        `definitions`: the routes' keys when the caller has them already, each the
+        deterministic serialization of the route or of the one it was derived from
+        (the same for every compile that shares parts).
 
         Raises ConfigInvalid naming every route field that cannot be compiled.
         """
+        if definitions is None:
+            definitions = [route.SerializeToString(deterministic=True) for route, _ in routes]
+        if previous is not None and previous._ranked:
+            table: RouteTable[R] | None = _update(previous, routes, definitions)
+            if table is not None:
+                return table
+        return cls._compile_all(routes, definitions, previous)
+
+    def updated(
+        self,
+        removed: Collection[bytes],
+        added: Sequence[tuple[pb.Route, R, bytes]],
+        routes: int,
+    ) -> RouteTable[R] | None:
+        """This table with the routes of the `removed` definitions taken out and the
+        `added` routes (route, payload, definition) put in, `routes` in all; or None
+        when a full compile is due (too many changes, no rank left between two entries,
+        or definitions that do not add up). A route given another payload is in both.
+
+        For a caller that knows what changed without looking at every route; `compile`
+        with `previous` comes to the same. Raises ConfigInvalid as `compile` does.
+        """
+        if not self._ranked:
+            return None
+        return _updated(self, removed, added, routes)
+
+    @classmethod
+    def _compile_all(
+        cls,
+        routes: Sequence[tuple[pb.Route, R]],
+        definitions: Sequence[bytes],
+        previous: RouteTable[Any] | None,
+    ) -> RouteTable[R]:
         errors: list[ConfigError] = []
         keyed: list[tuple[tuple[object, ...], HostPattern, _Entry[R]]] = []
         order = {name: i for i, name in enumerate(sorted(route.name for route, _ in routes))}
         known = {} if previous is None else previous._parts
         parts_of: dict[bytes, _Parts] = {}
-        for route, payload in routes:
-            definition = route.SerializeToString(deterministic=True)
+        entries_of: dict[bytes, tuple[_Entry[R], ...]] = {}
+        for (route, payload), definition in zip(routes, definitions, strict=True):
             parts = known.get(definition)
             if parts is None:
                 parts = _compile_parts(route, errors)
                 if parts is None:
                     continue
             parts_of[definition] = parts
-            for key, host, entry in _expand(route, payload, parts):
+            expanded = _expand(route, payload, parts)
+            entries_of[definition] = tuple(entry for _, _, entry in expanded)
+            for key, host, entry in expanded:
                 keyed.append(((*key, -order[route.name]), host, entry))
         if errors:
             raise ConfigInvalid(list(dict.fromkeys(errors)))
         keyed.sort(key=lambda item: item[0])
         index: HostIndex[_Bucket[R]] = HostIndex()
-        for rank, (_, host, entry) in enumerate(keyed):
-            entry.rank = rank
+        for rank, (_, host, entry) in enumerate(keyed, 1):
+            entry.rank = rank * RANK_SPACING
             index.bucket(host, _Bucket).add(entry)
         for bucket in index.buckets():
             bucket.seal()
-        needs_headers = any(entry.conditions for _, _, entry in keyed)
-        return cls(index, len(routes), needs_headers, parts_of)
+        conditioned = sum(1 for _, _, entry in keyed if entry.conditions)
+        table = cls(index, len(routes), conditioned > 0, parts_of)
+        table._conditioned = conditioned
+        table._entries = entries_of if len(entries_of) == len(routes) else {}
+        table._ranked = [entry for _, _, entry in keyed] if table._entries else []
+        return table
 
     def match(
         self, method: str, host: str, path: str, headers: Mapping[str, str] | None = None
@@ -332,7 +410,9 @@ class RouteTable(Generic[R]):
         forwarded = best.forward.path(path, best_regex)
         return _new_match(RouteMatch, (best.payload, forwarded, best.name))
 
-    def dismantle(self, pieces: int = 200) -> Iterator[None]:
+    def dismantle(
+        self, pieces: int = 200, keep: Sequence[RouteTable[Any] | None] = ()
+    ) -> Iterator[None]:
         """Drop the table's contents a few at a time, yielding between pieces.
 
         Freeing a table of 10,000 routes at once takes tens of milliseconds of one
@@ -340,15 +420,25 @@ class RouteTable(Generic[R]):
         turn frees it without holding up the requests in between. Only the table's own
         containers are emptied: route payloads that exchanges in flight still hold, and
         anything a newer table shares, live on. The table matches nothing afterwards.
+
+        A table of the lineage of one in `keep` (compiled from it incrementally, or it
+        from this one) shares containers with it, and is left alone: what only it
+        holds is little, and reference counting frees it when it is dropped.
         """
+        if any(other is not None and other._lineage is self._lineage for other in keep):
+            return
         hosts, self._hosts = self._hosts, HostIndex()
         for bucket in hosts.buckets():
             yield from bucket.dismantle(pieces)
-        parts = self._parts
-        while parts:
-            parts.popitem()
-            if len(parts) % pieces == 0:
-                yield
+        for own in (self._parts, self._entries):
+            while own:
+                own.popitem()
+                if len(own) % pieces == 0:
+                    yield
+        ranked = self._ranked
+        while ranked:
+            del ranked[-pieces:]
+            yield
 
     def __repr__(self) -> str:
         buckets = self._hosts.buckets()
@@ -445,6 +535,7 @@ def _expand(
     for key, host, pattern, forward in parts.places:
         entry = _Entry(
             rank=-1,
+            key=key,
             name=route.name,
             payload=payload,
             methods=methods,
@@ -458,3 +549,238 @@ def _expand(
             entry.fixed = RouteMatch(payload, forward.path(pattern.source), route.name)
         expanded.append((key, host, entry))
     return expanded
+
+
+# ---------------------------------------------------------------- incremental compile
+
+
+def _update(
+    previous: RouteTable[Any], routes: Sequence[tuple[pb.Route, R]], definitions: Sequence[bytes]
+) -> RouteTable[R] | None:
+    """`previous` with the changed routes taken out and put in, or None when a full
+    compile is due (too many changes, no rank left between two entries, or routes that
+    share a definition)."""
+    old_entries: dict[bytes, tuple[_Entry[Any], ...]] = previous._entries
+    kept: set[bytes] = set()
+    added: list[tuple[pb.Route, R, bytes]] = []
+    for (route, payload), definition in zip(routes, definitions, strict=True):
+        entries = old_entries.get(definition)
+        if entries is not None and entries[0].payload is payload:
+            kept.add(definition)
+        else:
+            added.append((route, payload, definition))
+    if len(kept) + len(added) != len(routes):
+        return None
+    return previous.updated(old_entries.keys() - kept, added, len(routes))
+
+
+def _updated(
+    previous: RouteTable[Any],
+    removed: Collection[bytes],
+    added: Sequence[tuple[pb.Route, R, bytes]],
+    routes: int,
+) -> RouteTable[R] | None:
+    """See `RouteTable.updated`."""
+    old_entries: dict[bytes, tuple[_Entry[Any], ...]] = previous._entries
+    if len(added) + len(removed) > max(INCREMENTAL_ROUTES, routes // INCREMENTAL_SHARE):
+        return None
+    if any(definition not in old_entries for definition in removed):
+        return None
+    kept: dict[bytes, tuple[_Entry[R], ...]] = dict(old_entries)
+    parts_of = dict(previous._parts)
+    for definition in removed:
+        del kept[definition]
+        del parts_of[definition]
+    if len({d for _, _, d in added}) != len(added) or any(d in kept for _, _, d in added):
+        return None
+    if len(kept) + len(added) != routes:
+        return None
+    errors: list[ConfigError] = []
+    new_parts: list[tuple[pb.Route, R, bytes, _Parts]] = []
+    for route, payload, definition in added:
+        parts = previous._parts.get(definition) or _compile_parts(route, errors)
+        if parts is not None:
+            parts_of[definition] = parts
+            new_parts.append((route, payload, definition, parts))
+    if errors:
+        raise ConfigInvalid(list(dict.fromkeys(errors)))
+
+    editor: _Editor[R] = _Editor(previous._hosts.copy())
+    ranked: list[_Entry[R]] = previous._ranked.copy()
+    conditioned = previous._conditioned
+    for definition in removed:
+        # A route's entries are in the order of its parts' places (see `_expand`).
+        places = previous._parts[definition].places
+        for entry, (_, host, _, _) in zip(old_entries[definition], places, strict=True):
+            at = bisect_left(ranked, entry.rank, key=_by_rank)
+            assert ranked[at] is entry
+            del ranked[at]
+            editor.remove(host, entry)
+            conditioned -= bool(entry.conditions)
+    for route, payload, definition, parts in new_parts:
+        expanded = _expand(route, payload, parts)
+        for _, host, entry in expanded:
+            at = _place(ranked, entry)
+            low = ranked[at - 1].rank if at else 0
+            high = ranked[at].rank if at < len(ranked) else low + 2 * RANK_SPACING
+            if high - low < 2:
+                return None  # no rank left in between: a full compile spaces them anew
+            entry.rank = (low + high) // 2
+            ranked.insert(at, entry)
+            editor.add(host, entry)
+            conditioned += bool(entry.conditions)
+        kept[definition] = tuple(entry for _, _, entry in expanded)
+    editor.finish()
+    table: RouteTable[R] = RouteTable(editor.hosts, routes, conditioned > 0, parts_of)
+    table._entries = kept
+    table._ranked = ranked
+    table._conditioned = conditioned
+    table._lineage = previous._lineage
+    return table
+
+
+def _place(ranked: list[_Entry[R]], entry: _Entry[R]) -> int:
+    """Where `entry` goes in `ranked`: after the entries it outranks (a lower key, or the
+    same key and a name sorting after its own, or its own route's places before it),
+    before the others."""
+    low, high = 0, len(ranked)
+    key, name = entry.key, entry.name
+    while low < high:
+        middle = (low + high) // 2
+        other = ranked[middle]
+        if other.key < key or (other.key == key and other.name >= name):
+            low = middle + 1
+        else:
+            high = middle
+    return low
+
+
+class _Editor(Generic[R]):
+    """Copy-on-write edits of a host index whose buckets a live table shares: each
+    bucket, trie node and entry list touched is copied once, then edited in place."""
+
+    def __init__(self, hosts: HostIndex[_Bucket[R]]) -> None:
+        self.hosts = hosts
+        self._touched: dict[HostPattern, _Bucket[R]] = {}
+        self._own: set[int] = set()  # ids of the nodes and lists copied here
+
+    def _bucket(self, host: HostPattern) -> _Bucket[R]:
+        bucket = self._touched.get(host)
+        if bucket is None:
+            old = self.hosts.get(host)
+            bucket = _Bucket()
+            if old is not None:
+                bucket.exact = dict(old.exact)
+                bucket.regexes = list(old.regexes)
+                bucket.trie = old.trie
+                bucket.top_rank = old.top_rank
+            self._touched[host] = bucket
+            self.hosts.put(host, bucket)
+        return bucket
+
+    def _list(self, entries: list[_Entry[R]] | None) -> list[_Entry[R]]:
+        if entries is not None and id(entries) in self._own:
+            return entries
+        copied = [] if entries is None else list(entries)
+        self._own.add(id(copied))
+        return copied
+
+    def _node(self, node: _Node[R] | None) -> _Node[R]:
+        if node is not None and id(node) in self._own:
+            return node
+        copied: _Node[R] = _Node()
+        if node is not None:
+            copied.children = dict(node.children)
+            copied.star = node.star
+            copied.rest = node.rest
+            copied.end = node.end
+        self._own.add(id(copied))
+        return copied
+
+    def _lists_at(self, bucket: _Bucket[R], pattern: PathPattern) -> tuple[_Node[R], str]:
+        """The own copy of the trie node holding `pattern`'s entries, and which of its
+        lists ("rest" or "end"), copying the path down to it."""
+        node = bucket.trie = self._node(bucket.trie)
+        for segment in pattern.segments:
+            if segment == "**":
+                return node, "rest"
+            if segment == "*":
+                child = node.star = self._node(node.star)
+            else:
+                child = node.children[segment] = self._node(node.children.get(segment))
+            node = child
+        return node, "end"
+
+    def add(self, host: HostPattern, entry: _Entry[R]) -> None:
+        bucket = self._bucket(host)
+        bucket.top_rank = max(bucket.top_rank, entry.rank)
+        pattern = entry.pattern
+        if pattern.kind is PatternKind.EXACT:
+            entries = bucket.exact[pattern.source] = self._list(bucket.exact.get(pattern.source))
+        elif pattern.kind is PatternKind.REGEX:
+            entries = bucket.regexes
+        else:
+            node, which = self._lists_at(bucket, pattern)
+            entries = self._list(getattr(node, which))
+            setattr(node, which, entries)
+        insort(entries, entry, key=_by_descending_rank)
+
+    def remove(self, host: HostPattern, entry: _Entry[R]) -> None:
+        """Take `entry` out; the bucket's `top_rank` stays an upper bound."""
+        bucket = self._bucket(host)
+        pattern = entry.pattern
+        if pattern.kind is PatternKind.EXACT:
+            entries = self._list(bucket.exact.get(pattern.source))
+            _drop(entries, entry)
+            if entries:
+                bucket.exact[pattern.source] = entries
+            else:
+                del bucket.exact[pattern.source]
+        elif pattern.kind is PatternKind.REGEX:
+            _drop(bucket.regexes, entry)
+        else:
+            node, which = self._lists_at(bucket, pattern)
+            entries = self._list(getattr(node, which))
+            _drop(entries, entry)
+            setattr(node, which, entries)
+            self._prune(bucket, pattern)
+
+    def _prune(self, bucket: _Bucket[R], pattern: PathPattern) -> None:
+        """Cut the trie nodes left empty along `pattern`'s path (all own copies)."""
+        assert bucket.trie is not None
+        path: list[tuple[_Node[R], str]] = []
+        node = bucket.trie
+        for segment in pattern.segments:
+            if segment == "**":
+                break
+            path.append((node, segment))
+            child = node.star if segment == "*" else node.children[segment]
+            assert child is not None
+            node = child
+        while path and not (node.children or node.star or node.rest or node.end):
+            parent, segment = path.pop()
+            if segment == "*":
+                parent.star = None
+            else:
+                del parent.children[segment]
+            node = parent
+        if not path and not (node.children or node.star or node.rest or node.end):
+            bucket.trie = None
+
+    def finish(self) -> None:
+        """Drop the buckets left empty."""
+        for host, bucket in self._touched.items():
+            if not (bucket.exact or bucket.regexes or bucket.trie is not None):
+                self.hosts.put(host, None)
+
+
+def _drop(entries: list[_Entry[R]], entry: _Entry[R]) -> None:
+    for i, listed in enumerate(entries):
+        if listed is entry:
+            del entries[i]
+            return
+    raise AssertionError(f"{entry.name}: an entry missing from its list")
+
+
+def _by_descending_rank(entry: _Entry[R]) -> int:
+    return -entry.rank

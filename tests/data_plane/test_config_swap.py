@@ -30,7 +30,11 @@ RELOADS = 20  # under load; each waits for 100 more answers before the next
 def gateway(
     upstream: str, *, tag: str = "one", read: float = 30.0, extra_routes: int = 0
 ) -> dict[str, Any]:
-    """A config whose responses carry `X-Config: <tag>`; `read` changes the service."""
+    """A config whose responses carry `X-Config: <tag>`; `read` changes the service.
+
+    The `extra_routes` have the tag in their paths: each tag changes every one of them,
+    so that a reload compiles them all (a node recompiles only the routes that change).
+    """
     routes: list[dict[str, Any]] = [
         {
             "name": "all",
@@ -40,7 +44,7 @@ def gateway(
         }
     ]
     routes += [
-        {"name": f"extra-{i}", "paths": [f"/extra/{i}/**"], "service": "app"}
+        {"name": f"extra-{i}", "paths": [f"/extra/{tag}/{i}/**"], "service": "app"}
         for i in range(extra_routes)
     ]
     return {

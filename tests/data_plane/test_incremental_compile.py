@@ -35,24 +35,33 @@ def random_route(rng: random.Random, name: str) -> pb.Route:
 
 
 def entries(table: RouteTable[Any]) -> list[tuple[object, ...]]:
-    found: list[_Entry[Any]] = []
+    """Every entry of `table` in rank order, its rank replaced by its place in that order
+    (an incremental compile spaces ranks differently), checking the index's shape: lists
+    best first, no bucket outranking its `top_rank`, no empty bucket or trie node."""
+    found: list[tuple[str, _Entry[Any]]] = []
     for bucket in table._hosts.buckets():
         assert isinstance(bucket, _Bucket)
-        for listed in bucket.exact.values():
-            found.extend(listed)
-        found.extend(bucket.regexes)
+        listed_in_bucket: list[list[_Entry[Any]]] = [*bucket.exact.values(), bucket.regexes]
         stack: list[_Node[Any]] = [bucket.trie] if bucket.trie is not None else []
         while stack:
             node = stack.pop()
-            found.extend(node.rest)
-            found.extend(node.end)
+            assert node.children or node.star or node.rest or node.end
+            listed_in_bucket += [node.rest, node.end]
             stack.extend(node.children.values())
             if node.star is not None:
                 stack.append(node.star)
-    return sorted(
-        (e.rank, e.name, e.payload, e.pattern.source, e.methods, e.forward.kind, e.conditions)
-        for e in found
-    )
+        assert any(listed_in_bucket)
+        for listed in listed_in_bucket:
+            ranks = [e.rank for e in listed]
+            assert ranks == sorted(ranks, reverse=True)
+            assert all(rank <= bucket.top_rank for rank in ranks)
+            found += [(repr(bucket), e) for e in listed]
+    found.sort(key=lambda item: item[1].rank)
+    assert [e for _, e in found] == table._ranked or not table._ranked
+    return [
+        (place, e.name, e.payload, e.pattern.source, e.methods, e.forward.kind, e.conditions)
+        for place, (_, e) in enumerate(found)
+    ]
 
 
 def probes(rng: random.Random) -> list[tuple[str, str, str, dict[str, str]]]:
@@ -102,3 +111,22 @@ def test_an_unchanged_route_reuses_its_compiled_patterns() -> None:
     assert parts_first is parts_second
     found = second.match("GET", "h", "/r/7")
     assert found is not None and found.route == 2  # type: ignore[union-attr]
+
+
+def test_a_used_up_rank_gap_or_a_big_change_compiles_the_table_in_full() -> None:
+    """Each route below lands between the last one and route "a": the gap between two
+    ranks halves each time, until a full compile spaces them anew."""
+    routes = [(pb.Route(name=name, paths=["/x/*"], service="s"), name) for name in ("a", "b")]
+    table: RouteTable[Any] = RouteTable.compile(routes)
+    lineages = {id(table._lineage)}
+    for k in range(1, 40):
+        name = "a" * k + "b"
+        routes.append((pb.Route(name=name, paths=["/x/*"], service="s"), name))
+        table = RouteTable.compile(routes, table)
+        lineages.add(id(table._lineage))
+        assert entries(table) == entries(RouteTable.compile(routes))
+        found = table.match("GET", "h", "/x/1")
+        assert found is not None and found.name == "a"  # type: ignore[union-attr]
+    assert 2 <= len(lineages) <= 3  # incremental, until the gap was used up
+    moved = [(pb.Route(name=f"m{i}", paths=[f"/m/{i}"], service="s"), i) for i in range(200)]
+    assert RouteTable.compile(moved, table)._lineage is not table._lineage

@@ -18,7 +18,7 @@ from fleetgate_pb import config_pb2 as pb
 from data_plane.config.model import GatewayConfig
 from data_plane.config.snapshot import build_snapshot
 from data_plane.metrics import WorkerMetrics
-from data_plane.routing.table import RouteTable, _Entry
+from data_plane.routing.table import _Entry
 from data_plane.runtime import RoutePlan, compile_snapshot
 from data_plane.settings import Limits
 from data_plane.worker import no_full_collections
@@ -94,16 +94,21 @@ def test_dismantling_a_table_frees_it_in_pieces_and_keeps_what_others_hold(
     assert isinstance(held, RoutePlan) and held.name == "r1"
 
 
-def test_a_dismantled_table_shares_nothing_with_its_successor() -> None:
+def test_dismantling_a_table_leaves_alone_what_a_kept_table_shares() -> None:
     metrics, limits = WorkerMetrics(), Limits()
     old = compile_snapshot(snapshot(1), limits=limits, metrics=metrics)
+    # Nothing changed: the new table shares every bucket with the old one.
     new = compile_snapshot(snapshot(1), limits=limits, metrics=metrics, previous=old)
-    for _ in old.table.dismantle():
-        pass
+    assert sum(1 for _ in old.table.dismantle(keep=(new.table, None))) == 0
+    assert old.table.match("GET", "api.example.com", "/v1/exact-7") is not None
+    del old
+    # Every route changed: a full compile, sharing no container with its predecessor.
+    moved = compile_snapshot(snapshot(2), limits=limits, metrics=metrics, previous=new)
+    assert sum(1 for _ in new.table.dismantle(keep=(moved.table,))) > 0
+    assert new.table.match("GET", "api.example.com", "/v1/exact-7") is None
     for r in (r for r in range(0, 300, 7) if r % 5):
-        found = new.table.match("GET", "api.example.com", f"/v1/exact-{r}")
+        found = moved.table.match("GET", "api.example.com", f"/v2/exact-{r}")
         assert found is not None and found.name == f"r{r}"  # type: ignore[union-attr]
-    assert isinstance(new.table, RouteTable)
 
 
 def full_collections_during(compile: Callable[[], object]) -> int:
