@@ -5,9 +5,9 @@ config-compile time), the latency histogram of its service (a fixed list of buck
 filled from `time.perf_counter()`, so sub-millisecond buckets mean something) and the
 counters of the target its try went to. Nothing is formatted until `/metrics` is
 scraped: then each worker sends `samples()`, the supervisor adds them up with
-`SampleSum`, and prometheus-client renders them through a custom collector (no
-multiprocess mode, no client objects in the workers). Counters outlive config swaps:
-they are kept by name here, not in the compiled config.
+`SampleSum`, and prometheus-client renders them through a custom collector
+(`metrics_text.py`: no multiprocess mode, and workers never load the client).
+Counters outlive config swaps: they are kept by name here, not in the compiled config.
 
 A new family is one entry in `FAMILIES` (its type and help) plus the samples a worker
 (`WorkerMetrics.samples`) or the supervisor (`SampleSum.set`) gives it.
@@ -16,18 +16,7 @@ A new family is one entry in `FAMILIES` (its type and help) plus the samples a w
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Iterator
 from typing import Any
-
-from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import (
-    CounterMetricFamily,
-    GaugeMetricFamily,
-    HistogramMetricFamily,
-    Metric,
-)
-from prometheus_client.registry import Collector
-from prometheus_client.utils import floatToGoString
 
 from data_plane.http.retry import OUTCOMES
 
@@ -415,7 +404,8 @@ class WorkerMetrics:
 
 
 class SampleSum:
-    """Samples of several workers (and the supervisor's own) added up, then rendered."""
+    """Samples of several workers (and the supervisor's own) added up, for
+    `metrics_text.render` and `/stats`."""
 
     def __init__(self) -> None:
         self.values: dict[SampleKey, float] = {}
@@ -439,64 +429,9 @@ class SampleSum:
     def set(self, name: str, labels: dict[str, str], value: float) -> None:
         self.values[(name, _labels(labels))] = value
 
-    def render(self) -> bytes:
-        """The Prometheus text of every family in FAMILIES that has samples."""
-        registry = CollectorRegistry(auto_describe=False)
-        registry.register(_SumCollector(self))
-        return generate_latest(registry)
-
-
-class _SumCollector(Collector):
-    """prometheus-client's view of a SampleSum: one metric family per FAMILIES entry."""
-
-    def __init__(self, total: SampleSum) -> None:
-        self.total = total
-
-    def collect(self) -> Iterator[Metric]:
-        values: dict[str, list[tuple[Labels, float]]] = {}
-        for (name, labels), value in self.total.values.items():
-            values.setdefault(name, []).append((labels, value))
-        histograms: dict[str, list[tuple[Labels, tuple[list[int], float]]]] = {}
-        for (name, labels), histogram in self.total.histograms.items():
-            histograms.setdefault(name, []).append((labels, histogram))
-        for family, (kind, help_text) in FAMILIES.items():
-            rows = sorted(values.get(family, ()))
-            hists = sorted(histograms.get(family, ()))
-            if not rows and not hists:
-                continue
-            metric: Metric
-            if kind == "counter":
-                metric = CounterMetricFamily(family, help_text)
-                sample = metric.name + "_total"
-            elif kind == "histogram":
-                metric = HistogramMetricFamily(family, help_text)
-                sample = family
-            else:
-                metric = GaugeMetricFamily(family, help_text)
-                sample = family
-            for labels, value in rows:
-                metric.add_sample(sample, dict(labels), value)
-            for labels, (buckets, total) in hists:
-                _add_histogram(metric, family, dict(labels), buckets, total)
-            yield metric
-
 
 def _labels(labels: dict[str, str]) -> Labels:
     return tuple(sorted(labels.items()))
-
-
-_BUCKET_LABELS = tuple(floatToGoString(bound) for bound in (*LATENCY_BOUNDS, float("inf")))
-
-
-def _add_histogram(
-    metric: Metric, family: str, labels: dict[str, str], buckets: list[int], total: float
-) -> None:
-    cumulative = 0
-    for le, count in zip(_BUCKET_LABELS, buckets, strict=True):
-        cumulative += count
-        metric.add_sample(family + "_bucket", {**labels, "le": le}, cumulative)
-    metric.add_sample(family + "_count", labels, cumulative)
-    metric.add_sample(family + "_sum", labels, total)
 
 
 def quantile(buckets: list[int], q: float) -> float:

@@ -24,6 +24,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from data_plane.http.responses import status_line
 from data_plane.metrics import SampleSum
+from data_plane.metrics_text import render
 
 log = logging.getLogger("fleetgate.status")
 PROMETHEUS_TEXT = CONTENT_TYPE_LATEST.encode()
@@ -78,7 +79,7 @@ class StatusServer:
             return _error(503, "not_ready", "no config has been applied yet")
         if path == b"/metrics":
             samples = await self.source.samples()
-            return 200, PROMETHEUS_TEXT, samples.render()
+            return 200, PROMETHEUS_TEXT, render(samples)
         if path == b"/stats":
             return 200, JSON, _json(await self.source.stats_page())
         if path == b"/config_dump":

@@ -5,7 +5,8 @@ is out of order or does not match its key is refused wherever a config is read) 
 the admin API, which alone looks at the clock: an expired certificate is refused at
 the door, one that expires within `EXPIRY_WARNING` is stored with a warning. A stored
 certificate that expires later is not a config error: the node goes on serving it and
-the control plane's metrics show its expiry.
+the control plane's metrics show its expiry. cryptography is imported by the functions
+that parse, so a node with no certificate never loads it.
 """
 
 from __future__ import annotations
@@ -14,11 +15,10 @@ import hashlib
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
-from cryptography import x509
-from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
+if TYPE_CHECKING:
+    from cryptography import x509
 
 # A chain of ten RSA-4096 certificates is under 25 KB; a key under 4 KB.
 MAX_CHAIN_CHARS = 64 * 1024
@@ -61,6 +61,9 @@ def key_sha256(key_pem: str) -> str:
 
 def check_chain(cert_pem: str) -> tuple[list[x509.Certificate], CertificateFacts]:
     """The chain's certificates, leaf first, and the leaf's facts; ValueError says why not."""
+    from cryptography import x509
+    from cryptography.exceptions import InvalidSignature
+
     blocks = [m.group(0) for m in _CERT_BLOCK.finditer(cert_pem)]
     if not blocks:
         raise ValueError("cert: not a PEM certificate (-----BEGIN CERTIFICATE-----)")
@@ -90,6 +93,8 @@ def check_chain(cert_pem: str) -> tuple[list[x509.Certificate], CertificateFacts
 
 def check_bundle(ca_pem: str) -> list[x509.Certificate]:
     """The CA certificates of a PEM bundle (any order); ValueError says why not."""
+    from cryptography import x509
+
     blocks = [m.group(0) for m in _CERT_BLOCK.finditer(ca_pem)]
     if not blocks or _CERT_BLOCK.sub("", ca_pem).strip():
         raise ValueError("ca: not PEM certificates (-----BEGIN CERTIFICATE-----)")
@@ -103,6 +108,10 @@ def check_bundle(ca_pem: str) -> list[x509.Certificate]:
 
 def check_key(key_pem: str, leaf: x509.Certificate) -> None:
     """ValueError unless `key_pem` is one unencrypted PEM private key of `leaf`."""
+    from cryptography.exceptions import UnsupportedAlgorithm
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
+
     blocks = [m.group(0) for m in _KEY_BLOCK.finditer(key_pem)]
     if len(blocks) != 1 or _KEY_BLOCK.sub("", key_pem).strip():
         raise ValueError("key: not one PEM private key (-----BEGIN PRIVATE KEY-----)")
@@ -130,6 +139,8 @@ def expiry_problem(facts: CertificateFacts, now: datetime) -> tuple[str | None, 
 
 
 def _dns_names(cert: x509.Certificate) -> tuple[str, ...]:
+    from cryptography import x509
+
     try:
         extension = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName)
     except x509.ExtensionNotFound:

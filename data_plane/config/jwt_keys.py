@@ -4,17 +4,15 @@ An algorithm is tied to a key family (RFC 7518): HS* to the route's shared secre
 RS* and PS256 to RSA keys, ES256 to P-256 and ES384 to P-384 keys, EdDSA to Ed25519 or
 Ed448 keys. A token is only ever checked with keys of its algorithm's family, so an
 RSA public key can never be used as an HMAC secret, whatever the token's header says.
-The config checks and the node load keys with the same functions.
+The config checks and the node load keys with the same functions. cryptography is
+imported by the functions that load keys, so a node whose routes use no public key
+never loads it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
-
-from cryptography import x509
-from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
-from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
 HMAC, RSA, P256, P384, OKP = "HMAC", "RSA", "EC P-256", "EC P-384", "OKP"
 FAMILY_OF = {
@@ -39,6 +37,8 @@ PublicKey = Any  # one of the cryptography public key types above
 
 def key_family(key: object) -> str:
     """The family of a public key object; raises ValueError for one no algorithm uses."""
+    from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
+
     if isinstance(key, rsa.RSAPublicKey):
         if key.key_size < MIN_RSA_BITS:
             raise ValueError(f"an RSA key of {key.key_size} bits; at least {MIN_RSA_BITS}")
@@ -78,6 +78,9 @@ def jwt_keys_problem(
 
 def load_pem(pem: str) -> tuple[str, PublicKey]:
     """The family and key of a PEM public key or certificate; raises ValueError."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
     data = pem.strip().encode()
     try:
         if data.startswith(b"-----BEGIN CERTIFICATE-----"):

@@ -22,9 +22,6 @@ import logging
 import random
 import time
 
-import redis.asyncio as aioredis
-from redis.exceptions import NoScriptError, RedisError
-
 from .gcra import Window, WindowState, state
 
 log = logging.getLogger("fleetgate.limits")
@@ -129,8 +126,14 @@ class RedisBackend:
     ticks_per_second = 1_000_000  # Redis's TIME, in microseconds
 
     def __init__(self, url: str, *, prefix: str = "fleetgate") -> None:
+        # Imported here: a worker without a Redis URL never loads the client (some 12 MB).
+        import redis.asyncio as aioredis
+        from redis.exceptions import NoScriptError, RedisError
+
         self.url = url
         self.prefix = prefix
+        self._failures = (RedisError, OSError, TimeoutError)
+        self._no_script = NoScriptError
         self.client = aioredis.Redis.from_url(
             url,
             max_connections=POOL_SIZE,
@@ -174,7 +177,7 @@ class RedisBackend:
         started = time.monotonic()
         try:
             reply = await asyncio.wait_for(self._run(keys, args), deadline)
-        except (RedisError, OSError, TimeoutError) as exc:
+        except self._failures as exc:
             self._failed(exc)
             raise BackendUnavailable(str(exc) or type(exc).__name__) from exc
         self.decisions += 1
@@ -191,7 +194,7 @@ class RedisBackend:
     async def _run(self, keys: list[str], args: list[int | str]) -> list[int]:
         try:
             reply = await self.client.evalsha(SCRIPT_SHA, len(keys), *keys, *args)
-        except NoScriptError:
+        except self._no_script:
             # A restarted or flushed Redis: load it again, once, and go on.
             await self.client.script_load(SCRIPT)
             reply = await self.client.evalsha(SCRIPT_SHA, len(keys), *keys, *args)

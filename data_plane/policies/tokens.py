@@ -22,23 +22,23 @@ import re
 from base64 import b64decode
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol
+from functools import cache
+from typing import TYPE_CHECKING, Any, Protocol
 
 from fleetgate_pb import config_pb2 as pb
-from jwt.algorithms import Algorithm, get_default_algorithms
 
 from data_plane.config.jwt_keys import FAMILY_OF, HMAC, PublicKey, load_pem
 
 from .jwks import jwks_keys
+
+if TYPE_CHECKING:
+    from jwt.algorithms import Algorithm
 
 MAX_TOKEN = 8192  # bytes; RFC 7519 sets none, and common servers cap headers at 8 KiB
 CACHE_SIZE = 4096  # good tokens kept per verifier
 MAX_ROLES = 64  # roles read from one token
 # A kid names a key; one with path, quote or SQL characters names none.
 KID = re.compile(r"[A-Za-z0-9._:+=-]{1,128}")
-_ALGORITHMS: dict[str, Algorithm] = {
-    name: algorithm for name, algorithm in get_default_algorithms().items() if name in FAMILY_OF
-}
 _NEVER = float("inf")
 
 
@@ -149,6 +149,7 @@ class TokenVerifier:
         self.source = source
         self.clock = clock
         self.cache: OrderedDict[bytes, Verified] = OrderedDict()
+        _algorithms()  # PyJWT is loaded with the config, not on a request
 
     def known(self, token: bytes) -> Verified | None:
         """What `token` says if it was verified before and has not expired since, else
@@ -208,7 +209,7 @@ class TokenVerifier:
     def _check(self, token: bytes, parts: list[bytes], alg: str, keys: list[PublicKey]) -> Verified:
         signature = _b64(parts[2], "signature")
         signed = parts[0] + b"." + parts[1]
-        algorithm = _ALGORITHMS[alg]
+        algorithm = _algorithms()[alg]
         if not any(algorithm.verify(signed, key, signature) for key in keys):
             raise TokenRefused("the token's signature does not verify")
         claims = _json_object(parts[1], "payload")
@@ -250,6 +251,17 @@ class TokenVerifier:
 
     def __repr__(self) -> str:
         return f"<TokenVerifier {sorted(self.algorithms)} {self.source!r} cached={len(self.cache)}>"
+
+
+@cache
+def _algorithms() -> dict[str, Algorithm]:
+    """PyJWT's algorithms by name, loaded with the first route that takes JWTs: a node
+    whose routes take none never loads PyJWT and cryptography."""
+    from jwt.algorithms import get_default_algorithms
+
+    return {
+        name: algorithm for name, algorithm in get_default_algorithms().items() if name in FAMILY_OF
+    }
 
 
 def _b64(part: bytes, what: str) -> bytes:
