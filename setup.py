@@ -21,6 +21,7 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 EXTENSIONS = [
     "data_plane/http/heads.py",
+    "data_plane/limits/spin_lock.pyx",
 ]
 
 

@@ -14,9 +14,13 @@ slot whose TATs are all past holds nothing (GCRA's state then equals no state) a
 taken by the next new key; when all PROBES slots hold live keys, the one nearest its
 expiry is evicted, forgetting that key's state, and the header counts it.
 
-Every decision runs under the table's lock (`TableLock`): a POSIX record lock on the
-memfd between workers, nothing in a process on its own. docs/rate-limits.md has what a
-decision costs.
+Every decision runs under the table's lock, nothing in a process on its own. Between
+workers it is the compiled spin lock (`spin_lock.pyx`: an atomic compare-and-swap on a
+header word, no system call) when the node is built with it, else a POSIX record lock
+on the memfd (`RecordLock`, two system calls a decision). The supervisor that creates
+the table writes which one into the header, and a worker that cannot take that kind
+refuses to map the table, so two kinds never decide on it at once.
+docs/rate-limits.md has what a decision costs.
 """
 
 from __future__ import annotations
@@ -26,14 +30,21 @@ import mmap
 import os
 from collections.abc import Sequence
 from hashlib import blake2b
+from typing import TYPE_CHECKING, Protocol
+
+from data_plane.extensions import NO_EXTENSIONS
 
 from .gcra import SLOTS, Window, WindowState, admit, state
+
+if TYPE_CHECKING:
+    from .spin_lock import SpinLock
 
 MAGIC = 0x66676C696D697431  # "fglimit1"
 HEADER_WORDS = 8
 SLOT_WORDS = 1 + SLOTS
 PROBES = 8
-_SLOTS_AT, _EVICTIONS_AT = 1, 2
+_SLOTS_AT, _EVICTIONS_AT, _LOCK_AT, _LOCK_KIND_AT = 1, 2, 3, 4
+RECORD_LOCK, SPIN_LOCK = 0, 1  # the header's lock kinds
 DEFAULT_SLOTS = 65_536  # 2.5 MiB
 MAX_SLOTS = 1 << 24
 
@@ -52,8 +63,18 @@ def table_bytes(slots: int) -> int:
     return (HEADER_WORDS + slots * SLOT_WORDS) * 8
 
 
-class TableLock:
+class Lock(Protocol):
     """Mutual exclusion over a table between the processes that map it."""
+
+    def acquire(self) -> None: ...
+
+    def release(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class RecordLock:
+    """A POSIX record lock on the table's memfd; none in a process on its own."""
 
     __slots__ = ("fd",)
 
@@ -67,6 +88,26 @@ class TableLock:
     def release(self) -> None:
         if self.fd is not None:
             fcntl.lockf(self.fd, fcntl.LOCK_UN)
+
+    def close(self) -> None:
+        pass
+
+    def __repr__(self) -> str:
+        return "<RecordLock>" if self.fd is not None else "<RecordLock none>"
+
+
+def _spin_locks() -> type[SpinLock] | None:
+    """The compiled spin lock, unless it is not built or extensions are switched off."""
+    if NO_EXTENSIONS:
+        return None
+    try:
+        from .spin_lock import SpinLock
+    except ImportError:
+        return None
+    return SpinLock
+
+
+SpinLocks = _spin_locks()
 
 
 class KeyTable:
@@ -85,7 +126,14 @@ class KeyTable:
             self.slots * SLOT_WORDS
         ):
             raise ValueError("a key table of the wrong size")
-        self.lock = TableLock(fd)
+        self.lock: Lock = RecordLock(fd)
+        if fd is not None and self.words[_LOCK_KIND_AT] == SPIN_LOCK:
+            if SpinLocks is None:
+                raise ValueError(
+                    "the key table is locked with the compiled spin lock, which this process"
+                    " does not have (built without it, or FLEETGATE_NO_EXTENSIONS is set)"
+                )
+            self.lock = SpinLocks(self.words, _LOCK_AT)
 
     # ------------------------------------------------------------ making one
 
@@ -97,14 +145,19 @@ class KeyTable:
         return cls(memory, None)
 
     @staticmethod
-    def create_shared(slots: int = DEFAULT_SLOTS) -> int:
-        """A new shared table as a memfd, for the supervisor to hand to its workers."""
+    def create_shared(slots: int = DEFAULT_SLOTS, *, spin: bool | None = None) -> int:
+        """A new shared table as a memfd, for the supervisor to hand to its workers.
+
+        `spin`: lock it with the compiled spin lock (default: when this process has it;
+        its workers, running the same build, have it too), else with the record lock."""
         if not 1 <= slots <= MAX_SLOTS:
             raise ValueError(f"a key table holds 1 to {MAX_SLOTS} slots, not {slots}")
+        if spin is None:
+            spin = SpinLocks is not None
         fd = os.memfd_create("fleetgate-limits", os.MFD_CLOEXEC)
         os.ftruncate(fd, table_bytes(slots))
         with mmap.mmap(fd, table_bytes(slots)) as memory:
-            _format(memory, slots)
+            _format(memory, slots, SPIN_LOCK if spin else RECORD_LOCK)
         return fd
 
     @classmethod
@@ -240,18 +293,20 @@ class KeyTable:
         return held
 
     def close(self) -> None:
+        self.lock.close()
         self.words.release()
         self._memory.close()
 
     def __repr__(self) -> str:
-        kind = "private" if self.fd is None else f"shared fd={self.fd}"
+        kind = "private" if self.fd is None else f"shared fd={self.fd} {self.lock!r}"
         return f"<KeyTable {kind} slots={self.slots} evictions={self.evictions()}>"
 
 
-def _format(memory: mmap.mmap, slots: int) -> None:
+def _format(memory: mmap.mmap, slots: int, lock: int = RECORD_LOCK) -> None:
     words = memoryview(memory).cast("q")
     try:
         words[0] = MAGIC
         words[_SLOTS_AT] = slots
+        words[_LOCK_KIND_AT] = lock
     finally:
         words.release()

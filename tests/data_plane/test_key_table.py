@@ -6,11 +6,22 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from data_plane.limits.gcra import Window
-from data_plane.limits.table import PROBES, KeyTable, key_hash
+from data_plane.limits.table import PROBES, KeyTable, SpinLocks, key_hash
 
 S = 1_000_000_000
 PER_MINUTE_2 = (Window.of(1, 2, S),)
+# The two locks a shared table may have; the spin lock only where it is built.
+LOCKS = [
+    pytest.param(False, id="record-lock"),
+    pytest.param(
+        True,
+        id="spin-lock",
+        marks=pytest.mark.skipif(SpinLocks is None, reason="spin_lock.pyx is not built"),
+    ),
+]
 
 
 def test_keys_count_apart() -> None:
@@ -64,8 +75,9 @@ def test_a_key_whose_windows_are_past_holds_nothing_and_its_slot_is_reused() -> 
     assert table.evictions() == 0
 
 
-def test_workers_mapping_one_shared_table_decide_together() -> None:
-    fd = KeyTable.create_shared(64)
+@pytest.mark.parametrize("spin", LOCKS)
+def test_workers_mapping_one_shared_table_decide_together(spin: bool) -> None:
+    fd = KeyTable.create_shared(64, spin=spin)
     try:
         first, second = KeyTable.open_shared(fd), KeyTable.open_shared(fd)
         key = key_hash("k")
@@ -77,8 +89,9 @@ def test_workers_mapping_one_shared_table_decide_together() -> None:
         os.close(fd)
 
 
-def test_a_forked_process_shares_the_table() -> None:
-    fd = KeyTable.create_shared(64)
+@pytest.mark.parametrize("spin", LOCKS)
+def test_a_forked_process_shares_the_table(spin: bool) -> None:
+    fd = KeyTable.create_shared(64, spin=spin)
     table = KeyTable.open_shared(fd)
     key = key_hash("k")
     pid = os.fork()
@@ -107,3 +120,67 @@ def test_decide_one_admits_and_reports_as_decide_does_for_one_key() -> None:
             wait = max(s.wait for s in states[0])
             expected = (admitted, tightest, state.remaining, state.reset, wait)
             assert one.decide_one(key, chosen, now) == expected
+
+
+@pytest.mark.parametrize("spin", LOCKS)
+def test_processes_deciding_at_once_admit_exactly_the_limit(spin: bool) -> None:
+    limit, processes, tries = 7_500, 3, 5_000
+    per_day = (Window.of(3, limit, S),)
+    fd = KeyTable.create_shared(64, spin=spin)
+    key = key_hash("k")
+    go_read, go_write = os.pipe()  # the children start together, once all are forked
+    children = []
+    for index in range(processes):
+        read, write = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # each child tries `tries` times and reports how many it got
+            os.close(read)
+            table = KeyTable.open_shared(fd)
+            os.read(go_read, 1)
+            got = sum(table.decide_one(key, per_day, index)[0] for _ in range(tries))
+            os.write(write, b"%d" % got)
+            os._exit(0)
+        os.close(write)
+        children.append((pid, read))
+    os.write(go_write, b"g" * processes)
+    admitted = 0
+    for pid, read in children:
+        with os.fdopen(read, "rb") as answer:
+            admitted += int(answer.read())
+        os.waitpid(pid, 0)
+    for descriptor in (fd, go_read, go_write):
+        os.close(descriptor)
+    assert admitted == limit
+
+
+@pytest.mark.skipif(SpinLocks is None, reason="spin_lock.pyx is not built")
+def test_a_spin_lock_left_by_a_dead_process_is_taken_over() -> None:
+    fd = KeyTable.create_shared(64, spin=True)
+    table = KeyTable.open_shared(fd)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    table.words[3] = dead.pid  # the lock word, as a process killed mid-decision leaves it
+    assert table.decide_one(key_hash("k"), PER_MINUTE_2, 0)[0]
+    assert table.words[3] == 0
+    table.close()
+    os.close(fd)
+
+
+@pytest.mark.skipif(SpinLocks is None, reason="spin_lock.pyx is not built")
+def test_a_process_without_the_spin_lock_refuses_a_table_locked_with_it() -> None:
+    fd = KeyTable.create_shared(64, spin=True)
+    code = (
+        "import sys; from data_plane.limits.table import KeyTable\n"
+        "try:\n    KeyTable.open_shared(int(sys.argv[1]))\n"
+        "except ValueError as exc:\n    print(exc)"
+    )
+    other = subprocess.run(
+        [sys.executable, "-c", code, str(fd)],
+        env={**os.environ, "FLEETGATE_NO_EXTENSIONS": "1"},
+        pass_fds=(fd,),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    os.close(fd)
+    assert "spin lock" in other.stdout
