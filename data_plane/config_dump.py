@@ -1,4 +1,4 @@
-"""`/config_dump`: the config a node serves, in the file shape, with its secrets redacted.
+"""`/config_dump`: the configs a node serves, in the file shape, with their secrets redacted.
 
 Like Envoy's `/config_dump`, it answers "what is this node running?" without the control
 plane: the snapshot read back into the declarative file's shape (`snapshot_config`),
@@ -6,6 +6,8 @@ with its version and hash. Secrets never leave the node this way: a field whose 
 says it holds one (a JWT `secret`, a certificate `key`, an API key's `hash`, any
 `password` or `token`) becomes "[redacted]", and a URL's password is cut out. The
 names are matched whole, so a field added later under one of them is redacted too.
+During a rollout the candidate is dumped the same way beside the active config, with the
+selector that says which requests it serves.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import re
 from typing import Any
 
 from fleetgate_pb import config_pb2 as pb
+from fleetgate_pb import sync_pb2
 
 from data_plane.config.snapshot_config import snapshot_config
 
@@ -29,6 +32,25 @@ def config_dump(snapshot: pb.Snapshot) -> dict[str, Any]:
     """The dump of one snapshot: version, hash and the redacted config."""
     config = snapshot_config(snapshot).to_file_dict()
     return {"version": snapshot.version, "hash": snapshot.hash, "config": redact(config)}
+
+
+def candidate_dump(
+    snapshot: pb.Snapshot, selector: sync_pb2.CandidateSelector | None
+) -> dict[str, Any]:
+    """The dump of a rollout's candidate: `config_dump`, and the requests it serves."""
+    return {**config_dump(snapshot), "selector": None if selector is None else _selector(selector)}
+
+
+def _selector(selector: sync_pb2.CandidateSelector) -> dict[str, Any]:
+    if selector.whole_node:
+        return {"whole_node": True}
+    if selector.header_name:
+        return {"header": {"name": selector.header_name, "value": selector.header_value}}
+    by = sync_pb2.CandidateSelector.By.Name(selector.by).lower()
+    share: dict[str, Any] = {"percent": selector.percent, "by": by}
+    if selector.by != sync_pb2.CandidateSelector.CLIENT_IP:
+        share["name"] = selector.by_name
+    return share
 
 
 def redact(value: Any) -> Any:

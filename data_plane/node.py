@@ -28,7 +28,7 @@ from data_plane.candidate import selector_problem
 from data_plane.capabilities import CAPABILITIES, ApplyError
 from data_plane.channel import Kind
 from data_plane.config.syntax import join_host_port
-from data_plane.config_dump import config_dump
+from data_plane.config_dump import candidate_dump, config_dump
 from data_plane.limits.shared import NodeLimits
 from data_plane.metrics import LATENCY_BOUNDS, SampleSum, WorkerMetrics, quantile
 from data_plane.resilience.health import HealthChecker, TargetKey
@@ -444,10 +444,14 @@ class Node:
         return total
 
     async def config_dump(self) -> dict[str, Any]:
-        """The config being served, in the file shape, secrets redacted (`/config_dump`)."""
-        snapshot = self.snapshot
+        """The configs being served, in the file shape, secrets redacted (`/config_dump`):
+        the active one and, during a rollout, the candidate (else None)."""
+        snapshot, candidate, selector = self.snapshot, self.candidate, self.selector
         active = None if snapshot is None else await asyncio.to_thread(config_dump, snapshot)
-        return {"active": active}
+        if candidate is None:
+            return {"active": active, "candidate": None}
+        dumped = await asyncio.to_thread(candidate_dump, candidate, selector)
+        return {"active": active, "candidate": dumped}
 
     async def stats_page(self) -> dict[str, Any]:
         """Every counter, grouped for reading (`/stats`)."""

@@ -8,10 +8,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from fleetgate_pb import sync_pb2
 
 from data_plane.config.model import GatewayConfig
 from data_plane.config.snapshot import build_snapshot
-from data_plane.config_dump import REDACTED, config_dump, redact
+from data_plane.config_dump import REDACTED, candidate_dump, config_dump, redact
 from data_plane.metrics import SampleSum, WorkerMetrics
 from data_plane.stats import stats_document
 from tests.data_plane.running_node import RunningNode, catch_all
@@ -49,6 +50,7 @@ def test_config_dump_shows_the_running_config_in_file_shape_with_key_hashes_reda
     assert status == 200
     dump = json.loads(body)
     ready = json.loads(node.status("/ready")[1])
+    assert dump["candidate"] is None  # no rollout
     active = dump["active"]
     assert (active["version"], active["hash"]) == (ready["version"], ready["hash"])
     config = active["config"]
@@ -112,6 +114,32 @@ def test_a_jwt_secret_and_a_certificate_key_never_appear_in_a_dump() -> None:
     assert dump["version"] == 4
     assert dump["config"]["routes"][0]["auth"]["jwt"]["secret"] == REDACTED
     assert JWT_SECRET not in json.dumps(dump)
+
+
+@pytest.mark.parametrize(
+    ("selector", "shown"),
+    [
+        (sync_pb2.CandidateSelector(whole_node=True), {"whole_node": True}),
+        (
+            sync_pb2.CandidateSelector(header_name="x-canary", header_value="1"),
+            {"header": {"name": "x-canary", "value": "1"}},
+        ),
+        (sync_pb2.CandidateSelector(percent=10), {"percent": 10, "by": "client_ip"}),
+        (
+            sync_pb2.CandidateSelector(
+                percent=25, by=sync_pb2.CandidateSelector.COOKIE, by_name="session"
+            ),
+            {"percent": 25, "by": "cookie", "name": "session"},
+        ),
+    ],
+)
+def test_a_candidate_is_dumped_like_a_config_with_the_requests_it_serves(
+    selector: sync_pb2.CandidateSelector, shown: dict[str, Any]
+) -> None:
+    snapshot = build_snapshot(GatewayConfig.model_validate(gateway("10.0.0.9:80")), version=7)
+    dump = candidate_dump(snapshot, selector)
+    assert dump == {**config_dump(snapshot), "selector": shown}
+    assert dump["config"]["consumers"][0]["api_keys"] == [{"id": "main", "hash": REDACTED}]
 
 
 def test_redaction_matches_field_names_whole_and_cuts_url_passwords() -> None:

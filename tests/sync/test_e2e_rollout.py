@@ -24,6 +24,7 @@ from control_plane.cli import main
 from control_plane.rollouts.lifecycle import Rollouts
 from control_plane.rollouts.spec import RolloutRequest
 from control_plane.store.catalog import Catalog
+from data_plane.config_dump import REDACTED
 
 from ..conftest import open_store
 from ..data_plane.scripted_upstream import Respond, ScriptedUpstream
@@ -182,6 +183,37 @@ def test_a_header_selector_sends_only_requests_with_that_header_to_the_candidate
         lambda: f'"config":"candidate","version":{version}' in fleet.blue_node.log_tail(20_000),
         "the access log naming the candidate",
     )
+
+
+def test_config_dump_shows_the_candidate_beside_the_active_config_redacted_alike(
+    quiet: Fleet,
+) -> None:
+    fleet = quiet
+    secret = "candidate-jwt-secret-0123456789abcdef"
+    guarded = fleet.config(
+        fleet.green, auth={"methods": ["jwt"], "jwt": {"algorithms": ["HS256"], "secret": secret}}
+    )
+    rollout = fleet.start({"header": {"name": "x-canary", "value": "1"}}, config=guarded)
+    until(fleet.serving, "both nodes serving the candidate")
+    node = fleet.blue_node
+    answer = httpx.get(f"http://127.0.0.1:{node.status_port}/config_dump", timeout=5.0)
+    assert answer.status_code == 200
+    assert secret not in answer.text
+    dump = answer.json()
+    active, candidate = dump["active"], dump["candidate"]
+    assert candidate["version"] == rollout["candidate_version"] != active["version"]
+    assert candidate["selector"] == {"header": {"name": "x-canary", "value": "1"}}
+    [route] = candidate["config"]["routes"]
+    assert route["auth"]["jwt"]["secret"] == REDACTED
+    assert candidate["config"]["services"][0]["targets"] == [{"address": fleet.green}]
+    assert active["config"]["services"][0]["targets"] == [{"address": fleet.blue}]
+    fleet.end("rollback")
+
+    def candidate_gone() -> bool:
+        url = f"http://127.0.0.1:{node.status_port}/config_dump"
+        return httpx.get(url, timeout=5.0).json()["candidate"] is None
+
+    until(candidate_gone, "the candidate gone from /config_dump")
 
 
 def test_a_node_group_selector_sends_all_traffic_of_those_nodes_to_the_candidate(
