@@ -40,6 +40,16 @@ def record(
     )
 
 
+def last_actor(session: Session, after: datetime | None) -> str | None:
+    """Who wrote the newest entry, when it was written after `after` (any time if None)."""
+    newest = session.execute(
+        select(AuditRow.actor, AuditRow.at).order_by(AuditRow.id.desc()).limit(1)
+    ).first()
+    if newest is None or (after is not None and newest.at <= after):
+        return None
+    return str(newest.actor)
+
+
 def page(
     session: Session,
     *,

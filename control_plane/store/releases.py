@@ -24,6 +24,7 @@ from data_plane.config.snapshot import build_snapshot
 from data_plane.config.validate import raise_if_invalid
 from data_plane.sync.contract import SnapshotRef
 
+from . import audit
 from .db import Database, lock_config
 from .entity_rows import load_config
 from .models import ReleaseRow
@@ -89,6 +90,10 @@ def make_release(db: Database, *, author: str) -> Release | None:
 
     Returns the new release, or None when nothing changed (or nothing was ever stored:
     an empty store has no release, so nodes stay not-ready until there is config).
+    The release's author is read with the config it holds, from the audit log: the
+    actor of the newest change written since the previous release. `author` stands in
+    when there is none (a store written behind the API's back). Who asked for the
+    release cannot say: a change committed after the ask is in the release too.
     """
     for attempt in range(1, MAX_ATTEMPTS + 1):
         with db.session() as session:
@@ -110,6 +115,7 @@ def _store_next(session: Session, author: str) -> Release | None:
         return None
     config = load_config(session)
     previous = latest(session)
+    author = audit.last_actor(session, None if previous is None else previous.created_at) or author
     now = datetime.now(UTC)
     version = 1 if previous is None else previous.version + 1
     snapshot = build_snapshot(

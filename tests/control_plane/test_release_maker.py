@@ -7,6 +7,7 @@ import threading
 
 import psycopg
 import pytest
+from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
 from control_plane.releases import Release, ReleaseMaker
@@ -14,16 +15,16 @@ from control_plane.releases.debounce import Debounce
 from control_plane.store import releases
 from control_plane.store.catalog import Catalog
 from control_plane.store.db import Database
-from control_plane.store.models import ReleaseRow
+from control_plane.store.models import AuditRow, ReleaseRow
 from control_plane.store.releases import NOTIFY_CHANNEL, make_release
 from data_plane.config.model import TierSpec
 
 WAIT = 10.0  # seconds any awaited event may take
 
 
-def add_tier(db: Database, name: str) -> None:
+def add_tier(db: Database, name: str, actor: str = "ops") -> None:
     with db.session() as session:
-        Catalog(session).create("tiers", TierSpec(name=name))
+        Catalog(session, actor=actor).create("tiers", TierSpec(name=name))
 
 
 # ---------------------------------------------------------------- the debounce rule
@@ -77,6 +78,29 @@ def test_a_release_holds_the_serialized_snapshot_with_its_metadata(db: Database)
     assert (snapshot.version, snapshot.author, snapshot.hash) == (1, "ops", release.hash)
     assert [t.name for t in snapshot.tiers] == ["PRO"]
     assert snapshot.created_at_ms > 0
+
+
+def test_a_release_names_who_made_its_newest_change_not_who_asked_for_it(db: Database) -> None:
+    # The maker asks in its own name at start, or in the name of the change it heard of,
+    # while a change committed in the meantime is read with the rest.
+    add_tier(db, "PRO", actor="carol")
+    first = make_release(db, author="control-plane")
+    add_tier(db, "FREE", actor="bob")
+    second = make_release(db, author="carol")
+    assert first is not None and second is not None
+    assert (first.author, second.author) == ("carol", "bob")
+    assert second.message().author == "bob"
+
+
+def test_a_change_the_audit_log_does_not_show_keeps_the_author_asked_for(db: Database) -> None:
+    add_tier(db, "PRO", actor="carol")
+    assert make_release(db, author="carol") is not None
+    add_tier(db, "FREE", actor="bob")
+    with db.session() as session:  # as if written behind the API's back
+        session.execute(delete(AuditRow).where(AuditRow.actor == "bob"))
+        session.commit()
+    release = make_release(db, author="control-plane")
+    assert release is not None and release.author == "control-plane"
 
 
 def test_unchanged_content_makes_no_new_release(db: Database) -> None:
@@ -215,7 +239,7 @@ def test_a_failing_subscriber_does_not_stop_the_others(db: Database) -> None:
 
 
 def test_changes_committed_while_no_maker_ran_are_released_at_start(db: Database) -> None:
-    add_tier(db, "PRO")  # committed, never released
+    add_tier(db, "PRO", actor="carol")  # committed, never released
 
     async def scenario() -> Release | None:
         maker = ReleaseMaker(db)
@@ -225,7 +249,7 @@ def test_changes_committed_while_no_maker_ran_are_released_at_start(db: Database
         return maker.latest
 
     latest = asyncio.run(scenario())
-    assert latest is not None and (latest.version, latest.author) == (1, "control-plane")
+    assert latest is not None and (latest.version, latest.author) == (1, "carol")
 
 
 def test_unsubscribed_callbacks_are_not_called(db: Database) -> None:
