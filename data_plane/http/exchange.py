@@ -1,15 +1,16 @@
 """One request and its response, from the parsed head to the last body byte.
 
-The exchange is wired straight into both connections' callbacks: the downstream
-parser hands it the request head, body chunks and the request's end; the upstream
-connection hands it the response head, body chunks and, after each read, whether the
-response is whole. No task, event or timer per request: the only awaitables are opening
-an upstream connection and a policy that must wait. Upstream deadlines are checked by
-the worker's tick over `ProxyState.watched`, retry backoffs wait in its one timer heap.
+The exchange takes both connections' parser events: the downstream hands it the
+request head, body pieces and the request's end; the upstream connection hands it the
+response head, body pieces and, after each read, whether the response is whole. No
+task, event or timer per request: the only awaitables are opening an upstream
+connection and a policy that must wait. Upstream deadlines are checked by the worker's
+tick over `ProxyState.watched`, retry backoffs wait in its one timer heap.
 
-Writes towards the upstream are collected in `outbox` while the downstream parser
-runs and written in one `writelines` after it returns without error: a request whose
-framing turns out bad within the bytes just read has sent nothing upstream.
+Writes towards the upstream are collected in `outbox` while the downstream takes the
+events of a read and written in one `writelines` once they are all taken without
+error: a request whose framing turns out bad within the bytes just read has sent
+nothing upstream.
 
 However it finishes (the response is whole, the gateway answered itself, the response
 was cut, the client went away, the tunnel closed), an exchange ends in `_end`, which
@@ -322,23 +323,21 @@ class Exchange:
             return
         self.connecting = None
         error = connecting.exception()
+        if error is None:
+            self._attach(connecting.result()[1])
+            return
+        self.plan.service.counters.connect_errors += 1  # type: ignore[union-attr]
+        where = self._target_name()
+        failed: ProxyError
         if isinstance(error, ssl.SSLError):
-            self.plan.service.counters.connect_errors += 1  # type: ignore[union-attr]
             failed = UpstreamTlsFailed(
-                "the upstream's TLS handshake failed",
-                detail=f"TLS with {self._target_name()}: {error}",
+                "the upstream's TLS handshake failed", detail=f"TLS with {where}: {error}"
             )
-            self._failed(retry.CONNECT_FAILED, failed)
-            return
-        if error is not None:
-            self.plan.service.counters.connect_errors += 1  # type: ignore[union-attr]
-            refused = UpstreamConnectFailed(
-                "the upstream could not be reached",
-                detail=f"cannot connect to {self._target_name()}: {error}",
+        else:
+            failed = UpstreamConnectFailed(
+                "the upstream could not be reached", detail=f"cannot connect to {where}: {error}"
             )
-            self._failed(retry.CONNECT_FAILED, refused)
-            return
-        self._attach(connecting.result()[1])
+        self._failed(retry.CONNECT_FAILED, failed)
 
     def _attach(self, upstream: UpstreamConnection) -> None:
         plan = self.plan
@@ -389,15 +388,10 @@ class Exchange:
         if self.phase == DONE:
             return
         held = self.held
-        if self.head.chunked:
-            size = b"%x\r\n" % len(chunk)
-            self.outbox += (size, chunk, _CRLF)
-            if held is not None:
-                held += (size, chunk, _CRLF)
-        else:
-            self.outbox.append(chunk)
-            if held is not None:
-                held.append(chunk)
+        pieces = (b"%x\r\n" % len(chunk), chunk, _CRLF) if self.head.chunked else (chunk,)
+        self.outbox += pieces
+        if held is not None:
+            held += pieces
         if held is not None and self.body_bytes > retry.HELD_BODY:
             self.held = None  # too big to keep: this request is not sent again
         if self.upstream is None:
@@ -519,21 +513,13 @@ class Exchange:
             service.counters.retry_budget_exhausted += 1
             return False
         service.counters.retries += 1
-        connecting = self.connecting
-        if connecting is not None:
-            self.connecting = None
-            connecting.cancel()  # a connection that opens all the same is closed
+        self._drop_connect()
         upstream = self.upstream
         if upstream is not None:
             self.upstream = None
             upstream.abort()
-        target = self.target
+        target = self._leave_target()
         if target is not None:
-            self.target = None
-            target.active -= 1
-            service.active -= 1
-            if service.bulkhead is not None:
-                service.bulkhead.leave()
             service.report(target, failure, blame=action != retry.FRESH)
         # The transport's retry is no fault of the target's: any target may take it.
         self.failed = None if action == retry.FRESH else target
@@ -570,9 +556,7 @@ class Exchange:
         self.status = 101
         self.response_started = True
         self.upstream = None  # the tunnel's now: its end tells this exchange when it closes
-        if self.watched:
-            self.watched = False
-            conn.state.watched.discard(self)
+        self._unwatch()
         plan.counters.statuses[1] += 1
         plan.service.report(self.target, retry.OK)  # type: ignore[arg-type]
         self.upstream_time = perf_counter() - self.try_began
@@ -698,15 +682,10 @@ class Exchange:
         self.phase = DONE
         conn = self.conn
         state = conn.state
-        if self.watched:
-            self.watched = False
-            state.watched.discard(self)
+        self._unwatch()
         if self.deciding is not None:
             self.deciding.cancel()  # the rest of the chain never runs for a gone request
-        connecting = self.connecting
-        if connecting is not None:
-            self.connecting = None
-            connecting.cancel()  # and a connection that opens all the same is closed
+        self._drop_connect()
         upstream = self.upstream
         if upstream is not None:
             self.upstream = None
@@ -721,13 +700,7 @@ class Exchange:
             else:
                 upstream.pool.release(upstream, state.now)  # as clean as the pool gave it
         plan = self.plan
-        target = self.target
-        if target is not None:
-            self.target = None
-            target.active -= 1
-            plan.service.active -= 1  # type: ignore[union-attr]
-            if plan.service.bulkhead is not None:  # type: ignore[union-attr]
-                plan.service.bulkhead.leave()  # type: ignore[union-attr]
+        target = self._leave_target()
         latency = perf_counter() - self.began if self.began else 0.0
         if account:
             if self.side or state.candidate is not None:  # a rollout's figures, per side
@@ -761,6 +734,29 @@ class Exchange:
             conn.flow.resume(_CLIENT_BUSY)
         if notify:
             conn.exchange_finished(self)
+
+    def _unwatch(self) -> None:
+        if self.watched:
+            self.watched = False
+            self.conn.state.watched.discard(self)
+
+    def _drop_connect(self) -> None:
+        connecting = self.connecting
+        if connecting is not None:
+            self.connecting = None
+            connecting.cancel()  # a connection that opens all the same is closed
+
+    def _leave_target(self) -> Upstream | None:
+        """Give back the try's place: the target's and service's active counts, the bulkhead."""
+        target = self.target
+        if target is not None:
+            self.target = None
+            service = self.plan.service  # type: ignore[union-attr]
+            target.active -= 1
+            service.active -= 1
+            if service.bulkhead is not None:
+                service.bulkhead.leave()
+        return target
 
     def _target_name(self) -> str:
         target = self.target
