@@ -48,7 +48,7 @@ from .errors import (
     ProxyError,
     VersionNotSupported,
 )
-from .responses import status_line
+from .responses import STATUS_LINE, status_line
 
 if cython.compiled:
     from cython.cimports.cpython.bytes import PyBytes_AS_STRING, PyBytes_FromStringAndSize
@@ -1049,7 +1049,7 @@ def reply_head(
     """
     if status < 200 or status > 599:
         raise BadUpstreamResponse(f"the upstream answered with status {status}")
-    parts = [status_line(status), b"X-Request-ID: " + request_id + _CRLF]
+    parts = [STATUS_LINE.get(status) or status_line(status), b"X-Request-ID: " + request_id + _CRLF]
     length: bytes | None = None
     chunked = False
     has_date = False

@@ -102,7 +102,7 @@ class UpstreamConnection(asyncio.Protocol):
                         self.out_of_step = True  # serve the response, never reuse
                     break
                 else:
-                    head = cast(ResponseHead, event)
+                    head: ResponseHead = event  # type: ignore[assignment]
                     if head.status == 101:
                         owner.upstream_switched(head.fields, parser.take_rest())
                         return
