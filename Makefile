@@ -19,11 +19,23 @@ $(STAMP): pyproject.toml setup.py $(TWIN_SOURCES)
 run: $(STAMP)
 	$(BIN)/fleetgate up
 
+# The tests that drive raw HTTP through a node's head path (the head path itself, framing,
+# streaming, endings, retries, faults, limits, routing, forwarding fields, policies that
+# read or edit the head, TLS). `make test` runs them a second time on the pure-Python twin
+# of the head path; the first run is on the compiled one, and fails if it did not load.
+PROTOCOL_TESTS := $(addprefix tests/data_plane/test_,heads.py heads_fuzz.py framing.py \
+	streaming.py exchange_endings.py retries.py faults.py status_limits.py path_routing.py \
+	leaks.py tracing.py access_log.py header_changes.py transform.py cors.py ip_filter.py \
+	auth_api_key.py auth_jwt.py rate_limits.py tiers.py consistent_hashing.py \
+	circuit_breaking.py proxy_protocol.py) \
+	tests/tls/test_https_listener.py tests/tls/test_upstream_tls.py
+
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/pytest -q
+	FLEETGATE_NO_EXTENSIONS=1 $(BIN)/pytest -q $(PROTOCOL_TESTS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from data_plane import extensions
+from data_plane.http import head_path
 from data_plane.http import heads as pure
 from data_plane.http.errors import ProxyError
 from data_plane.routing import normalize_path
@@ -91,6 +92,20 @@ def test_the_environment_switch_picks_the_twin_a_process_runs(setting: str) -> N
         [sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True
     )
     assert out.stdout.strip() == ("False" if setting else "True")
+
+
+def test_the_proxy_runs_the_twin_the_environment_names() -> None:
+    # `make test` runs the protocol tests twice: on the compiled head path, then with
+    # FLEETGATE_NO_EXTENSIONS=1. A build that broke must fail the first run, not quietly
+    # make it a second run of the pure twin.
+    if extensions.NO_EXTENSIONS:
+        assert not head_path.COMPILED
+        assert head_path.heads is pure
+    elif IN_CI or head_path.COMPILED:
+        assert head_path.COMPILED, "the compiled head path did not load: the build is broken"
+        assert head_path.heads is compiled_or_skip()
+    else:
+        pytest.skip("the compiled head path is not built here")
 
 
 def test_the_pure_twin_runs_where_cython_is_not_installed() -> None:
