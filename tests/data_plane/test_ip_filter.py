@@ -14,7 +14,7 @@ from data_plane.config.snapshot import build_snapshot
 from data_plane.config.snapshot_config import snapshot_config
 from data_plane.config.syntax import parse_networks
 from data_plane.config.validate import check_snapshot
-from data_plane.policies.clients import ClientAddresses, parse_trusted_proxies
+from data_plane.policies.clients import CACHE_SIZE, ClientAddresses, parse_trusted_proxies
 from tests.data_plane.running_node import RunningNode
 from tests.data_plane.scripted_upstream import ScriptedUpstream
 
@@ -45,6 +45,24 @@ def test_an_entry_that_is_not_an_address_stops_at_the_proxy_that_passed_it() -> 
     clients = addresses("10.0.0.0/8")
     assert clients.client("10.0.0.1", b"203.0.113.5, junk") == "10.0.0.1"
     assert clients.client("10.0.0.1", b"junk, 10.0.0.9") == "10.0.0.9"
+
+
+def test_a_forwarded_value_seen_before_names_the_same_client_whichever_peer_sent_it() -> None:
+    clients = addresses("10.0.0.0/8")
+    for _ in range(2):  # the second time from memory
+        assert clients.client("10.0.0.1", b"junk, 10.0.0.9") == "10.0.0.9"
+        assert clients.client("10.0.0.1", b"203.0.113.5, junk") == "10.0.0.1"
+        assert clients.client("10.0.0.2", b"203.0.113.5, junk") == "10.0.0.2"
+        assert clients.client("192.0.2.1", b"203.0.113.5") == "192.0.2.1"
+        assert clients.client("10.0.0.2", b"203.0.113.5") == "203.0.113.5"
+
+
+def test_the_memory_of_forwarded_values_is_bounded() -> None:
+    clients = addresses("10.0.0.0/8")
+    for i in range(CACHE_SIZE + 10):
+        value = b"203.0.%d.%d" % (i // 256, i % 256)
+        assert clients.client("10.0.0.1", value) == value.decode()
+    assert len(clients._forwarded) <= CACHE_SIZE
 
 
 def test_ipv4_mapped_and_bracketed_entries_are_read_as_addresses() -> None:
