@@ -20,17 +20,23 @@ from .clients import parse_address
 if TYPE_CHECKING:
     from .chain import Call, Decision
 
+ALLOWED, DENIED, NOT_ALLOWED = range(3)
+VERDICTS_KEPT = 4096  # client addresses a filter remembers; forgotten all at once when full
+
 
 class IpFilter:
     """One route's compiled lists."""
 
     edits_responses = False  # the chain need not show it the response
 
-    __slots__ = ("allow", "deny")
+    __slots__ = ("_verdicts", "allow", "deny")
 
     def __init__(self, allow: tuple[Network, ...], deny: tuple[Network, ...]) -> None:
         self.allow = allow
         self.deny = deny
+        # Client address -> ALLOWED, DENIED or NOT_ALLOWED; bounded. Parsing an address
+        # and testing it against networks costs microseconds; clients come back.
+        self._verdicts: dict[str, int] = {}
 
     @classmethod
     def from_route(cls, route: pb.Route) -> IpFilter:
@@ -41,12 +47,26 @@ class IpFilter:
         )
 
     def on_request(self, call: Call) -> Decision:
-        address = parse_address(call.client)
-        if address is not None and any(address in network for network in self.deny):
+        client = call.client
+        verdict = self._verdicts.get(client)
+        if verdict is None:
+            verdict = self._verdict(client)
+            if len(self._verdicts) >= VERDICTS_KEPT:
+                self._verdicts.clear()
+            self._verdicts[client] = verdict
+        if verdict == ALLOWED:
+            return None
+        if verdict == DENIED:
             return Forbidden("the client address is denied on this route")
+        return Forbidden("the client address is not allowed on this route")
+
+    def _verdict(self, client: str) -> int:
+        address = parse_address(client)
+        if address is not None and any(address in network for network in self.deny):
+            return DENIED
         if self.allow and (address is None or not any(address in n for n in self.allow)):
-            return Forbidden("the client address is not allowed on this route")
-        return None
+            return NOT_ALLOWED
+        return ALLOWED
 
     def on_response(self, call: Call, status: int, fields: Headers) -> None:
         pass

@@ -14,7 +14,10 @@ from data_plane.config.snapshot import build_snapshot
 from data_plane.config.snapshot_config import snapshot_config
 from data_plane.config.syntax import parse_networks
 from data_plane.config.validate import check_snapshot
+from data_plane.http.request import RequestHead
+from data_plane.policies import Call
 from data_plane.policies.clients import CACHE_SIZE, ClientAddresses, parse_trusted_proxies
+from data_plane.policies.ip_filter import VERDICTS_KEPT, IpFilter
 from tests.data_plane.running_node import RunningNode
 from tests.data_plane.scripted_upstream import ScriptedUpstream
 
@@ -63,6 +66,26 @@ def test_the_memory_of_forwarded_values_is_bounded() -> None:
         value = b"203.0.%d.%d" % (i // 256, i % 256)
         assert clients.client("10.0.0.1", value) == value.decode()
     assert len(clients._forwarded) <= CACHE_SIZE
+
+
+def test_a_filter_answers_a_client_seen_before_the_same_and_remembers_a_bounded_number() -> None:
+    ip_filter = IpFilter(
+        parse_networks(["203.0.113.0/24"], "a"), parse_networks(["203.0.113.66"], "d")
+    )
+
+    def verdict(client: str) -> str:
+        call = Call(RequestHead(b"GET", b"/", b"1.1", True), client, b"")
+        answer = ip_filter.on_request(call)
+        return "ok" if answer is None else answer.message  # type: ignore[union-attr]
+
+    for _ in range(2):  # the second time from memory
+        assert verdict("203.0.113.5") == "ok"
+        assert "denied" in verdict("203.0.113.66")
+        assert "not allowed" in verdict("198.51.100.1")
+        assert "not allowed" in verdict("unix:/tmp/s")
+    for i in range(VERDICTS_KEPT + 10):
+        verdict(f"203.0.{i // 256}.{i % 256}")
+    assert len(ip_filter._verdicts) <= VERDICTS_KEPT
 
 
 def test_ipv4_mapped_and_bracketed_entries_are_read_as_addresses() -> None:
