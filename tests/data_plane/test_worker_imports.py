@@ -4,6 +4,7 @@ worker processes of a real node: each process records what it imported when it e
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +36,8 @@ def worker_imports(directory: Path, config: dict[str, Any], scripted: ScriptedUp
     hooks.mkdir()
     records.mkdir()
     (hooks / "sitecustomize.py").write_text(RECORDER.format(directory=str(records)))
-    node = RunningNode(directory, config, env={"PYTHONPATH": str(hooks)})
+    path = os.pathsep.join(filter(None, [str(hooks), os.environ.get("PYTHONPATH")]))
+    node = RunningNode(directory, config, env={"PYTHONPATH": path})
     node.start()
     try:
         node.get("/app/x", {"Authorization": "Bearer not-a-token"})
