@@ -76,10 +76,16 @@ def print_swap_load(figures: dict[str, Any], as_json: bool) -> int:
             f" {side['max_ms']:.1f} ms; loop lag <= {side['loop_lag_max_le_ms']:g} ms"
         )
     print(
-        f"{f['changes']} one-route changes of {f['routes']} routes: SIGHUP -> served median"
-        f" {f['apply_median_ms']:.0f} ms, max {f['apply_max_ms']:.0f} ms; worker memory after"
-        f" 1 change {f['worker_rss_after_first_mb']:.1f} MB, after {f['memory_changes']}"
-        f" {f['worker_rss_after_last_mb']:.1f} MB"
+        f"one-route changes of {f['routes']} routes, pushed over the sync stream: push -> ACK"
+        f" idle median {f['push_to_ack_idle_median_ms']:.0f} ms (max"
+        f" {f['push_to_ack_idle_max_ms']:.0f} ms), under load median"
+        f" {f['push_to_ack_loaded_median_ms']:.0f} ms (max {f['push_to_ack_loaded_max_ms']:.0f}"
+        f" ms)\n"
+        f"full compile + swap of {f['routes']} routes (every route changed): median"
+        f" {f['full_apply_median_ms']:.0f} ms on the node, push -> ACK median"
+        f" {f['full_push_to_ack_median_ms']:.0f} ms\n"
+        f"worker memory after 1 change {f['worker_rss_after_first_mb']:.1f} MB, after"
+        f" {f['memory_changes']} {f['worker_rss_after_last_mb']:.1f} MB"
     )
     return 0
 

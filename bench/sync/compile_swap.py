@@ -91,6 +91,14 @@ class AckLog:
     def reported(self, node_id: str, status: sync_pb2.NodeStatus) -> None:
         pass
 
+    # No rollouts here, but the service tells the inventory of candidates after every
+    # ACK: a missing method would end the stream each time (and the node reconnect).
+    def candidate_acked(self, node_id: str, ref: SnapshotRef | None) -> None:
+        pass
+
+    def candidate_nacked(self, node_id: str, ref: SnapshotRef, error: str) -> None:
+        pass
+
     def disconnected(self, node_id: str) -> None:
         pass
 

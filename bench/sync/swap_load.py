@@ -1,21 +1,27 @@
 """Config changes under steady load: what a requester sees while a node swaps configs.
 
-One real `fleetgate data-plane --config FILE --workers 1` serves 10,000 routes in front
-of nginx. A paced client (its own process) sends a steady rate of requests that does
-not saturate the worker, first with no change, then while the file changes one route
-at a time and the node reloads it on SIGHUP, `changes` times. Latency is measured from
-each request's scheduled send time, so a stalled loop shows up in full (no coordinated
-omission). The worker's loop-lag probe (a timer every millisecond) says how long its
-loop was held at most; then the node takes `memory_changes` more changes without load,
-and its worker's resident memory after them is compared with after the first.
+One real `fleetgate data-plane --workers 1` serves 10,000 routes in front of nginx, and
+takes its config from this process, which runs the control plane's sync side (snapshot
+cache and ConfigSync service, on loopback) as `compile_swap` does. Each change moves
+one route and is pushed over the real stream; its push -> ACK time is taken when the
+node's ACK arrives (compile, swap, and the write of the node's disk cache).
+
+A paced client (its own process) sends a steady rate of requests that does not
+saturate the worker, first with no change, then while the config changes `changes`
+times. Latency is measured from each request's scheduled send time, so a stalled loop
+shows up in full (no coordinated omission). The worker's loop-lag probe (a timer every
+millisecond) says how long its loop was held at most. Without load, the bench also
+times one-route changes, full 10,000-route compiles (every route changed), and the
+worker's resident memory after `memory_changes` changes against after the first.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import os
-import signal
+import secrets
 import statistics
 import subprocess
 import sys
@@ -25,16 +31,26 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-import yaml
+from prometheus_client import CollectorRegistry
 
 from bench.ports import free_port
 from bench.process import BenchProcess
-from bench.sync.compile_swap import route_paths
+from bench.sync.compile_swap import AckLog, route_paths
 from bench.upstream import nginx_config
+from control_plane.sync.cache import CachedRelease, SnapshotCache
+from control_plane.sync.metrics import SyncMetrics
+from control_plane.sync.service import ConfigSyncService
+from control_plane.sync.transport import sync_server
+from data_plane.config.model import GatewayConfig
+from data_plane.config.snapshot import build_snapshot
 
 SERVICES = 100
+MEASURED = 100  # the route the client requests: never changed under load
 PATH = "/api/team-3/svc-100/orders/12345"  # route-100's
 READY_TIMEOUT = 60.0
+ACK_TIMEOUT = 60.0
+IDLE_CHANGES = 10
+FULL_COMPILES = 3
 LAG_BOUNDS_LABEL = "fleetgate_worker_loop_lag_seconds_bucket"
 
 
@@ -43,11 +59,52 @@ def gateway(routes: int, upstream: str, changed: int = 0) -> dict[str, Any]:
     specs: list[dict[str, Any]] = []
     for r in range(routes):
         paths = route_paths(r, "/api")
-        if r < changed and r != 100:
+        if r < changed and r != MEASURED:
             paths = [f"/moved/{r}/**"]
         specs.append({"name": f"route-{r}", "paths": paths, "service": f"svc-{r % SERVICES}"})
     services = [{"name": f"svc-{s}", "targets": [{"address": upstream}]} for s in range(SERVICES)]
     return {"services": services, "routes": specs}
+
+
+class Releases:
+    """The snapshots this bench pushes: built once, then changed in place, one route (or
+    every route) at a time, each change a new version with its content hash."""
+
+    def __init__(self, routes: int, upstream: str) -> None:
+        config = GatewayConfig.model_validate(gateway(routes, upstream))
+        self.snapshot = build_snapshot(config, version=1, author="bench")
+        self.index = {route.name: i for i, route in enumerate(self.snapshot.routes)}
+        self.moved = 0  # routes moved so far, in order, never the measured one
+        self.full = 0  # full changes so far
+
+    def payload(self) -> tuple[int, str, bytes]:
+        """The current snapshot as (version, hash, serialized)."""
+        snapshot = self.snapshot
+        snapshot.hash = ""
+        digest = hashlib.sha256(snapshot.SerializeToString(deterministic=True)).hexdigest()
+        snapshot.hash = digest
+        return snapshot.version, digest, snapshot.SerializeToString()
+
+    def move_one(self) -> None:
+        """The next version: one more route moved to a path of its own."""
+        count = len(self.snapshot.routes)
+        r = self.moved % (count - 1)
+        r = r if r < MEASURED else r + 1
+        self.moved += 1
+        route = self.snapshot.routes[self.index[f"route-{r}"]]
+        del route.paths[:]
+        route.paths.append(f"/moved/{r}/{self.moved}/**")
+        self.snapshot.version += 1
+
+    def change_all(self) -> None:
+        """The next version: every route's paths under a new prefix."""
+        self.full += 1
+        prefix = f"/full{self.full}"
+        for route in self.snapshot.routes:
+            paths = [(f"~^{prefix}{p[2:]}" if p[0] == "~" else prefix + p) for p in route.paths]
+            del route.paths[:]
+            route.paths.extend(paths)
+        self.snapshot.version += 1
 
 
 def run_swap_load(
@@ -58,17 +115,45 @@ def run_swap_load(
     memory_changes: int = 100,
 ) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="fleetgate-bench-swapload-") as tmp:
-        return _measure(Path(tmp), routes, rate, seconds, changes, memory_changes)
+        return asyncio.run(_measure(Path(tmp), routes, rate, seconds, changes, memory_changes))
 
 
-def _measure(
+class Pusher:
+    """Puts releases in the control plane's cache and waits for the node's ACK."""
+
+    def __init__(self, cache: SnapshotCache, acks: AckLog, node: BenchProcess) -> None:
+        self.cache = cache
+        self.acks = acks
+        self.node = node
+
+    async def push(self, releases: Releases) -> tuple[float, float]:
+        """Push the current snapshot; its (push -> ACK, the node's apply time) in seconds."""
+        version, digest, payload = releases.payload()
+        started = time.monotonic()
+        self.cache.put(CachedRelease(version, digest, payload, time.time()))
+        try:
+            async with asyncio.timeout(ACK_TIMEOUT):
+                await self.acks.wait_for(version)
+        except TimeoutError:
+            log = self.node.log_tail()
+            raise RuntimeError(f"no ACK of v{version}; the node's log:\n{log}") from None
+        return self.acks.acked_at[version] - started, self.acks.applied[version]
+
+
+async def _measure(
     tmp: Path, routes: int, rate: int, seconds: float, changes: int, memory_changes: int
 ) -> dict[str, Any]:
     upstream_port = free_port()
     (tmp / "nginx.conf").write_text(nginx_config(tmp, upstream_port, 1))
     upstream = BenchProcess("upstream", ["nginx", "-c", str(tmp / "nginx.conf")], tmp / "nginx.log")
-    config_file = tmp / "gateway.yaml"
-    config_file.write_text(yaml.safe_dump(gateway(routes, f"127.0.0.1:{upstream_port}")))
+    token = secrets.token_urlsafe(24)
+    cache = SnapshotCache()
+    acks = AckLog()
+    service = ConfigSyncService(cache, acks, SyncMetrics(CollectorRegistry()), cluster_token=token)
+    server, sync_port = sync_server(service, "127.0.0.1:0", None)
+    await server.start()
+    # Built before the node starts, so building competes with nothing measured.
+    releases = Releases(routes, f"127.0.0.1:{upstream_port}")
     port, status_port = free_port(), free_port()
     node = BenchProcess(
         "node",
@@ -77,8 +162,8 @@ def _measure(
             "-m",
             "control_plane.cli",
             "data-plane",
-            "--config",
-            str(config_file),
+            "--control-plane",
+            f"127.0.0.1:{sync_port}",
             "--listen",
             f"127.0.0.1:{port}",
             "--status-listen",
@@ -87,46 +172,62 @@ def _measure(
             "1",
             "--cache-dir",
             str(tmp / "cache"),
+            "--node-id",
+            "bench-node",
         ],
         tmp / "node.log",
-        env={**os.environ, "FLEETGATE_LOOP_PROBE_INTERVAL": "0.001"},
+        env={
+            **os.environ,
+            "FLEETGATE_CLUSTER_TOKEN": token,
+            "FLEETGATE_LOOP_PROBE_INTERVAL": "0.001",
+        },
     )
+    pusher = Pusher(cache, acks, node)
+    status = f"http://127.0.0.1:{status_port}"
     try:
-        status = f"http://127.0.0.1:{status_port}"
-        hash_now = _wait_ready(status, node)
-        steady_lag = _lag_buckets(status)
-        steady = _paced(port, rate, seconds)
-        steady_lag = _lag_diff(steady_lag, _lag_buckets(status))
+        await pusher.push(releases)  # the first config also starts the worker
+        await asyncio.to_thread(_wait_ready, status, node)
 
-        applies: list[float] = []
-        changing_lag = _lag_buckets(status)
+        idle: list[float] = []
+        for _ in range(IDLE_CHANGES):
+            releases.move_one()
+            idle.append((await pusher.push(releases))[0])
+
+        steady_lag = await asyncio.to_thread(_lag_buckets, status)
+        steady = await asyncio.to_thread(_paced, port, rate, seconds)
+        steady_lag = _lag_diff(steady_lag, await asyncio.to_thread(_lag_buckets, status))
+
+        loaded: list[float] = []
+        changing_lag = await asyncio.to_thread(_lag_buckets, status)
         client = _start_paced(port, rate, seconds)
         spacing = seconds / (changes + 1)
         started = time.monotonic()
-        upstream_text = f"127.0.0.1:{upstream_port}"
         for change in range(1, changes + 1):
-            time.sleep(max(0.0, started + change * spacing - time.monotonic()))
-            config_file.write_text(yaml.safe_dump(gateway(routes, upstream_text, change)))
-            sent = time.monotonic()
-            node.popen.send_signal(signal.SIGHUP)
-            hash_now = _wait_hash_change(status, hash_now, node)
-            applies.append(time.monotonic() - sent)
-        during = _finish_paced(client)
-        changing_lag = _lag_diff(changing_lag, _lag_buckets(status))
+            await asyncio.sleep(max(0.0, started + change * spacing - time.monotonic()))
+            releases.move_one()
+            loaded.append((await pusher.push(releases))[0])
+        during = await asyncio.to_thread(_finish_paced, client)
+        changing_lag = _lag_diff(changing_lag, await asyncio.to_thread(_lag_buckets, status))
 
         rss_first = rss_last = 0
         for change in range(memory_changes):
-            config_file.write_text(
-                yaml.safe_dump(gateway(routes, upstream_text, changes + 1 + change))
-            )
-            node.popen.send_signal(signal.SIGHUP)
-            hash_now = _wait_hash_change(status, hash_now, node)
+            releases.move_one()
+            await pusher.push(releases)
             if change == 0:
                 rss_first = _worker_rss(node.pid)
         rss_last = _worker_rss(node.pid)
+
+        full_walls: list[float] = []
+        full_applies: list[float] = []
+        for _ in range(FULL_COMPILES):
+            releases.change_all()
+            wall, applied = await pusher.push(releases)
+            full_walls.append(wall)
+            full_applies.append(applied)
     finally:
         node.stop()
         upstream.stop()
+        await server.stop(None)
     return {
         "routes": routes,
         "rate": rate,
@@ -134,8 +235,12 @@ def _measure(
         "steady": {**steady, "loop_lag_max_le_ms": _max_bucket_ms(steady_lag)},
         "changing": {**during, "loop_lag_max_le_ms": _max_bucket_ms(changing_lag)},
         "changes": changes,
-        "apply_median_ms": statistics.median(applies) * 1000,
-        "apply_max_ms": max(applies) * 1000,
+        "push_to_ack_idle_median_ms": statistics.median(idle) * 1000,
+        "push_to_ack_idle_max_ms": max(idle) * 1000,
+        "push_to_ack_loaded_median_ms": statistics.median(loaded) * 1000,
+        "push_to_ack_loaded_max_ms": max(loaded) * 1000,
+        "full_apply_median_ms": statistics.median(full_applies) * 1000,
+        "full_push_to_ack_median_ms": statistics.median(full_walls) * 1000,
         "memory_changes": memory_changes,
         "worker_rss_after_first_mb": rss_first / 2**20,
         "worker_rss_after_last_mb": rss_last / 2**20,
@@ -161,16 +266,6 @@ def _wait_ready(status: str, node: BenchProcess) -> str:
         except (OSError, ValueError, KeyError):
             time.sleep(0.1)
     raise RuntimeError(f"the node was not ready in {READY_TIMEOUT} s:\n{node.log_tail()}")
-
-
-def _wait_hash_change(status: str, old: str, node: BenchProcess) -> str:
-    deadline = time.monotonic() + READY_TIMEOUT
-    while time.monotonic() < deadline:
-        new = _wait_ready(status, node)
-        if new != old:
-            return new
-        time.sleep(0.002)
-    raise RuntimeError(f"the node did not reload in {READY_TIMEOUT} s:\n{node.log_tail()}")
 
 
 def _lag_buckets(status: str) -> dict[str, float]:
