@@ -74,6 +74,7 @@ def print_swap_load(figures: dict[str, Any], as_json: bool) -> int:
             f"{name:>8}: {side['requests']} requests at {f['rate']}/s, {side['failures']} failed;"
             f" p50 {side['p50_ms']:.2f} ms, p99 {side['p99_ms']:.2f} ms, max"
             f" {side['max_ms']:.1f} ms; loop lag <= {side['loop_lag_max_le_ms']:g} ms"
+            f" ({side['loop_lags_over_10ms']:.0f} probes over 10 ms late)"
         )
     print(
         f"one-route changes of {f['routes']} routes, pushed over the sync stream: push -> ACK"
@@ -85,7 +86,8 @@ def print_swap_load(figures: dict[str, Any], as_json: bool) -> int:
         f" {f['full_apply_median_ms']:.0f} ms on the node, push -> ACK median"
         f" {f['full_push_to_ack_median_ms']:.0f} ms\n"
         f"worker memory after 1 change {f['worker_rss_after_first_mb']:.1f} MB, after"
-        f" {f['memory_changes']} {f['worker_rss_after_last_mb']:.1f} MB"
+        f" {f['memory_changes']} {f['worker_rss_after_last_mb']:.1f} MB, after"
+        f" {2 * f['memory_changes']} {f['worker_rss_after_twice_mb']:.1f} MB"
     )
     return 0
 

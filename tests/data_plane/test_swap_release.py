@@ -9,6 +9,7 @@ collector switched off, and that dismantling a table drops only its own containe
 from __future__ import annotations
 
 import gc
+import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -149,10 +150,13 @@ def test_a_compile_in_a_worker_runs_no_full_collection() -> None:
 
 def test_overlapping_compiles_put_the_collector_back_when_the_last_ends() -> None:
     before = gc.get_threshold()
+    switch = sys.getswitchinterval()
     first, second = no_full_collections(), no_full_collections()
     first.__enter__()
     second.__enter__()
     first.__exit__(None, None, None)
     assert gc.get_threshold()[2] > before[2]  # the second compile still runs
+    assert sys.getswitchinterval() <= 0.001
     second.__exit__(None, None, None)
     assert gc.get_threshold() == before
+    assert sys.getswitchinterval() == switch
