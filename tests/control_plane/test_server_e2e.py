@@ -19,6 +19,7 @@ import yaml
 from tests.conftest import free_port
 from tests.tls.pki import Authority
 
+from .. import loopback_http
 from .conftest import empty_postgres
 
 pytestmark = pytest.mark.e2e
@@ -94,7 +95,7 @@ class ControlPlaneProcess:
             if self.process.poll() is not None:
                 raise AssertionError(f"control plane exited at start:\n{self.stderr}")
             try:
-                if httpx.get(f"{self.url}/health", timeout=1.0).status_code == 200:
+                if loopback_http.get(f"{self.url}/health", timeout=1.0).status_code == 200:
                     return
             except httpx.HTTPError:
                 pass
@@ -146,7 +147,7 @@ def fleetgate(*args: str, url: str, token: str = TOKEN) -> subprocess.CompletedP
 
 def latest_release(url: str) -> int:
     """The latest release version, 0 when there is none."""
-    response = httpx.get(
+    response = loopback_http.get(
         f"{url}/api/v1/releases", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10
     )
     response.raise_for_status()
@@ -245,7 +246,7 @@ def test_export_of_an_old_release_applies_back_to_that_release(
     assert f"release {old}" in result.stderr and "retries: 2" in exported.read_text()
     back = fleetgate("apply", "-f", str(exported), url=running.url)
     assert back.returncode == 0 and back.stdout.startswith("services: 1 changed\n")
-    with httpx.Client(headers={"Authorization": f"Bearer {TOKEN}"}) as admin:
+    with loopback_http.client(headers={"Authorization": f"Bearer {TOKEN}"}) as admin:
         hashes = [
             admin.get(f"{running.url}/api/v1/releases/{v}").json()["hash"]
             for v in (old, latest_release(running.url))
@@ -306,7 +307,7 @@ def test_a_generated_admin_token_is_printed_once_and_survives_a_restart(tmp_path
         announced = next(i for i, line in enumerate(lines) if "generated the admin token" in line)
         token = lines[announced + 2].strip()
         assert (
-            httpx.get(
+            loopback_http.get(
                 f"{first.url}/api/v1/services", headers={"Authorization": f"Bearer {token}"}
             ).status_code
             == 200
@@ -318,7 +319,7 @@ def test_a_generated_admin_token_is_printed_once_and_survives_a_restart(tmp_path
         assert "generated the admin token" not in second.stderr
         assert token not in second.stderr
         assert (
-            httpx.get(
+            loopback_http.get(
                 f"{second.url}/api/v1/services", headers={"Authorization": f"Bearer {token}"}
             ).status_code
             == 200
@@ -356,7 +357,7 @@ def test_json_logs_carry_timestamps_and_the_admin_request_lines(tmp_path: Path) 
     url = f"sqlite:///{tmp_path / 'fleetgate.db'}"
     control_plane = ControlPlaneProcess(url, tmp_path, TOKEN, "--log-format", "json")
     try:
-        response = httpx.get(
+        response = loopback_http.get(
             f"{control_plane.url}/api/v1/services",
             headers={"Authorization": f"Bearer {TOKEN}", "X-Request-ID": "log-test-1"},
             timeout=10,

@@ -18,6 +18,7 @@ import httpx
 
 from control_plane.up.echo import start_echo
 
+from .. import loopback_http
 from ..conftest import free_port
 
 ADMIN_TOKEN = "e2e-admin-token-0123456789abcdef"
@@ -141,7 +142,7 @@ class ControlPlane(Process):
         return f"127.0.0.1:{self.sync_port}"
 
     def admin(self) -> httpx.Client:
-        return httpx.Client(
+        return loopback_http.client(
             base_url=f"http://127.0.0.1:{self.admin_port}",
             headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
             timeout=10.0,
@@ -150,7 +151,9 @@ class ControlPlane(Process):
     def wait_healthy(self) -> ControlPlane:
         def healthy() -> bool:
             self.check_alive()
-            return httpx.get(f"http://127.0.0.1:{self.admin_port}/health").status_code == 200
+            return (
+                loopback_http.get(f"http://127.0.0.1:{self.admin_port}/health").status_code == 200
+            )
 
         until(healthy, f"{self.name} /health", START_TIMEOUT)
         return self
@@ -169,7 +172,7 @@ class ControlPlane(Process):
             return int(items[0]["version"]) if items else 0
 
     def metric(self, name: str) -> float:
-        text = httpx.get(f"http://127.0.0.1:{self.admin_port}/metrics").text
+        text = loopback_http.get(f"http://127.0.0.1:{self.admin_port}/metrics").text
         for line in text.splitlines():
             if line.startswith(name + " "):
                 return float(line.split()[1])
@@ -214,14 +217,14 @@ class Node(Process):
 
     def ready(self) -> bool:
         self.check_alive()
-        return httpx.get(f"http://127.0.0.1:{self.status_port}/ready").status_code == 200
+        return loopback_http.get(f"http://127.0.0.1:{self.status_port}/ready").status_code == 200
 
     def wait_ready(self) -> Node:
         until(self.ready, f"{self.node_id} /ready", START_TIMEOUT)
         return self
 
     def get(self, path: str) -> httpx.Response:
-        return httpx.get(f"http://127.0.0.1:{self.port}{path}", timeout=5.0)
+        return loopback_http.get(f"http://127.0.0.1:{self.port}{path}", timeout=5.0)
 
     def serves(self, path: str) -> bool:
         return self.get(path).status_code == 200

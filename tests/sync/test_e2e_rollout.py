@@ -26,6 +26,7 @@ from control_plane.rollouts.spec import RolloutRequest
 from control_plane.store.catalog import Catalog
 from data_plane.config_dump import REDACTED
 
+from .. import loopback_http
 from ..conftest import open_store
 from ..data_plane.scripted_upstream import Respond, ScriptedUpstream
 from .fleet import ADMIN_TOKEN, ControlPlane, Node, running, until, upstream
@@ -89,7 +90,7 @@ class Fleet:
 def side(node: Node, fleet: Fleet, headers: dict[str, str] | None = None) -> str:
     """Which upstream answered a request through `node`: "blue" or "green"."""
     url = f"http://127.0.0.1:{node.port}/app/x"
-    answer = httpx.get(url, headers=headers or {}, timeout=5.0)
+    answer = loopback_http.get(url, headers=headers or {}, timeout=5.0)
     assert answer.status_code == 200, answer.text
     host = answer.json()["headers"]["host"]
     return {fleet.blue: "blue", fleet.green: "green"}[host]
@@ -141,7 +142,9 @@ def load(nodes: tuple[Node, ...]) -> Iterator[list[int | str]]:
     done = threading.Event()
 
     def run() -> None:
-        clients = [httpx.Client(base_url=f"http://127.0.0.1:{n.port}", timeout=5.0) for n in nodes]
+        clients = [
+            loopback_http.client(base_url=f"http://127.0.0.1:{n.port}", timeout=5.0) for n in nodes
+        ]
         try:
             for i in range(100_000):
                 if done.is_set():
@@ -196,7 +199,7 @@ def test_config_dump_shows_the_candidate_beside_the_active_config_redacted_alike
     rollout = fleet.start({"header": {"name": "x-canary", "value": "1"}}, config=guarded)
     until(fleet.serving, "both nodes serving the candidate")
     node = fleet.blue_node
-    answer = httpx.get(f"http://127.0.0.1:{node.status_port}/config_dump", timeout=5.0)
+    answer = loopback_http.get(f"http://127.0.0.1:{node.status_port}/config_dump", timeout=5.0)
     assert answer.status_code == 200
     assert secret not in answer.text
     dump = answer.json()
@@ -211,7 +214,7 @@ def test_config_dump_shows_the_candidate_beside_the_active_config_redacted_alike
 
     def candidate_gone() -> bool:
         url = f"http://127.0.0.1:{node.status_port}/config_dump"
-        return httpx.get(url, timeout=5.0).json()["candidate"] is None
+        return loopback_http.get(url, timeout=5.0).json()["candidate"] is None
 
     until(candidate_gone, "the candidate gone from /config_dump")
 
@@ -364,7 +367,7 @@ def test_a_candidate_a_node_refuses_leaves_it_on_active_and_shows_in_the_rollout
 def drive(fleet: Fleet, timeout: float = 60.0) -> dict[str, Any]:
     """Requests from many clients through both nodes until the rollout ends; the rollout."""
     deadline = time.monotonic() + timeout
-    with httpx.Client(timeout=5.0) as client:
+    with loopback_http.client(timeout=5.0) as client:
         for i in range(100_000):
             node = fleet.nodes[i % 2]
             client.get(f"http://127.0.0.1:{node.port}/app/x", headers={"x-user": f"u{i}"})

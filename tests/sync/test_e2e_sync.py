@@ -13,6 +13,7 @@ from control_plane.store.catalog import Catalog
 from control_plane.store.releases import make_release
 from data_plane.config.model import RouteSpec
 
+from .. import loopback_http
 from ..conftest import open_store
 from .fleet import CLUSTER_TOKEN, ControlPlane, Node, running, until, upstream
 
@@ -203,7 +204,9 @@ def test_one_hundred_config_changes_under_load_fail_no_request(tmp_path: Path) -
             outcomes: list[int | str] = []
 
             def load() -> None:
-                with httpx.Client(base_url=f"http://127.0.0.1:{node.port}", timeout=5.0) as c:
+                with loopback_http.client(
+                    base_url=f"http://127.0.0.1:{node.port}", timeout=5.0
+                ) as c:
                     # Bounded: stops when the changes are done, or after 100,000 requests.
                     for _ in range(100_000):
                         if done.is_set():
