@@ -1,8 +1,9 @@
 """Counters one node's workers share: requests in flight (per tenant, per service), quotas.
 
 Like the key table (table.py), a block of int64 words in a memfd the supervisor creates
-before its workers start, under a POSIX record lock. A slot is a key's hash, an epoch
-and one count per worker: a key's value is the sum of its columns. Requests in flight
+before its workers start, under the same kind of lock as the table: the compiled spin
+lock in a header word when the build has it, else a POSIX record lock. A slot is a key's
+hash, an epoch and one count per worker: a key's value is the sum of its columns. Requests in flight
 are counted in the column of the worker that holds them, so when a worker dies (a crash,
 the watchdog) the supervisor clears its column and nothing it held stays counted. A
 quota is counted in column 0 of a one-column table, and the epoch is the month: a
@@ -15,15 +16,14 @@ and `misses` says how often.
 
 from __future__ import annotations
 
-import fcntl
 import mmap
 import os
 
-from .table import PROBES
+from .table import PROBES, RECORD_LOCK, SPIN_LOCK, Lock, RecordLock, SpinLocks
 
 MAGIC = 0x66676374727331  # "fgctrs1"
 HEADER_WORDS = 8
-_SLOTS_AT, _COLUMNS_AT, _MISSES_AT = 1, 2, 3
+_SLOTS_AT, _COLUMNS_AT, _MISSES_AT, _LOCK_AT, _LOCK_KIND_AT = 1, 2, 3, 4, 5
 DEFAULT_SLOTS = 4_096
 MAX_COLUMNS = 1_024
 
@@ -31,7 +31,17 @@ MAX_COLUMNS = 1_024
 class SharedCounters:
     """Counts by key, summed over the workers' columns, in shared memory."""
 
-    __slots__ = ("_memory", "_where", "column", "columns", "fd", "slots", "width", "words")
+    __slots__ = (
+        "_memory",
+        "_where",
+        "column",
+        "columns",
+        "fd",
+        "lock",
+        "slots",
+        "width",
+        "words",
+    )
 
     def __init__(self, memory: mmap.mmap, fd: int | None, column: int = 0) -> None:
         self._memory = memory
@@ -46,12 +56,23 @@ class SharedCounters:
             raise ValueError(f"column {column} of a table of {self.columns}")
         self.column = column  # this worker's
         self._where: dict[int, int] = {}  # key -> word offset of its slot, once found
+        self.lock: Lock = RecordLock(fd)
+        if self.words[_LOCK_KIND_AT] == SPIN_LOCK:
+            if SpinLocks is None:
+                raise ValueError(
+                    "the counters are locked with the compiled spin lock, which this process"
+                    " does not have (built without it, or FLEETGATE_NO_EXTENSIONS is set)"
+                )
+            self.lock = SpinLocks(self.words, _LOCK_AT)
 
     @staticmethod
-    def create(columns: int, slots: int = DEFAULT_SLOTS) -> int:
-        """A new shared table as a memfd: `columns` workers, `slots` keys."""
+    def create(columns: int, slots: int = DEFAULT_SLOTS, *, spin: bool | None = None) -> int:
+        """A new shared table as a memfd: `columns` workers, `slots` keys; `spin`: locked
+        with the compiled spin lock (default: when this process has it)."""
         if not 1 <= columns <= MAX_COLUMNS or not 1 <= slots <= 1 << 20:
             raise ValueError(f"a counters table of {slots} slots and {columns} columns")
+        if spin is None:
+            spin = SpinLocks is not None
         fd = os.memfd_create("fleetgate-counters", os.MFD_CLOEXEC)
         size = (HEADER_WORDS + slots * (2 + columns)) * 8
         os.ftruncate(fd, size)
@@ -60,6 +81,7 @@ class SharedCounters:
             words[0] = MAGIC
             words[_SLOTS_AT] = slots
             words[_COLUMNS_AT] = columns
+            words[_LOCK_KIND_AT] = SPIN_LOCK if spin else RECORD_LOCK
             words.release()
         return fd
 
@@ -78,9 +100,8 @@ class SharedCounters:
         """Add `delta` to `key`'s count in this worker's column, unless that would take
         the key's total over `limit` (0: no limit). Returns the total before, or -1
         when refused. A slot of another `epoch` counts from zero."""
-        fd = self.fd
-        if fd is not None:
-            fcntl.lockf(fd, fcntl.LOCK_EX)
+        lock = self.lock
+        lock.acquire()
         try:
             base = self._slot(key)
             if base < 0:
@@ -96,8 +117,7 @@ class SharedCounters:
             words[base + 2 + self.column] += delta
             return total
         finally:
-            if fd is not None:
-                fcntl.lockf(fd, fcntl.LOCK_UN)
+            lock.release()
 
     def total(self, key: int, epoch: int = 0) -> int:
         """`key`'s count over every column (0 in another epoch)."""
@@ -111,16 +131,14 @@ class SharedCounters:
 
     def clear_column(self, column: int) -> None:
         """Forget what worker `column` held: it died."""
-        fd = self.fd
-        if fd is not None:
-            fcntl.lockf(fd, fcntl.LOCK_EX)
+        lock = self.lock
+        lock.acquire()
         try:
             words = self.words
             for base in range(HEADER_WORDS, HEADER_WORDS + self.slots * self.width, self.width):
                 words[base + 2 + column] = 0
         finally:
-            if fd is not None:
-                fcntl.lockf(fd, fcntl.LOCK_UN)
+            lock.release()
 
     def misses(self) -> int:
         return self.words[_MISSES_AT]
@@ -150,4 +168,7 @@ class SharedCounters:
         return -1
 
     def __repr__(self) -> str:
-        return f"<SharedCounters slots={self.slots} columns={self.columns} column={self.column}>"
+        return (
+            f"<SharedCounters slots={self.slots} columns={self.columns} column={self.column}"
+            f" {self.lock!r}>"
+        )

@@ -148,6 +148,7 @@ class RateLimitPolicy:
         "_hashes",
         "_policy_field",
         "_rate_prefixes",
+        "_tenant_hashes",
         "by",
         "counters",
         "deadline",
@@ -195,6 +196,7 @@ class RateLimitPolicy:
         # the keys seen (bounded), the RateLimit-Policy field, each window's RateLimit
         # value up to its numbers, and where an admission is counted.
         self._hashes: dict[str, int] = {}
+        self._tenant_hashes: dict[str, tuple[int, int, int]] = {}
         self._policy_field = (RATELIMIT_POLICY, b", ".join(self.items))
         self._rate_prefixes = tuple(b'"%s";r=' % w.name.encode() for w in self.windows)
         self._counts = self.counters.counts
@@ -209,13 +211,7 @@ class RateLimitPolicy:
         limits apply too takes the general way."""
         if self.use_tier and call.tenant:
             return self._decide(call)
-        suffix = self._key(call)
-        hashes = self._hashes
-        key = hashes.get(suffix)
-        if key is None:
-            if len(hashes) >= KEY_HASHES_KEPT:
-                hashes.clear()
-            key = hashes[suffix] = key_hash(self.prefix + suffix)
+        key = self._route_hash(call)
         local = self.local
         assert local is not None
         admitted, tightest, remaining, reset, wait = local.table.decide_one(
@@ -239,6 +235,32 @@ class RateLimitPolicy:
             headers=((RETRY_AFTER, b"%d" % max(1, _seconds(wait, ticks))),),
         )
 
+    def _route_hash(self, call: Call) -> int:
+        """The hash of the key the route's windows count under for `call`."""
+        suffix = self._key(call)
+        hashes = self._hashes
+        key = hashes.get(suffix)
+        if key is None:
+            if len(hashes) >= KEY_HASHES_KEPT:
+                hashes.clear()
+            key = hashes[suffix] = key_hash(self.prefix + suffix)
+        return key
+
+    def _tenant_keys(self, tenant: str | None) -> tuple[int, int, int]:
+        """The hashes of a tenant's keys: its tier windows, its quota, its requests in
+        flight."""
+        name = tenant or ""
+        keys = self._tenant_hashes.get(name)
+        if keys is None:
+            if len(self._tenant_hashes) >= KEY_HASHES_KEPT:
+                self._tenant_hashes.clear()
+            keys = self._tenant_hashes[name] = (
+                key_hash(f"tenant|{tenant}"),
+                key_hash(f"quota|{tenant}"),
+                key_hash(f"inflight|tenant|{tenant}"),
+            )
+        return keys
+
     def _decide(self, call: Call) -> RequestVerdict:
         tier = self.tiers.of(call.tier, call.tenant) if self.use_tier and call.tenant else None
         windowed = tier if tier is not None and tier.windows else None
@@ -251,9 +273,9 @@ class RateLimitPolicy:
             return None if tier is None else self._tenant_caps(call, tier)
         entries: list[Entry] = []
         if self.windows:
-            entries.append((key_hash(self.prefix + self._key(call)), self.windows))
+            entries.append((self._route_hash(call), self.windows))
         if windowed is not None:
-            entries.append((key_hash(f"tenant|{call.tenant}"), windowed.windows))
+            entries.append((self._tenant_keys(call.tenant)[0], windowed.windows))
         admitted, states = local.decide(entries)
         verdict = self._verdict(call, admitted, states, windowed)
         if verdict is None and tier is not None:
@@ -268,7 +290,7 @@ class RateLimitPolicy:
         counters = self.counters
         quota_key = 0
         if tier.monthly_quota and quota:
-            quota_key = key_hash(f"quota|{call.tenant}")
+            quota_key = self._tenant_keys(call.tenant)[1]
             now = self.wall_clock()
             if self.quotas.add(quota_key, 1, tier.monthly_quota, month_of(now)) < 0:
                 counters.count(QUOTA, REFUSED)
@@ -281,7 +303,7 @@ class RateLimitPolicy:
             counters.count(QUOTA, ADMITTED)
         if tier.max_concurrent:
             inflight = self.inflight
-            key = key_hash(f"inflight|tenant|{call.tenant}")
+            key = self._tenant_keys(call.tenant)[2]
             if inflight.add(key, 1, tier.max_concurrent) < 0:
                 counters.count(CONCURRENCY, REFUSED)
                 if quota_key:  # a request refused here uses none of the quota
