@@ -146,7 +146,10 @@ def check(data: bytes) -> None:
     got = run(compiled, mode, reads)
     if got != expected:
         raise AssertionError(f"the twins disagree on {data!r}:\n pure {expected}\n  c   {got}")
-    if step and not any(event[0] == "error" for event in expected):
+    # A run cut off at MAX_EVENTS leaves the rest of its reads untaken: only whole runs
+    # can be compared with the run of one read.
+    capped = sum(event[0] not in ("eof", "pending") for event in expected) >= MAX_EVENTS
+    if step and not capped and not any(event[0] == "error" for event in expected):
         whole = run(pure, mode, [message])
         if not any(event[0] == "error" for event in whole) and merged(whole) != merged(expected):
             raise AssertionError(f"reads of {step} change the messages of {data!r}")
