@@ -94,7 +94,7 @@ class SyncClient:
         self._capabilities = sorted(capabilities)
         self._status = status
         self._disk = disk or SnapshotDiskCache(settings.cache_dir)
-        self._backoff = backoff or Backoff()
+        self._backoff = backoff or Backoff(cap=settings.reconnect_max_delay)
         self._sleep = sleep
         # Connection state
         self.applied: SnapshotRef | None = None

@@ -83,8 +83,29 @@ def test_settings_come_from_the_data_plane_flags() -> None:
     assert "secret" not in repr(settings)
 
 
-def test_a_node_reports_its_status_every_ten_seconds() -> None:
-    assert SyncSettings.from_args(_args()).status_interval == 10.0
+def test_a_node_reports_its_status_every_ten_seconds_and_backs_off_up_to_ten() -> None:
+    settings = SyncSettings.from_args(_args(), environ={})
+    assert (settings.status_interval, settings.reconnect_max_delay) == (10.0, 10.0)
+
+
+def test_both_timings_can_be_shortened_by_their_variables() -> None:
+    environ = {"FLEETGATE_STATUS_INTERVAL": "0.5", "FLEETGATE_RECONNECT_MAX_DELAY": "1"}
+    settings = SyncSettings.from_args(_args(), environ=environ)
+    assert (settings.status_interval, settings.reconnect_max_delay) == (0.5, 1.0)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("FLEETGATE_STATUS_INTERVAL", "soon"),
+        ("FLEETGATE_STATUS_INTERVAL", "0"),
+        ("FLEETGATE_RECONNECT_MAX_DELAY", "0.1"),  # under the first delay
+        ("FLEETGATE_RECONNECT_MAX_DELAY", "nan"),
+    ],
+)
+def test_a_bad_timing_names_its_variable(variable: str, value: str) -> None:
+    with pytest.raises(SyncSettingsError, match=variable):
+        SyncSettings.from_args(_args(), environ={variable: value})
 
 
 def test_a_missing_cluster_token_names_the_flag() -> None:
