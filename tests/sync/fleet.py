@@ -24,6 +24,8 @@ from ..conftest import free_port
 ADMIN_TOKEN = "e2e-admin-token-0123456789abcdef"
 CLUSTER_TOKEN = "e2e-cluster-token-0123456789abcdef"
 START_TIMEOUT = 30.0
+STATUS_INTERVAL = 1.0  # seconds between a node's status reports
+RECONNECT_MAX_DELAY = 1.0  # seconds a node waits at most before reconnecting
 T = TypeVar("T")
 
 
@@ -212,7 +214,13 @@ class Node(Process):
                 *extra,
             ],
             tmp / f"{node_id}.log",
-            environment(FLEETGATE_CLUSTER_TOKEN=cluster_token),
+            environment(
+                FLEETGATE_CLUSTER_TOKEN=cluster_token,
+                # What the tests wait for comes in a status report (every 10 s otherwise)
+                # or after a reconnect (backing off up to 10 s otherwise).
+                FLEETGATE_STATUS_INTERVAL=str(STATUS_INTERVAL),
+                FLEETGATE_RECONNECT_MAX_DELAY=str(RECONNECT_MAX_DELAY),
+            ),
         )
 
     def ready(self) -> bool:

@@ -46,7 +46,7 @@ def test_a_nodes_targets_show_their_health_and_breaker_state_in_the_inventory(
                 {"service": "checked", "address": a, "healthy": a == alive, "breaker": None}
                 for a in sorted([alive, dead])
             ] + [{"service": "guarded", "address": broken, "healthy": True, "breaker": "open"}]
-            # The next status report (every 10 s) carries the states.
+            # The next status report carries the states.
             until(
                 lambda: control_plane.nodes()["edge-1"]["targets"] == expected,
                 "the targets' states in the inventory",
