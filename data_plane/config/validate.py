@@ -279,10 +279,11 @@ def _check_routes(
 def _claims(route: pb.Route) -> Claims:
     """Two routes that match exactly the same requests with the same priority would leave
     the winner to the order of the list: each path of a route claims its requests."""
+    headers = route.headers
     common = (
         tuple(sorted(route.hosts)),
         tuple(sorted(route.methods)),
-        tuple(sorted((h.name, h.kind, h.value, h.invert) for h in route.headers)),
+        tuple(sorted([(h.name, h.kind, h.value, h.invert) for h in headers])) if headers else (),
         route.priority,
     )
     return tuple((path, *common) for path in route.paths)
@@ -303,9 +304,11 @@ def _route_problems(route: pb.Route, where: str) -> list[ConfigError]:
         errors += _check_auth(route.auth, f"{where}.auth")
     if route.HasField("cors"):
         errors += _check_cors(route.cors, f"{where}.cors")
-    for field in ("ip_allow", "ip_deny"):
+    for field, networks in (("ip_allow", route.ip_allow), ("ip_deny", route.ip_deny)):
+        if not networks:
+            continue
         try:
-            parse_networks(getattr(route, field), field)
+            parse_networks(networks, field)
         except ValueError as exc:
             errors.append(ConfigError(f"{where}.{field}", str(exc)))
     for direction in ("request_headers", "response_headers"):

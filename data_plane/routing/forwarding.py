@@ -63,6 +63,9 @@ class Forward:
         return normalize_path(match.expand(self.rewrite).encode())
 
 
+_KEEP = Forward(ForwardKind.KEEP)  # immutable: every route that keeps its path shares it
+
+
 def compile_forward(
     pattern: PathPattern, strip_prefix: bool, rewrite: str, field: str
 ) -> Forward | ConfigError:
@@ -76,12 +79,12 @@ def compile_forward(
                 f"regex path {pattern.source!r} has no literal prefix to strip; use rewrite",
             )
         if not rewrite:
-            return Forward(ForwardKind.KEEP)
+            return _KEEP
         return _regex_rewrite(pattern, rewrite, field)
     if strip_prefix:
         return Forward(ForwardKind.STRIP, head_length=len(pattern.prefix))
     if not rewrite:
-        return Forward(ForwardKind.KEEP)
+        return _KEEP
     error = _check_literal_rewrite(rewrite, f"{field}.rewrite")
     if error is not None:
         return error

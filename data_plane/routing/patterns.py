@@ -42,15 +42,12 @@ class PathPattern:
     # first wildcard, without a trailing "/" ("/api" for "/api/**", "" for "/**").
     prefix: str
     regex: Regex | None
+    # Exact over wildcard over regex; among wildcards more literal segments, then a
+    # longer literal head, then a pattern ending in `*` over one ending in `**`.
+    specificity: tuple[int, int, int, int]
 
-    @property
-    def specificity(self) -> tuple[int, int, int, int]:
-        """Exact over wildcard over regex; among wildcards more literal segments, then
-        a longer literal head, then a pattern ending in `*` over one ending in `**`."""
-        if self.kind is not PatternKind.WILDCARD:
-            return (self.kind, 0, 0, 0)
-        literals = sum(1 for s in self.segments if s not in ("*", "**"))
-        return (self.kind, literals, len(self.prefix), int(self.segments[-1] != "**"))
+
+_MISPLACED = "'*' must be a whole segment and '**' may only end a path, as '/**'"
 
 
 def compile_pattern(source: str, field: str) -> PathPattern | ConfigError:
@@ -59,7 +56,7 @@ def compile_pattern(source: str, field: str) -> PathPattern | ConfigError:
         regex = compile_regex(source[1:], field)
         if isinstance(regex, ConfigError):
             return regex
-        return PathPattern(source, PatternKind.REGEX, (), "", regex)
+        return PathPattern(source, PatternKind.REGEX, (), "", regex, (PatternKind.REGEX, 0, 0, 0))
     try:
         normalized = normalize_path(source.encode())
     except BadPath as exc:
@@ -67,16 +64,21 @@ def compile_pattern(source: str, field: str) -> PathPattern | ConfigError:
     if normalized != source:
         return ConfigError(field, f"{source!r} is not a normalized path; write {normalized!r}")
     segments = tuple(source[1:].split("/"))
+    if "*" not in source:
+        specificity = (PatternKind.EXACT, 0, 0, 0)
+        return PathPattern(source, PatternKind.EXACT, segments, source, None, specificity)
+    # One pass: where the first wildcard is, and that every "*" is a whole segment.
+    wildcard = -1
+    literals = 0
+    last = len(segments) - 1
     for i, segment in enumerate(segments):
-        if "*" not in segment or segment == "*":
-            continue
-        if segment == "**" and i == len(segments) - 1:
-            continue
-        return ConfigError(
-            field, "'*' must be a whole segment and '**' may only end a path, as '/**'"
-        )
-    wildcard = next((i for i, s in enumerate(segments) if s in ("*", "**")), None)
-    if wildcard is None:
-        return PathPattern(source, PatternKind.EXACT, segments, source, None)
-    prefix = "".join("/" + s for s in segments[:wildcard])
-    return PathPattern(source, PatternKind.WILDCARD, segments, prefix, None)
+        if "*" not in segment:
+            literals += 1
+        elif segment == "*" or (segment == "**" and i == last):
+            if wildcard < 0:
+                wildcard = i
+        else:
+            return ConfigError(field, _MISPLACED)
+    prefix = "/" + "/".join(segments[:wildcard]) if wildcard else ""
+    specificity = (PatternKind.WILDCARD, literals, len(prefix), int(segments[-1] != "**"))
+    return PathPattern(source, PatternKind.WILDCARD, segments, prefix, None, specificity)

@@ -492,36 +492,41 @@ def _compile_parts(route: pb.Route, errors: list[ConfigError]) -> _Parts | None:
     if route.methods:
         named = {m.upper() for m in route.methods}
         methods = frozenset(named | {"HEAD"} if "GET" in named else named)
-    if not route.paths:
+    paths = route.paths
+    if not paths:
         errors.append(ConfigError(f"{where}.paths", "a route needs at least one path"))
+    strip_prefix, rewrite = route.strip_prefix, route.rewrite
     patterns: list[tuple[PathPattern, Forward]] = []
-    for i, source in enumerate(route.paths):
+    for i, source in enumerate(paths):
         pattern = compile_pattern(source, f"{where}.paths.{i}")
         if isinstance(pattern, ConfigError):
             errors.append(pattern)
             continue
-        forward = compile_forward(pattern, route.strip_prefix, route.rewrite, where)
+        forward = compile_forward(pattern, strip_prefix, rewrite, where)
         if isinstance(forward, ConfigError):
             errors.append(forward)
             continue
         patterns.append((pattern, forward))
     if len(errors) > found:
         return None
+    priority, conditioned, named_methods = route.priority, bool(conditions), methods is not None
     places = tuple(
-        (
+        [
             (
-                route.priority,
-                *host.specificity,
-                *pattern.specificity,
-                bool(conditions),
-                methods is not None,
-            ),
-            host,
-            pattern,
-            forward,
-        )
-        for host in hosts or (ANY_HOST,)
-        for pattern, forward in patterns
+                (
+                    priority,
+                    *host.specificity,
+                    *pattern.specificity,
+                    conditioned,
+                    named_methods,
+                ),
+                host,
+                pattern,
+                forward,
+            )
+            for host in hosts or (ANY_HOST,)
+            for pattern, forward in patterns
+        ]
     )
     return _Parts(tuple(conditions), methods, places)
 
