@@ -149,6 +149,7 @@ class RateLimitPolicy:
         "_policy_field",
         "_rate_prefixes",
         "_tenant_hashes",
+        "_tier_fields",
         "by",
         "counters",
         "deadline",
@@ -197,6 +198,8 @@ class RateLimitPolicy:
         # value up to its numbers, and where an admission is counted.
         self._hashes: dict[str, int] = {}
         self._tenant_hashes: dict[str, tuple[int, int, int]] = {}
+        # Per tier: RateLimit-Policy with the tier's items, and its windows' RateLimit parts
+        self._tier_fields: dict[str, tuple[tuple[bytes, bytes], tuple[bytes, ...]]] = {}
         self._policy_field = (RATELIMIT_POLICY, b", ".join(self.items))
         self._rate_prefixes = tuple(b'"%s";r=' % w.name.encode() for w in self.windows)
         self._counts = self.counters.counts
@@ -230,6 +233,44 @@ class RateLimitPolicy:
             self._counts[self._admitted_at] += 1
             return None
         self.counters.count(RATE_LIMIT, REFUSED)
+        return TooManyRequests(
+            "too many requests: a rate limit of this route is reached",
+            headers=((RETRY_AFTER, b"%d" % max(1, _seconds(wait, ticks))),),
+        )
+
+    def _decide_entries(
+        self, call: Call, local: LocalBackend, entries: list[Entry], tier: TierLimits | None
+    ) -> TooManyRequests | None:
+        """One local decision over the route's windows and the tier's (`entries`, in that
+        order), with the same fields, counts and answer as `_verdict`, made from the
+        table's figures and parts kept per tier."""
+        admitted, tightest, remaining, reset, wait, tier_wait = local.table.decide_entries(
+            entries, local.clock()
+        )
+        if tier is None:
+            policy_field, prefixes = self._policy_field, self._rate_prefixes
+        else:
+            kept = self._tier_fields.get(tier.name)
+            if kept is None:
+                kept = self._tier_fields[tier.name] = (
+                    (RATELIMIT_POLICY, b", ".join([*self.items, *tier.items])),
+                    self._rate_prefixes
+                    + tuple(
+                        b'"%s-%s";r=' % (tier.name.encode(), w.name.encode()) for w in tier.windows
+                    ),
+                )
+            policy_field, prefixes = kept
+        ticks = self.ticks
+        fields = call.response_fields
+        fields.append(policy_field)
+        fields.append(
+            (RATELIMIT, prefixes[tightest] + b"%d;t=%d" % (remaining, -(-reset // ticks)))
+        )
+        counters = self.counters
+        if admitted:
+            counters.count(RATE_LIMIT if self.windows else TIER, ADMITTED)
+            return None
+        counters.count(TIER if tier_wait or not self.windows else RATE_LIMIT, REFUSED)
         return TooManyRequests(
             "too many requests: a rate limit of this route is reached",
             headers=((RETRY_AFTER, b"%d" % max(1, _seconds(wait, ticks))),),
@@ -276,8 +317,7 @@ class RateLimitPolicy:
             entries.append((self._route_hash(call), self.windows))
         if windowed is not None:
             entries.append((self._tenant_keys(call.tenant)[0], windowed.windows))
-        admitted, states = local.decide(entries)
-        verdict = self._verdict(call, admitted, states, windowed)
+        verdict = self._decide_entries(call, local, entries, windowed)
         if verdict is None and tier is not None:
             return self._tenant_caps(call, tier)
         return verdict

@@ -51,6 +51,10 @@ MAX_SLOTS = 1 << 24
 Entry = tuple[int, tuple[Window, ...]]  # a key's hash and the windows that apply to it
 # What `decide_one` answers: admitted, tightest window, its remaining and reset, the wait
 Verdict = tuple[bool, int, int, int, int]
+# What `decide_entries` answers: admitted, the tightest window (its index among all the
+# entries' windows), its remaining and reset, the longest wait, and that of the entries
+# after the first
+Figures = tuple[bool, int, int, int, int, int]
 
 
 def key_hash(key: str) -> int:
@@ -195,11 +199,14 @@ class KeyTable:
             lock.release()
 
     def decide_one(self, key: int, windows: tuple[Window, ...], now: int) -> Verdict:
-        """`decide` for one key: the same admission and TATs, answered as the figures a
-        response needs (no WindowState per window): whether the request is admitted,
-        the index in `windows` of the one with the least left (ties: the longest to
-        reset), its remaining requests and ticks to reset, and the longest wait of any
-        window (ticks until one more request is admitted; 0 when admitted)."""
+        """`decide_entries` for one key (`windows`' index for the tightest window), with
+        a way of its own for the common single window."""
+        if len(windows) != 1:
+            admitted, tightest, remaining, reset, wait, _ = self.decide_entries(
+                ((key, windows),), now
+            )
+            return admitted, tightest, remaining, reset, wait
+        window = windows[0]
         words = self.words
         lock = self.lock
         lock.acquire()
@@ -207,45 +214,68 @@ class KeyTable:
             base = HEADER_WORDS + (key % self.slots) * SLOT_WORDS
             if words[base] != key:
                 base = self._slot(key, now)
-            base += 1
-            if len(windows) == 1:
-                window = windows[0]
-                at = base + window.slot
-                tat = words[at]
-                new_tat = (tat if tat > now else now) + window.interval
-                if new_tat - now <= window.capacity:
-                    words[at] = new_tat
-                    admitted = True
-                    tat = new_tat
-                else:
-                    admitted = False
-            else:
-                tats = [words[base + window.slot] for window in windows]
-                moved = [admit(window, tat, now) for window, tat in zip(windows, tats, strict=True)]
-                admitted = min(moved) >= 0
-                if admitted:
-                    for window, new_tat in zip(windows, moved, strict=True):
-                        words[base + window.slot] = new_tat
-                    tats = moved
+            at = base + 1 + window.slot
+            tat = words[at]
+            new_tat = (tat if tat > now else now) + window.interval
+            admitted = new_tat - now <= window.capacity
+            if admitted:
+                words[at] = tat = new_tat
         finally:
             lock.release()
-        if len(windows) == 1:
-            ahead = tat - now if tat > now else 0
-            remaining = (window.capacity - ahead) // window.interval
-            wait = 0 if remaining > 0 else ahead + window.interval - window.capacity
-            return admitted, 0, remaining, ahead, wait
+        ahead = tat - now if tat > now else 0
+        remaining = (window.capacity - ahead) // window.interval
+        wait = 0 if remaining > 0 else ahead + window.interval - window.capacity
+        return admitted, 0, remaining, ahead, wait
+
+    def decide_entries(self, entries: Sequence[Entry], now: int) -> Figures:
+        """`decide`, answered as the figures a response needs (no WindowState per window):
+        whether the request is admitted; the window with the least left (ties: the
+        longest to reset), as its index among the entries' windows in order, with its
+        remaining requests and ticks to reset; the longest wait of any window, and of any
+        window of the entries after the first (ticks until one more request is
+        admitted)."""
+        words = self.words
+        slots = self.slots
+        spots: list[tuple[int, Window, int]] = []  # a window's TAT word, the window, its entry
+        tats: list[int] = []
+        moved: list[int] = []
+        admitted = True
+        lock = self.lock
+        lock.acquire()
+        try:
+            for entry, (key, windows) in enumerate(entries):
+                base = HEADER_WORDS + (key % slots) * SLOT_WORDS
+                if words[base] != key:
+                    base = self._slot(key, now)
+                for window in windows:
+                    spots.append((base + 1 + window.slot, window, entry))
+            for at, window, _ in spots:
+                tat = words[at]
+                tats.append(tat)
+                new_tat = (tat if tat > now else now) + window.interval
+                if new_tat - now > window.capacity:
+                    admitted = False
+                moved.append(new_tat)
+            if admitted:
+                for (at, _, _), new_tat in zip(spots, moved, strict=True):
+                    words[at] = new_tat
+                tats = moved
+        finally:
+            lock.release()
         tightest = 0
-        least = reset = longest_wait = -1
-        for i, (window, tat) in enumerate(zip(windows, tats, strict=True)):
+        least = reset = longest_wait = later_wait = -1
+        for i, ((_, window, entry), tat) in enumerate(zip(spots, tats, strict=True)):
             ahead = tat - now if tat > now else 0
             remaining = (window.capacity - ahead) // window.interval
             if remaining <= 0:
                 wait = ahead + window.interval - window.capacity
                 if wait > longest_wait:
                     longest_wait = wait
+                if entry and wait > later_wait:
+                    later_wait = wait
             if least < 0 or remaining < least or (remaining == least and ahead > reset):
                 tightest, least, reset = i, remaining, ahead
-        return admitted, tightest, least, reset, max(longest_wait, 0)
+        return admitted, tightest, least, reset, max(longest_wait, 0), max(later_wait, 0)
 
     def _slot(self, key: int, now: int) -> int:
         """The word offset of `key`'s slot: its own, else a free one (claimed), else the

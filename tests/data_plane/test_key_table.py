@@ -184,3 +184,22 @@ def test_a_process_without_the_spin_lock_refuses_a_table_locked_with_it() -> Non
     )
     os.close(fd)
     assert "spin lock" in other.stdout
+
+
+def test_decide_entries_admits_and_reports_as_decide_does() -> None:
+    route = (Window.of(0, 3, S), Window.of(1, 5, S))
+    tier = (Window.of(1, 4, S), Window.of(2, 9, S))
+    entries = [(key_hash("route"), route), (key_hash("tenant"), tier)]
+    figured, many = KeyTable.private(64), KeyTable.private(64)
+    now = 0
+    for step in range(60):
+        now += (step % 5) * S // 4
+        chosen = entries if step % 3 else entries[1:]
+        admitted, states = many.decide(chosen, now)
+        named = [(s.remaining, -s.reset) for ss in states for s in ss]
+        tightest = named.index(min(named))
+        remaining, minus_reset = named[tightest]
+        wait = max(s.wait for ss in states for s in ss)
+        later = max([s.wait for ss in states[1:] for s in ss], default=0)
+        expected = (admitted, tightest, remaining, -minus_reset, wait, later)
+        assert figured.decide_entries(chosen, now) == expected
