@@ -1,0 +1,5 @@
+import sys
+
+from bench.policies.cost import main
+
+sys.exit(main())
