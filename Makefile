@@ -7,8 +7,8 @@ STAMP := $(VENV)/.installed
 .PHONY: run test lint protos bench clean
 
 # The compiled twins (setup.py) are rebuilt when their sources change.
-TWINS := $(wildcard data_plane/*/*_c.pxd)
-TWIN_SOURCES := $(TWINS) $(patsubst %_c.pxd,%.py,$(TWINS)) $(wildcard data_plane/*/*.pyx)
+TWINS := $(wildcard data_plane/*_c.pxd data_plane/*/*_c.pxd)
+TWIN_SOURCES := $(TWINS) $(patsubst %_c.pxd,%.py,$(TWINS)) $(wildcard data_plane/*.pyx data_plane/*/*.pyx)
 
 $(STAMP): pyproject.toml setup.py $(TWIN_SOURCES)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

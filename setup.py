@@ -20,6 +20,7 @@ from setuptools.command.build_py import build_py
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 EXTENSIONS = [
+    "data_plane/access_lines.py",
     "data_plane/http/heads.py",
     "data_plane/limits/spin_lock.pyx",
 ]

@@ -1,12 +1,9 @@
 """The node's access log: one JSON line per request, buffered per worker.
 
 A request costs one tuple of values it already has, appended to a list; the lines are
-formatted in batches, one `%` per line into bytes from pieces encoded once (route,
-service and target names, the config's tail, the second's timestamp), and written once
-64 KiB are held, at the worker's once-a-second tick, or when the worker stops. Text from
-the client (method, path, host) is escaped only when it holds a byte JSON cannot carry
-as it is, found by one search over the whole batch; the rest (ids, names, addresses,
-numbers) is plain by construction. `reopen` closes and opens the file again, for log
+made 64 requests at a time by data_plane/access_lines.py (compiled, or its pure-Python
+twin: the same bytes), and written once 64 KiB are held, at the worker's once-a-second
+tick, or when the worker stops. `reopen` closes and opens the file again, for log
 rotation (the node's supervisor asks every worker on SIGUSR1).
 
 Several workers share the destination: a file is opened with O_APPEND and every flush
@@ -17,14 +14,13 @@ ends, which the kernel keeps whole.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-import re
 import stat
 import time
-from operator import itemgetter
 from typing import TYPE_CHECKING, Any
+
+from data_plane.extensions import is_compiled, load
 
 if TYPE_CHECKING:
     from data_plane.balancing import Upstream
@@ -38,53 +34,10 @@ FLUSH_BYTES = 64 * 1024
 BATCH = 64  # requests held before their lines are formatted
 _PIPE_BUF = 4096  # select.PIPE_BUF on Linux: writes up to this size are never interleaved
 
-# Bytes a JSON string cannot hold as they are: quote, backslash, controls, non-ASCII.
-_UNSAFE = re.compile(rb'["\\\x00-\x1f\x7f-\xff]')
-
-# A line is the timestamp's second, then one of these two shapes (with and without an
-# upstream time); the names (route, service, target) and the tail (consumer to detail)
-# come encoded. The milliseconds are a float: `%d` truncates it as int() would.
-_LINE = (
-    b'%s.%03dZ","request_id":"%s","client":"%s","method":"%s","path":"%s","host":"%s",'
-    b'%s,"status":%d,"bytes_in":%d,"bytes_out":%d,'
-    b'"duration_ms":%.3f,"upstream_ms":%.3f,%s}\n'
-)
-_LINE_NO_UPSTREAM = _LINE.replace(b'"upstream_ms":%.3f', b'"upstream_ms":null')
-_NAMES = b'"route":%s,"service":%s,"target":%s'
-_TAIL = b'"consumer":%s,"tenant":%s,"config":"%s","version":%d,"error":%s,"detail":%s'
-_SIDES = (b"active", b"candidate")
-_NULL = b"null"
-_QUESTION = ord("?")
-
-# The client's text in a record (see `AccessLog.exchange`), and the bytes it may hold
-# as they are in a JSON string.
-_METHOD, _PATH, _HOST = itemgetter(3), itemgetter(4), itemgetter(5)
-_PLAIN_BYTES = bytes(c for c in range(0x20, 0x7F) if c not in b'"\\')
-
-
-def text(value: bytes) -> bytes:
-    """`value` as the inside of a JSON string (escaped only when it must be)."""
-    if _UNSAFE.search(value) is None:
-        return value
-    return json.dumps(value.decode("utf-8", "replace")).encode("ascii")[1:-1]
-
-
-def string(value: str | None) -> bytes:
-    """A JSON string (or null) of `value`; names from the config are encoded once."""
-    if value is None:
-        return _NULL
-    encoded = _STRINGS.get(value)
-    if encoded is None:
-        if len(_STRINGS) >= _STRINGS_SIZE:
-            _STRINGS.clear()
-        encoded = _STRINGS[value] = json.dumps(value).encode("ascii")
-    return encoded
-
-
-# Route, service, target, consumer and tenant names as JSON: a few per config, bounded.
-_STRINGS: dict[str, bytes] = {}
-_STRINGS_SIZE = 4096
-_TAILS_SIZE = 16  # versions a worker serves at once: an active one and a candidate
+# The lines are made by the compiled twin of data_plane/access_lines.py when it is built.
+_lines = load("data_plane.access_lines")
+COMPILED = is_compiled(_lines)
+text = _lines.text  # the client's text as the inside of a JSON string
 
 
 class AccessLog:
@@ -92,10 +45,8 @@ class AccessLog:
 
     __slots__ = (
         "_fd",
+        "_lines",
         "_pieces",
-        "_second",
-        "_stamp",
-        "_tails",
         "held",
         "lines",
         "path",
@@ -110,10 +61,7 @@ class AccessLog:
         self.held = 0  # bytes in `lines`
         # 0: a flush is written at once (a file); else in pieces of at most this many bytes
         self._fd, self._pieces = _open(path)
-        self._second = -1
-        self._stamp = b""
-        # The tail of a line without consumer and error, by version * 2 + side
-        self._tails: dict[int, bytes] = {}
+        self._lines = _lines.Lines()
 
     # ------------------------------------------------------------ requests
 
@@ -156,58 +104,7 @@ class AccessLog:
     def _format(self) -> None:
         """Make the lines of the held requests; write them once 64 KiB are held."""
         records, self.records = self.records, []
-        # One look at all the client's text of the batch: escape line by line only when
-        # something in it needs it (rare: the parser refuses most such bytes).
-        plain = not b"".join(
-            [*map(_METHOD, records), *map(_PATH, records), *map(_HOST, records)]
-        ).translate(None, _PLAIN_BYTES)
-        tails = self._tails
-        second, stamp = self._second, self._stamp
-        # Requests in a row mostly share their route and target: encoded once for them.
-        last_plan: Any = None
-        last_target: Any = None
-        names = b'"route":null,"service":null,"target":null'
-        lines = []
-        for (
-            now, request_id, client, method, path, host, plan, target, status,
-            bytes_in, bytes_out, duration, upstream, call, version, side, error,
-        ) in records:  # fmt: skip
-            if int(now) != second:
-                second = int(now)
-                stamp = (
-                    b'{"ts":"%s' % time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)).encode()
-                )
-            if _QUESTION in path:  # an int: `b"?" in` costs six times as much
-                path = path.partition(b"?")[0]  # the query may carry credentials: not logged
-            if not plain:
-                method, path, host = text(method), text(path), text(host)
-            if plan is not last_plan or target is not last_target:
-                last_plan, last_target = plan, target
-                names = _NAMES % (
-                    _NULL if plan is None else string(plan.name),
-                    _NULL if plan is None else string(plan.service.name),
-                    _NULL if target is None else string(target.address),
-                )
-            if error is None and (call is None or (call.consumer is None and call.tenant is None)):
-                tail = tails.get(version * 2 + side)
-                if tail is None:
-                    if len(tails) >= _TAILS_SIZE:
-                        tails.clear()
-                    tail = tails[version * 2 + side] = _tail(None, side, version, None)
-            else:
-                tail = _tail(call, side, version, error)
-            if upstream < 0:
-                lines.append(_LINE_NO_UPSTREAM % (
-                    stamp, (now - second) * 1000, request_id, client, method, path, host,
-                    names, status, bytes_in, bytes_out, duration * 1000, tail,
-                ))  # fmt: skip
-            else:
-                lines.append(_LINE % (
-                    stamp, (now - second) * 1000, request_id, client, method, path, host,
-                    names, status, bytes_in, bytes_out, duration * 1000, upstream * 1000, tail,
-                ))  # fmt: skip
-        self._second, self._stamp = second, stamp
-        data = b"".join(lines)
+        data = self._lines.make(records)
         self.lines.append(data)
         self.held += len(data)
         if self.held >= FLUSH_BYTES:
@@ -267,18 +164,6 @@ class AccessLog:
             f"<AccessLog {self.path} requests={len(self.records)} held={self.held}"
             f" batches={len(self.lines)}>"
         )
-
-
-def _tail(call: Any, side: int, version: int, error: ProxyError | None) -> bytes:
-    """A line's fields from consumer to detail."""
-    return _TAIL % (
-        _NULL if call is None else string(call.consumer),
-        _NULL if call is None else string(call.tenant),
-        _SIDES[side],
-        version,
-        _NULL if error is None else string(error.code),
-        _NULL if error is None else string(error.detail or error.message),
-    )
 
 
 def _open(path: str) -> tuple[int, int]:

@@ -15,11 +15,13 @@ from typing import Any
 
 import pytest
 
+from data_plane import access_lines, access_log
 from data_plane.access_log import FLUSH_BYTES, AccessLog, text
 from data_plane.http.errors import BadRequest, ProxyError
 from tests.conftest import free_port
 from tests.data_plane.running_node import RunningNode, catch_all, read_responses
 from tests.data_plane.scripted_upstream import Respond, ScriptedUpstream, StreamBody
+from tests.data_plane.test_access_lines import compiled_or_skip
 
 FIELDS = {
     "ts", "request_id", "client", "method", "path", "host", "route", "service", "target",
@@ -383,6 +385,13 @@ def logged_request(
     )  # fmt: skip
 
 
+@pytest.fixture(params=["pure", "compiled"])
+def twin(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The access log makes its lines with the pure twin, then with the compiled one."""
+    lines_module = access_lines if request.param == "pure" else compiled_or_skip()
+    monkeypatch.setattr(access_log, "_lines", lines_module)
+
+
 HOSTILE = [
     b'"quoted"', b"back\\slash", b"ctl\x00\x01\x1f\x7f", b"tab\tnew\nline\r", b"\xff\xfe\xc3",
     b"\xe2\x80\xa8line\xe2\x80\xa9sep", b"caf\xc3\xa9", b'\\"},{"status":1', b"",
@@ -391,7 +400,7 @@ HOSTILE = [
 
 @pytest.mark.parametrize("hostile", HOSTILE)
 def test_hostile_client_text_makes_valid_lines_that_say_what_was_sent(
-    tmp_path: Path, hostile: bytes
+    tmp_path: Path, hostile: bytes, twin: None
 ) -> None:
     path = tmp_path / "access.log"
     access_log = AccessLog(str(path))
@@ -416,7 +425,7 @@ def test_hostile_client_text_makes_valid_lines_that_say_what_was_sent(
         assert (line["target"], line["version"], line["config"]) == ("10.0.0.1:80", 5, "active")
 
 
-def test_plain_client_text_is_written_as_it_came(tmp_path: Path) -> None:
+def test_plain_client_text_is_written_as_it_came(tmp_path: Path, twin: None) -> None:
     path = tmp_path / "access.log"
     access_log = AccessLog(str(path))
     access_log.exchange(
@@ -427,7 +436,7 @@ def test_plain_client_text_is_written_as_it_came(tmp_path: Path) -> None:
     assert b'"method":"PATCH","path":"/a-b_c.~/%7E!$&\'()*+,;=:@","host":"[::1]:8080"' in raw
 
 
-def test_names_and_errors_from_anywhere_are_encoded_as_json(tmp_path: Path) -> None:
+def test_names_and_errors_from_anywhere_are_encoded_as_json(tmp_path: Path, twin: None) -> None:
     path = tmp_path / "access.log"
     access_log = AccessLog(str(path))
     route = 'r"\\\u2028\u00e9'
