@@ -16,17 +16,18 @@ import logging
 
 from fleetgate_pb import config_pb2 as pb
 
-from data_plane.config.document import ConfigFileError, read_gateway_file
+from data_plane.config.document import ConfigFileError, read_gateway_snapshot
 from data_plane.config.errors import ConfigInvalid
-from data_plane.config.snapshot import build_snapshot
+from data_plane.config.validate import SnapshotChecks
 from data_plane.node import Node
 
 log = logging.getLogger("fleetgate.standalone")
 
 
-def load_config_file(path: str) -> pb.Snapshot:
-    """The snapshot of the declarative file at `path`; raises ConfigFileError."""
-    return build_snapshot(read_gateway_file(path))
+def load_config_file(path: str, checks: SnapshotChecks | None = None) -> pb.Snapshot:
+    """The snapshot of the declarative file at `path`; raises ConfigFileError.
+    `checks`: what the checks of the previous load left, to check only what changed."""
+    return read_gateway_snapshot(path, checks)
 
 
 class ConfigFile:
@@ -36,10 +37,11 @@ class ConfigFile:
         self.path = path
         self.version = 0
         self.hash = ""
+        self.checks = SnapshotChecks()  # a reload checks only the routes that changed
 
     def load(self) -> pb.Snapshot:
         """The file's snapshot, numbered: a new content hash is the next version."""
-        snapshot = load_config_file(self.path)
+        snapshot = load_config_file(self.path, self.checks)
         if snapshot.hash != self.hash:
             self.version += 1
             self.hash = snapshot.hash

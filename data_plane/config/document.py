@@ -11,17 +11,19 @@ would keep the last one silently.
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
+from fleetgate_pb import config_pb2 as pb
 from pydantic import ValidationError
 
+from .errors import ConfigError
 from .model import ENTITY_KINDS, GatewayConfig
 from .snapshot import build_snapshot
-from .validate import MISSING_KEY, check_snapshot
+from .validate import MISSING_KEY, SnapshotChecks, check_snapshot
 
 STDIN = "-"
 # pydantic's wording for the two mistakes operators make most, in the gateway's words.
@@ -205,6 +207,12 @@ def check_document(document: Document, *, for_store: bool = False) -> GatewayCon
     `for_store`: the file goes to the admin API, where a certificate given by its
     `key_sha256` alone keeps the stored key; a node's own file must hold every key.
     """
+    return _checked(document, for_store, check_snapshot)[0]
+
+
+def _checked(
+    document: Document, for_store: bool, check: Callable[[pb.Snapshot], list[ConfigError]]
+) -> tuple[GatewayConfig, pb.Snapshot]:
     try:
         config = GatewayConfig.model_validate(document.data)
     except ValidationError as exc:
@@ -213,7 +221,8 @@ def check_document(document: Document, *, for_store: bool = False) -> GatewayCon
             for error in exc.errors()
         ]
         raise ConfigFileError(document.path, problems) from None
-    errors = check_snapshot(build_snapshot(config))
+    snapshot = build_snapshot(config)
+    errors = check(snapshot)
     if for_store:
         errors = [e for e in errors if e.message != MISSING_KEY]
     if errors:
@@ -221,10 +230,18 @@ def check_document(document: Document, *, for_store: bool = False) -> GatewayCon
             document.problem(document.loc_of(e.field), e.message, field=e.field) for e in errors
         ]
         raise ConfigFileError(document.path, problems)
-    return config
+    return config, snapshot
 
 
 def read_gateway_file(path: str, *, for_store: bool = False) -> GatewayConfig:
     """The declarative file at `path` ('-' for stdin), checked as the admin API and nodes
     check it; raises ConfigFileError naming the file and the line of every problem."""
     return check_document(read_document(path), for_store=for_store)
+
+
+def read_gateway_snapshot(path: str, checks: SnapshotChecks | None = None) -> pb.Snapshot:
+    """The snapshot of the declarative file at `path`, checked as `read_gateway_file`
+    checks it; `checks`: what the previous file that passed left (a reload checks only
+    the routes that changed). Raises ConfigFileError."""
+    check = check_snapshot if checks is None else checks.check
+    return _checked(read_document(path), False, check)[1]
