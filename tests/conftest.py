@@ -9,14 +9,18 @@ from __future__ import annotations
 import contextlib
 import os
 import random
+import shutil
 import socket
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
 if TYPE_CHECKING:
+    from fastapi import FastAPI
+
     from control_plane.store.db import Database
 
 POSTGRES_ADMIN_URL = os.environ.get(
@@ -107,6 +111,82 @@ def postgres_url() -> Iterator[str]:
     """The URL of a new, empty PostgreSQL database, dropped after the test."""
     with new_postgres_database() as url:
         yield url
+
+
+# ---------------------------------------------------------------- migrated stores
+# Migrating a new store takes about 0.2 s on SQLite and most of a second on PostgreSQL
+# (creating the database included); the store tests need a migrated, empty store each,
+# not a new one. Tests of the migrations themselves take `postgres_url`.
+
+
+@pytest.fixture(scope="session")
+def migrated_sqlite_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An SQLite store at the latest revision, made once: tests copy it."""
+    from control_plane.store.migrate import upgrade
+
+    path = tmp_path_factory.mktemp("migrated") / "store.db"
+    upgrade(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture
+def migrated_sqlite_url(migrated_sqlite_file: Path, tmp_path: Path) -> str:
+    """A migrated, empty SQLite store of the test's own: `fleetgate.db` in `tmp_path`."""
+    path = tmp_path / "fleetgate.db"
+    shutil.copyfile(migrated_sqlite_file, path)
+    return f"sqlite:///{path}"
+
+
+@pytest.fixture(scope="session")
+def postgres_store() -> Iterator[str]:
+    """One migrated PostgreSQL database for the session, emptied for each test using it."""
+    from control_plane.store.migrate import upgrade
+
+    with new_postgres_database("fleetgate_store") as url:
+        upgrade(url)
+        yield url
+
+
+def empty_postgres(url: str) -> None:
+    """Every table emptied, the schema (and Alembic's version) kept."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
+    try:
+        with engine.begin() as conn:
+            tables = conn.execute(
+                text("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+            ).scalars()
+            names = ", ".join(f'"{t}"' for t in tables if t != "alembic_version")
+            if names:
+                conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture
+def migrated_postgres_url(postgres_store: str) -> str:
+    """The session's migrated PostgreSQL store, emptied."""
+    empty_postgres(postgres_store)
+    return postgres_store
+
+
+@pytest.fixture(scope="session")
+def admin_app(tmp_path_factory: pytest.TempPathFactory) -> FastAPI:
+    """One admin application for the session: FastAPI takes most of a second to build one.
+
+    Everything it serves comes from `app.state.plane`, which each test sets to its own
+    before entering a TestClient (whose lifespan reads it).
+    """
+    from control_plane.admin_auth import AdminAuth
+    from control_plane.api.app import create_app
+    from control_plane.plane import ControlPlane
+    from control_plane.settings import ControlPlaneSettings
+    from control_plane.store.db import Database
+
+    url = f"sqlite:///{tmp_path_factory.mktemp('app') / 'unused.db'}"
+    unused = ControlPlaneSettings(db=url)
+    return create_app(ControlPlane.build(unused, Database(url), AdminAuth.for_token("unused")))
 
 
 @pytest.fixture

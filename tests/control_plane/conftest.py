@@ -5,64 +5,29 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, text
 
 from control_plane.admin_auth import AdminAuth
-from control_plane.api.app import create_app
 from control_plane.plane import ControlPlane
 from control_plane.releases import ReleaseMaker
 from control_plane.settings import ControlPlaneSettings
 from control_plane.store.db import Database
-from control_plane.store.migrate import upgrade
-from tests.conftest import new_postgres_database, open_store
+from tests.conftest import open_store
 
 TOKEN = "test-admin-token-7f3a9c2e5b1d4f60"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 RELEASE_WAIT = 10.0  # seconds; a release is due 50 ms after the last change, 1 s at most
 
 
-@pytest.fixture(scope="session")
-def postgres_store() -> Iterator[str]:
-    """One migrated PostgreSQL database for the session's API tests, emptied before each.
-
-    Creating and migrating a database takes most of a second; the migration tests
-    themselves use a fresh one each (`postgres_url`).
-    """
-    with new_postgres_database("fleetgate_cp") as url:
-        upgrade(url)
-        yield url
-
-
-def empty_postgres(url: str) -> None:
-    """Every table emptied, the schema (and Alembic's version) kept."""
-    engine = create_engine(url)
-    try:
-        with engine.begin() as conn:
-            tables = conn.execute(
-                text("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
-            ).scalars()
-            names = ", ".join(f'"{t}"' for t in tables if t != "alembic_version")
-            if names:
-                conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
-    finally:
-        engine.dispose()
-
-
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+def db_url(request: pytest.FixtureRequest) -> str:
     """An empty, migrated store: an SQLite file, or the session's PostgreSQL database."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'fleetgate.db'}"
-        upgrade(url)
-        return url
-    url = request.getfixturevalue("postgres_store")
-    empty_postgres(url)
+    fixture = "migrated_sqlite_url" if request.param == "sqlite" else "migrated_postgres_url"
+    url: str = request.getfixturevalue(fixture)
     return url
 
 
@@ -73,10 +38,9 @@ def db(db_url: str) -> Iterator[Database]:
 
 
 @pytest.fixture
-def postgres_db(postgres_store: str) -> Iterator[Database]:
+def postgres_db(migrated_postgres_url: str) -> Iterator[Database]:
     """The session's PostgreSQL store, emptied: for what only PostgreSQL does."""
-    empty_postgres(postgres_store)
-    with open_store(postgres_store) as database:
+    with open_store(migrated_postgres_url) as database:
         yield database
 
 
@@ -87,19 +51,6 @@ def plane(db: Database, db_url: str) -> ControlPlane:
     releases = ReleaseMaker(db, quiet=0.002, longest=0.05)
     return ControlPlane.build(
         ControlPlaneSettings(db=db_url), db, AdminAuth.for_token(TOKEN), releases
-    )
-
-
-@pytest.fixture(scope="session")
-def admin_app(tmp_path_factory: pytest.TempPathFactory) -> FastAPI:
-    """One admin application for the session: FastAPI takes a while to build one.
-
-    Everything it serves comes from `app.state.plane`, which each test sets to its own.
-    """
-    url = f"sqlite:///{tmp_path_factory.mktemp('app') / 'unused.db'}"
-    db = Database(url)
-    return create_app(
-        ControlPlane.build(ControlPlaneSettings(db=url), db, AdminAuth.for_token(TOKEN))
     )
 
 

@@ -20,7 +20,7 @@ from tests.conftest import free_port
 from tests.tls.pki import Authority
 
 from .. import loopback_http
-from .conftest import empty_postgres
+from ..conftest import empty_postgres
 
 pytestmark = pytest.mark.e2e
 

@@ -3,27 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from control_plane.store.db import Database
-from control_plane.store.migrate import upgrade
 from tests.conftest import open_store
 
 
 @pytest.fixture
-def sqlite_db(tmp_path: Path) -> Iterator[Database]:
-    url = f"sqlite:///{tmp_path / 'store.db'}"
-    upgrade(url)
-    with open_store(url) as db:
+def sqlite_db(migrated_sqlite_url: str) -> Iterator[Database]:
+    with open_store(migrated_sqlite_url) as db:
         yield db
 
 
 @pytest.fixture
-def postgres_db(postgres_url: str) -> Iterator[Database]:
-    upgrade(postgres_url)
-    with open_store(postgres_url) as db:
+def postgres_db(migrated_postgres_url: str) -> Iterator[Database]:
+    with open_store(migrated_postgres_url) as db:
         yield db
 
 

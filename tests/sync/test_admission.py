@@ -7,10 +7,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from control_plane.admin_auth import AdminAuth
-from control_plane.api.app import create_app
 from control_plane.plane import ControlPlane
 from control_plane.settings import ControlPlaneSettings
 from control_plane.store.db import Database
@@ -40,10 +40,10 @@ def store(sqlite_db: Database) -> Database:
 
 
 @pytest.fixture
-def api(store: Database) -> Iterator[TestClient]:
+def api(store: Database, admin_app: FastAPI) -> Iterator[TestClient]:
     settings = ControlPlaneSettings(db=str(store.url), node_offline_after=30)
-    plane = ControlPlane.build(settings, store, AdminAuth.for_token(TOKEN))
-    with TestClient(create_app(plane), headers=AUTH) as client:
+    admin_app.state.plane = ControlPlane.build(settings, store, AdminAuth.for_token(TOKEN))
+    with TestClient(admin_app, headers=AUTH) as client:
         client.post("/api/v1/services", json=SERVICE).raise_for_status()
         yield client
 

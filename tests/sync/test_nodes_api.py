@@ -6,10 +6,10 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from control_plane.admin_auth import AdminAuth
-from control_plane.api.app import create_app
 from control_plane.plane import ControlPlane
 from control_plane.settings import ControlPlaneSettings
 from control_plane.store.db import Database
@@ -26,10 +26,10 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
 @pytest.fixture
-def api(sqlite_db: Database) -> Iterator[TestClient]:
+def api(sqlite_db: Database, admin_app: FastAPI) -> Iterator[TestClient]:
     settings = ControlPlaneSettings(db=str(sqlite_db.url), node_offline_after=30)
-    plane = ControlPlane.build(settings, sqlite_db, AdminAuth.for_token(TOKEN))
-    with TestClient(create_app(plane)) as client:
+    admin_app.state.plane = ControlPlane.build(settings, sqlite_db, AdminAuth.for_token(TOKEN))
+    with TestClient(admin_app) as client:
         yield client
 
 
