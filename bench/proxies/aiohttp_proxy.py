@@ -5,12 +5,12 @@ Run: python -m bench.proxies.aiohttp_proxy --listen 127.0.0.1:8080 --upstream 12
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import AsyncIterator
 
 import aiohttp
 from aiohttp import web
 
+from bench.proxies.arguments import proxy_arguments
 from bench.proxies.hop_by_hop import end_to_end
 
 SESSION = web.AppKey("session", aiohttp.ClientSession)
@@ -56,11 +56,8 @@ def make_app(upstream: str) -> web.Application:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--listen", required=True, help="HOST:PORT to serve on")
-    parser.add_argument("--upstream", required=True, help="HOST:PORT to forward to")
-    args = parser.parse_args()
-    host, _, port = args.listen.rpartition(":")
+    args = proxy_arguments(__doc__.splitlines()[0])
+    host, port = args.listen
     loop = None
     try:
         # aiohttp deployments commonly run on uvloop (GunicornUVLoopWebWorker).
@@ -70,7 +67,12 @@ def main() -> None:
     except ImportError:
         pass
     web.run_app(
-        make_app(args.upstream), host=host, port=int(port), access_log=None, print=None, loop=loop
+        make_app(args.upstream_address),
+        host=host,
+        port=port,
+        access_log=None,
+        print=None,
+        loop=loop,
     )
 
 

@@ -12,13 +12,14 @@ Run: python -m bench.proxies.bare_proxy --listen 127.0.0.1:8080 --upstream 127.0
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 from collections import deque
 from typing import cast
 
 import httptools
 import uvloop
+
+from bench.proxies.arguments import proxy_arguments
 
 HOP_BY_HOP = frozenset(
     {
@@ -207,23 +208,16 @@ class Proxy:
         client.attached(upstream)
 
 
-async def serve(listen: str, upstream: str) -> None:
+async def serve(listen: tuple[str, int], upstream: tuple[str, int]) -> None:
     loop = asyncio.get_running_loop()
-    host, _, port = upstream.rpartition(":")
-    proxy = Proxy(loop, host, int(port))
-    listen_host, _, listen_port = listen.rpartition(":")
-    server = await loop.create_server(
-        lambda: Client(proxy), listen_host, int(listen_port), backlog=4096
-    )
+    proxy = Proxy(loop, *upstream)
+    server = await loop.create_server(lambda: Client(proxy), *listen, backlog=4096)
     async with server:
         await server.serve_forever()
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--listen", required=True, help="HOST:PORT to serve on")
-    parser.add_argument("--upstream", required=True, help="HOST:PORT to forward to")
-    args = parser.parse_args()
+    args = proxy_arguments(__doc__.splitlines()[0])
     uvloop.run(serve(args.listen, args.upstream))
 
 

@@ -6,7 +6,6 @@ Served by uvicorn, which picks uvloop and httptools when they are installed.
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -16,6 +15,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import StreamingResponse
 from starlette.background import BackgroundTask
 
+from bench.proxies.arguments import proxy_arguments
 from bench.proxies.hop_by_hop import end_to_end
 
 METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
@@ -59,13 +59,14 @@ def make_app(upstream: str) -> FastAPI:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--listen", required=True, help="HOST:PORT to serve on")
-    parser.add_argument("--upstream", required=True, help="HOST:PORT to forward to")
-    args = parser.parse_args()
-    host, _, port = args.listen.rpartition(":")
+    args = proxy_arguments(__doc__.splitlines()[0])
+    host, port = args.listen
     uvicorn.run(
-        make_app(args.upstream), host=host, port=int(port), access_log=False, log_level="warning"
+        make_app(args.upstream_address),
+        host=host,
+        port=port,
+        access_log=False,
+        log_level="warning",
     )
 
 
