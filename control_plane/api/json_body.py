@@ -11,6 +11,7 @@ a body over `MAX_BODY_BYTES` is 413 before it is read in full.
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
 from typing import Any
 
 from starlette.requests import Request
@@ -52,17 +53,22 @@ class AdminRequest(Request):
             declared = self.headers.get("content-length", "")
             if declared.isascii() and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
                 raise TooLarge(f"the body is over {MAX_BODY_BYTES} bytes")
-            chunks: list[bytes] = []
-            size = 0
-            async for chunk in self.stream():
-                size += len(chunk)
-                if size > MAX_BODY_BYTES:
-                    raise TooLarge(f"the body is over {MAX_BODY_BYTES} bytes")
-                chunks.append(chunk)
-            self._body = b"".join(chunks)
+            self._body = await read_bounded(self.stream(), MAX_BODY_BYTES, "the body")
         return self._body
 
     async def json(self) -> Any:
         if not hasattr(self, "_json"):
             self._json = strict_loads(await self.body())
         return self._json
+
+
+async def read_bounded(chunks: AsyncIterator[bytes], limit: int, what: str) -> bytes:
+    """All of a request's body, refused (TooLarge) as soon as it is over `limit` bytes."""
+    read: list[bytes] = []
+    size = 0
+    async for chunk in chunks:
+        size += len(chunk)
+        if size > limit:
+            raise TooLarge(f"{what} is over {limit} bytes")
+        read.append(chunk)
+    return b"".join(read)

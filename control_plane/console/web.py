@@ -18,7 +18,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
-from ..errors import TooLarge
+from ..api.json_body import read_bounded
 from .sessions import SESSION_COOKIE, ConsoleSessions
 
 HERE = Path(__file__).parent
@@ -93,16 +93,10 @@ async def read_form(request: Request) -> dict[str, str]:
         "application/x-www-form-urlencoded"
     ):
         raise FormRefused("not a form post")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_FORM_BYTES:
-            raise TooLarge(f"the form is over {MAX_FORM_BYTES} bytes")
-        chunks.append(chunk)
+    body = await read_bounded(request.stream(), MAX_FORM_BYTES, "the form")
     try:
         pairs = parse_qsl(
-            b"".join(chunks).decode(),
+            body.decode(),
             keep_blank_values=True,
             strict_parsing=False,
             max_num_fields=MAX_FORM_FIELDS,
