@@ -21,6 +21,7 @@ import hashlib
 import logging
 import random
 import time
+from typing import Any
 
 from .gcra import Window, WindowState, state
 
@@ -32,6 +33,8 @@ REDIS_PREFIX_VARIABLE = "FLEETGATE_REDIS_KEY_PREFIX"
 BACKOFF_FIRST = 0.1
 BACKOFF_MAX = 5.0
 POOL_SIZE = 64
+# A decision waiting to be sent: its keys, its arguments, and where its reply goes
+Pending = tuple[list[str], list[int | str], "asyncio.Future[list[int]]"]
 
 # KEYS: one hash per key, then the monthly quota's counter when ARGV[1] > 0.
 # ARGV: the quota (0: none), the quota counter's expiry (unix seconds), then per hash
@@ -141,6 +144,10 @@ class RedisBackend:
             socket_timeout=1.0,
             retry_on_timeout=False,
         )
+        # Decisions waiting for this turn of the loop to end, to leave in one pipeline
+        self._batch: list[Pending] | None = None
+        self._sending: set[asyncio.Task[None]] = set()
+        self._alone = False  # a decision is in flight on its own
         # Per-worker state
         self.up = True
         self.retry_at = 0.0  # monotonic time of the next try while down
@@ -192,6 +199,25 @@ class RedisBackend:
         return outcome, states
 
     async def _run(self, keys: list[str], args: list[int | str]) -> list[int]:
+        """The script's reply for one decision. Alone (nothing else waiting or in flight)
+        it goes at once, in the caller's task; otherwise with the other decisions of the
+        same turn of the event loop, in one pipeline, which costs a third of the CPU of
+        as many separate commands."""
+        if self._batch is None and not self._sending and not self._alone:
+            self._alone = True
+            try:
+                return await self._run_alone(keys, args)
+            finally:
+                self._alone = False
+        future: asyncio.Future[list[int]] = asyncio.get_running_loop().create_future()
+        batch = self._batch
+        if batch is None:
+            batch = self._batch = []
+            asyncio.get_running_loop().call_soon(self._flush)
+        batch.append((keys, args, future))
+        return await future
+
+    async def _run_alone(self, keys: list[str], args: list[int | str]) -> list[int]:
         try:
             reply = await self.client.evalsha(SCRIPT_SHA, len(keys), *keys, *args)
         except self._no_script:
@@ -199,6 +225,52 @@ class RedisBackend:
             await self.client.script_load(SCRIPT)
             reply = await self.client.evalsha(SCRIPT_SHA, len(keys), *keys, *args)
         return list(reply)
+
+    def _flush(self) -> None:
+        batch, self._batch = self._batch or [], None
+        # Decisions whose deadline passed before the batch left need no round trip.
+        live = [item for item in batch if not item[2].done()]
+        if live:
+            task = asyncio.ensure_future(self._send(live))
+            self._sending.add(task)
+            task.add_done_callback(self._sending.discard)
+
+    async def _send(self, batch: list[Pending]) -> None:
+        try:
+            replies = await self._pipeline(batch)
+        except BaseException as exc:
+            for _, _, future in batch:
+                if not future.done():
+                    future.set_exception(exc)
+            if not isinstance(exc, Exception):
+                raise
+            return
+        for (_, _, future), reply in zip(batch, replies, strict=True):
+            if future.done():
+                continue  # its deadline passed meanwhile
+            if isinstance(reply, BaseException):
+                future.set_exception(reply)
+            else:
+                future.set_result(list(reply))
+
+    async def _pipeline(self, batch: list[Pending]) -> list[Any]:
+        """One EVALSHA per decision in one pipeline (one connection of the pool, one
+        round trip); after a NOSCRIPT (a restarted or flushed Redis) the script is
+        loaded again, once, and those decisions are sent again."""
+        replies = await self._evalsha(batch)
+        unknown = [i for i, reply in enumerate(replies) if isinstance(reply, self._no_script)]
+        if unknown:
+            await self.client.script_load(SCRIPT)
+            again = await self._evalsha([batch[i] for i in unknown])
+            for i, reply in zip(unknown, again, strict=True):
+                replies[i] = reply
+        return replies
+
+    async def _evalsha(self, batch: list[Pending]) -> list[Any]:
+        async with self.client.pipeline(transaction=False) as pipe:
+            for keys, args, _ in batch:
+                pipe.evalsha(SCRIPT_SHA, len(keys), *keys, *args)
+            return list(await pipe.execute(raise_on_error=False))
 
     def _failed(self, exc: BaseException) -> None:
         self.errors += 1

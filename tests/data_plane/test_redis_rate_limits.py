@@ -7,6 +7,7 @@ prefix; the fault tests start a Redis of their own, which they stop, slow down
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import shutil
@@ -21,6 +22,8 @@ from typing import Any
 import pytest
 import redis
 
+from data_plane.limits.gcra import Window
+from data_plane.limits.redis_backend import ADMITTED, REFUSED, BackendUnavailable, RedisBackend
 from tests.conftest import free_port, service_missing
 from tests.data_plane.running_node import RunningNode
 from tests.data_plane.scripted_upstream import ScriptedUpstream
@@ -275,3 +278,59 @@ def test_a_redis_route_on_a_node_without_redis_is_refused(
         assert node.status("/ready")[0] != 200
     finally:
         node.stop()
+
+
+# ---------------------------------------------------------------- decisions at once, in process
+
+
+def decide_at_once(url: str, prefix: str, count: int, deadline: float = 1.0) -> list[object]:
+    """`count` decisions on one key (LIMIT per hour) started in one turn of the loop:
+    each is ADMITTED, REFUSED or the BackendUnavailable it raised."""
+
+    async def run() -> list[object]:
+        backend = RedisBackend(url, prefix=prefix)
+        windows = [(Window.of(2, LIMIT, backend.ticks_per_second),)]
+        key = backend.key("k", "k")
+        try:
+            results = await asyncio.gather(
+                *(backend.decide([key], windows, deadline) for _ in range(count)),
+                return_exceptions=True,
+            )
+        finally:
+            await backend.close()
+        return [r if isinstance(r, BaseException) else r[0] for r in results]
+
+    return asyncio.run(run())
+
+
+def test_decisions_made_at_once_leave_together_and_admit_exactly_the_limit(
+    redis_url: str, prefix: str
+) -> None:
+    outcomes = decide_at_once(redis_url, prefix, 3 * LIMIT)
+    assert outcomes.count(ADMITTED) == LIMIT
+    assert outcomes.count(REFUSED) == 2 * LIMIT
+
+
+def test_decisions_made_at_once_after_a_flush_load_the_script_again(tmp_path: Path) -> None:
+    own = OwnRedis(tmp_path).start()
+    try:
+        assert decide_at_once(own.url, "flushed", 3)[0] == ADMITTED
+        own.client().script_flush()
+        assert decide_at_once(own.url, "flushed", 10) == [ADMITTED] * 10
+    finally:
+        own.stop()
+
+
+def test_decisions_made_at_once_on_a_slow_redis_all_miss_their_deadline(tmp_path: Path) -> None:
+    own = OwnRedis(tmp_path).start()
+    try:
+        sleeper = threading.Thread(
+            target=lambda: own.client().execute_command("DEBUG", "SLEEP", 0.5)
+        )
+        sleeper.start()
+        time.sleep(0.1)  # DEBUG SLEEP holds Redis from now on
+        outcomes = decide_at_once(own.url, "slow", 8, deadline=0.05)
+        sleeper.join()
+        assert all(isinstance(o, BackendUnavailable) for o in outcomes)
+    finally:
+        own.stop()
