@@ -11,8 +11,8 @@ Each read is fed to the parser in one call and its events taken in a loop: a hea
 (parsed, checked and normalized in one call of the compiled head path) starts an
 exchange; body pieces and the end of the body go to the exchange whose body it is.
 What the connection hands its exchanges is narrow: a `RequestHead`, then each body
-piece and the end of the body. After a 101 the tunnel takes
-the transport over (tunnel.py); this protocol then only hears that it closed.
+piece and the end of the body. After a 101 the tunnel takes the transport over
+(tunnel.py); this protocol then only hears that it closed.
 """
 
 from __future__ import annotations
