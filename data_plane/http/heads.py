@@ -983,7 +983,7 @@ def fields_block(
     """
     parts: list[bytes] = []
     for name, value in head.headers:
-        parts.append(name + b": " + value + _CRLF)
+        parts += (name, b": ", value, _CRLF)
     forwarded_for = client if head.forwarded_for is None else head.forwarded_for + b", " + client
     via = VIA if head.via is None else head.via + b", " + VIA
     parts += (
@@ -1061,12 +1061,12 @@ def reply_head(
         if kind < 0:
             kind = _kind_of(name, _RESPONSE_FIELDS, kinds)
         if kind == _OTHER:
-            parts.append(name + b": " + value + _CRLF)
+            parts += (name, b": ", value, _CRLF)
         elif kind == _LENGTH:
             length = value
         elif kind == _DATE:
             has_date = True
-            parts.append(name + b": " + value + _CRLF)
+            parts += (name, b": ", value, _CRLF)
         elif kind == _CODING:
             if value.strip().lower() != b"chunked":
                 raise BadUpstreamResponse(f"the upstream used the transfer coding {value!r}")
@@ -1086,7 +1086,7 @@ def reply_head(
         ]
         parts = parts[:2]
         for name, value in kept:
-            parts.append(name + b": " + value + _CRLF)
+            parts += (name, b": ", value, _CRLF)
     if not has_date:
         parts.append(date_line)
     parts.append(_VIA_LINE if via is None else b"Via: " + via + b", " + VIA + _CRLF)
@@ -1127,7 +1127,7 @@ def tunnel_head(fields: Headers, date_line: bytes, request_id: bytes) -> bytes:
             has_date = True
         if (lower in HOP_BY_HOP and lower not in _SWITCH_FIELDS) or lower == b"x-request-id":
             continue
-        parts.append(name + b": " + value + _CRLF)
+        parts += (name, b": ", value, _CRLF)
     if not has_date:
         parts.append(date_line)
     parts += (_VIA_LINE, _CRLF)
