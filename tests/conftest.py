@@ -148,18 +148,43 @@ def postgres_store() -> Iterator[str]:
 
 
 def empty_postgres(url: str) -> None:
-    """Every table emptied, the schema (and Alembic's version) kept."""
+    """Every table emptied and every sequence restarted, the schema (and Alembic's
+    version) kept.
+
+    DELETE with the foreign keys' triggers off for the transaction (a superuser's right,
+    which the test server gives) takes a few milliseconds; TRUNCATE makes new files for
+    every table and index, ten times that, and far more on a loaded machine.
+    """
     from sqlalchemy import create_engine, text
+    from sqlalchemy.exc import DBAPIError
 
     engine = create_engine(url)
     try:
         with engine.begin() as conn:
-            tables = conn.execute(
-                text("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+            tables = [
+                name
+                for name in conn.execute(
+                    text("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+                ).scalars()
+                if name != "alembic_version"
+            ]
+            sequences = conn.execute(
+                text(
+                    "SELECT sequence_name FROM information_schema.sequences"
+                    " WHERE sequence_schema = 'public'"
+                )
             ).scalars()
-            names = ", ".join(f'"{t}"' for t in tables if t != "alembic_version")
-            if names:
-                conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+            try:
+                with conn.begin_nested():
+                    conn.execute(text("SET LOCAL session_replication_role = replica"))
+                    for name in tables:
+                        conn.execute(text(f'DELETE FROM "{name}"'))
+            except DBAPIError:  # not a superuser: the slow way
+                names = ", ".join(f'"{name}"' for name in tables)
+                if names:
+                    conn.execute(text(f"TRUNCATE {names} CASCADE"))
+            for sequence in sequences:
+                conn.execute(text(f'ALTER SEQUENCE "{sequence}" RESTART'))
     finally:
         engine.dispose()
 
