@@ -126,8 +126,9 @@ class Lines:
         self._out = bytearray()  # the compiled twin's lines of one batch
         self._used = 0
 
-    def make(self, records: list[tuple[Any, ...]]) -> bytes:
-        """The lines of `records`, each as `AccessLog.exchange` holds a request."""
+    def make(self, records: list[tuple[Any, ...]], clock: float) -> bytes:
+        """The lines of `records`, each as `AccessLog.exchange` holds a request;
+        `clock`: what to add to a record's perf_counter() time to get the wall clock's."""
         # One look at all the client's text of the batch: escape line by line only when
         # something in it needs it (rare: the parser refuses most such bytes).
         plain = not b"".join(
@@ -142,9 +143,10 @@ class Lines:
         lines = []
         self._used = 0
         for (
-            now, request_id, client, method, path, host, plan, target, status,
+            ended, request_id, client, method, path, host, plan, target, status,
             bytes_in, bytes_out, duration, upstream, call, version, side, error,
         ) in records:  # fmt: skip
+            now = ended + clock
             if int(now) != second:
                 second = int(now)
                 stamp = (

@@ -31,10 +31,10 @@ cdef class Lines:
 
     @cython.locals(
         plain=bint, tails=dict, names=bytes, lines=list, line_tail=bytes, stamp=bytes,
-        path=bytes, method=bytes, host=bytes, data=bytes, now=double, second=cython.longlong,
+        path=bytes, method=bytes, host=bytes, data=bytes, now=double, ended=double, second=cython.longlong,
         elapsed=double,
     )
-    cpdef bytes make(self, list records)
+    cpdef bytes make(self, list records, double clock)
     cdef inline int _room(self, Py_ssize_t size) except -1
     @cython.locals(size=Py_ssize_t)
     cdef inline int _put(self, bytes piece) except -1

@@ -18,6 +18,7 @@ import logging
 import os
 import stat
 import time
+from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
 from data_plane.extensions import is_compiled, load
@@ -69,7 +70,7 @@ class AccessLog:
         self, exchange: Exchange, target: Upstream | None, status: int, duration: float
     ) -> None:
         """Hold the line of one request the proxy handled (answered, or given up);
-        `target`: the one its last try went to."""
+        `target`: the one its last try went to; `duration`: since `exchange.began`."""
         head = exchange.head
         state = exchange.conn.state
         side = exchange.side
@@ -81,7 +82,7 @@ class AccessLog:
             version, side = 0 if config is None else config.version, 0
         records = self.records
         records.append((
-            time.time(), exchange.request_id, exchange.conn.client_bytes,
+            exchange.began + duration, exchange.request_id, exchange.conn.client_bytes,
             head.method, head.target, head.host,
             exchange.plan, target or exchange.failed, status, exchange.body_bytes,
             exchange.bytes_out, duration, exchange.upstream_time, exchange.call,
@@ -93,7 +94,7 @@ class AccessLog:
     def refusal(self, request_id: bytes, client: bytes, error: ProxyError, version: int) -> None:
         """Hold the line of a request refused before it could be read whole (bad framing)."""
         self.records.append((
-            time.time(), request_id, client, b"", b"", b"",
+            perf_counter(), request_id, client, b"", b"", b"",
             None, None, error.status, 0, 0, 0.0, -1.0, None, version, 0, error,
         ))  # fmt: skip
         if len(self.records) >= BATCH:
@@ -104,7 +105,10 @@ class AccessLog:
     def _format(self) -> None:
         """Make the lines of the held requests; write them once 64 KiB are held."""
         records, self.records = self.records, []
-        data = self._lines.make(records)
+        # A request's time is its end on the perf_counter() clock (the exchange's own, so
+        # no clock is read for a request); the wall clock's is that plus this, read once
+        # for the batch (the lines of a second at most).
+        data = self._lines.make(records, time.time() - perf_counter())
         self.lines.append(data)
         self.held += len(data)
         if self.held >= FLUSH_BYTES:

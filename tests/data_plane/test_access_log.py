@@ -4,6 +4,7 @@ on SIGUSR1."""
 
 from __future__ import annotations
 
+import calendar
 import json
 import os
 import signal
@@ -380,8 +381,8 @@ def logged_request(
         head=SimpleNamespace(method=method, target=path, host=host),
         conn=SimpleNamespace(state=state, client_bytes=b"127.0.0.1"),
         plan=SimpleNamespace(name=route, service=SimpleNamespace(name="svc")),
-        side=0, request_id=b"rid", body_bytes=3, bytes_out=4, upstream_time=upstream_time,
-        call=call, error=error, failed=None,
+        side=0, began=time.perf_counter(), request_id=b"rid", body_bytes=3, bytes_out=4,
+        upstream_time=upstream_time, call=call, error=error, failed=None,
     )  # fmt: skip
 
 
@@ -434,6 +435,21 @@ def test_plain_client_text_is_written_as_it_came(tmp_path: Path, twin: None) -> 
     access_log.close()
     raw = path.read_bytes()
     assert b'"method":"PATCH","path":"/a-b_c.~/%7E!$&\'()*+,;=:@","host":"[::1]:8080"' in raw
+
+
+def test_the_time_of_a_line_is_the_request_s_end_on_the_wall_clock(tmp_path: Path) -> None:
+    path = tmp_path / "access.log"
+    access_log = AccessLog(str(path))
+    request = logged_request()
+    before = time.time()
+    access_log.exchange(request, None, 200, 3600.0)  # type: ignore[arg-type]
+    access_log.refusal(b"rid-2", b"::1", BadRequest("malformed"), 9)
+    access_log.close()
+    [line, refusal] = [json.loads(x) for x in path.read_text().splitlines()]
+    ended = calendar.timegm(time.strptime(line["ts"][:19], "%Y-%m-%dT%H:%M:%S"))
+    assert 3600 - 60 < ended - before < 3600 + 60  # began + the duration, not when logged
+    refused = calendar.timegm(time.strptime(refusal["ts"][:19], "%Y-%m-%dT%H:%M:%S"))
+    assert abs(refused - before) < 60
 
 
 def test_names_and_errors_from_anywhere_are_encoded_as_json(tmp_path: Path, twin: None) -> None:
