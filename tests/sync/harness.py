@@ -14,10 +14,12 @@ from fleetgate_pb import config_pb2, sync_pb2
 from fleetgate_pb import sync_pb2_grpc as pb_grpc
 from prometheus_client import CollectorRegistry
 
+from control_plane.store.db import Database
 from control_plane.sync import transport
 from control_plane.sync.cache import CachedRelease, SnapshotCache
 from control_plane.sync.metrics import SyncMetrics
 from control_plane.sync.service import ConfigSyncService
+from control_plane.sync.watcher import ReleaseWatcher
 from data_plane.config.model import GatewayConfig
 from data_plane.config.snapshot import build_snapshot
 from data_plane.sync.contract import SnapshotRef
@@ -198,3 +200,19 @@ class CheckingNode:
     async def wait_applied(self, version: int) -> None:
         while version not in self.applied:
             await self.changed.wait()
+
+
+@contextlib.asynccontextmanager
+async def notify_only_watcher(db: Database, cache: SnapshotCache) -> AsyncIterator[None]:
+    """A release watcher on `db` that polls once an hour, so only a NOTIFY brings news
+    in time; entered once it listens, cancelled on leaving."""
+    watcher = ReleaseWatcher(db, cache, poll_interval=3600)
+    task = asyncio.create_task(watcher.run())
+    try:
+        while not watcher.listening:
+            await asyncio.sleep(0.01)
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

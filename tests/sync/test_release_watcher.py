@@ -16,7 +16,7 @@ from control_plane.sync.cache import SnapshotCache
 from control_plane.sync.metrics import SyncMetrics
 from control_plane.sync.watcher import ReleaseWatcher
 
-from .harness import run, snapshot
+from .harness import notify_only_watcher, run, snapshot
 
 
 def store_release(db: Database, version: int) -> Release:
@@ -110,20 +110,11 @@ def test_notify_delivers_a_release_from_another_replica_without_polling(
 ) -> None:
     async def scenario() -> int:
         cache = SnapshotCache()
-        # Polling once an hour: only the NOTIFY can bring release 2 in time.
-        watcher = ReleaseWatcher(postgres_db, cache, poll_interval=3600)
-        task = asyncio.create_task(watcher.run())
-        try:
-            while not watcher.listening:
-                await asyncio.sleep(0.01)
+        async with notify_only_watcher(postgres_db, cache):
             await asyncio.to_thread(store_release, postgres_db, 1)
             await cache.wait_newer(0)
             await asyncio.to_thread(store_release, postgres_db, 2)
             return (await cache.wait_newer(1)).version
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
 
     assert run(scenario()) == 2
 

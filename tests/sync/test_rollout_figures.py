@@ -4,7 +4,6 @@ the lease that elects it (SQLite and PostgreSQL)."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import copy
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -25,10 +24,9 @@ from control_plane.store.releases import make_release
 from control_plane.store.rollouts import RolloutRow, latest
 from control_plane.sync.cache import SnapshotCache
 from control_plane.sync.inventory import NodeInventory
-from control_plane.sync.watcher import ReleaseWatcher
 from data_plane.config.model import GatewayConfig
 
-from .harness import run
+from .harness import notify_only_watcher, run
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 ACTIVE = {
@@ -184,12 +182,7 @@ def test_a_rollout_started_and_rolled_back_through_another_replica_reaches_the_c
 ) -> None:
     async def scenario() -> bool:
         cache = SnapshotCache()
-        # Polling once an hour: only the NOTIFY can bring the rollout in time.
-        watcher = ReleaseWatcher(postgres_db, cache, poll_interval=3600)
-        task = asyncio.create_task(watcher.run())
-        try:
-            while not watcher.listening:
-                await asyncio.sleep(0.01)
+        async with notify_only_watcher(postgres_db, cache):
             generation = cache.generation
             rollout = await asyncio.to_thread(started, postgres_db)
             while cache.rollout is None:
@@ -204,9 +197,5 @@ def test_a_rollout_started_and_rolled_back_through_another_replica_reaches_the_c
             while cache.rollout is not None:
                 generation = await cache.wait_change(generation)
             return rollout.id == seen
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
 
     assert run(scenario())
