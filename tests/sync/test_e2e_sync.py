@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -45,6 +47,22 @@ def store_unchecked_route(tmp_path: Path, name: str) -> None:
         Catalog(session).create("routes", RouteSpec.model_validate(route))
     with open_store(sqlite(tmp_path)) as db:
         assert make_release(db, author="older-replica") is not None
+
+
+@contextlib.contextmanager
+def one_synced_node(tmp_path: Path) -> Iterator[tuple[ControlPlane, Node]]:
+    """A control plane on SQLite holding route `one` to an echo upstream, and node
+    `edge-1` SYNCED at its release; both stopped on leaving."""
+    with upstream() as target:
+        control_plane = ControlPlane(tmp_path, "cp", sqlite(tmp_path))
+        node = Node(tmp_path, "edge-1", [control_plane.sync_address])
+        with running(node, control_plane):
+            control_plane.start().wait_healthy()
+            seed(control_plane, target)
+            node.start().wait_ready()
+            good = control_plane.latest_version()
+            until(lambda: synced_at(control_plane, ["edge-1"], good), "the node SYNCED")
+            yield control_plane, node
 
 
 def synced_at(control_plane: ControlPlane, node_ids: list[str], version: int) -> bool:
@@ -144,100 +162,83 @@ def test_nodes_keep_serving_without_the_control_plane_and_converge_when_it_retur
 
 
 def test_a_release_a_node_cannot_apply_is_nacked_and_not_sent_again(tmp_path: Path) -> None:
-    with upstream() as target:
-        control_plane = ControlPlane(tmp_path, "cp", sqlite(tmp_path))
-        node = Node(tmp_path, "edge-1", [control_plane.sync_address])
-        with running(node, control_plane):
-            control_plane.start().wait_healthy()
-            seed(control_plane, target)
-            node.start().wait_ready()
-            good = control_plane.latest_version()
-            until(lambda: synced_at(control_plane, ["edge-1"], good), "the node SYNCED")
+    with one_synced_node(tmp_path) as (control_plane, node):
+        good = control_plane.latest_version()
+        # The admin API refuses what the node cannot serve, so the release comes from
+        # a writer that did not ask (a replica of an older build): the node must refuse
+        # it. `cache` is a policy no node implements yet.
+        store_unchecked_route(tmp_path, "cached")
+        nacked = until(
+            lambda: (
+                control_plane.nodes()["edge-1"]["status"] == "NACKED"
+                and control_plane.nodes()["edge-1"]
+            ),
+            "the node NACKED",
+        )
+        assert "policy.cache" in nacked["last_error"]
+        assert nacked["applied_version"] == good
+        assert node.serves("/one/still-here")
+        assert node.get("/cached/x").status_code == 404
+        assert control_plane.metric("fleetgate_sync_nacks_total") == 1
 
-            # The admin API refuses what the node cannot serve, so the release comes from
-            # a writer that did not ask (a replica of an older build): the node must refuse
-            # it. `cache` is a policy no node implements yet.
-            store_unchecked_route(tmp_path, "cached")
-            nacked = until(
-                lambda: (
-                    control_plane.nodes()["edge-1"]["status"] == "NACKED"
-                    and control_plane.nodes()["edge-1"]
-                ),
-                "the node NACKED",
-            )
-            assert "policy.cache" in nacked["last_error"]
-            assert nacked["applied_version"] == good
-            assert node.serves("/one/still-here")
-            assert node.get("/cached/x").status_code == 404
-            assert control_plane.metric("fleetgate_sync_nacks_total") == 1
+        # Restarted, the node gets nothing new (the release is never re-sent) and
+        # serves its last good snapshot again.
+        node.stop()
+        node.start().wait_ready()
+        assert node.serves("/one/after-restart")
+        until(
+            lambda: control_plane.metric("fleetgate_sync_connected_nodes") == 1,
+            "the node reconnected",
+        )
+        assert control_plane.nodes()["edge-1"]["status"] == "NACKED"
+        assert control_plane.metric("fleetgate_sync_nacks_total") == 1
 
-            # Restarted, the node gets nothing new (the release is never re-sent) and
-            # serves its last good snapshot again.
-            node.stop()
-            node.start().wait_ready()
-            assert node.serves("/one/after-restart")
-            until(
-                lambda: control_plane.metric("fleetgate_sync_connected_nodes") == 1,
-                "the node reconnected",
-            )
-            assert control_plane.nodes()["edge-1"]["status"] == "NACKED"
-            assert control_plane.metric("fleetgate_sync_nacks_total") == 1
-
-            # The next release the node can serve reaches it.
-            with control_plane.admin() as admin:
-                admin.delete("/api/v1/routes/cached").raise_for_status()
-            add_route(control_plane, "two")
-            until(lambda: node.serves("/two/x"), "the node serving the next release")
-            assert control_plane.metric("fleetgate_sync_nacks_total") == 1
+        # The next release the node can serve reaches it.
+        with control_plane.admin() as admin:
+            admin.delete("/api/v1/routes/cached").raise_for_status()
+        add_route(control_plane, "two")
+        until(lambda: node.serves("/two/x"), "the node serving the next release")
+        assert control_plane.metric("fleetgate_sync_nacks_total") == 1
 
 
 def test_one_hundred_config_changes_under_load_fail_no_request(tmp_path: Path) -> None:
-    with upstream() as target:
-        control_plane = ControlPlane(tmp_path, "cp", sqlite(tmp_path))
-        node = Node(tmp_path, "edge-1", [control_plane.sync_address])
-        with running(node, control_plane):
-            control_plane.start().wait_healthy()
-            seed(control_plane, target)
-            node.start().wait_ready()
+    with one_synced_node(tmp_path) as (control_plane, node):
+        done = threading.Event()
+        outcomes: list[int | str] = []
 
-            done = threading.Event()
-            outcomes: list[int | str] = []
+        def load() -> None:
+            with loopback_http.client(base_url=f"http://127.0.0.1:{node.port}", timeout=5.0) as c:
+                # Bounded: stops when the changes are done, or after 100,000 requests.
+                for _ in range(100_000):
+                    if done.is_set():
+                        return
+                    try:
+                        outcomes.append(c.get("/one/load").status_code)
+                    except httpx.HTTPError as exc:
+                        outcomes.append(type(exc).__name__)
 
-            def load() -> None:
-                with loopback_http.client(
-                    base_url=f"http://127.0.0.1:{node.port}", timeout=5.0
-                ) as c:
-                    # Bounded: stops when the changes are done, or after 100,000 requests.
-                    for _ in range(100_000):
-                        if done.is_set():
-                            return
-                        try:
-                            outcomes.append(c.get("/one/load").status_code)
-                        except httpx.HTTPError as exc:
-                            outcomes.append(type(exc).__name__)
-
-            loader = threading.Thread(target=load)
-            loader.start()
-            try:
-                with control_plane.admin() as admin:
-                    for change in range(100):
-                        route = {
-                            "name": "one",
-                            "paths": ["/one/**"],
-                            "service": "echo",
-                            "priority": change % 7,
-                            "tags": [f"change-{change}"],
-                        }
-                        admin.put("/api/v1/routes/one", json=route).raise_for_status()
-                last = control_plane.latest_version()
-                until(lambda: synced_at(control_plane, ["edge-1"], last), "the last change applied")
-            finally:
-                done.set()
-                loader.join(30)
-            failures = [o for o in outcomes if o != 200]
-            assert outcomes, "no request was made"
-            assert failures == [], f"{len(failures)} of {len(outcomes)} requests failed"
-            assert last > 2
+        loader = threading.Thread(target=load)
+        loader.start()
+        try:
+            with control_plane.admin() as admin:
+                for change in range(100):
+                    route = {
+                        "name": "one",
+                        "paths": ["/one/**"],
+                        "service": "echo",
+                        "priority": change % 7,
+                        "tags": [f"change-{change}"],
+                    }
+                    admin.put("/api/v1/routes/one", json=route).raise_for_status()
+            last = control_plane.latest_version()
+            until(lambda: synced_at(control_plane, ["edge-1"], last), "the last change applied")
+        finally:
+            done.set()
+            loader.join(30)
+        failures = [o for o in outcomes if o != 200]
+        assert outcomes, "no request was made"
+        assert failures == [], f"{len(failures)} of {len(outcomes)} requests failed"
+        assert last > 2
 
 
 def test_a_change_made_through_one_replica_reaches_the_nodes_of_another(
