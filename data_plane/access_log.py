@@ -7,9 +7,9 @@ tick, or when the worker stops. `reopen` closes and opens the file again, for lo
 rotation (the node's supervisor asks every worker on SIGUSR1).
 
 Several workers share the destination: a file is opened with O_APPEND and every flush
-is one write of whole lines, so lines never interleave; a pipe or socket (stdout under
-a supervisor or journald) is written in pieces of at most PIPE_BUF bytes, cut at line
-ends, which the kernel keeps whole.
+is one write (a writev of the batches) of whole lines, so lines never interleave; a
+pipe or socket (stdout under a supervisor or journald) is written in pieces of at most
+PIPE_BUF bytes, cut at line ends, which the kernel keeps whole.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ STDOUT = "-"
 FLUSH_BYTES = 64 * 1024
 BATCH = 64  # requests held before their lines are formatted
 _PIPE_BUF = 4096  # select.PIPE_BUF on Linux: writes up to this size are never interleaved
+_IOV_MAX = 1024  # pieces a writev takes on Linux
 
 # The lines are made by the compiled twin of data_plane/access_lines.py when it is built.
 _lines = load("data_plane.access_lines")
@@ -125,13 +126,18 @@ class AccessLog:
     def _write(self) -> None:
         if not self.lines:
             return
-        data = b"".join(self.lines)
+        batches, held = self.lines, self.held
         self.lines = []
         self.held = 0
         try:
             if not self._pieces:
-                _write_all(self._fd, data)
+                # A file: the batches in one writev, not joined first; the kernel appends
+                # them at once, as one write. Whatever it did not take goes after.
+                written = os.writev(self._fd, batches) if len(batches) <= _IOV_MAX else 0
+                if written < held:
+                    _write_all(self._fd, b"".join(batches)[written:])
                 return
+            data = b"".join(batches)
             start = 0
             while start < len(data):
                 end = start + self._pieces

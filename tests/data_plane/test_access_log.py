@@ -328,6 +328,27 @@ def test_a_file_gets_whole_lines_at_64_kib_and_on_flush(tmp_path: Path) -> None:
     assert {line["error"] for line in found} == {"bad_request"}
 
 
+def test_what_a_file_s_writev_did_not_take_is_written_after_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "access.log"
+    access_log = AccessLog(str(path))
+    refusal = BadRequest("malformed")
+    for i in range(200):  # four batches
+        access_log.refusal(b"id-%d" % i, b"127.0.0.1", refusal, 1)
+    real_writev = os.writev
+    calls: list[int] = []
+
+    def short_writev(fd: int, buffers: Any) -> int:
+        calls.append(len(buffers))
+        return real_writev(fd, [bytes(buffers[0])[:10]])  # as a full disk or a signal might
+
+    monkeypatch.setattr(os, "writev", short_writev)
+    access_log.close()
+    assert calls == [4]
+    assert [line["request_id"] for line in lines(path)] == [f"id-{i}" for i in range(200)]
+
+
 def test_a_pipe_gets_lines_in_pieces_no_longer_than_pipe_buf(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
