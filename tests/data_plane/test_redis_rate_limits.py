@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import os
 import shutil
+import socket
 import subprocess
 import threading
 import time
@@ -283,6 +284,17 @@ def test_a_redis_route_on_a_node_without_redis_is_refused(
 # ---------------------------------------------------------------- decisions at once, in process
 
 
+def answers_ping(port: int) -> bool:
+    """Whether Redis answers a PING within 50 ms (redis-py would retry a timeout)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=1) as probe:
+        probe.settimeout(0.05)
+        probe.sendall(b"PING\r\n")
+        try:
+            return probe.recv(16).startswith(b"+PONG")
+        except TimeoutError:
+            return False
+
+
 def decide_at_once(url: str, prefix: str, count: int, deadline: float = 1.0) -> list[object]:
     """`count` decisions on one key (LIMIT per hour) started in one turn of the loop:
     each is ADMITTED, REFUSED or the BackendUnavailable it raised."""
@@ -324,13 +336,13 @@ def test_decisions_made_at_once_after_a_flush_load_the_script_again(tmp_path: Pa
 def test_decisions_made_at_once_on_a_slow_redis_all_miss_their_deadline(tmp_path: Path) -> None:
     own = OwnRedis(tmp_path).start()
     try:
-        sleeper = threading.Thread(
-            target=lambda: own.client().execute_command("DEBUG", "SLEEP", 0.5)
-        )
+        sleeper = threading.Thread(target=lambda: own.client().execute_command("DEBUG", "SLEEP", 1))
         sleeper.start()
-        time.sleep(0.1)  # DEBUG SLEEP holds Redis from now on
+        deadline = time.monotonic() + 5
+        while answers_ping(own.port):  # until Redis stops answering: the sleep has begun
+            assert time.monotonic() < deadline, "DEBUG SLEEP never held Redis"
         outcomes = decide_at_once(own.url, "slow", 8, deadline=0.05)
-        sleeper.join()
+        sleeper.join(10)
         assert all(isinstance(o, BackendUnavailable) for o in outcomes)
     finally:
         own.stop()
