@@ -31,7 +31,13 @@ BLOCK = pattern(1 << 20)  # what the client sends, 1 MiB at a time
 MEMORY_GROWTH = 64 << 20
 SLOW_BODY = 512 << 20  # what a buffering proxy would take in whole from the writer
 IN_FLIGHT = 64 << 20  # socket buffers and the node's write buffers stay well under this
-STALL_POLLS = 20  # polls of 50 ms with no progress: the writer is blocked
+POLL = 0.05  # seconds between two looks at a transfer's progress
+STALL_POLLS = 20  # polls with no progress: the writer is blocked
+# The short-read route's read timeout: long enough that the scripted upstream (a thread
+# of this loaded test process) never stalls for it while the client reads; a client's
+# pause is made PAUSE_TIMEOUTS times as long.
+READ_TIMEOUT = 1.0
+PAUSE_TIMEOUTS = 3
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +60,7 @@ def run_node(
                 "name": "short-read",
                 "paths": ["/short-read/**"],
                 "service": "app",
-                "timeouts": {"read": 0.3},
+                "timeouts": {"read": READ_TIMEOUT},
             },
         ],
     }
@@ -171,17 +177,19 @@ def send_body(sock: socket.socket, length: int, *, chunked: bool) -> None:
         sock.sendall(b"0\r\n\r\n")
 
 
-def until_stalled(progress: Callable[[], int], timeout: float = 60.0) -> int:
-    """The value of `progress` once it stopped growing for STALL_POLLS polls (bounded)."""
+def until_stalled(
+    progress: Callable[[], int], timeout: float = 60.0, polls: int = STALL_POLLS
+) -> int:
+    """The value of `progress` once it stopped growing for `polls` polls (bounded)."""
     deadline = time.monotonic() + timeout
     last, unchanged = -1, 0
     while time.monotonic() < deadline:
         value = progress()
         unchanged = unchanged + 1 if value == last and value > 0 else 0
-        if unchanged >= STALL_POLLS:
+        if unchanged >= polls:
             return value
         last = value
-        time.sleep(0.05)
+        time.sleep(POLL)
     raise AssertionError(f"still moving after {timeout} s: {progress()}")
 
 
@@ -291,7 +299,9 @@ def test_a_client_pausing_longer_than_the_read_timeout_is_not_cut(
     with small_window_connection(node) as sock:
         sock.sendall(b"GET /short-read/pause HTTP/1.1\r\nHost: gw.test\r\n\r\n")
         receive(sock, digest, limit=1 << 20)
-        until_stalled(lambda: scripted.bytes_written)  # 1 s at least: over three read timeouts
+        # The upstream is blocked (the node stopped reading it) for three read timeouts.
+        pause_polls = round(PAUSE_TIMEOUTS * READ_TIMEOUT / POLL)
+        until_stalled(lambda: scripted.bytes_written, polls=pause_polls)
         receive(sock, digest)
     assert (digest.length, digest.crc) == (64 << 20, pattern_crc(64 << 20))
     assert node.metric("fleetgate_upstream_timeouts_total", service="app", kind="read") == 0
