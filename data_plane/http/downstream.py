@@ -191,6 +191,10 @@ class DownstreamConnection(asyncio.Protocol):
         if upstream is not None:
             self.paused_upstream = None
             upstream.resume_reading()
+            owner = upstream.owner
+            if owner is not None:
+                # The read timeout counts from the resume: not reading was the client's doing.
+                owner.last_read = self.state.now
 
     def hold_upstream(self, upstream: UpstreamConnection) -> None:
         """Stop reading `upstream` until this client has taken what is buffered for it."""
