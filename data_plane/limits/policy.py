@@ -16,6 +16,7 @@ import math
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from fleetgate_pb import config_pb2 as pb
@@ -58,6 +59,8 @@ RATELIMIT = b"RateLimit"
 RETRY_AFTER = b"Retry-After"
 QUOTA_KEPT = 100 * 86_400  # seconds a month's quota counter outlives the month, on Redis
 KEY_HASHES_KEPT = 4096  # key hashes a policy remembers; forgotten all at once when full
+# A tenant's key hashes (tier windows, quota, requests in flight) and its in-flight release
+TenantKeys = tuple[int, int, int, Callable[[], int]]
 
 
 class LocalBackend:
@@ -146,6 +149,7 @@ class RateLimitPolicy:
         "_admitted_at",
         "_counts",
         "_hashes",
+        "_month",
         "_policy_field",
         "_rate_prefixes",
         "_tenant_hashes",
@@ -197,7 +201,9 @@ class RateLimitPolicy:
         # the keys seen (bounded), the RateLimit-Policy field, each window's RateLimit
         # value up to its numbers, and where an admission is counted.
         self._hashes: dict[str, int] = {}
-        self._tenant_hashes: dict[str, tuple[int, int, int]] = {}
+        self._tenant_hashes: dict[str, TenantKeys] = {}
+        # The UTC calendar month quotas count in, and when it began and ends (epoch s)
+        self._month = (0, 0.0, 0.0)
         # Per tier: RateLimit-Policy with the tier's items, and its windows' RateLimit parts
         self._tier_fields: dict[str, tuple[tuple[bytes, bytes], tuple[bytes, ...]]] = {}
         self._policy_field = (RATELIMIT_POLICY, b", ".join(self.items))
@@ -287,20 +293,31 @@ class RateLimitPolicy:
             key = hashes[suffix] = key_hash(self.prefix + suffix)
         return key
 
-    def _tenant_keys(self, tenant: str | None) -> tuple[int, int, int]:
-        """The hashes of a tenant's keys: its tier windows, its quota, its requests in
-        flight."""
+    def _tenant_keys(self, tenant: str | None) -> TenantKeys:
+        """The hashes of a tenant's keys (its tier windows, its quota, its requests in
+        flight), and what gives back one of its requests in flight."""
         name = tenant or ""
         keys = self._tenant_hashes.get(name)
         if keys is None:
             if len(self._tenant_hashes) >= KEY_HASHES_KEPT:
                 self._tenant_hashes.clear()
+            inflight = key_hash(f"inflight|tenant|{tenant}")
             keys = self._tenant_hashes[name] = (
                 key_hash(f"tenant|{tenant}"),
                 key_hash(f"quota|{tenant}"),
-                key_hash(f"inflight|tenant|{tenant}"),
+                inflight,
+                partial(self.inflight.add, inflight, -1),
             )
         return keys
+
+    def _month_of(self, now: float) -> int:
+        """`month_of(now)`, worked out again only when a month ends."""
+        month, begins, ends = self._month
+        if not begins <= now < ends:
+            month = month_of(now)
+            begins = datetime(month // 12, month % 12 + 1, 1, tzinfo=UTC).timestamp()
+            self._month = (month, begins, next_month(now))
+        return month
 
     def _decide(self, call: Call) -> RequestVerdict:
         tier = self.tiers.of(call.tier, call.tenant) if self.use_tier and call.tenant else None
@@ -332,7 +349,7 @@ class RateLimitPolicy:
         if tier.monthly_quota and quota:
             quota_key = self._tenant_keys(call.tenant)[1]
             now = self.wall_clock()
-            if self.quotas.add(quota_key, 1, tier.monthly_quota, month_of(now)) < 0:
+            if self.quotas.add(quota_key, 1, tier.monthly_quota, self._month_of(now)) < 0:
                 counters.count(QUOTA, REFUSED)
                 wait = max(1, math.ceil(next_month(now) - now))
                 return QuotaExceeded(
@@ -342,21 +359,16 @@ class RateLimitPolicy:
                 )
             counters.count(QUOTA, ADMITTED)
         if tier.max_concurrent:
-            inflight = self.inflight
-            key = self._tenant_keys(call.tenant)[2]
-            if inflight.add(key, 1, tier.max_concurrent) < 0:
+            _, _, key, release = self._tenant_keys(call.tenant)
+            if self.inflight.add(key, 1, tier.max_concurrent) < 0:
                 counters.count(CONCURRENCY, REFUSED)
                 if quota_key:  # a request refused here uses none of the quota
-                    self.quotas.add(quota_key, -1, 0, month_of(self.wall_clock()))
+                    self.quotas.add(quota_key, -1, 0, self._month_of(self.wall_clock()))
                 return TooManyConcurrentRequests(
                     f"tier {tier.name} allows {tier.max_concurrent} requests in flight",
                     headers=((RETRY_AFTER, b"1"),),
                 )
             counters.count(CONCURRENCY, ADMITTED)
-
-            def release() -> None:
-                inflight.add(key, -1)
-
             call.on_end(release)
         return None
 

@@ -83,14 +83,14 @@ class Call:
         self.roles: frozenset[str] = frozenset()
         # Fields added to every response of this request
         self.response_fields: Headers = []
-        self._releases: list[Callable[[], None]] | None = None
+        self._releases: list[Callable[[], object]] | None = None
 
     def set_query(self, query: bytes) -> None:
         """Forward `query` (without "?"; b"" for none) instead of the one received."""
         self.query = query
         self.query_changed = True
 
-    def on_end(self, release: Callable[[], None]) -> None:
+    def on_end(self, release: Callable[[], object]) -> None:
         """Run `release` once when the exchange ends, whatever the outcome."""
         if self._releases is None:
             self._releases = []

@@ -163,6 +163,34 @@ def test_quotas_count_per_utc_calendar_month() -> None:
     assert next_month(last_second) == datetime(2027, 1, 1, tzinfo=UTC).timestamp()
 
 
+def test_a_quota_used_up_in_one_month_is_whole_again_in_the_next() -> None:
+    from datetime import UTC, datetime
+
+    from data_plane.http.errors import QuotaExceeded
+    from data_plane.limits.policy import month_of
+
+    quota_tiers = {
+        "tiers": [{"name": "METERED", "monthly_quota": 1}],
+        "tenants": [{"name": "meter", "tier": "METERED"}],
+    }
+    policy, _, _ = make({"use_tier": True}, **quota_tiers)
+    now = [datetime(2026, 12, 31, 23, 59, 58, tzinfo=UTC).timestamp()]
+    policy.wall_clock = lambda: now[0]
+
+    def decide() -> object:
+        c = call(consumer="m", tenant="meter")
+        verdict = policy.on_request(c)
+        c.end()
+        return verdict
+
+    assert decide() is None
+    assert isinstance(decide(), QuotaExceeded)
+    now[0] += 2  # 2027-01-01 00:00:00
+    assert decide() is None
+    assert isinstance(decide(), QuotaExceeded)
+    assert policy._month_of(now[0] - 2) == month_of(now[0] - 2)  # a clock set back
+
+
 def test_priorities_give_the_lowest_tier_half_a_service_and_the_highest_all_of_it() -> None:
     from data_plane.limits.bulkhead import Priorities
 
