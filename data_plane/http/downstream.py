@@ -219,7 +219,11 @@ class DownstreamConnection(asyncio.Protocol):
             self.waiting.append(exchange)
             self.flow.pause(QUEUED)
         if not head.has_body and not self.closed:
-            self._request_complete()  # the request is whole with its head
+            # The request is whole with its head (the exchange knows: `request_done`).
+            self.parsing = None
+            if self.current is None:
+                self.phase = IDLE
+                self.since = self.state.now
 
     def _request_complete(self) -> None:
         exchange = self.parsing

@@ -289,15 +289,15 @@ class Exchange:
         target.active += 1
         service.active += 1
         state = self.conn.state
-        loop = state.loop
         if plan.per_try_timeout:
-            self.try_by = loop.time() + plan.per_try_timeout
+            self.try_by = state.loop.time() + plan.per_try_timeout
         pool = service.pool
         upstream = None if self.fresh_retried else pool.acquire(target.index)
         self.reused = upstream is not None
         if upstream is not None:
             self._attach(upstream)
             return
+        loop = state.loop
         self.phase = CONNECTING
         self.connect_by = loop.time() + plan.connect_timeout
         tls = service.tls
@@ -682,10 +682,13 @@ class Exchange:
         self.phase = DONE
         conn = self.conn
         state = conn.state
-        self._unwatch()
+        if self.watched:
+            self.watched = False
+            state.watched.discard(self)
         if self.deciding is not None:
             self.deciding.cancel()  # the rest of the chain never runs for a gone request
-        self._drop_connect()
+        if self.connecting is not None:
+            self._drop_connect()
         upstream = self.upstream
         if upstream is not None:
             self.upstream = None
@@ -700,7 +703,14 @@ class Exchange:
             else:
                 upstream.pool.release(upstream, state.now)  # as clean as the pool gave it
         plan = self.plan
-        target = self._leave_target()
+        target = self.target
+        if target is not None:  # give back the try's place (_leave_target, inlined)
+            self.target = None
+            service = plan.service  # type: ignore[union-attr]
+            target.active -= 1
+            service.active -= 1
+            if service.bulkhead is not None:
+                service.bulkhead.leave()
         latency = perf_counter() - self.began if self.began else 0.0
         if account:
             if self.side or state.candidate is not None:  # a rollout's figures, per side
