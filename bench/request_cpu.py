@@ -1,0 +1,163 @@
+"""Python CPU per proxied request, without sockets: a load-insensitive micro-bench.
+
+One request and its upstream's response are replayed through a worker's own objects
+(DownstreamConnection, Exchange, a pooled UpstreamConnection) with transports that only
+count bytes, on a plain route without policies. What it prints is the process CPU time
+per request, the minimum over repeats: unlike requests/s on a shared machine, it moves
+only when the per-request Python does. `--profile FILE` writes a cProfile of one repeat.
+
+    python -m bench.request_cpu [--requests 20000] [--repeats 7] [--many-fields]
+    FLEETGATE_NO_EXTENSIONS=1 python -m bench.request_cpu   # the pure-Python head path
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import uvloop
+
+from data_plane.config.model import GatewayConfig
+from data_plane.config.snapshot import build_snapshot
+from data_plane.http.downstream import DownstreamConnection
+from data_plane.http.state import ProxyState
+from data_plane.http.upstream import UpstreamConnection
+from data_plane.metrics import WorkerMetrics
+from data_plane.runtime import compile_snapshot
+from data_plane.settings import Limits
+
+# What wrk sends in the bench's plain scenario, and a browser-like request.
+FEW_FIELDS = b"GET /api/v1/orders/12345 HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n\r\n"
+MANY_FIELDS = (
+    b"GET /api/v1/orders/12345?expand=items HTTP/1.1\r\nHost: api.example.com\r\n"
+    b"User-Agent: Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/120.0\r\n"
+    b"Accept: application/json, text/plain, */*\r\nAccept-Language: en-GB,en;q=0.9\r\n"
+    b"Accept-Encoding: gzip, deflate, br\r\nAuthorization: Bearer abcdefghijklmnopqrstuvwxyz\r\n"
+    b"Cookie: session=0123456789abcdef; theme=dark\r\nX-Forwarded-For: 203.0.113.7\r\n"
+    b"X-Request-ID: req-0123456789\r\n"
+    b"traceparent: 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01\r\n"
+    b"Referer: https://app.example.com/orders\r\nConnection: keep-alive\r\n\r\n"
+)
+BODY = b'{"id":12345,"name":"fleetgate","status":"active","region":"eu-west-1","v":1}'
+# What nginx answers.
+RESPONSE = (
+    b"HTTP/1.1 200 OK\r\nServer: nginx/1.22.1\r\nDate: Wed, 02 Dec 2026 17:00:00 GMT\r\n"
+    b"Content-Type: application/json\r\nContent-Length: %d\r\nConnection: keep-alive\r\n\r\n"
+    % len(BODY)
+) + BODY
+CONFIG = {
+    "services": [{"name": "app", "targets": [{"address": "127.0.0.1:9"}]}],
+    "routes": [{"name": "orders", "paths": ["/api/**"], "service": "app"}],
+}
+
+
+class CountingTransport:
+    """A transport that takes every write and keeps only the byte count."""
+
+    def __init__(self) -> None:
+        self.bytes = 0
+
+    def write(self, data: bytes) -> None:
+        self.bytes += len(data)
+
+    def writelines(self, parts: list[bytes]) -> None:
+        for part in parts:
+            self.bytes += len(part)
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return ("127.0.0.1", 40000) if name == "peername" else default
+
+    def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
+        pass
+
+    def pause_reading(self) -> None:
+        pass
+
+    def resume_reading(self) -> None:
+        pass
+
+    def is_closing(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        raise AssertionError("the replay closed a connection")
+
+    def abort(self) -> None:
+        raise AssertionError("the replay aborted a connection")
+
+
+@dataclass
+class Result:
+    min_us: float  # CPU microseconds per request, best repeat
+    median_us: float
+    client_bytes: int  # per request: what the client got
+    upstream_bytes: int  # per request: what the upstream got
+
+
+def measure(
+    request: bytes = FEW_FIELDS, requests: int = 20000, repeats: int = 7, profile: str = ""
+) -> Result:
+    limits = Limits()
+    metrics = WorkerMetrics()
+    snapshot = build_snapshot(GatewayConfig.model_validate(CONFIG))
+    runtime = compile_snapshot(snapshot, limits=limits, metrics=metrics)
+    loop = uvloop.new_event_loop()
+    try:
+        state = ProxyState(loop, limits, metrics, runtime)
+        service = runtime.services["app"]
+        client, upstream_side = CountingTransport(), CountingTransport()
+        conn = DownstreamConnection(state)
+        conn.connection_made(client)  # type: ignore[arg-type]
+        upstream = UpstreamConnection(service.pool, 0, state)
+        upstream.connection_made(upstream_side)  # type: ignore[arg-type]
+        service.pool.release(upstream, state.now)
+
+        def one() -> None:
+            conn.data_received(request)
+            upstream.data_received(RESPONSE)
+
+        one()
+        assert conn.current is None and service.pool.counters.idle == 1, "not a whole exchange"
+        client_bytes, upstream_bytes = client.bytes, upstream_side.bytes
+        for _ in range(min(requests, 2000)):  # warm up
+            one()
+        if profile:
+            profiler = cProfile.Profile()
+            profiler.enable()
+            for _ in range(requests):
+                one()
+            profiler.disable()
+            profiler.dump_stats(profile)
+        times = []
+        for _ in range(repeats):
+            began = time.process_time()
+            for _ in range(requests):
+                one()
+            times.append((time.process_time() - began) / requests * 1e6)
+        times.sort()
+        return Result(times[0], times[len(times) // 2], client_bytes, upstream_bytes)
+    finally:
+        loop.close()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.request_cpu", description=__doc__)
+    parser.add_argument("--requests", type=int, default=20000, help="requests per repeat")
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--many-fields", action="store_true", help="a 13-field request")
+    parser.add_argument("--profile", default="", help="write a cProfile of one repeat here")
+    args = parser.parse_args(argv)
+    request = MANY_FIELDS if args.many_fields else FEW_FIELDS
+    result = measure(request, args.requests, args.repeats, args.profile)
+    print(
+        f"python_us_per_request min={result.min_us:.2f} median={result.median_us:.2f}"
+        f" ({args.requests} x {args.repeats}) client_bytes={result.client_bytes}"
+        f" upstream_bytes={result.upstream_bytes}"
+    )
+
+
+if __name__ == "__main__":
+    main()
