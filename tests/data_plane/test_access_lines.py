@@ -95,7 +95,7 @@ def batches(draw: st.DrawFn) -> list[tuple[Any, ...]]:
     now = draw(st.floats(min_value=0, max_value=1e6, allow_nan=False))  # perf_counter()
     hostile = draw(st.booleans())
     records = []
-    for _ in range(draw(st.integers(1, 70))):
+    for _ in range(draw(st.integers(1, 40))):
         now += draw(st.sampled_from([0.0, 0.0004, 0.3, 1.0]))
         text = _client_text if hostile else _plain
         records.append((
@@ -128,7 +128,7 @@ def check_lines(data: bytes, records: list[tuple[Any, ...]]) -> None:
 
 
 @settings(
-    max_examples=150,
+    max_examples=100,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
