@@ -18,12 +18,13 @@ COPY proto/ proto/
 COPY migrations/ migrations/
 COPY control_plane/ control_plane/
 COPY data_plane/ data_plane/
-# The build fails when the compiled twin or the packaged migrations are missing: the image
-# must not fall back to the pure-Python head path unnoticed, nor lack `db upgrade`.
+# The build fails when a compiled module or the packaged migrations are missing: the image
+# must not fall back to the pure-Python head path, access-log lines or the table lock's
+# record lock unnoticed, nor lack `db upgrade`.
 RUN python -m pip wheel --no-deps --wheel-dir /wheels . \
     && python -m venv /opt/fleetgate \
     && /opt/fleetgate/bin/pip install /wheels/fleetgate-*.whl \
-    && /opt/fleetgate/bin/python -c "import data_plane.http.heads_c" \
+    && /opt/fleetgate/bin/python -c "import data_plane.http.heads_c, data_plane.access_lines_c, data_plane.limits.spin_lock" \
     && /opt/fleetgate/bin/python -c "from control_plane.store.migrate import head_revision as h; assert h()"
 
 # --- runtime: the slim image, the virtual environment and nothing else ---
@@ -31,7 +32,7 @@ FROM python:${PYTHON_VERSION}-slim-bookworm AS runtime
 ARG VERSION=0.1.0
 ARG REVISION=unknown
 LABEL org.opencontainers.image.title="fleetgate" \
-      org.opencontainers.image.description="An API gateway: a SQL-backed control plane streaming config over gRPC to uvloop + httptools data-plane nodes" \
+      org.opencontainers.image.description="An API gateway: a SQL-backed control plane streaming config over gRPC to uvloop data-plane nodes" \
       org.opencontainers.image.version="${VERSION}" \
       org.opencontainers.image.revision="${REVISION}" \
       org.opencontainers.image.licenses="Apache-2.0" \
