@@ -116,6 +116,10 @@ def probe_interval(environ: Mapping[str, str] = os.environ) -> float:
     return interval if 0.0005 <= interval <= 1.0 else 0.0
 
 
+class Refused(Exception):
+    """A config step the worker's state does not allow now; its text is the answer."""
+
+
 class Worker:
     """The lifecycle of one worker process, as a sequence like uvicorn's Server."""
 
@@ -238,23 +242,28 @@ class Worker:
 
     async def _commit(self, request_id: int) -> None:
         prepared, self._prepared = self._prepared, None
-        try:
+
+        async def commit() -> None:
             if prepared is None:
-                raise RuntimeError("no prepared config to commit")
+                raise Refused("no prepared config to commit")
             if isinstance(prepared, Candidate):
                 self.serve_candidate(prepared)
             else:
                 await self.swap(prepared)
-        except Exception as exc:
-            await self._reply(Kind.APPLIED, request_id, {"ok": False, "error": str(exc)})
-            return
-        await self._reply(Kind.APPLIED, request_id, {"ok": True, "error": ""})
+
+        await self._answer(request_id, commit)
 
     async def _answer(self, request_id: int, step: Callable[[], Awaitable[None]]) -> None:
         try:
             await step()
-        except Exception as exc:
-            await self._reply(Kind.APPLIED, request_id, {"ok": False, "error": str(exc)})
+        except Refused as refused:  # the supervisor asked out of turn: the reason is the answer
+            await self._reply(Kind.APPLIED, request_id, {"ok": False, "error": str(refused)})
+            return
+        except Exception:
+            # A bug, not a refusal: its traceback belongs in the log, not in the answer.
+            log.exception("worker %d: a config step failed unexpectedly", os.getpid())
+            error = "the node failed to apply it (an internal error; see the node's log)"
+            await self._reply(Kind.APPLIED, request_id, {"ok": False, "error": error})
             return
         await self._reply(Kind.APPLIED, request_id, {"ok": True, "error": ""})
 
@@ -311,7 +320,7 @@ class Worker:
         """The candidate becomes the active config: nothing to compile, nothing refused."""
         candidate = self.state.candidate
         if candidate is None:
-            raise RuntimeError("no candidate to promote")
+            raise Refused("no candidate to promote")
         # One assignment after the other on the loop: no request sees neither.
         self.state.candidate = None
         await self.swap(candidate.config)
