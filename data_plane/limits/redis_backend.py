@@ -23,11 +23,12 @@ import random
 import time
 from typing import Any
 
+from data_plane.config.defaults import RATE_LIMIT_DECISION_DEADLINE as DEADLINE
+
 from .gcra import Window, WindowState, state
 
 log = logging.getLogger("fleetgate.limits")
 
-DEADLINE = 0.05
 # Keys start with this prefix (default "fleetgate"): nodes of one fleet use the same one.
 REDIS_PREFIX_VARIABLE = "FLEETGATE_REDIS_KEY_PREFIX"
 BACKOFF_FIRST = 0.1
