@@ -56,6 +56,12 @@ def gateway(upstream: str) -> dict[str, object]:
     }
 
 
+def reached_upstream(scripted: ScriptedUpstream, target: str) -> list[Received]:
+    """What reached the upstream for `target`: a head a previous test cut mid-body may
+    still arrive there after that test ended, so checks look at their own target."""
+    return [request for request in scripted.received() if request.target == target]
+
+
 @pytest.fixture(scope="module")
 def node(
     upstream: ScriptedUpstream, tmp_path_factory: pytest.TempPathFactory
@@ -415,7 +421,7 @@ def test_a_body_over_the_route_limit_is_413_before_anything_is_sent(
         assert response.status == 413
         assert_error_body(response.json(), "payload_too_large")
         assert is_closed(sock)
-    assert scripted.received() == []
+    assert reached_upstream(scripted, "/small/x") == []
 
 
 def test_a_client_still_sending_its_body_reads_the_413_whole(
@@ -435,19 +441,23 @@ def test_a_client_still_sending_its_body_reads_the_413_whole(
         assert response.status == 413
         assert_error_body(response.json(), "payload_too_large")
         assert is_closed(sock)
-    assert scripted.received() == []
+    assert reached_upstream(scripted, "/small/x") == []
 
 
 def test_a_chunked_body_growing_over_the_route_limit_is_cut_at_413(
     node: RunningNode, scripted: ScriptedUpstream
 ) -> None:
+    """A chunked body's size is known only as it comes, so its head may already be on its
+    way upstream (and arrive there after this test) when the 413 cuts it: the upstream
+    never gets a whole request. Its own path keeps a late head out of other tests' checks."""
     with node.connect() as sock:
         sock.sendall(
-            b"POST /small/x HTTP/1.1\r\nHost: gw.test\r\nTransfer-Encoding: chunked\r\n\r\n"
+            b"POST /small/chunked HTTP/1.1\r\nHost: gw.test\r\nTransfer-Encoding: chunked\r\n\r\n"
         )
         sock.sendall(b"10\r\n" + b"x" * 16 + b"\r\n" + b"1\r\ny\r\n")
         assert read_response(sock).status == 413
         assert is_closed(sock)
+    assert all(not request.complete for request in reached_upstream(scripted, "/small/chunked"))
 
 
 def test_too_many_header_fields_are_431(node: RunningNode, scripted: ScriptedUpstream) -> None:
@@ -456,7 +466,7 @@ def test_too_many_header_fields_are_431(node: RunningNode, scripted: ScriptedUps
         sock.sendall(get("/many", extra))
         assert read_response(sock).status == 431
         assert is_closed(sock)
-    assert scripted.received() == []
+    assert reached_upstream(scripted, "/many") == []
 
 
 def test_a_head_over_64_kib_is_431(node: RunningNode, scripted: ScriptedUpstream) -> None:
