@@ -10,6 +10,7 @@ import pytest
 
 from data_plane.limits.gcra import Window
 from data_plane.limits.table import PROBES, KeyTable, SpinLocks, key_hash
+from tests.data_plane.forked import counted_together
 
 S = 1_000_000_000
 PER_MINUTE_2 = (Window.of(1, 2, S),)
@@ -128,28 +129,13 @@ def test_processes_deciding_at_once_admit_exactly_the_limit(spin: bool) -> None:
     per_day = (Window.of(3, limit, S),)
     fd = KeyTable.create_shared(64, spin=spin)
     key = key_hash("k")
-    go_read, go_write = os.pipe()  # the children start together, once all are forked
-    children = []
-    for _ in range(processes):
-        read, write = os.pipe()
-        pid = os.fork()
-        if pid == 0:  # each child tries `tries` times and reports how many it got
-            os.close(read)
-            table = KeyTable.open_shared(fd)
-            os.read(go_read, 1)
-            got = sum(table.decide_one(key, per_day, 0)[0] for _ in range(tries))
-            os.write(write, b"%d" % got)
-            os._exit(0)
-        os.close(write)
-        children.append((pid, read))
-    os.write(go_write, b"g" * processes)
-    admitted = 0
-    for pid, read in children:
-        with os.fdopen(read, "rb") as answer:
-            admitted += int(answer.read())
-        os.waitpid(pid, 0)
-    for descriptor in (fd, go_read, go_write):
-        os.close(descriptor)
+
+    def decide(_: int) -> int:
+        table = KeyTable.open_shared(fd)
+        return sum(table.decide_one(key, per_day, 0)[0] for _ in range(tries))
+
+    admitted = counted_together(processes, decide)
+    os.close(fd)
     assert admitted == limit
 
 

@@ -8,6 +8,7 @@ import pytest
 
 from data_plane.limits.counters import SharedCounters
 from data_plane.limits.table import SpinLocks, key_hash
+from tests.data_plane.forked import counted_together
 
 LOCKS = [
     pytest.param(False, id="record-lock"),
@@ -50,27 +51,12 @@ def test_processes_adding_at_once_never_take_a_count_over_its_limit(spin: bool) 
     limit, processes, tries = 6_000, 3, 4_000
     fd = SharedCounters.create(processes, 64, spin=spin)
     key = key_hash("quota|acme")
-    go_read, go_write = os.pipe()
-    children = []
-    for column in range(processes):
-        read, write = os.pipe()
-        pid = os.fork()
-        if pid == 0:
-            os.close(read)
-            counters = SharedCounters.open(fd, column)
-            os.read(go_read, 1)
-            got = sum(counters.add(key, 1, limit) >= 0 for _ in range(tries))
-            os.write(write, b"%d" % got)
-            os._exit(0)
-        os.close(write)
-        children.append((pid, read))
-    os.write(go_write, b"g" * processes)
-    admitted = 0
-    for pid, read in children:
-        with os.fdopen(read, "rb") as answer:
-            admitted += int(answer.read())
-        os.waitpid(pid, 0)
+
+    def add(column: int) -> int:
+        counters = SharedCounters.open(fd, column)
+        return sum(counters.add(key, 1, limit) >= 0 for _ in range(tries))
+
+    admitted = counted_together(processes, add)
     assert admitted == limit
     assert SharedCounters.open(fd).total(key) == limit
-    for descriptor in (fd, go_read, go_write):
-        os.close(descriptor)
+    os.close(fd)
