@@ -6,7 +6,13 @@ count bytes, on a plain route without policies. What it prints is the process CP
 per request, the minimum over repeats: unlike requests/s on a shared machine, it moves
 only when the per-request Python does. `--profile FILE` writes a cProfile of one repeat.
 
+`--scenario NAME...` replays instead on the node config of bench scenarios (the route
+table and the measured route's policies of `bench/peers/fleetgate.py`, the credential
+wrk sends), with the rate limits on a shared key table as in a worker, and prints each
+scenario's figure and what it adds over `plain`: the real-path cost of a policy chain.
+
     python -m bench.request_cpu [--requests 20000] [--repeats 7] [--many-fields]
+    python -m bench.request_cpu --scenario plain auth-api-key auth-jwt policies
     FLEETGATE_NO_EXTENSIONS=1 python -m bench.request_cpu   # the pure-Python head path
 """
 
@@ -25,6 +31,8 @@ from data_plane.config.snapshot import build_snapshot
 from data_plane.http.downstream import DownstreamConnection
 from data_plane.http.state import ProxyState
 from data_plane.http.upstream import UpstreamConnection
+from data_plane.limits.policy import Limiters, LocalBackend
+from data_plane.limits.table import KeyTable
 from data_plane.metrics import WorkerMetrics
 from data_plane.runtime import compile_snapshot
 from data_plane.settings import Limits
@@ -55,17 +63,21 @@ CONFIG = {
 
 
 class CountingTransport:
-    """A transport that takes every write and keeps only the byte count."""
+    """A transport that takes every write and keeps only the byte count (and how the
+    first write began, to check the replayed request was answered as expected)."""
 
     def __init__(self) -> None:
         self.bytes = 0
+        self.first = b""
 
     def write(self, data: bytes) -> None:
+        if not self.first:
+            self.first = bytes(data[:16])
         self.bytes += len(data)
 
     def writelines(self, parts: list[bytes]) -> None:
         for part in parts:
-            self.bytes += len(part)
+            self.write(part)
 
     def get_extra_info(self, name: str, default: Any = None) -> Any:
         return ("127.0.0.1", 40000) if name == "peername" else default
@@ -97,17 +109,56 @@ class Result:
     upstream_bytes: int  # per request: what the upstream got
 
 
+# The bench scenarios `--scenario` replays: a route table and policies of their own.
+SCENARIOS = ("plain", "auth-api-key", "auth-jwt", "policies")
+
+
+@dataclass(frozen=True)
+class Replay:
+    """What is replayed: the node's config, the service the request goes to, the request."""
+
+    config: dict[str, Any]
+    service: str
+    request: bytes
+
+
+def scenario_replay(name: str) -> Replay:
+    """The config a bench scenario gives the node, and the request wrk sends it."""
+    from bench.peers import fleetgate
+    from bench.route_table import HIT_ROUTE
+    from bench.scenarios import all_scenarios
+
+    setup = {scenario.name: scenario.setup for scenario in all_scenarios()}[name]
+    fields = b""
+    if setup.policies or setup.auth == "api_key":
+        fields = b"%s: %s\r\n" % (fleetgate.API_KEY_HEADER.encode(), fleetgate.API_KEY.encode())
+    elif setup.auth == "jwt":
+        fields = b"Authorization: Bearer %s\r\n" % fleetgate.jwt_material()[1].encode()
+    request = FEW_FIELDS[:-2] + fields + b"\r\n"
+    return Replay(fleetgate.config(9, setup), HIT_ROUTE, request)
+
+
 def measure(
-    request: bytes = FEW_FIELDS, requests: int = 20000, repeats: int = 7, profile: str = ""
+    request: bytes = FEW_FIELDS,
+    requests: int = 20000,
+    repeats: int = 7,
+    profile: str = "",
+    replay: Replay | None = None,
 ) -> Result:
+    """CPU per request of `request` on the plain CONFIG, or of `replay`'s."""
     limits = Limits()
     metrics = WorkerMetrics()
-    snapshot = build_snapshot(GatewayConfig.model_validate(CONFIG))
-    runtime = compile_snapshot(snapshot, limits=limits, metrics=metrics)
+    config, service_name = CONFIG, "app"
+    if replay is not None:
+        config, service_name, request = replay.config, replay.service, replay.request
+    snapshot = build_snapshot(GatewayConfig.model_validate(config))
+    # Rate limits decide on a shared key table under the node's lock, as in a worker.
+    limiters = Limiters(LocalBackend(KeyTable.open_shared(KeyTable.create_shared())))
+    runtime = compile_snapshot(snapshot, limits=limits, metrics=metrics, limiters=limiters)
     loop = uvloop.new_event_loop()
     try:
         state = ProxyState(loop, limits, metrics, runtime)
-        service = runtime.services["app"]
+        service = runtime.services[service_name]
         client, upstream_side = CountingTransport(), CountingTransport()
         conn = DownstreamConnection(state)
         conn.connection_made(client)  # type: ignore[arg-type]
@@ -119,7 +170,12 @@ def measure(
             conn.data_received(request)
             upstream.data_received(RESPONSE)
 
-        one()
+        conn.data_received(request)
+        if client.first:  # answered at the edge: refused by the route's policies
+            raise AssertionError(f"the replayed request was answered {client.first!r}")
+        upstream.data_received(RESPONSE)
+        if not client.first.startswith(b"HTTP/1.1 200 "):
+            raise AssertionError(f"the replayed request was answered {client.first!r}")
         assert conn.current is None and service.pool.counters.idle == 1, "not a whole exchange"
         client_bytes, upstream_bytes = client.bytes, upstream_side.bytes
         for _ in range(min(requests, 2000)):  # warm up
@@ -149,7 +205,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--many-fields", action="store_true", help="a 13-field request")
     parser.add_argument("--profile", default="", help="write a cProfile of one repeat here")
+    parser.add_argument(
+        "--scenario",
+        nargs="+",
+        choices=SCENARIOS,
+        default=[],
+        help="replay on these bench scenarios' node configs and requests instead",
+    )
     args = parser.parse_args(argv)
+    if args.scenario:
+        if args.many_fields:
+            parser.error("--many-fields is for the plain replay; a scenario sends its own")
+        scenarios(args.scenario, args.requests, args.repeats, args.profile)
+        return
     request = MANY_FIELDS if args.many_fields else FEW_FIELDS
     result = measure(request, args.requests, args.repeats, args.profile)
     print(
@@ -157,6 +225,29 @@ def main(argv: list[str] | None = None) -> None:
         f" ({args.requests} x {args.repeats}) client_bytes={result.client_bytes}"
         f" upstream_bytes={result.upstream_bytes}"
     )
+
+
+def scenarios(names: list[str], requests: int, repeats: int, profile: str) -> None:
+    """Each scenario's CPU per request, and what it adds over `plain` (measured first)."""
+    if "plain" not in names:
+        names = ["plain", *names]
+    plain = 0.0
+    print(f"python_us_per_request, min of {repeats} x {requests}, bench scenario configs")
+    for name in names:
+        # The profile, when asked for, is of the last scenario named.
+        result = measure(
+            requests=requests,
+            repeats=repeats,
+            profile=profile if name == names[-1] else "",
+            replay=scenario_replay(name),
+        )
+        if name == "plain":
+            plain = result.min_us
+        print(
+            f"  {name:14s} min={result.min_us:6.2f} median={result.median_us:6.2f}"
+            f"  over plain={result.min_us - plain:+6.2f}"
+            f"  client_bytes={result.client_bytes} upstream_bytes={result.upstream_bytes}"
+        )
 
 
 if __name__ == "__main__":
