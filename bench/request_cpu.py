@@ -138,25 +138,20 @@ def scenario_replay(name: str) -> Replay:
     return Replay(fleetgate.config(9, setup), HIT_ROUTE, request)
 
 
-def measure(
-    request: bytes = FEW_FIELDS,
-    requests: int = 20000,
-    repeats: int = 7,
-    profile: str = "",
-    replay: Replay | None = None,
-) -> Result:
-    """CPU per request of `request` on the plain CONFIG, or of `replay`'s."""
-    limits = Limits()
-    metrics = WorkerMetrics()
-    config, service_name = CONFIG, "app"
-    if replay is not None:
-        config, service_name, request = replay.config, replay.service, replay.request
-    snapshot = build_snapshot(GatewayConfig.model_validate(config))
-    # Rate limits decide on a shared key table under the node's lock, as in a worker.
-    limiters = Limiters(LocalBackend(KeyTable.open_shared(KeyTable.create_shared())))
-    runtime = compile_snapshot(snapshot, limits=limits, metrics=metrics, limiters=limiters)
-    loop = uvloop.new_event_loop()
-    try:
+class Replayer:
+    """A worker's objects set up to replay one request and its response, again and again."""
+
+    def __init__(self, request: bytes = FEW_FIELDS, replay: Replay | None = None) -> None:
+        limits = Limits()
+        metrics = WorkerMetrics()
+        config, service_name = CONFIG, "app"
+        if replay is not None:
+            config, service_name, request = replay.config, replay.service, replay.request
+        snapshot = build_snapshot(GatewayConfig.model_validate(config))
+        # Rate limits decide on a shared key table under the node's lock, as in a worker.
+        limiters = Limiters(LocalBackend(KeyTable.open_shared(KeyTable.create_shared())))
+        runtime = compile_snapshot(snapshot, limits=limits, metrics=metrics, limiters=limiters)
+        self.loop = loop = uvloop.new_event_loop()
         state = ProxyState(loop, limits, metrics, runtime)
         service = runtime.services[service_name]
         client, upstream_side = CountingTransport(), CountingTransport()
@@ -165,11 +160,6 @@ def measure(
         upstream = UpstreamConnection(service.pool, 0, state)
         upstream.connection_made(upstream_side)  # type: ignore[arg-type]
         service.pool.release(upstream, state.now)
-
-        def one() -> None:
-            conn.data_received(request)
-            upstream.data_received(RESPONSE)
-
         conn.data_received(request)
         if client.first:  # answered at the edge: refused by the route's policies
             raise AssertionError(f"the replayed request was answered {client.first!r}")
@@ -177,26 +167,53 @@ def measure(
         if not client.first.startswith(b"HTTP/1.1 200 "):
             raise AssertionError(f"the replayed request was answered {client.first!r}")
         assert conn.current is None and service.pool.counters.idle == 1, "not a whole exchange"
-        client_bytes, upstream_bytes = client.bytes, upstream_side.bytes
-        for _ in range(min(requests, 2000)):  # warm up
+        # Per request: what the client and the upstream got
+        self.client_bytes, self.upstream_bytes = client.bytes, upstream_side.bytes
+
+        def one() -> None:
+            conn.data_received(request)
+            upstream.data_received(RESPONSE)
+
+        self.one = one
+
+    def run(self, requests: int) -> float:
+        """Replay `requests` requests; CPU microseconds per request."""
+        one = self.one
+        began = time.process_time()
+        for _ in range(requests):
             one()
+        return (time.process_time() - began) / requests * 1e6
+
+    def profile(self, requests: int, path: str) -> None:
+        profiler = cProfile.Profile()
+        profiler.enable()
+        self.run(requests)
+        profiler.disable()
+        profiler.dump_stats(path)
+
+    def close(self) -> None:
+        self.loop.close()
+
+
+def measure(
+    request: bytes = FEW_FIELDS,
+    requests: int = 20000,
+    repeats: int = 7,
+    profile: str = "",
+    replay: Replay | None = None,
+) -> Result:
+    """CPU per request of `request` on the plain CONFIG, or of `replay`'s."""
+    replayer = Replayer(request, replay)
+    try:
+        replayer.run(min(requests, 2000))  # warm up
         if profile:
-            profiler = cProfile.Profile()
-            profiler.enable()
-            for _ in range(requests):
-                one()
-            profiler.disable()
-            profiler.dump_stats(profile)
-        times = []
-        for _ in range(repeats):
-            began = time.process_time()
-            for _ in range(requests):
-                one()
-            times.append((time.process_time() - began) / requests * 1e6)
-        times.sort()
-        return Result(times[0], times[len(times) // 2], client_bytes, upstream_bytes)
+            replayer.profile(requests, profile)
+        times = sorted(replayer.run(requests) for _ in range(repeats))
+        return Result(
+            times[0], times[len(times) // 2], replayer.client_bytes, replayer.upstream_bytes
+        )
     finally:
-        loop.close()
+        replayer.close()
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -228,26 +245,34 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def scenarios(names: list[str], requests: int, repeats: int, profile: str) -> None:
-    """Each scenario's CPU per request, and what it adds over `plain` (measured first)."""
+    """Each scenario's CPU per request, and what it adds over `plain`.
+
+    The scenarios' repeats take turns, so a burst of load elsewhere on the machine
+    lands on all of them alike rather than on the one measured at that moment."""
     if "plain" not in names:
         names = ["plain", *names]
-    plain = 0.0
-    print(f"python_us_per_request, min of {repeats} x {requests}, bench scenario configs")
-    for name in names:
-        # The profile, when asked for, is of the last scenario named.
-        result = measure(
-            requests=requests,
-            repeats=repeats,
-            profile=profile if name == names[-1] else "",
-            replay=scenario_replay(name),
-        )
-        if name == "plain":
-            plain = result.min_us
-        print(
-            f"  {name:14s} min={result.min_us:6.2f} median={result.median_us:6.2f}"
-            f"  over plain={result.min_us - plain:+6.2f}"
-            f"  client_bytes={result.client_bytes} upstream_bytes={result.upstream_bytes}"
-        )
+    replayers = {name: Replayer(replay=scenario_replay(name)) for name in names}
+    try:
+        times: dict[str, list[float]] = {name: [] for name in names}
+        for replayer in replayers.values():
+            replayer.run(min(requests, 2000))  # warm up
+        for _ in range(repeats):
+            for name, replayer in replayers.items():
+                times[name].append(replayer.run(requests))
+        if profile:  # of the last scenario named
+            replayers[names[-1]].profile(requests, profile)
+        plain = min(times["plain"])
+        print(f"python_us_per_request, min of {repeats} x {requests}, bench scenario configs")
+        for name, replayer in replayers.items():
+            ordered = sorted(times[name])
+            print(
+                f"  {name:14s} min={ordered[0]:6.2f} median={ordered[len(ordered) // 2]:6.2f}"
+                f"  over plain={ordered[0] - plain:+6.2f}  client_bytes={replayer.client_bytes}"
+                f" upstream_bytes={replayer.upstream_bytes}"
+            )
+    finally:
+        for replayer in replayers.values():
+            replayer.close()
 
 
 if __name__ == "__main__":
