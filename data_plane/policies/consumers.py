@@ -5,6 +5,11 @@ keeps nothing else), JWT subjects by `sub`. Each consumer carries what a request
 makes needs, resolved then: its tenant and the tenant's tier, its roles, and the fields
 the upstream gets about it. A key revoked by a release is gone from the next directory,
 so it stops working with that release.
+
+A key found by its digest is remembered as presented (a bounded dict, in the worker's
+memory only, dropped with the directory): a client sends the same key with every
+request, and a dict lookup costs a tenth of a sha256. An unknown key is never
+remembered, so a flood of made-up keys grows nothing.
 """
 
 from __future__ import annotations
@@ -39,14 +44,19 @@ class Consumer:
         )
 
 
+# Known keys a directory remembers as presented; forgotten all at once when full.
+KNOWN_KEYS_KEPT = 4096
+
+
 class ConsumerDirectory:
     """Consumers by API key digest and by JWT subject."""
 
-    __slots__ = ("by_key", "by_subject")
+    __slots__ = ("_known", "by_key", "by_subject")
 
     def __init__(self, by_key: dict[bytes, Consumer], by_subject: dict[str, Consumer]) -> None:
         self.by_key = by_key
         self.by_subject = by_subject
+        self._known: dict[bytes, Consumer] = {}  # key as presented -> its consumer
 
     @classmethod
     def from_snapshot(cls, snapshot: pb.Snapshot) -> ConsumerDirectory:
@@ -70,7 +80,14 @@ class ConsumerDirectory:
 
     def by_api_key(self, key: bytes) -> Consumer | None:
         """The consumer holding `key`, or None."""
-        return self.by_key.get(sha256(key).digest())
+        consumer = self._known.get(key)
+        if consumer is None:
+            consumer = self.by_key.get(sha256(key).digest())
+            if consumer is not None:
+                if len(self._known) >= KNOWN_KEYS_KEPT:
+                    self._known.clear()
+                self._known[key] = consumer
+        return consumer
 
     def __repr__(self) -> str:
         return f"<ConsumerDirectory keys={len(self.by_key)} subjects={len(self.by_subject)}>"

@@ -14,6 +14,7 @@ from data_plane.capabilities import CAPABILITIES, check_capabilities
 from data_plane.config.model import AuthSpec, GatewayConfig, hash_api_key
 from data_plane.config.snapshot import build_snapshot
 from data_plane.config.validate import check_snapshot
+from data_plane.policies import consumers
 from data_plane.policies.consumers import ConsumerDirectory
 from tests.data_plane.jwt_material import SECRET, public_pem
 
@@ -118,6 +119,26 @@ def test_the_directory_finds_consumers_by_key_with_their_tenant_and_tier() -> No
         ((b"X-Consumer", b"bob"),),
     )
     assert directory.by_api_key(b"alice-0123456789abcde") is None
+
+
+def test_the_directory_remembers_known_keys_as_presented_and_never_unknown_ones(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    key = b"alice-0123456789abcdef"
+    config = GatewayConfig.model_validate(
+        {"consumers": [{"name": "alice", "api_keys": [{"id": "k", "key": key.decode()}]}]}
+    )
+    directory = ConsumerDirectory.from_snapshot(build_snapshot(config))
+    alice = directory.by_api_key(key)
+    assert alice is not None and directory.by_api_key(key) is alice
+    for n in range(5):
+        assert directory.by_api_key(b"made-up-%d" % n) is None
+    assert list(directory._known) == [key]
+    # Bounded: a full memory is forgotten at once, and the digest still answers.
+    monkeypatch.setattr(consumers, "KNOWN_KEYS_KEPT", 1)
+    directory._known = {b"another": alice}
+    assert directory.by_api_key(key) is alice
+    assert list(directory._known) == [key]
 
 
 def jwt_route(**jwt: Any) -> dict[str, Any]:
