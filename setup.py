@@ -21,6 +21,8 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 EXTENSIONS = [
     "data_plane/access_lines.py",
+    "data_plane/policies/chain.py",
+    "data_plane/policies/auth.py",
     "data_plane/http/heads.py",
     "data_plane/limits/spin_lock.pyx",
 ]

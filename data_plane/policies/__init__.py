@@ -1,5 +1,21 @@
-"""Per-route policies: built once per route at compile time, run per request by the chain."""
+"""Per-route policies: built once per route at compile time, run per request by the chain.
 
-from .chain import Call, Policy, PolicyChain, Reply, build_chain
+The chain and the `Call` each request makes are those of `chain_c`, the compiled twin
+of chain.py, when it is built (data_plane/extensions.py); else chain.py's own.
+"""
+
+from typing import TYPE_CHECKING
+
+from data_plane.extensions import load
+
+from .chain import Policy, Reply
+
+if TYPE_CHECKING:
+    from .chain import Call, PolicyChain, build_chain
+else:
+    _chain = load("data_plane.policies.chain")
+    Call = _chain.Call
+    PolicyChain = _chain.PolicyChain
+    build_chain = _chain.build_chain
 
 __all__ = ["Call", "Policy", "PolicyChain", "Reply", "build_chain"]

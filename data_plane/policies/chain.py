@@ -34,11 +34,11 @@ from typing import Protocol
 
 from fleetgate_pb import config_pb2 as pb
 
+from data_plane.extensions import load
 from data_plane.http.errors import ProxyError
 from data_plane.http.request import Headers, RequestHead
 from data_plane.limits.policy import LimitsContext, RateLimitPolicy
 
-from .auth import Auth
 from .clients import ClientAddresses, node_client_addresses
 from .consumers import NO_CONSUMERS, ConsumerDirectory
 from .cors import Cors
@@ -50,6 +50,9 @@ from .transform import Transform
 
 Decision = ProxyError | Reply | None
 RequestVerdict = Decision | Awaitable[Decision]
+NO_ROLES: frozenset[str] = frozenset()
+# The auth policy runs compiled (auth_c) when built; a chain is the same either way.
+_auth = load("data_plane.policies.auth")
 
 
 class Call:
@@ -80,7 +83,7 @@ class Call:
         self.consumer: str | None = None
         self.tenant: str | None = None
         self.tier: str | None = None
-        self.roles: frozenset[str] = frozenset()
+        self.roles: frozenset[str] = NO_ROLES
         # Fields added to every response of this request
         self.response_fields: Headers = []
         self._releases: list[Callable[[], object]] | None = None
@@ -255,7 +258,7 @@ def build_chain(
         if route.auth.HasField("jwt"):
             jwt = route.auth.jwt
             tokens = TokenVerifier(jwt, key_source(jwt), time.time)
-        policies.append(Auth(route.auth, consumers, tokens))
+        policies.append(_auth.Auth(route.auth, consumers, tokens))
     if route.HasField("rate_limit"):
         if limits is None:
             raise ValueError(f"route {route.name}: a rate limit needs the node's limiters")

@@ -1,0 +1,73 @@
+"""The compiled twins of the policy chain's per-request code load when built.
+
+A build that silently fell back to the pure-Python twins would leave the policies'
+fast path unmeasured; in CI (and in the image build) the compiled ones must exist.
+Both twins pass the same policy tests: `make test` runs the policy protocol tests a
+second time with FLEETGATE_NO_EXTENSIONS=1.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from types import ModuleType
+
+import pytest
+
+import data_plane.policies
+from data_plane import extensions
+from data_plane.config.model import GatewayConfig
+from data_plane.config.snapshot import build_snapshot
+from data_plane.policies import chain as pure_chain
+from data_plane.policies.consumers import ConsumerDirectory
+
+IN_CI = os.environ.get("CI") == "true"
+TWINS = ["data_plane.policies.chain", "data_plane.policies.auth"]
+
+
+def compiled_or_skip(name: str) -> ModuleType:
+    try:
+        return importlib.import_module(name + "_c")
+    except ImportError as exc:
+        if IN_CI:
+            pytest.fail(f"the compiled twin of {name} was not built: {exc}", pytrace=False)
+        pytest.skip(f"the compiled twin of {name} is not built here: {exc}")
+
+
+@pytest.mark.parametrize("name", TWINS)
+def test_the_compiled_twin_is_the_one_loaded_when_built(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    compiled = compiled_or_skip(name)
+    assert extensions.is_compiled(compiled)
+    monkeypatch.setattr(extensions, "NO_EXTENSIONS", False)
+    assert extensions.load(name) is compiled
+    monkeypatch.setattr(extensions, "NO_EXTENSIONS", True)
+    assert extensions.load(name) is importlib.import_module(name)
+
+
+def test_requests_get_the_loaded_twins_call_and_chain() -> None:
+    chain = extensions.load("data_plane.policies.chain")
+    assert data_plane.policies.Call is chain.Call
+    assert data_plane.policies.PolicyChain is chain.PolicyChain
+    assert data_plane.policies.build_chain is chain.build_chain
+    if extensions.NO_EXTENSIONS:
+        assert chain is pure_chain
+
+
+def test_a_chain_runs_the_loaded_twin_of_the_auth_policy() -> None:
+    config = GatewayConfig.model_validate(
+        {
+            "services": [{"name": "s", "targets": [{"address": "127.0.0.1:9"}]}],
+            "routes": [
+                {"name": "r", "paths": ["/**"], "service": "s", "auth": {"methods": ["api_key"]}}
+            ],
+        }
+    )
+    snapshot = build_snapshot(config)
+    built = data_plane.policies.build_chain(
+        snapshot.routes[0], ConsumerDirectory.from_snapshot(snapshot)
+    )
+    assert built is not None
+    (auth,) = built.policies
+    assert type(auth).__module__ == extensions.load("data_plane.policies.auth").__name__
