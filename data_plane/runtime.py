@@ -27,10 +27,10 @@ from __future__ import annotations
 
 import math
 import ssl
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, KeysView
+from dataclasses import dataclass, field, replace
 from http.cookies import CookieError, SimpleCookie
-from typing import Literal
+from typing import Literal, TypeVar
 
 from fleetgate_pb import config_pb2 as pb
 from google.protobuf.message import Message
@@ -55,6 +55,7 @@ from data_plane.routing import RouteTable
 from data_plane.settings import Limits
 
 HashKey = Callable[[RequestHead, str], str | None]
+V = TypeVar("V")
 
 
 # A compile that finds at most this many routes to plan again (or this share of them)
@@ -262,6 +263,13 @@ def compile_snapshot(
     if changed is None:
         changed = _all_plans(snapshot, definitions, previous, services, inputs, limits, metrics)
     plans, table = changed
+    # The plans, the checks and the table each key every route by its serialized bytes.
+    # One rebuilt from this snapshot's bytes beside another carried over from the
+    # previous config would hold a second copy of every key (0.8 MB at 10,000 routes)
+    # until both are rebuilt: all take the table's.
+    keys = table.definitions()
+    plans = _keyed_by(plans, keys)
+    checks = replace(checks, routes=_keyed_by(checks.routes, keys))
     breakers = [s.breakers for s in services.values() if s.breakers is not None]
     certificates = None
     if snapshot.certificates:
@@ -278,6 +286,15 @@ def compile_snapshot(
         inputs=inputs,
         checks=checks,
     )
+
+
+def _keyed_by(mapping: dict[bytes, V], keys: KeysView[bytes]) -> dict[bytes, V]:
+    """`mapping` keyed by the very objects of `keys` (equal to its own keys): rebuilt
+    only when its first key is not the first of `keys`, which a compile that carried
+    both over from the previous config keeps."""
+    if len(mapping) != len(keys) or not keys or next(iter(mapping)) is next(iter(keys)):
+        return mapping
+    return {key: mapping[key] for key in keys}
 
 
 def _all_plans(

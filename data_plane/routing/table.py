@@ -28,8 +28,8 @@ is `None` (404). `methods: [GET]` also admits HEAD.
 from __future__ import annotations
 
 from bisect import bisect_left, insort
-from collections.abc import Collection, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Collection, Iterator, KeysView, Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Any, Generic, NamedTuple, TypeVar
 
 from fleetgate_pb import config_pb2 as pb
@@ -354,6 +354,11 @@ class RouteTable(Generic[R]):
         table._ranked = [entry for _, _, entry in keyed] if table._entries else []
         return table
 
+    def definitions(self) -> KeysView[bytes]:
+        """The keys of the routes compiled (see `compile`), as the very objects the table
+        holds, for what else keys routes by them to share."""
+        return self._entries.keys()
+
     def match(
         self, method: str, host: str, path: str, headers: Mapping[str, str] | None = None
     ) -> RouteMatch[R] | MethodNotAllowed | None:
@@ -624,17 +629,21 @@ def _updated(
             conditioned -= bool(entry.conditions)
     for route, payload, definition, parts in new_parts:
         expanded = _expand(route, payload, parts)
+        # Listed before they are placed: a respacing may replace the ones placed already.
+        kept[definition] = tuple(entry for _, _, entry in expanded)
         for _, host, entry in expanded:
             at = _place(ranked, entry)
             low = ranked[at - 1].rank if at else 0
             high = ranked[at].rank if at < len(ranked) else low + 2 * RANK_SPACING
             if high - low < 2:
-                return None  # no rank left in between: a full compile spaces them anew
+                if not _respace(ranked, at, editor, kept, parts_of):
+                    return None  # too crowded: a full compile spaces every rank anew
+                low = ranked[at - 1].rank if at else 0
+                high = ranked[at].rank
             entry.rank = (low + high) // 2
             ranked.insert(at, entry)
             editor.add(host, entry)
             conditioned += bool(entry.conditions)
-        kept[definition] = tuple(entry for _, _, entry in expanded)
     editor.finish()
     table: RouteTable[R] = RouteTable(editor.hosts, routes, conditioned > 0, parts_of)
     table._entries = kept
@@ -642,6 +651,59 @@ def _updated(
     table._conditioned = conditioned
     table._lineage = previous._lineage
     return table
+
+
+# A used-up rank gap is reopened by spacing out the entries around it, at most this many.
+RESPACED_ENTRIES = 1024
+
+
+def _respace(
+    ranked: list[_Entry[R]],
+    at: int,
+    editor: _Editor[R],
+    kept: dict[bytes, tuple[_Entry[R], ...]],
+    parts_of: Mapping[bytes, _Parts],
+) -> bool:
+    """Make room for an entry at `ranked[at]` when no rank is left between its
+    neighbours: the fewest entries around `at` whose ranks span enough are given ranks
+    evenly spaced over that span (leaving one gap free at `at`), each as a copy, since
+    the live table shares them. False when that would take more than RESPACED_ENTRIES.
+
+    Without it, a one-route change that lands repeatedly at one place (a route moved,
+    then the next one beside it) compiles the whole table every twenty-odd changes,
+    holding the old and the new one at once: a peak the worker's memory keeps.
+    """
+    count = len(ranked)
+    reach = 4
+    while True:
+        first, last = max(0, at - reach), min(count, at + reach)
+        low = ranked[first - 1].rank if first else 0
+        slots = last - first + 2  # the gaps between the respaced entries and the new one
+        # Nothing above the last entry: the span may grow (and always suffices).
+        high = low + slots * RANK_SPACING if last == count else ranked[last].rank
+        spacing = (high - low) // slots
+        if spacing >= max(2, RANK_SPACING >> 8):
+            break
+        if last - first > RESPACED_ENTRIES:
+            return False
+        reach *= 2
+    where = {
+        id(entry): (definition, index)
+        for definition, entries in kept.items()
+        for index, entry in enumerate(entries)
+    }
+    for place in range(first, last):
+        entry = ranked[place]
+        definition, index = where[id(entry)]
+        host = parts_of[definition].places[index][1]
+        slot = place - first + (1 if place < at else 2)
+        copied = replace(entry, rank=low + slot * spacing)
+        editor.remove(host, entry)
+        editor.add(host, copied)
+        ranked[place] = copied
+        entries = kept[definition]
+        kept[definition] = (*entries[:index], copied, *entries[index + 1 :])
+    return True
 
 
 def _place(ranked: list[_Entry[R]], entry: _Entry[R]) -> int:

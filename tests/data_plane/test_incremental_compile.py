@@ -10,8 +10,10 @@ from __future__ import annotations
 import random
 from typing import Any
 
+import pytest
 from fleetgate_pb import config_pb2 as pb
 
+from data_plane.routing import table as table_module
 from data_plane.routing.table import RouteTable, _Bucket, _Entry, _Node
 
 PATHS = ["/a", "/a/b", "/a/*", "/a/**", "/**", "/b/*/c", "/b/**", "~/r/[0-9]+", "/c/*/d/**"]
@@ -113,20 +115,37 @@ def test_an_unchanged_route_reuses_its_compiled_patterns() -> None:
     assert found is not None and found.route == 2  # type: ignore[union-attr]
 
 
-def test_a_used_up_rank_gap_or_a_big_change_compiles_the_table_in_full() -> None:
+def test_a_used_up_rank_gap_respaces_the_entries_around_it() -> None:
     """Each route below lands between the last one and route "a": the gap between two
-    ranks halves each time, until a full compile spaces them anew."""
+    ranks halves each time, until the entries around it are spaced out anew, as copies
+    (the table before still serves with its own ranks), without a full compile."""
     routes = [(pb.Route(name=name, paths=["/x/*"], service="s"), name) for name in ("a", "b")]
     table: RouteTable[Any] = RouteTable.compile(routes)
-    lineages = {id(table._lineage)}
-    for k in range(1, 40):
+    first = table
+    for k in range(1, 60):
         name = "a" * k + "b"
         routes.append((pb.Route(name=name, paths=["/x/*"], service="s"), name))
+        before = [(entry, entry.rank) for entry in table._ranked]
         table = RouteTable.compile(routes, table)
-        lineages.add(id(table._lineage))
+        assert all(entry.rank == rank for entry, rank in before)
+        assert table._lineage is first._lineage
         assert entries(table) == entries(RouteTable.compile(routes))
         found = table.match("GET", "h", "/x/1")
         assert found is not None and found.name == "a"  # type: ignore[union-attr]
-    assert 2 <= len(lineages) <= 3  # incremental, until the gap was used up
+
+
+def test_random_change_sequences_with_crowded_ranks_compile_the_same_both_ways(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With ranks 4 apart nearly every change uses up a gap: respaced, or compiled in
+    full when the entries to respace would be more than RESPACED_ENTRIES."""
+    monkeypatch.setattr(table_module, "RANK_SPACING", 4)
+    monkeypatch.setattr(table_module, "RESPACED_ENTRIES", 6)
+    test_random_change_sequences_compile_the_same_both_ways()
+
+
+def test_a_big_change_compiles_the_table_in_full() -> None:
+    routes = [(pb.Route(name=f"r{i}", paths=[f"/r/{i}"], service="s"), i) for i in range(10)]
+    table: RouteTable[Any] = RouteTable.compile(routes)
     moved = [(pb.Route(name=f"m{i}", paths=[f"/m/{i}"], service="s"), i) for i in range(200)]
     assert RouteTable.compile(moved, table)._lineage is not table._lineage
