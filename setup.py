@@ -23,6 +23,7 @@ EXTENSIONS = [
     "data_plane/access_lines.py",
     "data_plane/policies/chain.py",
     "data_plane/policies/auth.py",
+    "data_plane/limits/decisions.py",
     "data_plane/http/heads.py",
     "data_plane/limits/spin_lock.pyx",
 ]

@@ -147,11 +147,14 @@ class RateLimitPolicy:
 
     __slots__ = (
         "_admitted_at",
+        "_client_hashes",
         "_counts",
-        "_hashes",
         "_month",
+        "_named_hashes",
+        "_one_window",
         "_policy_field",
         "_rate_prefixes",
+        "_route_only_hash",
         "_tenant_hashes",
         "_tier_fields",
         "by",
@@ -200,7 +203,9 @@ class RateLimitPolicy:
         # What every request of the route's own windows needs, made once: the hashes of
         # the keys seen (bounded), the RateLimit-Policy field, each window's RateLimit
         # value up to its numbers, and where an admission is counted.
-        self._hashes: dict[str, int] = {}
+        self._named_hashes: dict[str, int] = {}  # consumer or tenant name -> hash
+        self._client_hashes: dict[str, int] = {}  # client address -> hash
+        self._route_only_hash = key_hash(self.prefix)  # by: route
         self._tenant_hashes: dict[str, TenantKeys] = {}
         # The UTC calendar month quotas count in, and when it began and ends (epoch s)
         self._month = (0, 0.0, 0.0)
@@ -210,9 +215,37 @@ class RateLimitPolicy:
         self._rate_prefixes = tuple(b'"%s";r=' % w.name.encode() for w in self.windows)
         self._counts = self.counters.counts
         self._admitted_at = RATE_LIMIT * len(LIMIT_OUTCOMES) + ADMITTED
+        self._one_window = self.windows[0] if len(self.windows) == 1 else None
         self.on_request: Callable[[Call], RequestVerdict] = self._decide
-        if self.local is not None and self.windows:
+        if self.local is not None and self._one_window is not None:
+            self.on_request = self._decide_in_one_window
+        elif self.local is not None and self.windows:
             self.on_request = self._decide_locally
+
+    def _decide_in_one_window(self, call: Call) -> RequestVerdict:
+        """`_decide_locally` for a route with one window (the usual rate limit), on the
+        table's compiled one-window decision."""
+        if self.use_tier and call.tenant:
+            return self._decide(call)
+        local = self.local
+        assert local is not None and self._one_window is not None
+        admitted, _, remaining, reset, wait = local.table.decisions.decide_one(
+            self._route_hash(call), self._one_window, local.clock()
+        )
+        ticks = self.ticks
+        fields = call.response_fields
+        fields.append(self._policy_field)
+        fields.append(
+            (RATELIMIT, self._rate_prefixes[0] + b"%d;t=%d" % (remaining, -(-reset // ticks)))
+        )
+        if admitted:
+            self._counts[self._admitted_at] += 1
+            return None
+        self.counters.count(RATE_LIMIT, REFUSED)
+        return TooManyRequests(
+            "too many requests: a rate limit of this route is reached",
+            headers=((RETRY_AFTER, b"%d" % max(1, _seconds(wait, ticks))),),
+        )
 
     def _decide_locally(self, call: Call) -> RequestVerdict:
         """The route's own windows on the local backend: one key, one table decision,
@@ -283,14 +316,26 @@ class RateLimitPolicy:
         )
 
     def _route_hash(self, call: Call) -> int:
-        """The hash of the key the route's windows count under for `call`."""
-        suffix = self._key(call)
-        hashes = self._hashes
-        key = hashes.get(suffix)
+        """The hash of the key the route's windows count under for `call` (that of
+        `self.prefix + self._key(call)`), remembered by name or client address."""
+        by = self.by
+        if by == "consumer":
+            name = call.consumer
+        elif by == "tenant":
+            name = call.tenant
+        elif by == "route":
+            return self._route_only_hash
+        else:
+            name = None
+        if name is not None:
+            key = self._named_hashes.get(name)
+            if key is None:
+                key = _remember(self._named_hashes, name, key_hash(f"{self.prefix}{by}:{name}"))
+            return key
+        client = call.client
+        key = self._client_hashes.get(client)
         if key is None:
-            if len(hashes) >= KEY_HASHES_KEPT:
-                hashes.clear()
-            key = hashes[suffix] = key_hash(self.prefix + suffix)
+            key = _remember(self._client_hashes, client, key_hash(f"{self.prefix}client:{client}"))
         return key
 
     def _tenant_keys(self, tenant: str | None) -> TenantKeys:
@@ -494,6 +539,14 @@ def next_month(epoch_seconds: float) -> float:
     """When the UTC calendar month after that of `epoch_seconds` begins."""
     month = month_of(epoch_seconds) + 1
     return datetime(month // 12, month % 12 + 1, 1, tzinfo=UTC).timestamp()
+
+
+def _remember(hashes: dict[str, int], name: str, key: int) -> int:
+    """Keep `key` as `name`'s hash in `hashes`, forgetting them all first when full."""
+    if len(hashes) >= KEY_HASHES_KEPT:
+        hashes.clear()
+    hashes[name] = key
+    return key
 
 
 def _seconds(ticks: int, per_second: int) -> int:

@@ -32,7 +32,7 @@ from collections.abc import Sequence
 from hashlib import blake2b
 from typing import TYPE_CHECKING, Protocol
 
-from data_plane.extensions import NO_EXTENSIONS
+from data_plane.extensions import NO_EXTENSIONS, load
 
 from .gcra import SLOTS, Window, WindowState, admit, state
 
@@ -55,6 +55,10 @@ Verdict = tuple[bool, int, int, int, int]
 # entries' windows), its remaining and reset, the longest wait, and that of the entries
 # after the first
 Figures = tuple[bool, int, int, int, int, int]
+
+
+# The one-key, one-window decision, compiled (decisions_c) when built.
+_decisions = load("data_plane.limits.decisions")
 
 
 def key_hash(key: str) -> int:
@@ -117,7 +121,7 @@ SpinLocks = _spin_locks()
 class KeyTable:
     """GCRA state of every key of the local backend, in a fixed block of memory."""
 
-    __slots__ = ("_memory", "fd", "lock", "slots", "words")
+    __slots__ = ("_memory", "decisions", "fd", "lock", "slots", "words")
 
     def __init__(self, memory: mmap.mmap, fd: int | None) -> None:
         self._memory = memory
@@ -138,6 +142,10 @@ class KeyTable:
                     " does not have (built without it, or FLEETGATE_NO_EXTENSIONS is set)"
                 )
             self.lock = SpinLocks(self.words, _LOCK_AT)
+        # What a request of one key against one window runs: `decide_one`'s common case
+        self.decisions = _decisions.Decisions(
+            self.words, self.slots, HEADER_WORDS, SLOT_WORDS, self.lock, self._slot
+        )
 
     # ------------------------------------------------------------ making one
 
@@ -206,26 +214,7 @@ class KeyTable:
                 ((key, windows),), now
             )
             return admitted, tightest, remaining, reset, wait
-        window = windows[0]
-        words = self.words
-        lock = self.lock
-        lock.acquire()
-        try:
-            base = HEADER_WORDS + (key % self.slots) * SLOT_WORDS
-            if words[base] != key:
-                base = self._slot(key, now)
-            at = base + 1 + window.slot
-            tat = words[at]
-            new_tat = (tat if tat > now else now) + window.interval
-            admitted = new_tat - now <= window.capacity
-            if admitted:
-                words[at] = tat = new_tat
-        finally:
-            lock.release()
-        ahead = tat - now if tat > now else 0
-        remaining = (window.capacity - ahead) // window.interval
-        wait = 0 if remaining > 0 else ahead + window.interval - window.capacity
-        return admitted, 0, remaining, ahead, wait
+        return self.decisions.decide_one(key, windows[0], now)
 
     def decide_entries(self, entries: Sequence[Entry], now: int) -> Figures:
         """`decide`, answered as the figures a response needs (no WindowState per window):
@@ -323,6 +312,7 @@ class KeyTable:
         return held
 
     def close(self) -> None:
+        self.decisions.close()
         self.lock.close()
         self.words.release()
         self._memory.close()

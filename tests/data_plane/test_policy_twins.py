@@ -18,11 +18,15 @@ import data_plane.policies
 from data_plane import extensions
 from data_plane.config.model import GatewayConfig
 from data_plane.config.snapshot import build_snapshot
+from data_plane.limits import decisions as pure_decisions
+from data_plane.limits.gcra import Window
+from data_plane.limits.table import HEADER_WORDS, SLOT_WORDS, KeyTable
 from data_plane.policies import chain as pure_chain
 from data_plane.policies.consumers import ConsumerDirectory
 
 IN_CI = os.environ.get("CI") == "true"
-TWINS = ["data_plane.policies.chain", "data_plane.policies.auth"]
+TWINS = ["data_plane.policies.chain", "data_plane.policies.auth", "data_plane.limits.decisions"]
+S = 1_000_000_000
 
 
 def compiled_or_skip(name: str) -> ModuleType:
@@ -71,3 +75,32 @@ def test_a_chain_runs_the_loaded_twin_of_the_auth_policy() -> None:
     assert built is not None
     (auth,) = built.policies
     assert type(auth).__module__ == extensions.load("data_plane.policies.auth").__name__
+
+
+def test_a_key_table_decides_one_window_on_the_loaded_twin() -> None:
+    table = KeyTable.private(8)
+    loaded = extensions.load("data_plane.limits.decisions")
+    assert type(table.decisions) is loaded.Decisions
+    table.close()  # the twin lets go of the words first
+
+
+@pytest.mark.parametrize("twin", ["pure", "compiled"])
+def test_both_twins_decide_as_the_table_does_for_keys_in_their_own_and_probed_slots(
+    twin: str,
+) -> None:
+    module = pure_decisions if twin == "pure" else compiled_or_skip("data_plane.limits.decisions")
+    one, many = KeyTable.private(4), KeyTable.private(4)
+    decisions = module.Decisions(
+        one.words, one.slots, HEADER_WORDS, SLOT_WORDS, one.lock, one._slot
+    )
+    window = Window.of(1, 3, S)
+    keys = [4, 8, -12, 5]  # three share a first slot: two of them live in probed ones
+    now = 0
+    for step in range(30):
+        now += (step % 3) * S // 4
+        for key in keys:
+            admitted, states = many.decide([(key, (window,))], now)
+            (state,) = states[0]
+            expected = (admitted, 0, state.remaining, state.reset, state.wait)
+            assert decisions.decide_one(key, window, now) == expected
+    decisions.close()
