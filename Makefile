@@ -27,7 +27,7 @@ PROTOCOL_TESTS := $(addprefix tests/data_plane/test_,heads.py heads_fuzz.py fram
 	streaming.py exchange_endings.py retries.py faults.py status_limits.py path_routing.py \
 	leaks.py tracing.py access_log.py header_changes.py transform.py cors.py ip_filter.py \
 	auth_api_key.py auth_jwt.py rate_limits.py tiers.py consistent_hashing.py \
-	circuit_breaking.py proxy_protocol.py read_clock.py) \
+	circuit_breaking.py proxy_protocol.py read_clock.py core_twins.py) \
 	tests/tls/test_https_listener.py tests/tls/test_upstream_tls.py
 
 test: $(STAMP)

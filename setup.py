@@ -25,6 +25,11 @@ EXTENSIONS = [
     "data_plane/policies/auth.py",
     "data_plane/limits/decisions.py",
     "data_plane/http/heads.py",
+    "data_plane/http/state.py",
+    "data_plane/http/upstream.py",
+    "data_plane/http/pool.py",
+    "data_plane/http/exchange.py",
+    "data_plane/http/downstream.py",
     "data_plane/limits/spin_lock.pyx",
 ]
 

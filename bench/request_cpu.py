@@ -28,9 +28,7 @@ import uvloop
 
 from data_plane.config.model import GatewayConfig
 from data_plane.config.snapshot import build_snapshot
-from data_plane.http.downstream import DownstreamConnection
-from data_plane.http.state import ProxyState
-from data_plane.http.upstream import UpstreamConnection
+from data_plane.http.core import DownstreamConnection, ProxyState, UpstreamConnection
 from data_plane.limits.policy import Limiters, LocalBackend
 from data_plane.limits.table import KeyTable
 from data_plane.metrics import WorkerMetrics

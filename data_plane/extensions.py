@@ -27,6 +27,20 @@ def load(name: str) -> ModuleType:
     return importlib.import_module(name)
 
 
+def load_together(*names: str) -> list[ModuleType]:
+    """The compiled twins of all of `names`, or else their pure-Python twins, in order.
+
+    Twins that hold each other's compiled classes (the proxy core's) work in one mode
+    only: when one of them is switched off or not built, all run as Python.
+    """
+    if not NO_EXTENSIONS:
+        try:
+            return [importlib.import_module(name + "_c") for name in names]
+        except ImportError:
+            pass
+    return [importlib.import_module(name) for name in names]
+
+
 def is_compiled(module: ModuleType) -> bool:
     """Whether `module` is an extension module rather than Python source."""
     return not (module.__file__ or "").endswith(".py")

@@ -40,8 +40,8 @@ from data_plane.capabilities import CAPABILITIES, check_capabilities
 from data_plane.config import defaults
 from data_plane.config.errors import ConfigError, ConfigInvalid
 from data_plane.config.validate import EntityChecks
+from data_plane.http.core import ServicePool
 from data_plane.http.errors import ProxyError
-from data_plane.http.pool import ServicePool
 from data_plane.http.request import RequestHead, header_value
 from data_plane.http.retry import OK, RetryBudget, RetryPolicy
 from data_plane.http.tls import CertificateTable, upstream_context

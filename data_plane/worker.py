@@ -24,6 +24,7 @@ import socket
 import sys
 import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping
+from typing import cast
 
 import uvloop
 from fleetgate_pb import config_pb2 as pb
@@ -33,8 +34,7 @@ from google.protobuf.message import DecodeError
 from data_plane.access_log import OFF, AccessLog
 from data_plane.candidate import Candidate, compile_selector, selector_problem
 from data_plane.channel import Channel, ChannelClosed, Kind
-from data_plane.http.downstream import DownstreamConnection
-from data_plane.http.state import ProxyState
+from data_plane.http.core import DownstreamConnection, ProxyState
 from data_plane.http.tls import HttpsListener
 from data_plane.limits.policy import Limiters, LocalBackend
 from data_plane.limits.redis_backend import REDIS_PREFIX_VARIABLE, RedisBackend
@@ -362,7 +362,9 @@ class Worker:
             # create_server listens again with its own backlog (100 by default):
             # a burst of new clients would overflow it and wait out SYN retries.
             self.server = await self.loop.create_server(
-                lambda: DownstreamConnection(self.state), sock=sock, backlog=BACKLOG
+                lambda: cast(asyncio.Protocol, DownstreamConnection(self.state)),
+                sock=sock,
+                backlog=BACKLOG,
             )
         if self.https_server is None and self.https is not None and self.https_listen:
             sock = listening_socket(*self.https_listen)

@@ -20,16 +20,22 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from typing import TYPE_CHECKING, cast
+from typing import cast
+
+try:
+    import cython
+except ImportError:  # Cython is only needed to build the compiled twin
+    from data_plane import uncompiled as cython
 
 from .errors import ProxyError, RequestTimeout
-from .exchange import DONE, Exchange
 from .flow import HIGH_WATER, LOW_WATER, QUEUED, STOPPED, FlowControl
-from .head_path import END, RequestHead, RequestParser
+from .head_path import END
 from .responses import error_response
-from .state import ProxyState
 
-if TYPE_CHECKING:
+if not cython.compiled:  # compiled, downstream_c.pxd cimports the compiled twins' classes
+    from .exchange import Exchange
+    from .head_path import RequestHead, RequestParser
+    from .state import ProxyState
     from .upstream import UpstreamConnection
 
 log = logging.getLogger("fleetgate.proxy")
@@ -44,7 +50,9 @@ IDLE, HEAD, BODY = range(3)
 LINGER_SECONDS = 5.0
 
 
-class DownstreamConnection(asyncio.Protocol):
+class DownstreamConnection:
+    """An asyncio protocol (by its methods: a compiled class has no Python base)."""
+
     __slots__ = (
         "client",
         "client_bytes",
@@ -349,7 +357,7 @@ class DownstreamConnection(asyncio.Protocol):
         current = self.current
         if current is not None and current.outbox:
             current.flush()
-        if exchange.phase == DONE:
+        if exchange.ended:
             self.upgrading = None
         elif rest:
             exchange.client_tunnel_data(rest)

@@ -27,7 +27,12 @@ import ssl
 from bisect import bisect_left
 from inspect import isawaitable
 from time import perf_counter
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
+
+try:
+    import cython
+except ImportError:  # Cython is only needed to build the compiled twin
+    from data_plane import uncompiled as cython
 
 from data_plane.metrics import CONNECT, LATENCY_BOUNDS, PER_TRY, READ, TOTAL
 from data_plane.policies import Call, Reply
@@ -46,10 +51,14 @@ from .errors import (
 from .flow import BUFFERED, HIGH_WATER, PEER_BUSY
 from .forwarding import fields_block, https_location, route_request, with_query
 from .head_path import BODY_CHUNKED, BODY_NONE, reply_head, tunnel_head
-from .request import Headers, RequestHead
+from .request import Headers
 from .responses import CONTINUE, error_response, reply_response
 from .tunnel import open_tunnel
-from .upstream import UpstreamConnection
+
+if not cython.compiled:  # compiled, exchange_c.pxd cimports the compiled twins' classes
+    from .head_path import RequestHead
+    from .state import ProxyState
+    from .upstream import UpstreamConnection
 
 if TYPE_CHECKING:
     from data_plane.balancing import Upstream
@@ -108,6 +117,7 @@ class Exchange:
         "side",
         "span",
         "started",
+        "state",
         "status",
         "target",
         "traceparent",
@@ -123,6 +133,7 @@ class Exchange:
 
     def __init__(self, conn: DownstreamConnection, head: RequestHead) -> None:
         self.conn = conn
+        self.state: ProxyState = conn.state
         self.head = head
         self.phase = PENDING
         self.head_only = head.method == b"HEAD"
@@ -137,7 +148,7 @@ class Exchange:
         self.deciding: asyncio.Future[Decision] | None = None  # a policy that waits
         self.target: Upstream | None = None
         self.upstream: UpstreamConnection | None = None
-        self.connecting: asyncio.Future[tuple[asyncio.Transport, UpstreamConnection]] | None = None
+        self.connecting: asyncio.Future[tuple[asyncio.Transport, asyncio.Protocol]] | None = None
         self.line = b""  # the request line sent upstream
         self.block = b""  # the fields after Host, through the blank line
         # Request body on its way up
@@ -185,7 +196,7 @@ class Exchange:
     def start(self) -> None:
         """Route the request, run its policies, then hand it to an upstream connection."""
         conn = self.conn
-        state = conn.state
+        state = self.state
         head = self.head
         self.phase = ROUTING
         self.began = perf_counter()
@@ -260,7 +271,7 @@ class Exchange:
         if plan.total_timeout:
             self.deadline = self.started + plan.total_timeout
         self.watched = True
-        conn.state.watched.add(self)
+        self.state.watched.add(self)
         self._try()
 
     # ------------------------------------------------------------ one try
@@ -288,7 +299,7 @@ class Exchange:
         self.try_began = perf_counter()
         target.active += 1
         service.active += 1
-        state = self.conn.state
+        state = self.state
         if plan.per_try_timeout:
             self.try_by = state.loop.time() + plan.per_try_timeout
         pool = service.pool
@@ -303,7 +314,8 @@ class Exchange:
         tls = service.tls
         self.connecting = connecting = asyncio.ensure_future(
             loop.create_connection(
-                lambda: UpstreamConnection(pool, target.index, state),
+                # An asyncio protocol by its methods (a compiled class has no Python base)
+                lambda: cast(asyncio.Protocol, UpstreamConnection(pool, target.index, state)),
                 target.host,
                 target.port,
                 ssl=tls,
@@ -313,18 +325,18 @@ class Exchange:
         connecting.add_done_callback(self._connected)
 
     def _connected(
-        self, connecting: asyncio.Future[tuple[asyncio.Transport, UpstreamConnection]]
+        self, connecting: asyncio.Future[tuple[asyncio.Transport, asyncio.Protocol]]
     ) -> None:
         if connecting is not self.connecting:
             # The exchange let go of this connect (it ended, or the connect timed out):
             # a connection that opened all the same is closed, never left open.
             if not connecting.cancelled() and connecting.exception() is None:
-                connecting.result()[1].close()
+                cast(UpstreamConnection, connecting.result()[1]).close()
             return
         self.connecting = None
         error = connecting.exception()
         if error is None:
-            self._attach(connecting.result()[1])
+            self._attach(cast(UpstreamConnection, connecting.result()[1]))
             return
         self.plan.service.counters.connect_errors += 1  # type: ignore[union-attr]
         where = self._target_name()
@@ -353,7 +365,7 @@ class Exchange:
         self.outbox.insert(0, self.line + plan.service.host_lines[target.index] + self.block)
         if not conn.feeding:
             self.flush()
-        self.last_read = conn.state.now
+        self.last_read = self.state.now
 
     def flush(self) -> None:
         """Write what waits in the outbox to the upstream connection."""
@@ -407,7 +419,7 @@ class Exchange:
             if self.held is not None:
                 self.held.append(_LAST_CHUNK)
         # Waiting for the answer starts now: the read and per-try timeouts count from here.
-        now = self.last_read = self.conn.state.now
+        now = self.last_read = self.state.now
         if self.try_by:
             self.try_by = now + self.plan.per_try_timeout  # type: ignore[union-attr]
 
@@ -421,7 +433,7 @@ class Exchange:
         assert plan is not None
         if plan.chain is not None:
             plan.chain.on_response(self.call, status, fields)  # type: ignore[arg-type]
-        state = self.conn.state
+        state = self.state
         data, self.body_mode, self.keep_alive, self.until_close = reply_head(
             status,
             fields,
@@ -445,7 +457,7 @@ class Exchange:
 
     def response_read(self, complete: bool) -> None:
         """After each read from the upstream: send what it produced, end if it is whole."""
-        self.last_read = self.conn.state.now
+        self.last_read = self.state.now
         reply = self.reply
         if reply:
             if complete and self.body_mode == BODY_CHUNKED:
@@ -508,7 +520,7 @@ class Exchange:
         action = service.retry_policy.decide(state, failure)
         if action == retry.FAIL:
             return False
-        loop = self.conn.state.loop
+        loop = self.state.loop
         if action != retry.FRESH and not service.retry_budget.withdraw(loop.time()):
             service.counters.retry_budget_exhausted += 1
             return False
@@ -531,7 +543,7 @@ class Exchange:
             self._try()
         else:
             self.phase = BACKOFF
-            self.conn.state.wake_later(service.retry_policy.backoff(self.retries), self)
+            self.state.wake_later(service.retry_policy.backoff(self.retries), self)
             self.retries += 1
         return True
 
@@ -560,7 +572,7 @@ class Exchange:
         plan.counters.statuses[1] += 1
         plan.service.report(self.target, retry.OK)  # type: ignore[arg-type]
         self.upstream_time = perf_counter() - self.try_began
-        conn.transport.write(tunnel_head(fields, conn.state.date_line, self.request_id))
+        conn.transport.write(tunnel_head(fields, self.state.date_line, self.request_id))
         if rest:
             conn.transport.write(rest)
         conn.switched()
@@ -611,7 +623,7 @@ class Exchange:
         elif self.upstream is not None and self.upstream.reading_paused:
             # The client reads slower than the upstream sends: the upstream is not
             # late, the client is. One that takes nothing for the idle timeout is cut.
-            if now - self.last_read >= self.conn.state.limits.idle_timeout:
+            if now - self.last_read >= self.state.limits.idle_timeout:
                 self._fail(RequestTimeout("the client stopped reading"))
         elif now - self.last_read >= plan.read_timeout:
             timeouts[READ] += 1
@@ -623,7 +635,7 @@ class Exchange:
         """Answer the client with the gateway's own response (an error, or a policy's
         reply made at the edge), and end."""
         conn = self.conn
-        state = conn.state
+        state = self.state
         if not self.request_id:
             self.request_id = state.next_request_id()
         closes = isinstance(verdict, ProxyError) and verdict.closes
@@ -681,7 +693,7 @@ class Exchange:
             return
         self.phase = DONE
         conn = self.conn
-        state = conn.state
+        state = self.state
         if self.watched:
             self.watched = False
             state.watched.discard(self)
@@ -745,10 +757,15 @@ class Exchange:
         if notify:
             conn.exchange_finished(self)
 
+    @property
+    def ended(self) -> bool:
+        """Whether the exchange has let go of everything (answered, cut or abandoned)."""
+        return self.phase == DONE
+
     def _unwatch(self) -> None:
         if self.watched:
             self.watched = False
-            self.conn.state.watched.discard(self)
+            self.state.watched.discard(self)
 
     def _drop_connect(self) -> None:
         connecting = self.connecting

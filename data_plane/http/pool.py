@@ -12,11 +12,14 @@ now, busy ones when their exchange ends.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+try:
+    import cython
+except ImportError:  # Cython is only needed to build the compiled twin
+    from data_plane import uncompiled as cython
 
 from data_plane.metrics import ServiceCounters, TargetCounters
 
-if TYPE_CHECKING:
+if not cython.compiled:  # compiled, pool_c.pxd cimports the compiled twin's class
     from .upstream import UpstreamConnection
 
 

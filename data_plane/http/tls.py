@@ -24,7 +24,7 @@ import ssl
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from fleetgate_pb import config_pb2 as pb
 
@@ -176,7 +176,7 @@ class TlsConnection(asyncio.Protocol):
         listener.handshaking += 1
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        from .downstream import DownstreamConnection
+        from .core import DownstreamConnection
 
         self.done = True
         listener = self.listener
@@ -184,7 +184,7 @@ class TlsConnection(asyncio.Protocol):
         state = listener.state
         state.metrics.tls_handshakes += 1
         connection = DownstreamConnection(state, https=True)
-        transport.set_protocol(connection)
+        transport.set_protocol(cast(asyncio.Protocol, connection))
         connection.connection_made(transport)
 
     def __del__(self) -> None:

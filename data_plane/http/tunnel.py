@@ -13,8 +13,15 @@ bytes.
 from __future__ import annotations
 
 import asyncio
+from typing import Protocol
 
 from .flow import LOW_WATER
+
+
+class Replaced(Protocol):
+    """The HTTP protocol a tunnel end takes over from: told when the transport closes."""
+
+    def connection_lost(self, exc: Exception | None) -> None: ...
 
 
 class TunnelEnd(asyncio.Protocol):
@@ -22,7 +29,7 @@ class TunnelEnd(asyncio.Protocol):
 
     __slots__ = ("eof", "peer", "replaced", "transport")
 
-    def __init__(self, transport: asyncio.Transport, replaced: asyncio.BaseProtocol) -> None:
+    def __init__(self, transport: asyncio.Transport, replaced: Replaced) -> None:
         self.transport = transport
         self.replaced = replaced  # the HTTP protocol this end took over from
         self.peer: TunnelEnd = self
@@ -60,9 +67,9 @@ class TunnelEnd(asyncio.Protocol):
 
 def open_tunnel(
     client: asyncio.Transport,
-    client_protocol: asyncio.BaseProtocol,
+    client_protocol: Replaced,
     upstream: asyncio.Transport,
-    upstream_protocol: asyncio.BaseProtocol,
+    upstream_protocol: Replaced,
 ) -> TunnelEnd:
     """Switch both transports to a tunnel between them; returns the client's end."""
     client_end = TunnelEnd(client, client_protocol)

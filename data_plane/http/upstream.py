@@ -20,19 +20,29 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING, cast
 
+try:
+    import cython
+except ImportError:  # Cython is only needed to build the compiled twin
+    from data_plane import uncompiled as cython
+
 from .errors import BadUpstreamResponse, ProxyError
 from .flow import HIGH_WATER, LOW_WATER
-from .head_path import END, ResponseHead, ResponseParser
-from .pool import ServicePool
-from .state import ProxyState
+from .head_path import END
+
+if not cython.compiled:  # compiled, upstream_c.pxd cimports the compiled twins' classes
+    from .head_path import ResponseHead, ResponseParser
+    from .state import ProxyState
 
 if TYPE_CHECKING:
     from .exchange import Exchange
+    from .pool import ServicePool
 
 log = logging.getLogger("fleetgate.proxy")
 
 
-class UpstreamConnection(asyncio.Protocol):
+class UpstreamConnection:
+    """An asyncio protocol (by its methods: a compiled class has no Python base)."""
+
     __slots__ = (
         "done",
         "idle_since",

@@ -16,14 +16,13 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import uvloop
 
 from data_plane.config.model import GatewayConfig
 from data_plane.config.snapshot import build_snapshot
-from data_plane.http.downstream import DownstreamConnection
-from data_plane.http.state import ProxyState
+from data_plane.http.core import DownstreamConnection, ProxyState
 from data_plane.metrics import WorkerMetrics
 from data_plane.runtime import RoutePlan, RuntimeConfig, ServiceRuntime, compile_snapshot
 from data_plane.settings import Limits
@@ -69,7 +68,9 @@ class InProcessProxy:
         self._loop = loop
         self.state = state = ProxyState(loop, self.limits, self.metrics, self.runtime)
         server = loop.run_until_complete(
-            loop.create_server(lambda: DownstreamConnection(state), "127.0.0.1", 0)
+            loop.create_server(
+                lambda: cast(asyncio.Protocol, DownstreamConnection(state)), "127.0.0.1", 0
+            )
         )
         self.port = server.sockets[0].getsockname()[1]
 

@@ -15,10 +15,13 @@ import uvloop
 
 from data_plane.config.model import GatewayConfig
 from data_plane.config.snapshot import build_snapshot
-from data_plane.http.downstream import DownstreamConnection
-from data_plane.http.exchange import DONE, Exchange
-from data_plane.http.state import ProxyState
-from data_plane.http.upstream import UpstreamConnection
+from data_plane.http.core import (
+    DONE,
+    DownstreamConnection,
+    Exchange,
+    ProxyState,
+    UpstreamConnection,
+)
 from data_plane.metrics import READ, WorkerMetrics
 from data_plane.runtime import compile_snapshot
 from data_plane.settings import Limits

@@ -1,0 +1,13 @@
+# C types for pool.py when Cython compiles it into pool_c (pure-Python mode: the .py
+# stays plain Python, this file only tells the compiler the types; core.py picks the twin).
+
+from data_plane.http.upstream_c cimport UpstreamConnection
+
+
+cdef class ServicePool:
+    cdef public list _idle
+    cdef public object counters
+    cdef public tuple targets
+    cdef public Py_ssize_t max_idle
+    cdef public double idle_timeout
+    cdef public bint retired

@@ -1,0 +1,15 @@
+# C types for upstream.py when Cython compiles it into upstream_c (pure-Python mode: the
+# .py stays plain Python, this file only tells the compiler the types; core.py picks the
+# twin). Its owner, an Exchange, is a plain object here: exchange_c cimports this module.
+
+from data_plane.http.heads_c cimport ResponseHead, ResponseParser
+from data_plane.http.state_c cimport ProxyState
+
+
+cdef class UpstreamConnection:
+    cdef public object pool, transport, owner
+    cdef public Py_ssize_t target
+    cdef public ProxyState state
+    cdef public ResponseParser parser
+    cdef public bint done, out_of_step, reading_paused
+    cdef public double idle_since
