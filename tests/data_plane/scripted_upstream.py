@@ -284,6 +284,13 @@ class ScriptedUpstream:
         with self._lock:
             return list(self.requests)
 
+    def received_for(self, target: str) -> list[Received]:
+        """The requests received for `target`. A head that an earlier test cut mid-body
+        may still reach a module's upstream after that test ended: a test checking that
+        nothing reached the upstream looks at a target of its own."""
+        with self._lock:
+            return [request for request in self.requests if request.target == target]
+
     def wait_for(self, count: int, timeout: float = 10.0) -> list[Received]:
         """The requests received, once there are at least `count` of them (polling, bounded)."""
         deadline = time.monotonic() + timeout

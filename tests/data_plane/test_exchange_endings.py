@@ -153,11 +153,11 @@ def test_an_answer_at_the_edge_ends_the_call_once_and_calls_no_upstream(
     proxy: InProcessProxy, scripted: ScriptedUpstream
 ) -> None:
     policy = with_policy(proxy, Counting(Reply(204, [(b"Vary", b"Origin")])))
-    response = proxy.request(get("/x"))
+    response = proxy.request(get("/edge"))
     assert (response.status, response.header("vary")) == (204, "Origin")
     assert_released(proxy)
     assert (policy.ends, policy.answers) == (1, [204])
-    assert scripted.received() == []
+    assert scripted.received_for("/edge") == []
 
 
 def test_a_refusal_ends_the_call_once_with_the_error_seen_by_the_policies(
@@ -190,14 +190,14 @@ def test_a_client_gone_while_a_policy_waits_ends_the_call_once(
     plan = proxy.plan("/x")
     proxy.on_loop(lambda: setattr(plan, "chain", PolicyChain((waiting, after))))  # type: ignore[arg-type]
     with proxy.connect() as sock:
-        sock.sendall(get("/x"))
+        sock.sendall(get("/gone-waiting"))
         assert proxy.settled({"waiting": 1}, reading=lambda: len(waiting.pending)) == {"waiting": 1}
         reset(sock)  # gone, not half-closed: a half-closed client still gets its answer
     assert_released(proxy)
     # What the policy waited on is let go of, and the rest of the chain never runs.
     assert proxy.on_loop(lambda: waiting.pending[0].cancelled())
     assert (waiting.ends, after.calls) == (1, 0)
-    assert scripted.received() == []
+    assert scripted.received_for("/gone-waiting") == []
 
 
 # ---------------------------------------------------------------- cut or abandoned
@@ -232,13 +232,15 @@ def test_a_request_that_breaks_while_its_connect_is_in_flight_leaves_no_connecti
     proxy: InProcessProxy, scripted: ScriptedUpstream
 ) -> None:
     policy = with_policy(proxy, Counting())
-    bad_chunk = b"POST /x HTTP/1.1\r\nHost: gw.test\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n"
+    bad_chunk = (
+        b"POST /bad-chunk HTTP/1.1\r\nHost: gw.test\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n"
+    )
     for _ in range(20):
         assert proxy.request(bad_chunk).status == 400
     # Each connect completed after its 400: the connection it opened is closed, not leaked.
     assert_released(proxy)
     assert policy.ends == 20
-    assert scripted.received() == []
+    assert scripted.received_for("/bad-chunk") == []
 
 
 def test_a_read_timeout_answers_504_and_releases_everything_once(
