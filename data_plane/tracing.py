@@ -19,6 +19,8 @@ import re
 from random import getrandbits
 from typing import TYPE_CHECKING, Any
 
+from data_plane.routing.hosts import split_host
+
 if TYPE_CHECKING:
     from data_plane.balancing import Upstream
     from data_plane.http.exchange import Exchange
@@ -145,20 +147,23 @@ class ExportedTracing(Tracing):
             "http.request.method": head.method.decode("latin-1"),
             "url.path": path.decode("latin-1"),
             "url.scheme": "http",
-            "server.address": head.host.decode("latin-1"),
             "client.address": exchange.conn.client,
             "http.response.status_code": status,
             "fleetgate.request_id": exchange.request_id.decode("ascii"),
         }
+        # The semantic conventions' server.address is a name or an IP address: no port
+        # (that is server.port), and no brackets around an IPv6 literal.
+        name, port = split_host(head.host.decode("latin-1"))
+        attributes["server.address"] = name[1:-1] if name.startswith("[") else name
+        if port:
+            attributes["server.port"] = int(port)
         if plan is not None:
             attributes["http.route"] = plan.name
             attributes["fleetgate.service"] = plan.service.name
             span.update_name(f"{attributes['http.request.method']} {plan.name}")
         if target is not None:
-            host, _, port = target.address.rpartition(":")
-            attributes["network.peer.address"] = host
-            if port.isdigit():
-                attributes["network.peer.port"] = int(port)
+            attributes["network.peer.address"] = target.host  # without brackets
+            attributes["network.peer.port"] = target.port
         error = exchange.error
         if error is not None:
             attributes["error.type"] = error.code

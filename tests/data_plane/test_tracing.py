@@ -192,3 +192,23 @@ def test_the_standard_sampler_variables_are_honoured(
         finally:
             running.stop()
         assert receiver.spans == []  # stop() flushed whatever was held
+
+
+def test_addresses_are_named_as_the_semantic_conventions_say(
+    tmp_path: Path, scripted: ScriptedUpstream
+) -> None:
+    """server.address is the Host header's name without its port (server.port), and an
+    IPv6 literal without its brackets, as is network.peer.address."""
+    with OtlpReceiver() as receiver:
+        running = exporting_node(tmp_path, "[::1]:9", receiver)
+        try:
+            response = running.request(b"GET /x HTTP/1.1\r\nHost: [::1]:8080\r\n\r\n")
+            assert response.status == 502
+            (span,) = receiver.wait_for(1)
+        finally:
+            running.stop()
+    attributes = {a.key: a.value for a in span.attributes}
+    assert attributes["server.address"].string_value == "::1"
+    assert attributes["server.port"].int_value == 8080
+    assert attributes["network.peer.address"].string_value == "::1"
+    assert attributes["network.peer.port"].int_value == 9
