@@ -50,19 +50,29 @@ def store_unchecked_route(tmp_path: Path, name: str) -> None:
 
 
 @contextlib.contextmanager
-def one_synced_node(tmp_path: Path) -> Iterator[tuple[ControlPlane, Node]]:
-    """A control plane on SQLite holding route `one` to an echo upstream, and node
-    `edge-1` SYNCED at its release; both stopped on leaving."""
+def seeded_nodes(tmp_path: Path, *node_ids: str) -> Iterator[tuple[ControlPlane, list[Node]]]:
+    """A control plane on SQLite holding route `one` to an echo upstream, and a node of
+    each id, started together and ready; all stopped on leaving."""
     with upstream() as target:
         control_plane = ControlPlane(tmp_path, "cp", sqlite(tmp_path))
-        node = Node(tmp_path, "edge-1", [control_plane.sync_address])
-        with running(node, control_plane):
+        nodes = [Node(tmp_path, node_id, [control_plane.sync_address]) for node_id in node_ids]
+        with running(*nodes, control_plane):
             control_plane.start().wait_healthy()
             seed(control_plane, target)
-            node.start().wait_ready()
-            good = control_plane.latest_version()
-            until(lambda: synced_at(control_plane, ["edge-1"], good), "the node SYNCED")
-            yield control_plane, node
+            for node in nodes:
+                node.start()
+            for node in nodes:
+                node.wait_ready()
+            yield control_plane, nodes
+
+
+@contextlib.contextmanager
+def one_synced_node(tmp_path: Path) -> Iterator[tuple[ControlPlane, Node]]:
+    """`seeded_nodes` with node `edge-1`, SYNCED at the control plane's release."""
+    with seeded_nodes(tmp_path, "edge-1") as (control_plane, (node,)):
+        good = control_plane.latest_version()
+        until(lambda: synced_at(control_plane, ["edge-1"], good), "the node SYNCED")
+        yield control_plane, node
 
 
 def synced_at(control_plane: ControlPlane, node_ids: list[str], version: int) -> bool:
@@ -78,87 +88,62 @@ def synced_at(control_plane: ControlPlane, node_ids: list[str], version: int) ->
 def test_a_route_created_through_the_admin_api_is_served_by_all_three_nodes(
     tmp_path: Path,
 ) -> None:
-    with upstream() as target:
-        control_plane = ControlPlane(tmp_path, "cp", sqlite(tmp_path))
-        nodes = [Node(tmp_path, f"edge-{i}", [control_plane.sync_address]) for i in range(3)]
-        with running(*nodes, control_plane):
-            control_plane.start().wait_healthy()
-            seed(control_plane, target)
-            for node in nodes:
-                node.start()
-            for node in nodes:
-                node.wait_ready()
-            assert all(node.get("/two/x").status_code == 404 for node in nodes)
+    with seeded_nodes(tmp_path, "edge-0", "edge-1", "edge-2") as (control_plane, nodes):
+        assert all(node.get("/two/x").status_code == 404 for node in nodes)
 
-            add_route(control_plane, "two")
-            version = until(
-                lambda: control_plane.latest_version() >= 2 and control_plane.latest_version(),
-                "the release of the new route",
-            )
-            for node in nodes:
-                until(lambda node=node: node.serves("/two/x"), f"{node.node_id} serving /two")
-            until(
-                lambda: synced_at(control_plane, [n.node_id for n in nodes], version),
-                "every node SYNCED at the new version",
-            )
-            answer = nodes[0].get("/two/hello").json()
-            assert answer["path"] == "/two/hello"
+        add_route(control_plane, "two")
+        version = until(
+            lambda: control_plane.latest_version() >= 2 and control_plane.latest_version(),
+            "the release of the new route",
+        )
+        for node in nodes:
+            until(lambda node=node: node.serves("/two/x"), f"{node.node_id} serving /two")
+        until(
+            lambda: synced_at(control_plane, [n.node_id for n in nodes], version),
+            "every node SYNCED at the new version",
+        )
+        answer = nodes[0].get("/two/hello").json()
+        assert answer["path"] == "/two/hello"
 
 
 def test_the_admin_port_metrics_show_nodes_propagation_and_snapshot_size(tmp_path: Path) -> None:
-    with upstream() as target:
-        control_plane = ControlPlane(tmp_path, "cp", sqlite(tmp_path))
-        node = Node(tmp_path, "edge-1", [control_plane.sync_address])
-        with running(node, control_plane):
-            control_plane.start().wait_healthy()
-            seed(control_plane, target)
-            node.start().wait_ready()
-            until(
-                lambda: control_plane.metric("fleetgate_sync_connected_nodes") == 1,
-                "the node connected",
-            )
-            add_route(control_plane, "two")  # an ACK of a live change, not a catch-up
-            until(
-                lambda: control_plane.metric("fleetgate_sync_propagation_seconds_count") == 1,
-                "the ACK of the change timed",
-            )
-            assert control_plane.metric("fleetgate_sync_snapshot_bytes") > 0
-            assert control_plane.metric("fleetgate_releases_total") >= 1
-            assert control_plane.metric("fleetgate_sync_nacks_total") == 0
+    with seeded_nodes(tmp_path, "edge-1") as (control_plane, _):
+        until(
+            lambda: control_plane.metric("fleetgate_sync_connected_nodes") == 1,
+            "the node connected",
+        )
+        add_route(control_plane, "two")  # an ACK of a live change, not a catch-up
+        until(
+            lambda: control_plane.metric("fleetgate_sync_propagation_seconds_count") == 1,
+            "the ACK of the change timed",
+        )
+        assert control_plane.metric("fleetgate_sync_snapshot_bytes") > 0
+        assert control_plane.metric("fleetgate_releases_total") >= 1
+        assert control_plane.metric("fleetgate_sync_nacks_total") == 0
 
 
 def test_nodes_keep_serving_without_the_control_plane_and_converge_when_it_returns(
     tmp_path: Path,
 ) -> None:
-    with upstream() as target:
-        control_plane = ControlPlane(tmp_path, "cp", sqlite(tmp_path))
-        steady = Node(tmp_path, "steady", [control_plane.sync_address])
-        restarted = Node(tmp_path, "restarted", [control_plane.sync_address])
-        with running(steady, restarted, control_plane):
-            control_plane.start().wait_healthy()
-            seed(control_plane, target)
-            steady.start()
-            restarted.start()
-            steady.wait_ready()
-            restarted.wait_ready()
+    with seeded_nodes(tmp_path, "steady", "restarted") as (control_plane, nodes):
+        steady, restarted = nodes
+        control_plane.stop()
+        assert steady.serves("/one/a")
+        # Restarted while no control plane answers: it serves from its disk cache.
+        restarted.stop()
+        restarted.start()
+        restarted.wait_ready()
+        assert restarted.serves("/one/b")
 
-            control_plane.stop()
-            assert steady.serves("/one/a")
-            # Restarted while no control plane answers: it serves from its disk cache.
-            restarted.stop()
-            restarted.start()
-            restarted.wait_ready()
-            assert restarted.serves("/one/b")
-
-            control_plane.start().wait_healthy()
-            add_route(control_plane, "two")
-            for node in (steady, restarted):
-                until(lambda node=node: node.serves("/two/x"), f"{node.node_id} serving /two")
-            version = control_plane.latest_version()
-            until(
-                lambda: synced_at(control_plane, ["steady", "restarted"], version),
-                "both nodes SYNCED after the control plane came back",
-            )
+        control_plane.start().wait_healthy()
+        add_route(control_plane, "two")
+        for node in (steady, restarted):
+            until(lambda node=node: node.serves("/two/x"), f"{node.node_id} serving /two")
+        version = control_plane.latest_version()
+        until(
+            lambda: synced_at(control_plane, ["steady", "restarted"], version),
+            "both nodes SYNCED after the control plane came back",
+        )
 
 
 def test_a_release_a_node_cannot_apply_is_nacked_and_not_sent_again(tmp_path: Path) -> None:
