@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import grpc
 from fleetgate_pb import config_pb2, sync_pb2
 from prometheus_client import CollectorRegistry
 
@@ -113,6 +114,46 @@ class AckLog:
             await self.changed.wait()
 
 
+async def serve_sync(cache: SnapshotCache, acks: AckLog, token: str) -> tuple[grpc.aio.Server, int]:
+    """The control plane's sync side on loopback (the real ConfigSync service pushing what
+    `cache` holds, telling `acks`), started; with its port."""
+    service = ConfigSyncService(cache, acks, SyncMetrics(CollectorRegistry()), cluster_token=token)
+    server, port = sync_server(service, "127.0.0.1:0", None)
+    await server.start()
+    return server, port
+
+
+def start_node(
+    tmp: Path, sync_port: int, token: str, port: int, status_port: int, **env: str
+) -> BenchProcess:
+    """One `fleetgate data-plane --workers 1` listening on `port` (its status on
+    `status_port`), taking its config from the sync side on `sync_port`; `env` added to
+    this process's environment."""
+    return BenchProcess(
+        "node",
+        [
+            sys.executable,
+            "-m",
+            "control_plane.cli",
+            "data-plane",
+            "--control-plane",
+            f"127.0.0.1:{sync_port}",
+            "--listen",
+            f"127.0.0.1:{port}",
+            "--status-listen",
+            f"127.0.0.1:{status_port}",
+            "--workers",
+            "1",
+            "--cache-dir",
+            str(tmp / "cache"),
+            "--node-id",
+            "bench-node",
+        ],
+        tmp / "node.log",
+        env={**os.environ, "FLEETGATE_CLUSTER_TOKEN": token, **env},
+    )
+
+
 def run_compile_swap(routes: int = 10_000, runs: int = 3) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="fleetgate-bench-swap-") as tmp:
         return asyncio.run(_measure(Path(tmp), routes, runs))
@@ -122,34 +163,10 @@ async def _measure(tmp: Path, routes: int, runs: int) -> dict[str, Any]:
     token = secrets.token_urlsafe(24)
     cache = SnapshotCache()
     acks = AckLog()
-    service = ConfigSyncService(cache, acks, SyncMetrics(CollectorRegistry()), cluster_token=token)
-    server, port = sync_server(service, "127.0.0.1:0", None)
-    await server.start()
+    server, port = await serve_sync(cache, acks, token)
     # Built before the node starts, so building competes with nothing measured.
     snapshots = [big_snapshot(routes, version) for version in range(1, runs + 2)]
-    node = BenchProcess(
-        "node",
-        [
-            sys.executable,
-            "-m",
-            "control_plane.cli",
-            "data-plane",
-            "--listen",
-            f"127.0.0.1:{free_port()}",
-            "--status-listen",
-            f"127.0.0.1:{free_port()}",
-            "--control-plane",
-            f"127.0.0.1:{port}",
-            "--cache-dir",
-            str(tmp / "cache"),
-            "--workers",
-            "1",
-            "--node-id",
-            "bench-node",
-        ],
-        tmp / "node.log",
-        env={**os.environ, "FLEETGATE_CLUSTER_TOKEN": token},
-    )
+    node = start_node(tmp, port, token, free_port(), free_port())
     applies: list[float] = []
     walls: list[float] = []
     try:

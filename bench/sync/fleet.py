@@ -18,7 +18,6 @@ Targets (issue: the control plane at fleet scale): p99 <= 1 s at 500 nodes, <= 3
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import secrets
 import sys
@@ -36,7 +35,8 @@ from bench.procfs import cpu_times, peak_rss_bytes
 from data_plane.sync.settings import STATUS_INTERVAL
 
 from .figures import percentile
-from .nodes import SimulatedNode
+from .nodes import SimulatedNode, converged, stop
+from .propagation import seed
 
 CONVERGE_TIMEOUT = 120.0
 STORM_TIMEOUT = 120.0
@@ -133,7 +133,7 @@ async def _measure(
             headers={"Authorization": f"Bearer {plane.admin_token}"},
             timeout=30.0,
         ) as admin:
-            await _seed(admin)
+            await seed(admin)
             address = f"127.0.0.1:{plane.sync_port}"
             fleet = [
                 SimulatedNode(
@@ -147,7 +147,7 @@ async def _measure(
             ]
             started = time.monotonic()
             tasks = [asyncio.create_task(node.run()) for node in fleet]
-            await _converged(fleet, 0, CONVERGE_TIMEOUT)
+            await converged(fleet, 0, CONVERGE_TIMEOUT)
             connect_s = time.monotonic() - started
 
             await asyncio.sleep(2.0)  # the inventory's writes of the first release settle
@@ -167,7 +167,7 @@ async def _measure(
                     json={"targets": [{"address": "127.0.0.1:9", "weight": change % 50 + 2}]},
                 )
                 answer.raise_for_status()
-                await _converged(fleet, before, CONVERGE_TIMEOUT)
+                await converged(fleet, before, CONVERGE_TIMEOUT)
                 samples += [
                     min(t for v, t in node.acked.items() if v > before) - sent for node in fleet
                 ]
@@ -179,11 +179,7 @@ async def _measure(
 
             storm = await _storm(plane, fleet, admin)
     finally:
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await stop(tasks)
         plane.stop()
     p99 = percentile(samples, 0.99)
     return {
@@ -245,16 +241,3 @@ async def _synced_in_inventory(admin: httpx.AsyncClient, total: int) -> int:
         if len(items) < 1000:
             break
     return synced
-
-
-async def _seed(admin: httpx.AsyncClient) -> None:
-    service = {"name": "bench", "targets": [{"address": "127.0.0.1:9", "weight": 1}]}
-    (await admin.post("/api/v1/services", json=service)).raise_for_status()
-    route = {"name": "bench", "paths": ["/bench/**"], "service": "bench"}
-    (await admin.post("/api/v1/routes", json=route)).raise_for_status()
-
-
-async def _converged(fleet: list[SimulatedNode], beyond: int, timeout: float) -> None:
-    """Every node ACKed a version above `beyond`."""
-    async with asyncio.timeout(timeout):
-        await asyncio.gather(*(node.wait_beyond(beyond) for node in fleet))

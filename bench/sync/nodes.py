@@ -171,3 +171,18 @@ class SimulatedNode:
             if self.ended:
                 raise RuntimeError(f"{self.node_id}: gave up reconnecting")
             await self.changed.wait()
+
+
+async def converged(fleet: list[SimulatedNode], beyond: int, timeout: float) -> None:
+    """Every node ACKed a version above `beyond`; a node whose stream ended fails the run."""
+    async with asyncio.timeout(timeout):
+        await asyncio.gather(*(node.wait_beyond(beyond) for node in fleet))
+
+
+async def stop(tasks: list[asyncio.Task[None]]) -> None:
+    """Cancel the tasks running simulated nodes, and wait for each to end."""
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task

@@ -11,7 +11,6 @@ DESIGN.md's target: 250 ms at p99.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import secrets
 import sys
@@ -27,7 +26,7 @@ from bench.probe import wait_until_ok
 from bench.process import BenchProcess
 
 from .figures import percentile
-from .nodes import SimulatedNode
+from .nodes import SimulatedNode, converged, stop
 
 TARGET_P99_S = 0.25
 CONVERGE_TIMEOUT = 30.0
@@ -72,13 +71,13 @@ async def _measure(tmp: Path, node_count: int, changes: int) -> dict[str, Any]:
             headers={"Authorization": f"Bearer {admin_token}"},
             timeout=10.0,
         ) as admin:
-            await _seed(admin)
+            await seed(admin)
             fleet = [
                 SimulatedNode(f"sim-{i:03d}", f"127.0.0.1:{sync_port}", cluster_token)
                 for i in range(node_count)
             ]
             tasks = [asyncio.create_task(node.run()) for node in fleet]
-            await _converged(fleet, 0)
+            await converged(fleet, 0, CONVERGE_TIMEOUT)
             samples: list[float] = []
             for change in range(changes):
                 before = min(node.latest for node in fleet)
@@ -88,16 +87,12 @@ async def _measure(tmp: Path, node_count: int, changes: int) -> dict[str, Any]:
                     json={"targets": [{"address": "127.0.0.1:9", "weight": change % 50 + 2}]},
                 )
                 answer.raise_for_status()
-                await _converged(fleet, before)
+                await converged(fleet, before, CONVERGE_TIMEOUT)
                 samples += [
                     min(t for v, t in node.acked.items() if v > before) - started for node in fleet
                 ]
     finally:
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await stop(tasks)
         control_plane.stop()
     p99 = percentile(samples, 0.99)
     return {
@@ -111,14 +106,10 @@ async def _measure(tmp: Path, node_count: int, changes: int) -> dict[str, Any]:
     }
 
 
-async def _seed(admin: httpx.AsyncClient) -> None:
+async def seed(admin: httpx.AsyncClient) -> None:
+    """The control plane's config: service and route `bench`, the service's target changed
+    by each change."""
     service = {"name": "bench", "targets": [{"address": "127.0.0.1:9", "weight": 1}]}
     (await admin.post("/api/v1/services", json=service)).raise_for_status()
     route = {"name": "bench", "paths": ["/bench/**"], "service": "bench"}
     (await admin.post("/api/v1/routes", json=route)).raise_for_status()
-
-
-async def _converged(fleet: list[SimulatedNode], beyond: int) -> None:
-    """Every node ACKed a version above `beyond`; a node whose stream ended fails the run."""
-    async with asyncio.timeout(CONVERGE_TIMEOUT):
-        await asyncio.gather(*(node.wait_beyond(beyond) for node in fleet))

@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import os
 import secrets
 import statistics
 import subprocess
@@ -31,16 +30,11 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from prometheus_client import CollectorRegistry
-
 from bench.ports import free_port
 from bench.process import BenchProcess
-from bench.sync.compile_swap import AckLog, route_paths
+from bench.sync.compile_swap import AckLog, route_paths, serve_sync, start_node
 from bench.upstream import nginx_config
 from control_plane.sync.cache import CachedRelease, SnapshotCache
-from control_plane.sync.metrics import SyncMetrics
-from control_plane.sync.service import ConfigSyncService
-from control_plane.sync.transport import sync_server
 from data_plane.config.model import GatewayConfig
 from data_plane.config.snapshot import build_snapshot
 
@@ -152,38 +146,12 @@ async def _measure(
     token = secrets.token_urlsafe(24)
     cache = SnapshotCache()
     acks = AckLog()
-    service = ConfigSyncService(cache, acks, SyncMetrics(CollectorRegistry()), cluster_token=token)
-    server, sync_port = sync_server(service, "127.0.0.1:0", None)
-    await server.start()
+    server, sync_port = await serve_sync(cache, acks, token)
     # Built before the node starts, so building competes with nothing measured.
     releases = Releases(routes, f"127.0.0.1:{upstream_port}")
     port, status_port = free_port(), free_port()
-    node = BenchProcess(
-        "node",
-        [
-            sys.executable,
-            "-m",
-            "control_plane.cli",
-            "data-plane",
-            "--control-plane",
-            f"127.0.0.1:{sync_port}",
-            "--listen",
-            f"127.0.0.1:{port}",
-            "--status-listen",
-            f"127.0.0.1:{status_port}",
-            "--workers",
-            "1",
-            "--cache-dir",
-            str(tmp / "cache"),
-            "--node-id",
-            "bench-node",
-        ],
-        tmp / "node.log",
-        env={
-            **os.environ,
-            "FLEETGATE_CLUSTER_TOKEN": token,
-            "FLEETGATE_LOOP_PROBE_INTERVAL": "0.001",
-        },
+    node = start_node(
+        tmp, sync_port, token, port, status_port, FLEETGATE_LOOP_PROBE_INTERVAL="0.001"
     )
     pusher = Pusher(cache, acks, node)
     status = f"http://127.0.0.1:{status_port}"
