@@ -233,7 +233,7 @@ class Node:
                 replacement = await self._spawn(index)
                 async with self._apply_lock:
                     if self.snapshot is not None:
-                        await replacement.apply(self.snapshot.SerializeToString())
+                        await replacement.apply(worker_payload(self.snapshot))
                     if self.candidate is not None:
                         await replacement.prepare_candidate(self._candidate_push())
                         await replacement.commit()
@@ -335,7 +335,7 @@ class Node:
         if self.snapshot is None:
             raise ApplyError("a candidate needs an active config beside it; this node has none")
         push = sync_pb2.SnapshotPush(
-            slot=sync_pb2.CANDIDATE, snapshot=snapshot.SerializeToString(), selector=selector
+            slot=sync_pb2.CANDIDATE, snapshot=worker_payload(snapshot), selector=selector
         ).SerializeToString()
         async with self._apply_lock:
             workers = list(self.workers.values())
@@ -389,7 +389,7 @@ class Node:
         assert self.candidate is not None and self.selector is not None
         return sync_pb2.SnapshotPush(
             slot=sync_pb2.CANDIDATE,
-            snapshot=self.candidate.SerializeToString(),
+            snapshot=worker_payload(self.candidate),
             selector=self.selector,
         ).SerializeToString()
 
@@ -540,13 +540,20 @@ class Node:
         return f"<Node workers={len(self.workers)} version={version} ready={self.ready}>"
 
 
+def worker_payload(snapshot: pb.Snapshot) -> bytes:
+    """`snapshot` as workers are sent it: serialized deterministically, so that an entity
+    that did not change lies in it as the same bytes as before, which is how a worker's
+    compile knows to reuse what it built from it (see `runtime.Definitions`)."""
+    return snapshot.SerializeToString(deterministic=True)
+
+
 async def _apply_on(workers: list[WorkerProcess], snapshot: pb.Snapshot) -> None:
     """All of `workers` serve `snapshot`, or none: each prepares, then all commit.
 
     Raises ApplyError with a worker's reason for refusing it (the checks' own message,
     the same in every worker) or for failing.
     """
-    payload = snapshot.SerializeToString()
+    payload = worker_payload(snapshot)
     await _two_phase(workers, [w.prepare(payload) for w in workers], snapshot.version)
 
 

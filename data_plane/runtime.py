@@ -38,6 +38,7 @@ from google.protobuf.message import Message
 from data_plane.balancing import Balancer, Upstream, make_balancer
 from data_plane.capabilities import CAPABILITIES, check_capabilities
 from data_plane.config import defaults
+from data_plane.config.changes import RouteChanges
 from data_plane.config.errors import ConfigError, ConfigInvalid
 from data_plane.config.validate import EntityChecks
 from data_plane.http.core import ServicePool
@@ -216,6 +217,32 @@ def _serialized(entities: Iterable[Message]) -> bytes:
     )
 
 
+@dataclass(slots=True, frozen=True)
+class Definitions:
+    """A snapshot's services and routes, each serialized deterministically: the keys by
+    which a compile finds what the previous one built from the same entity."""
+
+    services: list[bytes]
+    routes: list[bytes]
+
+    @classmethod
+    def of(cls, snapshot: pb.Snapshot) -> Definitions:
+        """Each entity of `snapshot` serialized: about 10 ms for 10,000 routes."""
+        return cls(
+            [service.SerializeToString(deterministic=True) for service in snapshot.services],
+            [route.SerializeToString(deterministic=True) for route in snapshot.routes],
+        )
+
+    @classmethod
+    def read(cls, payload: bytes) -> Definitions:
+        """The entities of a serialized snapshot as they lie in `payload`: for one
+        serialized deterministically, the bytes `of` makes, read in C (about 0.5 ms for
+        10,000 routes). (Of another, an entity with a map may lie in it as other bytes
+        than the last time: it is then compiled again, never wrongly reused.)"""
+        entities = pb.SnapshotEntities.FromString(payload)
+        return cls(list(entities.services), list(entities.routes))
+
+
 def compile_snapshot(
     snapshot: pb.Snapshot,
     *,
@@ -225,19 +252,24 @@ def compile_snapshot(
     capabilities: frozenset[str] = CAPABILITIES,
     workers: int = 1,
     limiters: Limiters | None = None,
+    serialized: Definitions | None = None,
 ) -> RuntimeConfig:
     """The RuntimeConfig of `snapshot`; raises ConfigInvalid or ApplyError.
 
     `workers`: how many workers of the node share its allowances (the retry budget's
     steady rate). `limiters`: the worker's rate-limit backends (a private table when
-    not given).
+    not given). `serialized`: the snapshot's entities as they arrived, when it was
+    parsed from bytes serialized deterministically (`Definitions.read`); else each is
+    serialized here.
     """
+    if serialized is None:
+        serialized = Definitions.of(snapshot)
+    definitions = serialized.routes
     # The route table's own errors come from compiling it below, as `check_snapshot`
     # would report them.
-    definitions = [route.SerializeToString(deterministic=True) for route in snapshot.routes]
-    errors, checks = EntityChecks.run(
-        snapshot, definitions, None if previous is None else previous.checks
-    )
+    checked = None if previous is None else previous.checks
+    changes = None if checked is None else checked.changes(definitions)
+    errors, checks = EntityChecks.run(snapshot, definitions, checked, changes)
     if errors:
         raise ConfigInvalid(errors)
     check_capabilities(snapshot, capabilities)
@@ -245,8 +277,7 @@ def compile_snapshot(
         held = None if previous is None or previous.inputs is None else previous.inputs.limits
         limiters = Limiters.private() if held is None else held.limiters
     services: dict[str, ServiceRuntime] = {}
-    for service in snapshot.services:
-        definition = service.SerializeToString(deterministic=True)
+    for service, definition in zip(snapshot.services, serialized.services, strict=True):
         old = None if previous is None else previous.services.get(service.name)
         if old is not None and old.definition == definition:
             services[service.name] = old
@@ -258,8 +289,10 @@ def compile_snapshot(
         snapshot, limiters, metrics, None if previous is None else previous.inputs
     )
     changed = None
-    if previous is not None and previous.inputs is inputs:
-        changed = _changed_plans(snapshot, definitions, previous, services, limits, metrics)
+    if previous is not None and previous.inputs is inputs and changes is not None:
+        changed = _changed_plans(
+            snapshot, definitions, changes, previous, services, limits, metrics
+        )
     if changed is None:
         changed = _all_plans(snapshot, definitions, previous, services, inputs, limits, metrics)
     plans, table = changed
@@ -330,37 +363,36 @@ def _all_plans(
 def _changed_plans(
     snapshot: pb.Snapshot,
     definitions: list[bytes],
+    changes: RouteChanges,
     previous: RuntimeConfig,
     services: dict[str, ServiceRuntime],
     limits: Limits,
     metrics: WorkerMetrics,
 ) -> tuple[dict[bytes, RoutePlan], RouteTable[RoutePlan]] | None:
     """The plans and table of a snapshot whose plan inputs are `previous`'s, visiting only
-    the routes that changed or whose service did; None when too many did (or the table
-    needs a full compile): then every route is looked at."""
+    the routes that changed (`changes`, from `previous`'s routes) or whose service did;
+    None when too many did (or the table needs a full compile): then every route is
+    looked at."""
     inputs = previous.inputs
     assert inputs is not None
     known = previous.plans
-    current = set(definitions)
-    removed = known.keys() - current
-    fresh = current - known.keys()
-    if len(current) != len(definitions):
-        return None
+    removed = changes.removed
+    if len(known) + len(changes.added) - len(removed) != len(definitions):
+        return None  # plans and checks of different snapshots: not from one compile
     plans = dict(known)
     for definition in removed:
         del plans[definition]
-    redo = list(fresh)
+    redo = list(changes.added)
     gone = {name for name, old in previous.services.items() if services.get(name) is not old}
     if gone:
-        redo += [d for d, plan in plans.items() if plan.service.name in gone]
+        where = {d: i for i, d in enumerate(definitions)}
+        redo += [where[d] for d, plan in plans.items() if plan.service.name in gone]
     if len(redo) + len(removed) > max(CHANGED_ROUTES, len(definitions) // CHANGED_SHARE):
         return None
-    where = {d: i for i, d in enumerate(definitions)} if len(redo) > 8 else None
     changed: list[tuple[pb.Route, RoutePlan, bytes]] = []
-    for definition in redo:
-        route = snapshot.routes[
-            definitions.index(definition) if where is None else where[definition]
-        ]
+    for i in redo:
+        definition = definitions[i]
+        route = snapshot.routes[i]
         service = services[route.service]
         old = plans.get(definition)
         if old is None:
@@ -369,9 +401,8 @@ def _changed_plans(
             plan = _plan(route, service, inputs, limits, metrics, old.chain)
         plans[definition] = plan
         changed.append((_routed(route), plan, definition))
-    table = previous.table.updated(
-        removed | {d for d in redo if d in known}, changed, len(definitions)
-    )
+    redefined = {definition for _, _, definition in changed if definition in known}
+    table = previous.table.updated(removed | redefined, changed, len(definitions))
     return None if table is None else (plans, table)
 
 

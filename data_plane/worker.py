@@ -44,7 +44,7 @@ from data_plane.log_format import FORMATS, LOG_FORMAT_VARIABLE, configure_loggin
 from data_plane.metrics import WorkerMetrics
 from data_plane.resilience.breaker import forget_retired
 from data_plane.resilience.report import worker_breakers
-from data_plane.runtime import RuntimeConfig, compile_snapshot
+from data_plane.runtime import Definitions, RuntimeConfig, compile_snapshot
 from data_plane.settings import Limits, parse_address
 from data_plane.tracing import tracing_from_environment
 from data_plane.workers import REDIS_URL_VARIABLE
@@ -226,9 +226,7 @@ class Worker:
                     )
                 else:
                     # Parsed in the thread too: 10,000 routes take milliseconds to parse.
-                    self._prepared = await self.loop.run_in_executor(
-                        None, self._compile_payload, payload
-                    )
+                    self._prepared = await self.loop.run_in_executor(None, self._compile, payload)
         except (ValueError, DecodeError) as exc:  # the snapshot's fault: its reason is the NACK
             await self._reply(Kind.APPLIED, request_id, {"ok": False, "error": str(exc)})
             return
@@ -267,17 +265,17 @@ class Worker:
             return
         await self._reply(Kind.APPLIED, request_id, {"ok": True, "error": ""})
 
-    def _compile_payload(self, payload: bytes) -> RuntimeConfig:
-        return self._compile(pb.Snapshot.FromString(payload))
-
-    def _compile(self, snapshot: pb.Snapshot) -> RuntimeConfig:
+    def _compile(self, payload: bytes) -> RuntimeConfig:
+        """The config of a serialized snapshot; its entities' bytes, as they lie in the
+        payload, are what the compile reuses by (see `Definitions.read`)."""
         return compile_snapshot(
-            snapshot,
+            pb.Snapshot.FromString(payload),
             limits=self.limits,
             metrics=self.metrics,
             previous=self.state.config,
             workers=self.workers,
             limiters=self.limiters,
+            serialized=Definitions.read(payload),
         )
 
     def _summary(self) -> dict[str, object]:
@@ -305,7 +303,7 @@ class Worker:
         problem = selector_problem(push.selector)
         if problem is not None:
             raise ValueError(problem)
-        config = self._compile(pb.Snapshot.FromString(push.snapshot))
+        config = self._compile(push.snapshot)
         return Candidate(config, compile_selector(push.selector))
 
     def serve_candidate(self, candidate: Candidate) -> None:

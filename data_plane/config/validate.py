@@ -18,6 +18,7 @@ from fleetgate_pb import config_pb2 as pb
 from data_plane.routing.table import RouteTable
 
 from . import certificates as pem
+from .changes import RouteChanges
 from .errors import ConfigError, ConfigInvalid
 from .jwt_keys import MAX_PUBLIC_KEYS, MIN_SECRET_BYTES, jwt_keys_problem, load_pem
 from .syntax import (
@@ -83,6 +84,8 @@ class EntityChecks:
     routes: dict[bytes, tuple[str, Claims]]  # name and claims by serialized definition
     claimed: dict[tuple[object, ...], str]  # which route claims each (path, ...)
     services: frozenset[str]  # the names of the snapshot's services
+    definitions: Sequence[bytes] = ()  # the routes', in order (empty: not given)
+    names: frozenset[str] = frozenset()  # the routes' (with `definitions`)
 
     @classmethod
     def run(
@@ -90,10 +93,12 @@ class EntityChecks:
         snapshot: pb.Snapshot,
         definitions: Sequence[bytes] | None = None,
         previous: EntityChecks | None = None,
+        changes: RouteChanges | None = None,
     ) -> tuple[list[ConfigError], EntityChecks]:
         """Every inconsistency in `snapshot` but the route table's, and what the next
         run needs. `definitions`: the routes serialized deterministically, in order;
-        `previous`: the run of the snapshot before, which passed.
+        `previous`: the run of the snapshot before, which passed; `changes`: from its
+        routes to these, when the caller found them already (`previous.changes`).
 
         With both, and few routes changed, only the changed routes are checked, and
         only against what the previous run recorded; anything found wrong that way is
@@ -101,7 +106,9 @@ class EntityChecks:
         run.
         """
         if previous is not None and definitions is not None:
-            changed = previous._changed(snapshot, definitions)
+            if changes is None:
+                changes = previous.changes(definitions)
+            changed = None if changes is None else previous._changed(snapshot, definitions, changes)
             if changed is not None:
                 return [], changed
         errors: list[ConfigError] = []
@@ -113,6 +120,7 @@ class EntityChecks:
         errors += _check_tenancy(snapshot)
         errors += _check_certificates(snapshot)
         routes: dict[bytes, tuple[str, Claims]] = {}
+        names: frozenset[str] = frozenset()
         if definitions is not None:
             routes = {
                 definition: (route.name, route_claims)
@@ -120,20 +128,27 @@ class EntityChecks:
                     snapshot.routes, definitions, claims, strict=True
                 )
             }
+            names = frozenset(name for name, _ in routes.values())
         services = frozenset(service.name for service in snapshot.services)
-        return errors, cls(routes, claimed, services)
+        return errors, cls(routes, claimed, services, definitions or (), names)
 
-    def _changed(self, snapshot: pb.Snapshot, definitions: Sequence[bytes]) -> EntityChecks | None:
+    def changes(self, definitions: Sequence[bytes]) -> RouteChanges | None:
+        """Which routes changed from this run's snapshot to one of `definitions`; None
+        when this run kept no definitions, or those hold one twice."""
+        if len(self.definitions) != len(self.routes):
+            return None
+        return RouteChanges.between(self.definitions, self.routes.keys(), definitions)
+
+    def _changed(
+        self, snapshot: pb.Snapshot, definitions: Sequence[bytes], changes: RouteChanges
+    ) -> EntityChecks | None:
         """The checks of `snapshot` as the routes that changed since this run found them,
         or None when they find something wrong, or too much changed."""
         errors: list[ConfigError] = []
         known = self.routes
-        current = set(definitions)
-        removed = known.keys() - current
-        fresh = current - known.keys()
-        if len(current) != len(definitions) or len(fresh) + len(removed) > CHANGED_ROUTES:
+        if len(changes) > CHANGED_ROUTES or len(self.names) != len(known):
             return None
-        added = sorted(definitions.index(definition) for definition in fresh)
+        removed, added = changes.removed, changes.added
         services = frozenset(service.name for service in snapshot.services)
         if not services >= self.services:
             return None  # a service is gone: every route's reference is checked again
@@ -147,30 +162,34 @@ class EntityChecks:
             return None
         routes = dict(known)
         claimed = dict(self.claimed)
-        names = {name for name, _ in known.values()}
+        gone: set[str] = set()  # names of the removed routes
         for definition in removed:
             name, claims = routes.pop(definition)
-            names.discard(name)
+            gone.add(name)
             for claim in claims:
                 if claimed.get(claim) == name:
                     del claimed[claim]
+        taken: set[str] = set()  # names of the added routes
         for i in added:
             route = snapshot.routes[i]
-            where = f"routes.{route.name}"
+            name = route.name
             if (
-                route.name in names
-                or not NAME.fullmatch(route.name)
+                (name in self.names and name not in gone)
+                or name in taken
+                or not NAME.fullmatch(name)
                 or route.service not in services
-                or _route_problems(route, where)
+                or _route_problems(route, f"routes.{name}")
             ):
                 return None
-            names.add(route.name)
+            taken.add(name)
             claims = _claims(route)
             for claim in claims:
-                if claimed.setdefault(claim, route.name) != route.name:
+                if claimed.setdefault(claim, name) != name:
                     return None
-            routes[definitions[i]] = (route.name, claims)
-        return EntityChecks(routes, claimed, services)
+            routes[definitions[i]] = (name, claims)
+        # Mostly a route redefined under its own name: then the names stay as they were.
+        names = self.names if gone == taken else (self.names - gone) | taken
+        return EntityChecks(routes, claimed, services, definitions, names)
 
     def __repr__(self) -> str:
         return f"<EntityChecks routes={len(self.routes)}>"

@@ -48,6 +48,14 @@ class Snapshot(_message.Message):
     certificates: _containers.RepeatedCompositeFieldContainer[Certificate]
     def __init__(self, version: _Optional[int] = ..., hash: _Optional[str] = ..., created_at_ms: _Optional[int] = ..., author: _Optional[str] = ..., required_capabilities: _Optional[_Iterable[str]] = ..., services: _Optional[_Iterable[_Union[Service, _Mapping]]] = ..., routes: _Optional[_Iterable[_Union[Route, _Mapping]]] = ..., tiers: _Optional[_Iterable[_Union[Tier, _Mapping]]] = ..., tenants: _Optional[_Iterable[_Union[Tenant, _Mapping]]] = ..., consumers: _Optional[_Iterable[_Union[Consumer, _Mapping]]] = ..., certificates: _Optional[_Iterable[_Union[Certificate, _Mapping]]] = ...) -> None: ...
 
+class SnapshotEntities(_message.Message):
+    __slots__ = ("services", "routes")
+    SERVICES_FIELD_NUMBER: _ClassVar[int]
+    ROUTES_FIELD_NUMBER: _ClassVar[int]
+    services: _containers.RepeatedScalarFieldContainer[bytes]
+    routes: _containers.RepeatedScalarFieldContainer[bytes]
+    def __init__(self, services: _Optional[_Iterable[bytes]] = ..., routes: _Optional[_Iterable[bytes]] = ...) -> None: ...
+
 class Service(_message.Message):
     __slots__ = ("name", "targets", "load_balancer", "hash_key", "timeouts", "retries", "health_check", "circuit_breaker", "max_concurrent_requests", "tags", "retry_non_idempotent", "tls")
     NAME_FIELD_NUMBER: _ClassVar[int]
