@@ -25,9 +25,10 @@ reference the incremental compile is tested against.
 
 from __future__ import annotations
 
+import enum
 import math
 import ssl
-from collections.abc import Callable, Iterable, KeysView
+from collections.abc import Callable, Generator, Iterable, KeysView
 from dataclasses import dataclass, field, replace
 from http.cookies import CookieError, SimpleCookie
 from typing import Literal, TypeVar
@@ -243,6 +244,22 @@ class Definitions:
         return cls(list(entities.services), list(entities.routes))
 
 
+class Work(enum.Enum):
+    """What the step of a compile that follows costs (see `compile_steps`)."""
+
+    SHORT = "about a millisecond at most: fit to run between two turns of an event loop"
+    LONG = "the rest of a full compile: hundreds of milliseconds at 10,000 routes"
+
+
+# A generator of a compile's steps, each announced by what it costs; it returns the config.
+CompileSteps = Generator[Work, None, "RuntimeConfig"]
+
+# At most this many routes planned in one short step, and this many changed routes (or
+# routes of changed services) for a compile to stay short; beyond, it is long.
+PLANS_PER_STEP = 16
+SHORT_CHANGES = 32
+
+
 def compile_snapshot(
     snapshot: pb.Snapshot,
     *,
@@ -262,16 +279,88 @@ def compile_snapshot(
     parsed from bytes serialized deterministically (`Definitions.read`); else each is
     serialized here.
     """
+    steps = compile_steps(
+        snapshot,
+        limits=limits,
+        metrics=metrics,
+        previous=previous,
+        capabilities=capabilities,
+        workers=workers,
+        limiters=limiters,
+        serialized=serialized,
+    )
+    return finish(steps)
+
+
+def finish(steps: CompileSteps) -> RuntimeConfig:
+    """Run the steps of a compile that are left, at once; the config they make."""
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            config: RuntimeConfig = done.value
+            return config
+
+
+def compile_payload(
+    payload: bytes,
+    *,
+    limits: Limits,
+    metrics: WorkerMetrics,
+    previous: RuntimeConfig | None = None,
+    workers: int = 1,
+    limiters: Limiters | None = None,
+) -> CompileSteps:
+    """The steps of compiling a serialized snapshot, its parse first: a worker runs the
+    short ones on its event loop and the rest in a thread (see docs/config-swap.md)."""
+    snapshot = pb.Snapshot.FromString(payload)
+    yield Work.SHORT
+    serialized = Definitions.read(payload)
+    yield Work.SHORT
+    steps = compile_steps(
+        snapshot,
+        limits=limits,
+        metrics=metrics,
+        previous=previous,
+        workers=workers,
+        limiters=limiters,
+        serialized=serialized,
+    )
+    return (yield from steps)
+
+
+def compile_steps(
+    snapshot: pb.Snapshot,
+    *,
+    limits: Limits,
+    metrics: WorkerMetrics,
+    previous: RuntimeConfig | None = None,
+    capabilities: frozenset[str] = CAPABILITIES,
+    workers: int = 1,
+    limiters: Limiters | None = None,
+    serialized: Definitions | None = None,
+) -> CompileSteps:
+    """`compile_snapshot` a step at a time: before each step it yields what the step
+    costs. A change to a few routes of a config is short steps only; the first step
+    that would look at every route (a full check or compile) is announced LONG, and
+    everything after it is the rest of that full compile."""
     if serialized is None:
+        yield Work.LONG  # serializing every entity
         serialized = Definitions.of(snapshot)
     definitions = serialized.routes
-    # The route table's own errors come from compiling it below, as `check_snapshot`
-    # would report them.
     checked = None if previous is None else previous.checks
     changes = None if checked is None else checked.changes(definitions)
-    errors, checks = EntityChecks.run(snapshot, definitions, checked, changes)
-    if errors:
-        raise ConfigInvalid(errors)
+    yield Work.SHORT
+    checks = None
+    if checked is not None and changes is not None:
+        checks = checked.after(snapshot, definitions, changes, serialized.services)
+    if checks is None:
+        yield Work.LONG
+        # The route table's own errors come from compiling it below, as
+        # `check_snapshot` would report them.
+        errors, checks = EntityChecks.run(snapshot, definitions, services=serialized.services)
+        if errors:
+            raise ConfigInvalid(errors)
     check_capabilities(snapshot, capabilities)
     if limiters is None:  # the previous compile's private table, else a new one
         held = None if previous is None or previous.inputs is None else previous.inputs.limits
@@ -282,18 +371,21 @@ def compile_snapshot(
         if old is not None and old.definition == definition:
             services[service.name] = old
         else:
+            yield Work.SHORT
             services[service.name] = _compile_service(
                 service, definition, limits, metrics, workers, limiters
             )
+    yield Work.SHORT
     inputs = PlanInputs.of(
         snapshot, limiters, metrics, None if previous is None else previous.inputs
     )
     changed = None
     if previous is not None and previous.inputs is inputs and changes is not None:
-        changed = _changed_plans(
+        changed = yield from _changed_plans(
             snapshot, definitions, changes, previous, services, limits, metrics
         )
     if changed is None:
+        yield Work.LONG
         changed = _all_plans(snapshot, definitions, previous, services, inputs, limits, metrics)
     plans, table = changed
     # The plans, the checks and the table each key every route by its serialized bytes.
@@ -368,18 +460,18 @@ def _changed_plans(
     services: dict[str, ServiceRuntime],
     limits: Limits,
     metrics: WorkerMetrics,
-) -> tuple[dict[bytes, RoutePlan], RouteTable[RoutePlan]] | None:
+) -> Generator[Work, None, tuple[dict[bytes, RoutePlan], RouteTable[RoutePlan]] | None]:
     """The plans and table of a snapshot whose plan inputs are `previous`'s, visiting only
     the routes that changed (`changes`, from `previous`'s routes) or whose service did;
     None when too many did (or the table needs a full compile): then every route is
-    looked at."""
+    looked at. Its steps are short, or announced long when many routes are planned."""
     inputs = previous.inputs
     assert inputs is not None
     known = previous.plans
     removed = changes.removed
     if len(known) + len(changes.added) - len(removed) != len(definitions):
         return None  # plans and checks of different snapshots: not from one compile
-    plans = dict(known)
+    plans = known.copy()  # (dict() would not copy a dict with holes at once)
     for definition in removed:
         del plans[definition]
     redo = list(changes.added)
@@ -389,8 +481,12 @@ def _changed_plans(
         redo += [where[d] for d, plan in plans.items() if plan.service.name in gone]
     if len(redo) + len(removed) > max(CHANGED_ROUTES, len(definitions) // CHANGED_SHARE):
         return None
+    long = len(redo) + len(removed) > SHORT_CHANGES
+    yield Work.LONG if long else Work.SHORT
     changed: list[tuple[pb.Route, RoutePlan, bytes]] = []
-    for i in redo:
+    for planned, i in enumerate(redo, 1):
+        if not long and planned % PLANS_PER_STEP == 0:
+            yield Work.SHORT
         definition = definitions[i]
         route = snapshot.routes[i]
         service = services[route.service]
@@ -402,6 +498,8 @@ def _changed_plans(
         plans[definition] = plan
         changed.append((_routed(route), plan, definition))
     redefined = {definition for _, _, definition in changed if definition in known}
+    if not long:
+        yield Work.SHORT
     table = previous.table.updated(removed | redefined, changed, len(definitions))
     return None if table is None else (plans, table)
 

@@ -22,6 +22,10 @@ class RouteChanges:
 
     removed: frozenset[bytes]
     added: tuple[int, ...]  # positions in the new snapshot, ascending
+    # The new snapshot's definitions, an unchanged route's as the very object the
+    # previous one's records are keyed by: records kept from one compile to the next
+    # then hold one copy of each key, not two.
+    definitions: list[bytes]
 
     @classmethod
     def between(
@@ -32,7 +36,7 @@ class RouteChanges:
         holds a definition twice, which only the full checks may report."""
         if len(before) == len(after):
             moved = list(compress(range(len(after)), map(ne, before, after)))
-            gone = {before[i] for i in moved}
+            gone = {before[i]: before[i] for i in moved}
             new = {after[i]: i for i in moved}
             if len(new) != len(moved):
                 return None
@@ -42,14 +46,19 @@ class RouteChanges:
             added = sorted(i for definition, i in new.items() if definition not in gone)
             if any(after[i] in known for i in added):
                 return None
-            return cls(frozenset(gone - new.keys()), tuple(added))
+            definitions = list(before)
+            for i in moved:
+                definitions[i] = gone.get(after[i], after[i])
+            return cls(frozenset(gone.keys() - new.keys()), tuple(added), definitions)
         current = set(after)
         if len(current) != len(after):
             return None
         fresh = current - known
         where = {definition: i for i, definition in enumerate(after)} if len(fresh) > 8 else None
         added = sorted(after.index(d) if where is None else where[d] for d in fresh)
-        return cls(frozenset(known - current), tuple(added))
+        canonical = {definition: definition for definition in known}
+        definitions = [canonical.get(definition, definition) for definition in after]
+        return cls(frozenset(known - current), tuple(added), definitions)
 
     def __len__(self) -> int:
         """How many routes changed: those gone and those new (a route redefined counts twice)."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Sequence, Set
 from dataclasses import dataclass
 
 from fleetgate_pb import config_pb2 as pb
@@ -86,6 +86,8 @@ class EntityChecks:
     services: frozenset[str]  # the names of the snapshot's services
     definitions: Sequence[bytes] = ()  # the routes', in order (empty: not given)
     names: frozenset[str] = frozenset()  # the routes' (with `definitions`)
+    # The services serialized, when given: one that passed is not checked again.
+    service_definitions: frozenset[bytes] = frozenset()
 
     @classmethod
     def run(
@@ -94,11 +96,13 @@ class EntityChecks:
         definitions: Sequence[bytes] | None = None,
         previous: EntityChecks | None = None,
         changes: RouteChanges | None = None,
+        services: Sequence[bytes] = (),
     ) -> tuple[list[ConfigError], EntityChecks]:
         """Every inconsistency in `snapshot` but the route table's, and what the next
         run needs. `definitions`: the routes serialized deterministically, in order;
         `previous`: the run of the snapshot before, which passed; `changes`: from its
-        routes to these, when the caller found them already (`previous.changes`).
+        routes to these, when the caller found them already (`previous.changes`);
+        `services`: the services serialized deterministically, in order.
 
         With both, and few routes changed, only the changed routes are checked, and
         only against what the previous run recorded; anything found wrong that way is
@@ -108,13 +112,18 @@ class EntityChecks:
         if previous is not None and definitions is not None:
             if changes is None:
                 changes = previous.changes(definitions)
-            changed = None if changes is None else previous._changed(snapshot, definitions, changes)
+            changed = (
+                None
+                if changes is None
+                else previous.after(snapshot, definitions, changes, services)
+            )
             if changed is not None:
                 return [], changed
         errors: list[ConfigError] = []
         errors += _bad_names(snapshot)
         errors += _duplicate_names(snapshot)
         errors += _check_services(snapshot)
+        passed = frozenset(services) if services and not errors else frozenset()
         route_errors, claimed, claims = _check_routes(snapshot)
         errors += route_errors
         errors += _check_tenancy(snapshot)
@@ -129,8 +138,8 @@ class EntityChecks:
                 )
             }
             names = frozenset(name for name, _ in routes.values())
-        services = frozenset(service.name for service in snapshot.services)
-        return errors, cls(routes, claimed, services, definitions or (), names)
+        named = frozenset(service.name for service in snapshot.services)
+        return errors, cls(routes, claimed, named, definitions or (), names, passed)
 
     def changes(self, definitions: Sequence[bytes]) -> RouteChanges | None:
         """Which routes changed from this run's snapshot to one of `definitions`; None
@@ -139,29 +148,37 @@ class EntityChecks:
             return None
         return RouteChanges.between(self.definitions, self.routes.keys(), definitions)
 
-    def _changed(
-        self, snapshot: pb.Snapshot, definitions: Sequence[bytes], changes: RouteChanges
+    def after(
+        self,
+        snapshot: pb.Snapshot,
+        definitions: Sequence[bytes],
+        changes: RouteChanges,
+        services: Sequence[bytes] = (),
     ) -> EntityChecks | None:
-        """The checks of `snapshot` as the routes that changed since this run found them,
-        or None when they find something wrong, or too much changed."""
+        """The checks of `snapshot` as the routes that changed since this run (`changes`)
+        find them, and the services not among those this run passed (`services`: all of
+        them serialized, in order; none given: every service is checked); or None when
+        they find something wrong, or too much changed: then only a full run says
+        what."""
         errors: list[ConfigError] = []
         known = self.routes
         if len(changes) > CHANGED_ROUTES or len(self.names) != len(known):
             return None
         removed, added = changes.removed, changes.added
-        services = frozenset(service.name for service in snapshot.services)
-        if not services >= self.services:
+        named = frozenset(service.name for service in snapshot.services)
+        if not named >= self.services:
             return None  # a service is gone: every route's reference is checked again
-        # The other kinds are few: checked in full.
+        # The other kinds are few: checked in full (services but those that passed).
         errors += _bad_names(snapshot, skip_routes=True)
         errors += _duplicate_names(snapshot, skip_routes=True)
-        errors += _check_services(snapshot)
+        errors += _check_services(snapshot, services, self.service_definitions)
         errors += _check_tenancy(snapshot)
         errors += _check_certificates(snapshot)
         if errors:
             return None
-        routes = dict(known)
-        claimed = dict(self.claimed)
+        # copy(), not dict(): only copy() clones a dict with holes in one go.
+        routes = known.copy()
+        claimed = self.claimed.copy()
         gone: set[str] = set()  # names of the removed routes
         for definition in removed:
             name, claims = routes.pop(definition)
@@ -177,7 +194,7 @@ class EntityChecks:
                 (name in self.names and name not in gone)
                 or name in taken
                 or not NAME.fullmatch(name)
-                or route.service not in services
+                or route.service not in named
                 or _route_problems(route, f"routes.{name}")
             ):
                 return None
@@ -189,7 +206,8 @@ class EntityChecks:
             routes[definitions[i]] = (name, claims)
         # Mostly a route redefined under its own name: then the names stay as they were.
         names = self.names if gone == taken else (self.names - gone) | taken
-        return EntityChecks(routes, claimed, services, definitions, names)
+        passed = frozenset(services) if services else frozenset()
+        return EntityChecks(routes, claimed, named, changes.definitions, names, passed)
 
     def __repr__(self) -> str:
         return f"<EntityChecks routes={len(self.routes)}>"
@@ -257,9 +275,15 @@ def _duplicate_names(snapshot: pb.Snapshot, *, skip_routes: bool = False) -> lis
     return errors
 
 
-def _check_services(snapshot: pb.Snapshot) -> list[ConfigError]:
+def _check_services(
+    snapshot: pb.Snapshot, definitions: Sequence[bytes] = (), passed: Set[bytes] = frozenset()
+) -> list[ConfigError]:
+    """The services' errors; a service whose serialized definition (`definitions`, in
+    order) is among those that `passed` before is not checked again."""
     errors = []
-    for service in snapshot.services:
+    for i, service in enumerate(snapshot.services):
+        if definitions and definitions[i] in passed:
+            continue
         where = f"services.{service.name}"
         if service.tls.client_cert and not service.tls.client_key:
             errors.append(ConfigError(f"{where}.tls.client_key", MISSING_KEY))

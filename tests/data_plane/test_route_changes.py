@@ -3,6 +3,8 @@
 `RouteChanges.between` compares definitions at the same position when the counts agree
 and hashes both sides otherwise; random edits (a route redefined, two swapped, one
 inserted, deleted, or made a copy of another) must give what plain sets say either way.
+The changes hold the new definitions as the previous snapshot's objects where they are
+equal, so that records kept across compiles hold one copy of each key.
 `Definitions.read` takes each entity's bytes as they lie in a payload: for a payload
 serialized deterministically, the bytes serializing each entity gives.
 """
@@ -24,7 +26,7 @@ def by_sets(before: list[bytes], after: list[bytes]) -> tuple[frozenset[bytes], 
 
 
 def edited(rng: random.Random, before: list[bytes], fresh: list[int]) -> list[bytes]:
-    after = list(before)
+    after = [bytes(bytearray(definition)) for definition in before]  # equal, not the same
     for _ in range(rng.randint(0, 4)):
         kind = rng.random()
         fresh[0] += 1
@@ -42,7 +44,7 @@ def edited(rng: random.Random, before: list[bytes], fresh: list[int]) -> list[by
             i, j = rng.sample(range(len(after)), 2)
             after[i] = after[j]
         elif before and after:
-            after[rng.randrange(len(after))] = rng.choice(before)
+            after[rng.randrange(len(after))] = bytes(bytearray(rng.choice(before)))
     return after
 
 
@@ -60,6 +62,9 @@ def test_changes_found_in_place_or_by_hashing_are_what_sets_say() -> None:
             continue
         assert changes is not None
         assert (changes.removed, changes.added) == by_sets(before, after)
+        assert changes.definitions == after
+        kept = {id(definition) for definition in before}
+        assert all(id(d) in kept for d in changes.definitions if d in before)
         assert len(changes) == len(changes.removed) + len(changes.added)
         in_place += len(before) == len(after)
     assert in_place > 500 and duplicates > 100

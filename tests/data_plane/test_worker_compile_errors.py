@@ -74,7 +74,7 @@ def test_an_unexpected_failure_is_logged_and_answered_as_internal(
     def broken(*args: Any, **kwargs: Any) -> None:
         raise KeyError("a bug in the compiler")
 
-    monkeypatch.setattr(worker_module, "compile_snapshot", broken)
+    monkeypatch.setattr(worker_module, "compile_payload", broken)
     with caplog.at_level(logging.ERROR, logger="fleetgate.worker"):
         answer = asyncio.run(prepare(snapshot().SerializeToString()))
     assert answer["ok"] is False
