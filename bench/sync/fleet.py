@@ -36,7 +36,7 @@ from data_plane.sync.settings import STATUS_INTERVAL
 
 from .figures import percentile
 from .nodes import SimulatedNode, converged, stop
-from .propagation import seed
+from .propagation import seed, timed_change
 
 CONVERGE_TIMEOUT = 120.0
 STORM_TIMEOUT = 120.0
@@ -160,17 +160,7 @@ async def _measure(
             cpu_before, busy_started = plane.cpu_seconds(), time.monotonic()
             fleet_cpu_before = time.process_time()
             for change in range(changes):
-                before = min(node.latest for node in fleet)
-                sent = time.monotonic()
-                answer = await admin.patch(
-                    "/api/v1/services/bench",
-                    json={"targets": [{"address": "127.0.0.1:9", "weight": change % 50 + 2}]},
-                )
-                answer.raise_for_status()
-                await converged(fleet, before, CONVERGE_TIMEOUT)
-                samples += [
-                    min(t for v, t in node.acked.items() if v > before) - sent for node in fleet
-                ]
+                samples += await timed_change(admin, fleet, change, CONVERGE_TIMEOUT)
             busy = time.monotonic() - busy_started
             change_cpu = (plane.cpu_seconds() - cpu_before) / busy
             fleet_cpu = (time.process_time() - fleet_cpu_before) / busy

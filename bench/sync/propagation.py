@@ -80,17 +80,7 @@ async def _measure(tmp: Path, node_count: int, changes: int) -> dict[str, Any]:
             await converged(fleet, 0, CONVERGE_TIMEOUT)
             samples: list[float] = []
             for change in range(changes):
-                before = min(node.latest for node in fleet)
-                started = time.monotonic()
-                answer = await admin.patch(
-                    "/api/v1/services/bench",
-                    json={"targets": [{"address": "127.0.0.1:9", "weight": change % 50 + 2}]},
-                )
-                answer.raise_for_status()
-                await converged(fleet, before, CONVERGE_TIMEOUT)
-                samples += [
-                    min(t for v, t in node.acked.items() if v > before) - started for node in fleet
-                ]
+                samples += await timed_change(admin, fleet, change, CONVERGE_TIMEOUT)
     finally:
         await stop(tasks)
         control_plane.stop()
@@ -104,6 +94,22 @@ async def _measure(tmp: Path, node_count: int, changes: int) -> dict[str, Any]:
         "target_p99_ms": TARGET_P99_S * 1000,
         "meets_target": p99 <= TARGET_P99_S,
     }
+
+
+async def timed_change(
+    admin: httpx.AsyncClient, fleet: list[SimulatedNode], change: int, timeout: float
+) -> list[float]:
+    """Change number `change` made through the admin API (the `bench` service's target
+    weight), and the seconds from the admin call until each node ACKed it."""
+    before = min(node.latest for node in fleet)
+    started = time.monotonic()
+    answer = await admin.patch(
+        "/api/v1/services/bench",
+        json={"targets": [{"address": "127.0.0.1:9", "weight": change % 50 + 2}]},
+    )
+    answer.raise_for_status()
+    await converged(fleet, before, timeout)
+    return [min(t for v, t in node.acked.items() if v > before) - started for node in fleet]
 
 
 async def seed(admin: httpx.AsyncClient) -> None:
