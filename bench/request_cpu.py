@@ -120,20 +120,22 @@ class Replay:
     request: bytes
 
 
-def scenario_replay(name: str) -> Replay:
-    """The config a bench scenario gives the node, and the request wrk sends it."""
+def scenario_replay(name: str, config_of: str = "") -> Replay:
+    """The config a bench scenario gives the node, and the request wrk sends it;
+    `config_of`: another scenario's config instead (the request stays `name`'s)."""
     from bench.peers import fleetgate
     from bench.route_table import HIT_ROUTE
     from bench.scenarios import all_scenarios
 
-    setup = {scenario.name: scenario.setup for scenario in all_scenarios()}[name]
+    setups = {scenario.name: scenario.setup for scenario in all_scenarios()}
+    setup = setups[name]
     fields = b""
     if setup.policies or setup.auth == "api_key":
         fields = b"%s: %s\r\n" % (fleetgate.API_KEY_HEADER.encode(), fleetgate.API_KEY.encode())
     elif setup.auth == "jwt":
         fields = b"Authorization: Bearer %s\r\n" % fleetgate.jwt_material()[1].encode()
     request = FEW_FIELDS[:-2] + fields + b"\r\n"
-    return Replay(fleetgate.config(9, setup), HIT_ROUTE, request)
+    return Replay(fleetgate.config(9, setups[config_of or name]), HIT_ROUTE, request)
 
 
 class Replayer:
@@ -243,15 +245,23 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def scenarios(names: list[str], requests: int, repeats: int, profile: str) -> None:
-    """Each scenario's CPU per request, and what it adds over `plain`.
+    """Each scenario's CPU per request, what it adds over `plain`, and what its route's
+    policies add over the same request on the plain route (`chain`): the credential
+    field read and forwarded is the head path's cost, not the chain's.
 
-    The scenarios' repeats take turns, so a burst of load elsewhere on the machine
-    lands on all of them alike rather than on the one measured at that moment."""
+    The replays' repeats take turns, so a burst of load elsewhere on the machine lands
+    on all of them alike rather than on the one measured at that moment."""
     if "plain" not in names:
         names = ["plain", *names]
-    replayers = {name: Replayer(replay=scenario_replay(name)) for name in names}
+    replays = {name: scenario_replay(name) for name in names}
+    # The same request on the plain route, where it differs from plain's
+    for name in names:
+        replay = scenario_replay(name, config_of="plain")
+        if replay.request != replays["plain"].request:
+            replays[f"{name} on plain"] = replay
+    replayers = {name: Replayer(replay=replay) for name, replay in replays.items()}
     try:
-        times: dict[str, list[float]] = {name: [] for name in names}
+        times: dict[str, list[float]] = {name: [] for name in replayers}
         for replayer in replayers.values():
             replayer.run(min(requests, 2000))  # warm up
         for _ in range(repeats):
@@ -259,14 +269,16 @@ def scenarios(names: list[str], requests: int, repeats: int, profile: str) -> No
                 times[name].append(replayer.run(requests))
         if profile:  # of the last scenario named
             replayers[names[-1]].profile(requests, profile)
-        plain = min(times["plain"])
+        best = {name: min(each) for name, each in times.items()}
         print(f"python_us_per_request, min of {repeats} x {requests}, bench scenario configs")
-        for name, replayer in replayers.items():
+        for name in names:
+            replayer = replayers[name]
             ordered = sorted(times[name])
+            same = best.get(f"{name} on plain", best["plain"])
             print(
                 f"  {name:14s} min={ordered[0]:6.2f} median={ordered[len(ordered) // 2]:6.2f}"
-                f"  over plain={ordered[0] - plain:+6.2f}  client_bytes={replayer.client_bytes}"
-                f" upstream_bytes={replayer.upstream_bytes}"
+                f"  over plain={ordered[0] - best['plain']:+6.2f}  chain={ordered[0] - same:+6.2f}"
+                f"  client_bytes={replayer.client_bytes} upstream_bytes={replayer.upstream_bytes}"
             )
     finally:
         for replayer in replayers.values():
