@@ -26,12 +26,11 @@ COMPILED = is_compiled(downstream)
 
 if TYPE_CHECKING:
     from .downstream import DownstreamConnection
-    from .exchange import DONE, Exchange
+    from .exchange import Exchange
     from .pool import ServicePool
     from .state import ProxyState
     from .upstream import UpstreamConnection
 else:
-    DONE = exchange.DONE
     DownstreamConnection = downstream.DownstreamConnection
     Exchange = exchange.Exchange
     ProxyState = state.ProxyState
@@ -40,7 +39,6 @@ else:
 
 __all__ = [
     "COMPILED",
-    "DONE",
     "DownstreamConnection",
     "Exchange",
     "ProxyState",

@@ -57,6 +57,7 @@ from .tunnel import open_tunnel
 
 if not cython.compiled:  # compiled, exchange_c.pxd cimports the compiled twins' classes
     from .head_path import RequestHead
+    from .pool import ServicePool
     from .state import ProxyState
     from .upstream import UpstreamConnection
 
@@ -302,7 +303,7 @@ class Exchange:
         state = self.state
         if plan.per_try_timeout:
             self.try_by = state.loop.time() + plan.per_try_timeout
-        pool = service.pool
+        pool: ServicePool = service.pool
         upstream = None if self.fresh_retried else pool.acquire(target.index)
         self.reused = upstream is not None
         if upstream is not None:
@@ -680,9 +681,9 @@ class Exchange:
 
     def abandon(self) -> None:
         """The client is gone or its request broke: let go of everything, quietly."""
-        self._end(False, notify=False)
+        self._end(False, complete=False, notify=False)
 
-    def _end(self, account: bool, *, complete: bool = False, notify: bool = True) -> None:
+    def _end(self, account: bool, complete: bool = False, notify: bool = True) -> None:
         """Let go of everything this exchange holds, once, however it finished.
 
         `account`: count the answer and its latency; `complete`: the upstream's response
@@ -704,16 +705,17 @@ class Exchange:
         upstream = self.upstream
         if upstream is not None:
             self.upstream = None
+            pool: ServicePool = upstream.pool
             if complete:
                 clean = self.upstream_keep_alive and self.request_done and not self.outbox
                 if clean and not conn.closed:
-                    upstream.pool.release(upstream, state.now)
+                    pool.release(upstream, state.now)
                 else:
                     upstream.close()
             elif self.sent:
                 upstream.abort()  # the upstream is mid-request or mid-response
             else:
-                upstream.pool.release(upstream, state.now)  # as clean as the pool gave it
+                pool.release(upstream, state.now)  # as clean as the pool gave it
         plan = self.plan
         target = self.target
         if target is not None:  # give back the try's place (_leave_target, inlined)

@@ -2,12 +2,21 @@
 # .py stays plain Python, this file only tells the compiler the types; core.py picks the
 # twin). Its client connection is a plain object here: downstream_c cimports this module.
 
+cimport cython
+
 from data_plane.http.heads_c cimport RequestHead
 from data_plane.http.pool_c cimport ServicePool
 from data_plane.http.state_c cimport ProxyState
 from data_plane.http.upstream_c cimport UpstreamConnection
 
+cdef bytes _LAST_CHUNK, _CRLF
+cdef int _CLIENT_BUSY
+cdef tuple _PHASES
+cdef int PENDING, ROUTING, WAITING, CONNECTING, PROXYING, BACKOFF, TUNNEL, DONE
+cdef int ACTIVE, CANDIDATE
 
+
+@cython.final
 cdef class Exchange:
     cdef public object conn, plan, call, deciding, target, connecting, error, span, failed
     cdef public ProxyState state
@@ -21,3 +30,45 @@ cdef class Exchange:
     cdef public double connect_by, try_by, deadline, last_read
     cdef public list outbox, held, client_pending, reply
     cdef public Py_ssize_t outbox_bytes, body_bytes, bytes_out
+
+    @cython.locals(state=ProxyState, head=RequestHead)
+    cpdef start(self)
+    @cython.locals(head=RequestHead)
+    cdef _forward(self)
+    @cython.locals(pool=ServicePool, state=ProxyState, upstream=UpstreamConnection)
+    cdef _try(self)
+    cdef _attach(self, UpstreamConnection upstream)
+    @cython.locals(outbox=list, upstream=UpstreamConnection)
+    cpdef flush(self)
+    cpdef upstream_congested(self, bint congested)
+    @cython.locals(held=list, pieces=tuple)
+    cpdef on_request_body(self, bytes chunk)
+    cpdef on_request_complete(self)
+    @cython.locals(state=ProxyState)
+    cpdef on_response_head(self, int status, list fields, bint keep_alive)
+    cpdef on_response_body(self, bytes chunk)
+    @cython.locals(reply=list)
+    cpdef response_read(self, bint complete)
+    cpdef upstream_lost(self, exc)
+    cpdef upstream_failed(self, error)
+    cdef _failed(self, int failure, error)
+    @cython.locals(head=RequestHead, action=int, upstream=UpstreamConnection)
+    cdef bint _retry(self, int failure) except -1
+    cpdef wake(self)
+    cpdef upstream_switched(self, list fields, bytes rest)
+    cpdef client_tunnel_data(self, bytes data)
+    @cython.locals(phase=int)
+    cpdef check_deadlines(self, double now)
+    @cython.locals(state=ProxyState, close=bint, closes=bint)
+    cpdef answer(self, verdict)
+    cdef _fail(self, error)
+    cpdef abandon(self)
+    @cython.locals(
+        state=ProxyState, upstream=UpstreamConnection, pool=ServicePool, latency=double,
+        clean=bint, ok=bint, status=int,
+    )
+    cdef _end(self, bint account, bint complete=*, bint notify=*)
+    cdef _unwatch(self)
+    cdef _drop_connect(self)
+    cdef _leave_target(self)
+    cdef str _target_name(self)

@@ -1,6 +1,10 @@
 # C types for state.py when Cython compiles it into state_c (pure-Python mode: the .py
 # stays plain Python, this file only tells the compiler the types; core.py picks the twin).
 
+cimport cython
+
+
+@cython.final
 cdef class ProxyState:
     cdef public object loop, limits, metrics, config, candidate, access_log, tracing
     cdef public set connections, watched

@@ -16,7 +16,6 @@ import uvloop
 from data_plane.config.model import GatewayConfig
 from data_plane.config.snapshot import build_snapshot
 from data_plane.http.core import (
-    DONE,
     DownstreamConnection,
     Exchange,
     ProxyState,
@@ -94,7 +93,7 @@ def _streaming(conn: DownstreamConnection, upstream: UpstreamConnection) -> Exch
     exchange = conn.current
     assert exchange is not None and exchange.upstream is upstream
     upstream.data_received(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n" + b"x" * 100)
-    assert exchange.response_started and exchange.phase != DONE
+    assert exchange.response_started and not exchange.ended
     return exchange
 
 
@@ -111,9 +110,9 @@ def test_a_client_pause_longer_than_the_read_timeout_is_not_the_upstreams(
     assert not upstream.reading_paused
     # A deadline check before the upstream's next read: the pause is not its silence.
     exchange.check_deadlines(state.now + 0.1)
-    assert exchange.phase != DONE and not conn.transport.is_closing()
+    assert not exchange.ended and not conn.transport.is_closing()
     upstream.data_received(b"x" * 900)
-    assert exchange.phase == DONE and exchange.status == 200
+    assert exchange.ended and exchange.status == 200
     assert exchange.plan is not None
     assert exchange.plan.service.counters.timeouts[READ] == 0
 
@@ -125,6 +124,6 @@ def test_an_upstream_silent_for_the_read_timeout_is_late(
     exchange = _streaming(conn, upstream)
     state.now += READ_TIMEOUT
     exchange.check_deadlines(state.now)
-    assert exchange.phase == DONE and conn.transport.is_closing()
+    assert exchange.ended and conn.transport.is_closing()
     assert exchange.plan is not None
     assert exchange.plan.service.counters.timeouts[READ] == 1
