@@ -34,6 +34,7 @@ REDIS_PREFIX_VARIABLE = "FLEETGATE_REDIS_KEY_PREFIX"
 BACKOFF_FIRST = 0.1
 BACKOFF_MAX = 5.0
 POOL_SIZE = 64
+PACKED_KEPT = 4096  # EVALSHA commands kept packed; forgotten all at once when full
 # A decision waiting to be sent: its keys, its arguments, and where its reply goes
 Pending = tuple[list[str], list[int | str], "asyncio.Future[list[int]]"]
 
@@ -132,12 +133,13 @@ class RedisBackend:
     def __init__(self, url: str, *, prefix: str = "fleetgate") -> None:
         # Imported here: a worker without a Redis URL never loads the client (some 12 MB).
         import redis.asyncio as aioredis
-        from redis.exceptions import NoScriptError, RedisError
+        from redis.exceptions import NoScriptError, RedisError, ResponseError
 
         self.url = url
         self.prefix = prefix
         self._failures = (RedisError, OSError, TimeoutError)
         self._no_script = NoScriptError
+        self._error_reply = ResponseError
         self.client = aioredis.Redis.from_url(
             url,
             max_connections=POOL_SIZE,
@@ -145,6 +147,10 @@ class RedisBackend:
             socket_timeout=1.0,
             retry_on_timeout=False,
         )
+        # The wire bytes of each decision's EVALSHA, by its keys and arguments: a route's
+        # key sends the same command every time, and packing it is most of the client's
+        # CPU per decision
+        self._packed: dict[tuple[int | str, ...], bytes] = {}
         # Decisions waiting for this turn of the loop to end, to leave in one pipeline
         self._batch: list[Pending] | None = None
         self._sending: set[asyncio.Task[None]] = set()
@@ -219,12 +225,13 @@ class RedisBackend:
         return await future
 
     async def _run_alone(self, keys: list[str], args: list[int | str]) -> list[int]:
-        try:
-            reply = await self.client.evalsha(SCRIPT_SHA, len(keys), *keys, *args)
-        except self._no_script:
+        (reply,) = await self._evalsha([(keys, args)])
+        if isinstance(reply, self._no_script):
             # A restarted or flushed Redis: load it again, once, and go on.
             await self.client.script_load(SCRIPT)
-            reply = await self.client.evalsha(SCRIPT_SHA, len(keys), *keys, *args)
+            (reply,) = await self._evalsha([(keys, args)])
+        if isinstance(reply, BaseException):
+            raise reply
         return list(reply)
 
     def _flush(self) -> None:
@@ -258,20 +265,52 @@ class RedisBackend:
         """One EVALSHA per decision in one pipeline (one connection of the pool, one
         round trip); after a NOSCRIPT (a restarted or flushed Redis) the script is
         loaded again, once, and those decisions are sent again."""
-        replies = await self._evalsha(batch)
+        replies = await self._evalsha([(keys, args) for keys, args, _ in batch])
         unknown = [i for i, reply in enumerate(replies) if isinstance(reply, self._no_script)]
         if unknown:
             await self.client.script_load(SCRIPT)
-            again = await self._evalsha([batch[i] for i in unknown])
+            again = await self._evalsha([batch[i][:2] for i in unknown])
             for i, reply in zip(unknown, again, strict=True):
                 replies[i] = reply
         return replies
 
-    async def _evalsha(self, batch: list[Pending]) -> list[Any]:
-        async with self.client.pipeline(transaction=False) as pipe:
-            for keys, args, _ in batch:
-                pipe.evalsha(SCRIPT_SHA, len(keys), *keys, *args)
-            return list(await pipe.execute(raise_on_error=False))
+    async def _evalsha(self, commands: list[tuple[list[str], list[int | str]]]) -> list[Any]:
+        """The replies to an EVALSHA of each (keys, arguments), sent in one write on one
+        connection of the pool; an error reply is its exception, in its place. The
+        commands are packed once per distinct decision and kept; a connection that
+        failed (or whose caller gave up) midway is closed, never reused out of step."""
+        data = b"".join([self._command(keys, args) for keys, args in commands])
+        pool = self.client.connection_pool
+        connection = await pool.get_connection()
+        try:
+            await connection.send_packed_command(data, check_health=False)
+            replies: list[Any] = []
+            for _ in commands:
+                try:
+                    replies.append(await connection.read_response())
+                except self._error_reply as error:
+                    replies.append(error)
+        except BaseException:
+            await connection.disconnect()
+            raise
+        finally:
+            await pool.release(connection)
+        return replies
+
+    def _command(self, keys: list[str], args: list[int | str]) -> bytes:
+        """EVALSHA of the script with `keys` and `args`, as RESP bytes."""
+        known = (*keys, len(keys), *args)
+        packed = self._packed.get(known)
+        if packed is None:
+            if len(self._packed) >= PACKED_KEPT:
+                self._packed.clear()
+            words = [b"EVALSHA", SCRIPT_SHA.encode(), b"%d" % len(keys)]
+            words += [key.encode() for key in keys]
+            words += [str(arg).encode() for arg in args]
+            packed = self._packed[known] = b"*%d\r\n" % len(words) + b"".join(
+                [b"$%d\r\n%s\r\n" % (len(word), word) for word in words]
+            )
+        return packed
 
     def _failed(self, exc: BaseException) -> None:
         self.errors += 1

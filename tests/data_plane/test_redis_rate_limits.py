@@ -346,3 +346,17 @@ def test_decisions_made_at_once_on_a_slow_redis_all_miss_their_deadline(tmp_path
         assert all(isinstance(o, BackendUnavailable) for o in outcomes)
     finally:
         own.stop()
+
+
+def test_a_decision_is_sent_as_the_client_library_would_pack_it_and_packed_once() -> None:
+    from redis.asyncio.connection import Connection
+
+    from data_plane.limits.redis_backend import SCRIPT_SHA
+
+    backend = RedisBackend("redis://127.0.0.1:1/0", prefix="p")  # never connects
+    keys = [backend.key("t", "route|r|consumer|consumer:alice"), "p:{t}:quota:2026-12"]
+    args: list[int | str] = [1000, 1_800_000_000, 1, 0, 1_000, 1_000_000]
+    expected = b"".join(Connection().pack_command("EVALSHA", SCRIPT_SHA, 2, *keys, *args))
+    assert backend._command(keys, args) == expected
+    assert backend._command(list(keys), list(args)) is backend._command(keys, args)
+    asyncio.run(backend.close())
