@@ -349,7 +349,9 @@ def compile_steps(
         serialized = Definitions.of(snapshot)
     definitions = serialized.routes
     checked = None if previous is None else previous.checks
-    changes = None if checked is None else checked.changes(definitions)
+    # More changed routes than a compile plans one by one: it looks at every route.
+    limit = max(CHANGED_ROUTES, len(definitions) // CHANGED_SHARE)
+    changes = None if checked is None else checked.changes(definitions, limit)
     yield Work.SHORT
     checks = None
     if checked is not None and changes is not None:
@@ -446,8 +448,11 @@ def _all_plans(
             plan = _replan(route, plan, service, inputs, old_inputs, limits, metrics)
         plans[definition] = plan
         routed.append((_routed(route) if route.HasField("cors") else route, plan))
+    # A table that shares no route with the previous one is compiled without it, which
+    # spares looking at every route for what it might keep.
+    shared = previous is not None and not plans.keys().isdisjoint(previous.plans.keys())
     table = RouteTable.compile(
-        routed, None if previous is None else previous.table, definitions=definitions
+        routed, previous.table if shared and previous is not None else None, definitions=definitions
     )
     return plans, table
 

@@ -29,13 +29,21 @@ class RouteChanges:
 
     @classmethod
     def between(
-        cls, before: Sequence[bytes], known: Set[bytes], after: Sequence[bytes]
+        cls,
+        before: Sequence[bytes],
+        known: Set[bytes],
+        after: Sequence[bytes],
+        limit: int | None = None,
     ) -> RouteChanges | None:
         """The changes from the routes `before` (which passed the checks, so no two are
         equal; `known`: the same, for lookups) to the routes `after`; None when `after`
-        holds a definition twice, which only the full checks may report."""
+        holds a definition twice, which only the full checks may report, or when more
+        than `limit` routes are new (None: no limit), for which a compile looks at
+        every route anyway."""
         if len(before) == len(after):
             moved = list(compress(range(len(after)), map(ne, before, after)))
+            if limit is not None and len(moved) > limit:
+                return None
             gone = {before[i]: before[i] for i in moved}
             new = {after[i]: i for i in moved}
             if len(new) != len(moved):
@@ -54,6 +62,8 @@ class RouteChanges:
         if len(current) != len(after):
             return None
         fresh = current - known
+        if limit is not None and len(fresh) > limit:
+            return None
         where = {definition: i for i, definition in enumerate(after)} if len(fresh) > 8 else None
         added = sorted(after.index(d) if where is None else where[d] for d in fresh)
         canonical = {definition: definition for definition in known}

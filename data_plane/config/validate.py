@@ -141,12 +141,15 @@ class EntityChecks:
         named = frozenset(service.name for service in snapshot.services)
         return errors, cls(routes, claimed, named, definitions or (), names, passed)
 
-    def changes(self, definitions: Sequence[bytes]) -> RouteChanges | None:
+    def changes(
+        self, definitions: Sequence[bytes], limit: int | None = None
+    ) -> RouteChanges | None:
         """Which routes changed from this run's snapshot to one of `definitions`; None
-        when this run kept no definitions, or those hold one twice."""
+        when this run kept no definitions, those hold one twice, or more than `limit`
+        of them are new."""
         if len(self.definitions) != len(self.routes):
             return None
-        return RouteChanges.between(self.definitions, self.routes.keys(), definitions)
+        return RouteChanges.between(self.definitions, self.routes.keys(), definitions, limit)
 
     def after(
         self,

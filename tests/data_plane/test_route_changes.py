@@ -87,3 +87,13 @@ def test_a_payload_serialized_deterministically_holds_each_entity_as_serialized(
         route.transform.add_query[f"q{i}"] = "v"
     payload = snapshot.SerializeToString(deterministic=True)
     assert Definitions.read(payload) == Definitions.of(pb.Snapshot.FromString(payload))
+
+
+def test_more_new_routes_than_the_limit_are_not_listed_one_by_one() -> None:
+    before = [b"route-%d" % i for i in range(10)]
+    in_place = [b"new-%d" % i for i in range(3)] + before[3:]
+    inserted = [*before, b"new-a", b"new-b", b"new-c"]
+    for after in (in_place, inserted):
+        assert RouteChanges.between(before, set(before), after, limit=2) is None
+        changes = RouteChanges.between(before, set(before), after, limit=3)
+        assert changes is not None and len(changes.added) == 3
