@@ -372,7 +372,7 @@ class Worker:
             self._retire(previous, keep=(config, held))
             forget_retired(previous.breakers, config.breakers + (held.breakers if held else []))
             kept = (config.table, None if held is None else held.table)
-            self._release(previous.table.dismantle(keep=kept))
+            self._release(previous.retire(keep=kept))
         del previous
         if self.server is None:
             sock = listening_socket(*self.listen)

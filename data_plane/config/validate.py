@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Sequence, Set
+from collections.abc import Iterator, Sequence, Set
 from dataclasses import dataclass
 
 from fleetgate_pb import config_pb2 as pb
@@ -211,6 +211,14 @@ class EntityChecks:
         names = self.names if gone == taken else (self.names - gone) | taken
         passed = frozenset(services) if services else frozenset()
         return EntityChecks(routes, claimed, named, changes.definitions, names, passed)
+
+    def retire(self) -> Iterator[None]:
+        """Let go of the records, one per step, once no compile will read them."""
+        self.routes = {}
+        yield
+        self.claimed = {}
+        yield
+        self.definitions = ()
 
     def __repr__(self) -> str:
         return f"<EntityChecks routes={len(self.routes)}>"

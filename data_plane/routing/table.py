@@ -427,10 +427,16 @@ class RouteTable(Generic[R]):
         anything a newer table shares, live on. The table matches nothing afterwards.
 
         A table of the lineage of one in `keep` (compiled from it incrementally, or it
-        from this one) shares containers with it, and is left alone: what only it
-        holds is little, and reference counting frees it when it is dropped.
+        from this one) shares its buckets with it, which are left alone; only its own
+        key maps and rank list are let go, one per step (each holds every route: at
+        10,000 routes, freeing one visits 10,000 entries, some tenths of a millisecond).
         """
         if any(other is not None and other._lineage is self._lineage for other in keep):
+            self._parts = {}
+            yield
+            self._entries = {}
+            yield
+            self._ranked = []
             return
         hosts, self._hosts = self._hosts, HostIndex()
         for bucket in hosts.buckets():

@@ -98,10 +98,13 @@ def test_dismantling_a_table_frees_it_in_pieces_and_keeps_what_others_hold(
 def test_dismantling_a_table_leaves_alone_what_a_kept_table_shares() -> None:
     metrics, limits = WorkerMetrics(), Limits()
     old = compile_snapshot(snapshot(1), limits=limits, metrics=metrics)
-    # Nothing changed: the new table shares every bucket with the old one.
+    # Nothing changed: the new table shares every bucket with the old one, and only the
+    # old one's own key maps and rank list go, a step each.
     new = compile_snapshot(snapshot(1), limits=limits, metrics=metrics, previous=old)
-    assert sum(1 for _ in old.table.dismantle(keep=(new.table, None))) == 0
+    assert sum(1 for _ in old.table.dismantle(keep=(new.table, None))) <= 3
     assert old.table.match("GET", "api.example.com", "/v1/exact-7") is not None
+    assert new.table.match("GET", "api.example.com", "/v1/exact-7") is not None
+    assert len(new.table.definitions()) == len(snapshot(1).routes)
     del old
     # Every route changed: a full compile, sharing no container with its predecessor.
     moved = compile_snapshot(snapshot(2), limits=limits, metrics=metrics, previous=new)
@@ -110,6 +113,26 @@ def test_dismantling_a_table_leaves_alone_what_a_kept_table_shares() -> None:
     for r in (r for r in range(0, 300, 7) if r % 5):
         found = moved.table.match("GET", "api.example.com", f"/v2/exact-{r}")
         assert found is not None and found.name == f"r{r}"  # type: ignore[union-attr]
+
+
+def test_a_retired_config_lets_go_of_its_records_and_the_next_one_keeps_its_own() -> None:
+    metrics, limits = WorkerMetrics(), Limits()
+    old = compile_snapshot(snapshot(1), limits=limits, metrics=metrics)
+    changed = snapshot(1)
+    [r3] = [route for route in changed.routes if route.name == "r3"]
+    r3.paths.append("/v1/one-more")
+    new = compile_snapshot(changed, limits=limits, metrics=metrics, previous=old)
+    assert sum(1 for _ in old.retire(keep=(new.table, None))) >= 3
+    assert old.plans == {} and old.checks is None
+    # The new config still answers, and the next change is still compiled from it
+    # reusing every plan it can.
+    assert new.table.match("GET", "api.example.com", "/v1/one-more") is not None
+    again = pb.Snapshot()
+    again.CopyFrom(changed)
+    again.routes[0].paths.append("/v1/another")
+    latest = compile_snapshot(again, limits=limits, metrics=metrics, previous=new)
+    reused = sum(1 for key, plan in latest.plans.items() if new.plans.get(key) is plan)
+    assert reused == len(again.routes) - 1
 
 
 def full_collections_during(compile: Callable[[], object]) -> int:
