@@ -31,6 +31,8 @@ EXTENSIONS = [
     "data_plane/http/exchange.py",
     "data_plane/http/downstream.py",
     "data_plane/limits/spin_lock.pyx",
+    "data_plane/routing/lookup.py",
+    "data_plane/trace_context.py",
 ]
 
 

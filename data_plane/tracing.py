@@ -15,35 +15,21 @@ BatchSpanProcessor: in batches, from the SDK's own thread, never on the request'
 from __future__ import annotations
 
 import os
-import re
-from random import getrandbits
 from typing import TYPE_CHECKING, Any
 
+from data_plane.extensions import load
 from data_plane.routing.hosts import split_host
+from data_plane.trace_context import MAX_TRACESTATE, parse_traceparent
 
 if TYPE_CHECKING:
     from data_plane.balancing import Upstream
     from data_plane.http.exchange import Exchange
 
-# version 00: trace id, parent span id, flags; lower-case hex (W3C Trace Context, 3.2)
-_TRACEPARENT = re.compile(rb"00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})")
-_NO_TRACE = b"0" * 32
-_NO_SPAN = b"0" * 16
-MAX_TRACESTATE = 512  # the spec asks to keep at least 512 characters; more is dropped
-SAMPLED = 1
-
-
-def parse_traceparent(value: bytes | None) -> tuple[bytes, bytes, int] | None:
-    """(trace id, span id, flags) of a valid `traceparent`, else None."""
-    if not value:
-        return None
-    match = _TRACEPARENT.fullmatch(value)
-    if match is None:
-        return None
-    trace_id, span_id, flags = match.groups()
-    if trace_id == _NO_TRACE or span_id == _NO_SPAN:
-        return None
-    return trace_id, span_id, int(flags, 16)
+if TYPE_CHECKING:
+    from data_plane.trace_context import start as _start
+else:  # the per-request part, compiled (trace_context_c) unless FLEETGATE_NO_EXTENSIONS=1
+    _start = load("data_plane.trace_context").start
+__all__ = ["MAX_TRACESTATE", "ExportedTracing", "Tracing", "parse_traceparent"]
 
 
 class Tracing:
@@ -51,23 +37,9 @@ class Tracing:
 
     exporting = False
 
-    def start(self, exchange: Exchange) -> None:
-        """Set the exchange's `traceparent` and `tracestate` for its upstream."""
-        head = exchange.head
-        parent = parse_traceparent(head.traceparent)
-        span_id = getrandbits(64) or 1
-        if parent is None:
-            # A new trace is marked sampled: the upstream's own sampler is not overruled
-            # into dropping it because the gateway records nothing.
-            exchange.traceparent = b"00-%032x-%016x-01" % (getrandbits(128) or 1, span_id)
-            exchange.tracestate = None
-        else:
-            trace_id, _, flags = parent
-            exchange.traceparent = b"00-%s-%016x-%02x" % (trace_id, span_id, flags)
-            tracestate = head.tracestate
-            exchange.tracestate = (
-                tracestate if tracestate is None or len(tracestate) <= MAX_TRACESTATE else None
-            )
+    # Set the exchange's `traceparent` and `tracestate` for its upstream: called as
+    # `tracing.start(exchange)`, straight into the (compiled) function.
+    start = staticmethod(_start)
 
     def end(self, exchange: Exchange, target: Upstream | None, status: int) -> None:
         """Record the exchange's span (only when exporting)."""

@@ -30,17 +30,22 @@ from __future__ import annotations
 from bisect import bisect_left, insort
 from collections.abc import Collection, Iterator, KeysView, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Generic, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, NamedTuple, TypeVar
 
 from fleetgate_pb import config_pb2 as pb
 
 from data_plane.config.errors import ConfigError, ConfigInvalid
+from data_plane.extensions import load
 
 from .forwarding import Forward, ForwardKind, compile_forward
 from .headers import HeaderCondition, compile_header_match
 from .hosts import ANY_HOST, HostIndex, HostPattern, compile_host
 from .patterns import PathPattern, PatternKind, compile_pattern
-from .regex import Match
+
+if TYPE_CHECKING:
+    from .lookup import find as _find
+else:  # the request-time walk, compiled (lookup_c) unless FLEETGATE_NO_EXTENSIONS=1
+    _find = load("data_plane.routing.lookup").find
 
 R = TypeVar("R")
 
@@ -177,48 +182,9 @@ class _Bucket(Generic[R]):
                 if dropped % pieces == 0:
                     yield
 
-    def candidates(self, path: str) -> list[list[_Entry[R]]]:
-        """The entry lists whose exact or wildcard pattern matches `path`."""
-        found: list[list[_Entry[R]]] = []
-        exact = self.exact.get(path)
-        if exact is not None:
-            found.append(exact)
-        node = self.trie
-        if node is None:
-            return found
-        segments = path.split("/")  # ["", first, ...]: the path starts with "/"
-        depth = len(segments)
-        i = 1
-        branches: list[tuple[_Node[R], int]] | None = None  # "*" branches left to walk
-        while True:
-            if node.rest:
-                found.append(node.rest)
-            if i == depth:
-                if node.end:
-                    found.append(node.end)
-            else:
-                segment = segments[i]
-                i += 1
-                star = node.star
-                if star is not None and segment:
-                    if branches is None:
-                        branches = []
-                    branches.append((star, i))
-                child = node.children.get(segment)
-                if child is not None:
-                    node = child
-                    continue
-            if not branches:
-                return found
-            node, i = branches.pop()
-
 
 def _by_rank(entry: _Entry[R]) -> int:
     return entry.rank
-
-
-def _admits(conditions: tuple[HeaderCondition, ...], headers: Mapping[str, str]) -> bool:
-    return all(condition.admits(headers) for condition in conditions)
 
 
 # Ranks are spaced out, so that an incremental compile can give a new entry a rank
@@ -368,51 +334,14 @@ class RouteTable(Generic[R]):
         the request headers by lower-case name (needed only when `needs_headers`).
         A regex rewrite that yields an unservable path raises BadPath (400).
         """
-        if headers is None:
-            headers = _NO_HEADERS
-        best: _Entry[R] | None = None
-        best_regex: Match | None = None
-        refused: list[_Entry[R]] | None = None
-        for bucket in self._hosts.select(host):
-            if best is not None and bucket.top_rank <= best.rank:
-                continue
-            for entries in bucket.candidates(path):
-                for entry in entries:
-                    if best is not None and entry.rank <= best.rank:
-                        break
-                    if entry.conditions and not _admits(entry.conditions, headers):
-                        continue
-                    if entry.methods is not None and method not in entry.methods:
-                        if refused is None:
-                            refused = []
-                        refused.append(entry)
-                        continue
-                    best = entry
-                    break
-            for entry in bucket.regexes:
-                if best is not None and entry.rank <= best.rank:
-                    break
-                regex = entry.pattern.regex
-                assert regex is not None
-                found = regex.fullmatch(path)
-                if found is None:
-                    continue
-                if entry.conditions and not _admits(entry.conditions, headers):
-                    continue
-                if entry.methods is not None and method not in entry.methods:
-                    if refused is None:
-                        refused = []
-                    refused.append(entry)
-                    continue
-                best, best_regex = entry, found
-                break
+        best, found = _find(self._hosts.select(host), method, path, headers or _NO_HEADERS)
         if best is None:
-            return _method_not_allowed(refused) if refused else None
+            return _method_not_allowed(found) if found else None
         if best.fixed is not None:
             return best.fixed
         if best.keeps_path:
             return _new_match(RouteMatch, (best.payload, path, best.name))
-        forwarded = best.forward.path(path, best_regex)
+        forwarded = best.forward.path(path, found)
         return _new_match(RouteMatch, (best.payload, forwarded, best.name))
 
     def dismantle(

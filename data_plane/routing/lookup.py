@@ -1,0 +1,112 @@
+"""The route table's request-time walk: the best entry of the buckets a Host selected.
+
+This is the part of `table.py` that runs once per request, apart so that it can be
+compiled: Cython builds it into `lookup_c` (typed by `lookup_c.pxd`), and
+data_plane/extensions.py picks that twin unless `FLEETGATE_NO_EXTENSIONS=1`. It reads
+the table's buckets, trie nodes and entries (see `table.py` for what they hold and how
+they are ranked) and never changes them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .regex import Match
+
+
+def find(
+    buckets: tuple[Any, ...], method: str, path: str, headers: Mapping[str, str]
+) -> tuple[Any, Any]:
+    """(entry, regex match) of the best entry in `buckets` for the request, the match
+    None unless a `~regex` path chose it; or (None, the entries that fit all but the
+    method, None when there are none).
+
+    Within a bucket, entry lists are in rank order, best first, so a scan stops at the
+    first entry that cannot outrank the best so far.
+    """
+    best = None
+    best_rank = -1  # ranks are positive
+    best_match: Match | None = None
+    refused: list[Any] | None = None
+    for bucket in buckets:
+        if bucket.top_rank <= best_rank:
+            continue
+        for entries in _candidates(bucket, path):
+            for entry in entries:
+                rank = entry.rank
+                if rank <= best_rank:
+                    break
+                conditions = entry.conditions
+                if conditions and not _admits(conditions, headers):
+                    continue
+                methods = entry.methods
+                if methods is not None and method not in methods:
+                    if refused is None:
+                        refused = []
+                    refused.append(entry)
+                    continue
+                best, best_rank, best_match = entry, rank, None
+                break
+        for entry in bucket.regexes:
+            rank = entry.rank
+            if rank <= best_rank:
+                break
+            matched = entry.pattern.regex.fullmatch(path)
+            if matched is None:
+                continue
+            conditions = entry.conditions
+            if conditions and not _admits(conditions, headers):
+                continue
+            methods = entry.methods
+            if methods is not None and method not in methods:
+                if refused is None:
+                    refused = []
+                refused.append(entry)
+                continue
+            best, best_rank, best_match = entry, rank, matched
+            break
+    if best is None:
+        return None, refused
+    return best, best_match
+
+
+def _candidates(bucket: Any, path: str) -> list[Any]:
+    """The entry lists of `bucket` whose exact or wildcard pattern matches `path`."""
+    found = []
+    exact = bucket.exact.get(path)
+    if exact is not None:
+        found.append(exact)
+    node = bucket.trie
+    if node is None:
+        return found
+    segments = path.split("/")  # ["", first, ...]: the path starts with "/"
+    depth = len(segments)
+    i = 1
+    branches: list[tuple[Any, int]] | None = None  # "*" branches left to walk
+    while True:
+        if node.rest:
+            found.append(node.rest)
+        if i == depth:
+            if node.end:
+                found.append(node.end)
+        else:
+            segment = segments[i]
+            i += 1
+            star = node.star
+            if star is not None and segment:
+                if branches is None:
+                    branches = []
+                branches.append((star, i))
+            child = node.children.get(segment)
+            if child is not None:
+                node = child
+                continue
+        if not branches:
+            return found
+        node, i = branches.pop()
+
+
+def _admits(conditions: tuple[Any, ...], headers: Mapping[str, str]) -> bool:
+    return all(condition.admits(headers) for condition in conditions)

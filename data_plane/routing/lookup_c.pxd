@@ -1,0 +1,16 @@
+cimport cython
+
+# C types for lookup.py when Cython compiles it into lookup_c (pure-Python mode: the
+# .py stays plain Python, this file only tells the compiler the types). The table's
+# buckets, nodes and entries stay Python objects; what is typed is the walk itself.
+
+
+@cython.locals(best=object, best_rank=cython.longlong, rank=cython.longlong, entries=list,
+               conditions=tuple, refused=list)
+cpdef tuple find(tuple buckets, str method, str path, object headers)
+
+@cython.locals(found=list, exact=object, node=object, segments=list, depth=Py_ssize_t,
+               i=Py_ssize_t, branches=list, segment=str, star=object, child=object)
+cdef list _candidates(object bucket, str path)
+
+cdef bint _admits(tuple conditions, object headers) except -1
