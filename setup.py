@@ -33,6 +33,7 @@ EXTENSIONS = [
     "data_plane/limits/spin_lock.pyx",
     "data_plane/routing/lookup.py",
     "data_plane/trace_context.py",
+    "data_plane/http/request_line.py",
 ]
 
 

@@ -12,8 +12,42 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from .matches import MethodNotAllowed, RouteMatch, method_not_allowed
+
 if TYPE_CHECKING:
     from .regex import Match
+    from .table import RouteTable
+
+_NO_HEADERS: Mapping[str, str] = {}
+# A named tuple built from a tuple skips the keyword-capable __new__: one match per
+# request, so it counts.
+_new_match = tuple.__new__
+
+
+def match(
+    table: RouteTable[Any],
+    method: str,
+    host: str,
+    path: str,
+    headers: Mapping[str, str] | None = None,
+) -> RouteMatch[Any] | MethodNotAllowed | None:
+    """`RouteTable.match`: the route for a request, `MethodNotAllowed` (405) or None (404).
+
+    `host` is the Host header as received, `path` the normalized path, `headers` the
+    request headers by lower-case name (needed only when the table `needs_headers`).
+    A regex rewrite that yields an unservable path raises BadPath (400).
+    """
+    best, found = find(table._hosts.select(host), method, path, headers or _NO_HEADERS)
+    if best is None:
+        if found:
+            return method_not_allowed([entry.methods for entry in found])
+        return None
+    fixed = best.fixed
+    if fixed is not None:
+        return fixed
+    if best.keeps_path:
+        return _new_match(RouteMatch, (best.payload, path, best.name))
+    return _new_match(RouteMatch, (best.payload, best.forward.path(path, found), best.name))
 
 
 def find(

@@ -4,6 +4,10 @@ cimport cython
 # .py stays plain Python, this file only tells the compiler the types). The table's
 # buckets, nodes and entries stay Python objects; what is typed is the walk itself.
 
+cdef object _NO_HEADERS, _new_match
+
+@cython.locals(best=object, found=object, fixed=object)
+cpdef object match(table, str method, str host, str path, headers=*)
 
 @cython.locals(best=object, best_rank=cython.longlong, rank=cython.longlong, entries=list,
                conditions=tuple, refused=list)

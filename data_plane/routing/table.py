@@ -30,7 +30,7 @@ from __future__ import annotations
 from bisect import bisect_left, insort
 from collections.abc import Collection, Iterator, KeysView, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Generic, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from fleetgate_pb import config_pb2 as pb
 
@@ -40,36 +40,15 @@ from data_plane.extensions import load
 from .forwarding import Forward, ForwardKind, compile_forward
 from .headers import HeaderCondition, compile_header_match
 from .hosts import ANY_HOST, HostIndex, HostPattern, compile_host
+from .matches import MethodNotAllowed, RouteMatch
 from .patterns import PathPattern, PatternKind, compile_pattern
 
 if TYPE_CHECKING:
-    from .lookup import find as _find
+    from .lookup import match as _match
 else:  # the request-time walk, compiled (lookup_c) unless FLEETGATE_NO_EXTENSIONS=1
-    _find = load("data_plane.routing.lookup").find
+    _match = load("data_plane.routing.lookup").match
 
 R = TypeVar("R")
-
-_NO_HEADERS: Mapping[str, str] = {}
-
-
-class RouteMatch(NamedTuple, Generic[R]):
-    """The route a request goes to and the path to forward."""
-
-    route: R  # the payload the caller compiled for that route
-    path: str  # normalized, then strip_prefix / rewrite applied
-    name: str  # the route's name
-
-
-# A named tuple built from a tuple skips the keyword-capable __new__: one match per
-# request, so it counts.
-_new_match = tuple.__new__
-
-
-@dataclass(slots=True, frozen=True)
-class MethodNotAllowed:
-    """Routes fit the request's host and path, but none admits its method."""
-
-    allow: str  # the Allow header value, e.g. "GET, HEAD, POST"
 
 
 @dataclass(slots=True)
@@ -325,24 +304,19 @@ class RouteTable(Generic[R]):
         holds, for what else keys routes by them to share."""
         return self._entries.keys()
 
-    def match(
-        self, method: str, host: str, path: str, headers: Mapping[str, str] | None = None
-    ) -> RouteMatch[R] | MethodNotAllowed | None:
-        """The route for a request, `MethodNotAllowed` (405) or None (404).
+    if TYPE_CHECKING:
 
-        `host` is the Host header as received, `path` the normalized path, `headers`
-        the request headers by lower-case name (needed only when `needs_headers`).
-        A regex rewrite that yields an unservable path raises BadPath (400).
-        """
-        best, found = _find(self._hosts.select(host), method, path, headers or _NO_HEADERS)
-        if best is None:
-            return _method_not_allowed(found) if found else None
-        if best.fixed is not None:
-            return best.fixed
-        if best.keeps_path:
-            return _new_match(RouteMatch, (best.payload, path, best.name))
-        forwarded = best.forward.path(path, found)
-        return _new_match(RouteMatch, (best.payload, forwarded, best.name))
+        def match(
+            self, method: str, host: str, path: str, headers: Mapping[str, str] | None = None
+        ) -> RouteMatch[R] | MethodNotAllowed | None:
+            """The route for a request, `MethodNotAllowed` (405) or None (404).
+
+            `host` is the Host header as received, `path` the normalized path, `headers`
+            the request headers by lower-case name (needed only when `needs_headers`).
+            A regex rewrite that yields an unservable path raises BadPath (400).
+            """
+    else:
+        match = _match  # lookup.py's: a method of the table, compiled or not
 
     def dismantle(
         self, pieces: int = 200, keep: Sequence[RouteTable[Any] | None] = ()
@@ -387,14 +361,6 @@ class RouteTable(Generic[R]):
             f"<RouteTable routes={self.routes} hosts={len(buckets)} regexes={regexes}"
             f" needs_headers={self.needs_headers}>"
         )
-
-
-def _method_not_allowed(refused: list[_Entry[R]]) -> MethodNotAllowed:
-    allowed: set[str] = set()
-    for entry in refused:
-        assert entry.methods is not None
-        allowed |= entry.methods
-    return MethodNotAllowed(", ".join(sorted(allowed)))
 
 
 @dataclass(slots=True, frozen=True)
