@@ -49,14 +49,14 @@ from .errors import (
     UpstreamTlsFailed,
 )
 from .flow import BUFFERED, HIGH_WATER, PEER_BUSY
-from .forwarding import fields_block, https_location, route_request, with_query
-from .head_path import BODY_CHUNKED, BODY_NONE, reply_head, tunnel_head
+from .forwarding import https_location, route_request, with_query
+from .head_path import BODY_CHUNKED, BODY_NONE, tunnel_head
 from .request import Headers
 from .responses import CONTINUE, error_response, reply_response
 from .tunnel import open_tunnel
 
-if not cython.compiled:  # compiled, exchange_c.pxd cimports the compiled twins' classes
-    from .head_path import RequestHead
+if not cython.compiled:  # compiled, exchange_c.pxd cimports these from the compiled twins
+    from .head_path import RequestHead, fields_block, reply_head
     from .pool import ServicePool
     from .state import ProxyState
     from .upstream import UpstreamConnection
