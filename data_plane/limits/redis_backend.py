@@ -133,13 +133,14 @@ class RedisBackend:
     def __init__(self, url: str, *, prefix: str = "fleetgate") -> None:
         # Imported here: a worker without a Redis URL never loads the client (some 12 MB).
         import redis.asyncio as aioredis
-        from redis.exceptions import NoScriptError, RedisError, ResponseError
+        from redis.exceptions import ConnectionError, NoScriptError, RedisError, ResponseError
 
         self.url = url
         self.prefix = prefix
         self._failures = (RedisError, OSError, TimeoutError)
         self._no_script = NoScriptError
         self._error_reply = ResponseError
+        self._broken = (ConnectionError, OSError)  # the connection, not Redis, failed
         self.client = aioredis.Redis.from_url(
             url,
             max_connections=POOL_SIZE,
@@ -277,25 +278,35 @@ class RedisBackend:
     async def _evalsha(self, commands: list[tuple[list[str], list[int | str]]]) -> list[Any]:
         """The replies to an EVALSHA of each (keys, arguments), sent in one write on one
         connection of the pool; an error reply is its exception, in its place. The
-        commands are packed once per distinct decision and kept; a connection that
-        failed (or whose caller gave up) midway is closed, never reused out of step."""
+        commands are packed once per distinct decision and kept. A connection that
+        failed (or whose caller gave up) midway is closed, never reused out of step; one
+        found broken before any reply (Redis restarted, an idle connection dropped) is
+        replaced once, as the client library's own retry would."""
         data = b"".join([self._command(keys, args) for keys, args in commands])
         pool = self.client.connection_pool
-        connection = await pool.get_connection()
-        try:
-            await connection.send_packed_command(data, check_health=False)
-            replies: list[Any] = []
-            for _ in commands:
-                try:
-                    replies.append(await connection.read_response())
-                except self._error_reply as error:
-                    replies.append(error)
-        except BaseException:
-            await connection.disconnect()
-            raise
-        finally:
-            await pool.release(connection)
-        return replies
+        replies: list[Any] = []
+        for attempt in (1, 2):
+            connection = await pool.get_connection()
+            try:
+                await connection.send_packed_command(data, check_health=False)
+                for _ in commands:
+                    try:
+                        replies.append(await connection.read_response())
+                    except self._error_reply as error:
+                        replies.append(error)
+                return replies
+            except self._broken:
+                await connection.disconnect()
+                if attempt == 2 or replies:
+                    raise
+                # Its idle siblings are as stale (a restart): reconnect rather than try them.
+                await pool.disconnect(inuse_connections=False)
+            except BaseException:
+                await connection.disconnect()
+                raise
+            finally:
+                await pool.release(connection)
+        raise AssertionError("unreachable: the second attempt returns or raises")
 
     def _command(self, keys: list[str], args: list[int | str]) -> bytes:
         """EVALSHA of the script with `keys` and `args`, as RESP bytes."""

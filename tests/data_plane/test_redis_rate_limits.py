@@ -360,3 +360,29 @@ def test_a_decision_is_sent_as_the_client_library_would_pack_it_and_packed_once(
     assert backend._command(keys, args) == expected
     assert backend._command(list(keys), list(args)) is backend._command(keys, args)
     asyncio.run(backend.close())
+
+
+def test_pooled_connections_a_restart_broke_are_replaced_and_the_decision_made(
+    tmp_path: Path,
+) -> None:
+    own = OwnRedis(tmp_path).start()
+
+    async def run() -> list[int]:
+        backend = RedisBackend(own.url, prefix="restarted")
+        windows = [(Window.of(2, LIMIT, backend.ticks_per_second),)]
+        key = backend.key("k", "k")
+        try:
+            # Two connections in the pool, both idle when Redis restarts under them
+            first = await asyncio.gather(*(backend.decide([key], windows) for _ in range(2)))
+            own.stop()
+            own.start()
+            outcome, _ = await backend.decide([key], windows, deadline=5.0)
+            assert backend.up and backend.errors == 0
+            return [*(o for o, _ in first), outcome]
+        finally:
+            await backend.close()
+
+    try:
+        assert asyncio.run(run()) == [ADMITTED] * 3
+    finally:
+        own.stop()
