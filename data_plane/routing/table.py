@@ -66,6 +66,7 @@ class _Entry(Generic[R]):
     keeps_path: bool  # the forwarded path is the matched one
     # Exact patterns always forward the same path: their answer is built once.
     fixed: RouteMatch[R] | None
+    definition: bytes  # its route's key (see `RouteTable.compile`)
 
 
 class _Node(Generic[R]):
@@ -279,7 +280,7 @@ class RouteTable(Generic[R]):
                 if parts is None:
                     continue
             parts_of[definition] = parts
-            expanded = _expand(route, payload, parts)
+            expanded = _expand(route, payload, parts, definition)
             entries_of[definition] = tuple(entry for _, _, entry in expanded)
             for key, host, entry in expanded:
                 keyed.append(((*key, -order[route.name]), host, entry))
@@ -438,7 +439,7 @@ def _compile_parts(route: pb.Route, errors: list[ConfigError]) -> _Parts | None:
 
 
 def _expand(
-    route: pb.Route, payload: R, parts: _Parts
+    route: pb.Route, payload: R, parts: _Parts, definition: bytes
 ) -> list[tuple[tuple[object, ...], HostPattern, _Entry[R]]]:
     """One entry per host and path of `route`, with its specificity key (no rank yet)."""
     conditions, methods = parts.conditions, parts.methods
@@ -455,6 +456,7 @@ def _expand(
             forward=forward,
             keeps_path=forward.kind is ForwardKind.KEEP,
             fixed=None,
+            definition=definition,
         )
         if pattern.kind is PatternKind.EXACT:
             entry.fixed = RouteMatch(payload, forward.path(pattern.source), route.name)
@@ -531,7 +533,7 @@ def _updated(
             editor.remove(host, entry)
             conditioned -= bool(entry.conditions)
     for route, payload, definition, parts in new_parts:
-        expanded = _expand(route, payload, parts)
+        expanded = _expand(route, payload, parts, definition)
         # Listed before they are placed: a respacing may replace the ones placed already.
         kept[definition] = tuple(entry for _, _, entry in expanded)
         for _, host, entry in expanded:
@@ -590,21 +592,17 @@ def _respace(
         if last - first > RESPACED_ENTRIES:
             return False
         reach *= 2
-    where = {
-        id(entry): (definition, index)
-        for definition, entries in kept.items()
-        for index, entry in enumerate(entries)
-    }
     for place in range(first, last):
         entry = ranked[place]
-        definition, index = where[id(entry)]
+        definition = entry.definition
+        entries = kept[definition]
+        index = next(i for i, listed in enumerate(entries) if listed is entry)
         host = parts_of[definition].places[index][1]
         slot = place - first + (1 if place < at else 2)
         copied = replace(entry, rank=low + slot * spacing)
         editor.remove(host, entry)
         editor.add(host, copied)
         ranked[place] = copied
-        entries = kept[definition]
         kept[definition] = (*entries[:index], copied, *entries[index + 1 :])
     return True
 
