@@ -72,17 +72,12 @@ def find(
                 rank = entry.rank
                 if rank <= best_rank:
                     break
-                conditions = entry.conditions
-                if conditions and not _admits(conditions, headers):
-                    continue
-                methods = entry.methods
-                if methods is not None and method not in methods:
-                    if refused is None:
-                        refused = []
-                    refused.append(entry)
-                    continue
-                best, best_rank, best_match = entry, rank, None
-                break
+                verdict = _admission(entry, method, headers)
+                if verdict == _FITS:
+                    best, best_rank, best_match = entry, rank, None
+                    break
+                if verdict == _WRONG_METHOD:
+                    refused = _with(refused, entry)
         for entry in bucket.regexes:
             rank = entry.rank
             if rank <= best_rank:
@@ -90,17 +85,12 @@ def find(
             matched = entry.pattern.regex.fullmatch(path)
             if matched is None:
                 continue
-            conditions = entry.conditions
-            if conditions and not _admits(conditions, headers):
-                continue
-            methods = entry.methods
-            if methods is not None and method not in methods:
-                if refused is None:
-                    refused = []
-                refused.append(entry)
-                continue
-            best, best_rank, best_match = entry, rank, matched
-            break
+            verdict = _admission(entry, method, headers)
+            if verdict == _FITS:
+                best, best_rank, best_match = entry, rank, matched
+                break
+            if verdict == _WRONG_METHOD:
+                refused = _with(refused, entry)
     if best is None:
         return None, refused
     return best, best_match
@@ -142,5 +132,25 @@ def _candidates(bucket: Any, path: str) -> list[Any]:
         node, i = branches.pop()
 
 
-def _admits(conditions: tuple[Any, ...], headers: Mapping[str, str]) -> bool:
-    return all(condition.admits(headers) for condition in conditions)
+# What an entry whose path matched says of a request (`_admission`).
+_UNFIT = 0  # a header condition refuses it: as if the path had not matched
+_WRONG_METHOD = 1  # all but the method fit: a 405 candidate
+_FITS = 2
+
+
+def _admission(entry: Any, method: str, headers: Mapping[str, str]) -> int:
+    conditions = entry.conditions
+    if conditions and not all(condition.admits(headers) for condition in conditions):
+        return _UNFIT
+    methods = entry.methods
+    if methods is not None and method not in methods:
+        return _WRONG_METHOD
+    return _FITS
+
+
+def _with(refused: list[Any] | None, entry: Any) -> list[Any]:
+    """`refused` with `entry` appended, made on the first refusal (rare: no list otherwise)."""
+    if refused is None:
+        return [entry]
+    refused.append(entry)
+    return refused

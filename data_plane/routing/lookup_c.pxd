@@ -10,11 +10,16 @@ cdef object _NO_HEADERS, _new_match
 cpdef object match(table, str method, str host, str path, headers=*)
 
 @cython.locals(best=object, best_rank=cython.longlong, rank=cython.longlong, entries=list,
-               conditions=tuple, refused=list)
+               refused=list, verdict=int)
 cpdef tuple find(tuple buckets, str method, str path, object headers)
 
 @cython.locals(found=list, exact=object, node=object, segments=list, depth=Py_ssize_t,
                i=Py_ssize_t, branches=list, segment=str, star=object, child=object)
 cdef list _candidates(object bucket, str path)
 
-cdef bint _admits(tuple conditions, object headers) except -1
+cdef int _UNFIT, _WRONG_METHOD, _FITS
+
+@cython.locals(conditions=tuple)
+cdef inline int _admission(object entry, str method, object headers) except -1
+
+cdef list _with(list refused, object entry)
