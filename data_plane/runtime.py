@@ -28,7 +28,7 @@ from __future__ import annotations
 import enum
 import math
 import ssl
-from collections.abc import Callable, Generator, Iterable, Iterator, KeysView, Sequence
+from collections.abc import Generator, Iterable, Iterator, KeysView, Sequence
 from dataclasses import dataclass, field, replace
 from http.cookies import CookieError, SimpleCookie
 from typing import Any, Literal, TypeVar
@@ -36,27 +36,26 @@ from typing import Any, Literal, TypeVar
 from fleetgate_pb import config_pb2 as pb
 from google.protobuf.message import Message
 
-from data_plane.balancing import Balancer, Upstream, make_balancer
+from data_plane.balancing import make_balancer
 from data_plane.capabilities import CAPABILITIES, check_capabilities
 from data_plane.config import defaults
 from data_plane.config.changes import RouteChanges
 from data_plane.config.errors import ConfigError, ConfigInvalid
 from data_plane.config.validate import EntityChecks
 from data_plane.http.core import ServicePool
-from data_plane.http.errors import ProxyError
 from data_plane.http.request import RequestHead, header_value
-from data_plane.http.retry import OK, RetryBudget, RetryPolicy
+from data_plane.http.retry import RetryBudget, RetryPolicy
 from data_plane.http.tls import CertificateTable, upstream_context
-from data_plane.limits.bulkhead import Bulkhead, Priorities
+from data_plane.limits.bulkhead import Bulkhead
 from data_plane.limits.policy import Limiters, LimitsContext
-from data_plane.metrics import RouteCounters, ServiceCounters, TargetCounters, WorkerMetrics
+from data_plane.metrics import WorkerMetrics
+from data_plane.plan import HashKey, RoutePlan, ServiceRuntime
 from data_plane.policies import PolicyChain, build_chain
 from data_plane.policies.consumers import ConsumerDirectory
-from data_plane.resilience.breaker import TargetBreakers, unavailable_error
+from data_plane.resilience.breaker import TargetBreakers
 from data_plane.routing import RouteTable
 from data_plane.settings import Limits
 
-HashKey = Callable[[RequestHead, str], str | None]
 V = TypeVar("V")
 
 
@@ -69,84 +68,6 @@ CHANGED_SHARE = 16
 # 3 per second. Each worker keeps its own, with the node's steady rate split evenly.
 RETRY_BUDGET_RATIO = 0.2
 RETRY_BUDGET_PER_SECOND = 3.0
-
-
-@dataclass(slots=True, eq=False)
-class ServiceRuntime:
-    """A service as the proxy uses it: balancer, pool, counters, pre-built Host lines."""
-
-    name: str
-    definition: bytes  # the serialized pb.Service: equal bytes, unchanged service
-    balancer: Balancer
-    pool: ServicePool
-    counters: ServiceCounters
-    host_lines: tuple[bytes, ...]  # b"Host: <address>\r\n" by target index
-    timeouts: tuple[float, float, float, float]  # connect, read, total, per try (0: none)
-    retry_policy: RetryPolicy
-    retry_budget: RetryBudget
-    max_concurrent: int  # 0: no cap
-    hash_key: HashKey | None  # consistent hashing's key, None for other algorithms
-    observe: Callable[[Upstream, float], None] | None  # latency feedback, EWMA only
-    target_counters: tuple[TargetCounters, ...]  # by target index
-    breakers: TargetBreakers | None  # None: the service has no circuit breaker
-    retry_after: int  # seconds, told with a 503 when no target is left
-    bulkhead: Bulkhead | None  # max_concurrent_requests per node; None: no cap
-    tls: ssl.SSLContext | None = None  # None: the targets speak plain HTTP
-    server_names: tuple[str, ...] = ()  # with tls: the name each target is verified as
-    active: int = 0  # requests in flight in this worker
-
-    def report(self, target: Upstream, outcome: int, *, blame: bool = True) -> None:
-        """How a try at `target` ended (an outcome of http/retry.py), once per try.
-
-        The one place a target's successes and failures are told: its counters and its
-        circuit breaker. `blame`: False when the failure is no fault of the target's (a
-        pooled connection it had closed while idle).
-        """
-        self.counters.outcomes[outcome] += 1
-        counters = self.target_counters[target.index]
-        counters.tries += 1
-        if not blame:
-            return
-        ok = outcome == OK
-        if not ok:
-            counters.failures += 1
-        breakers = self.breakers
-        if breakers is not None:
-            breakers.record(target, ok)
-
-    def trial(self, target: Upstream) -> None:
-        """A request goes to `target`, whose breaker is half-open."""
-        if self.breakers is not None:
-            self.breakers.trial(target)
-
-    def unavailable(self) -> ProxyError:
-        """The 503 for a request that finds no target it may use."""
-        if self.breakers is not None:
-            return self.breakers.unavailable(self.retry_after)
-        return unavailable_error(self.name, self.retry_after)
-
-    def __repr__(self) -> str:
-        return f"<ServiceRuntime {self.name} targets={len(self.host_lines)} active={self.active}>"
-
-
-@dataclass(slots=True, eq=False)
-class RoutePlan:
-    """Everything serving a request of one route needs, compiled once."""
-
-    name: str
-    service: ServiceRuntime
-    counters: RouteCounters
-    chain: PolicyChain | None  # None: no policies, nothing to run
-    max_body: int
-    connect_timeout: float
-    read_timeout: float
-    total_timeout: float  # 0: none
-    per_try_timeout: float  # 0: none
-    priorities: Priorities  # the share of a service's cap each tier may fill
-    https_only: bool = False  # plain HTTP is sent to the https:// URL
-
-    def __repr__(self) -> str:
-        return f"<RoutePlan {self.name} -> {self.service.name} chain={self.chain!r}>"
 
 
 @dataclass(slots=True, eq=False)

@@ -63,8 +63,8 @@ if not cython.compiled:  # compiled, exchange_c.pxd cimports these from the comp
 
 if TYPE_CHECKING:
     from data_plane.balancing import Upstream
+    from data_plane.plan import RoutePlan
     from data_plane.policies.chain import Decision
-    from data_plane.runtime import RoutePlan
 
     from .downstream import DownstreamConnection
 

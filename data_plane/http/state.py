@@ -29,7 +29,8 @@ from data_plane.tracing import Tracing
 if TYPE_CHECKING:
     from data_plane.access_log import AccessLog
     from data_plane.candidate import Candidate
-    from data_plane.runtime import RuntimeConfig, ServiceRuntime
+    from data_plane.plan import ServiceRuntime
+    from data_plane.runtime import RuntimeConfig
 
     from .downstream import DownstreamConnection
     from .exchange import Exchange
