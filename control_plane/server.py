@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 import sys
@@ -116,10 +117,20 @@ async def serve(settings: ControlPlaneSettings) -> int:
         Service("rollout gate", GateDecider(plane).run()),
     ]
     log.info("admin API on http://%s:%d (docs at /docs)", host, port)
+    keep_startup_out_of_full_collections()
     try:
         return await run_services(services)
     finally:
         plane.close()
+
+
+def keep_startup_out_of_full_collections() -> None:
+    """Freeze what start-up made (modules, the app and its schemas, the store's mappers):
+    about 200,000 objects that live as long as the process. A full collection walked
+    them all, 0.1-0.6 s with the event loop stopped, every node's stream with it: each
+    one that fell during a change set the commit -> ACK p99 of a 100-node fleet."""
+    gc.collect()
+    gc.freeze()
 
 
 async def run_services(services: list[Service]) -> int:
