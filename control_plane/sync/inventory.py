@@ -269,9 +269,13 @@ class NodeInventory:
                     async with asyncio.timeout_at(purge_at):
                         await self._wake.wait()
                 if self._wake.is_set():
+                    # Let the burst gather first: the ACKs of one release are written in
+                    # one transaction after the last of them, not the first alone while
+                    # the release is still being pushed (the write's thread takes the
+                    # GIL from the streams).
+                    await asyncio.sleep(self._flush_interval)
                     self._wake.clear()
                     await self.flush()
-                    await asyncio.sleep(self._flush_interval)  # let the burst gather
                 if loop.time() >= purge_at:
                     try:
                         await asyncio.to_thread(self.purge)
@@ -291,11 +295,10 @@ class NodeInventory:
                 log.exception("node inventory: cannot add to the rollout's figures; dropped")
         if not self._dirty:
             return
-        batch = [dataclasses.replace(self._records[node_id]) for node_id in self._dirty]
-        self._dirty.clear()
-        for record in batch:
-            if record.id not in self._streams:
-                self._records.pop(record.id, None)
+        dirty, self._dirty = self._dirty, set()
+        # The columns as they are now, for the writing thread: the records change on.
+        batch = [self._records[node_id].columns() for node_id in dirty]
+        gone = [self._records.pop(i) for i in dirty if i not in self._streams]
         try:
             await asyncio.to_thread(self._save, batch)
         except Exception:
@@ -304,22 +307,22 @@ class NodeInventory:
             if len(failed) < len(batch):
                 # The store works: what it refuses alone is the record's fault, and
                 # retrying it would hold back every report after it, forever.
-                for record in failed:
-                    log.error("node inventory: dropped what node %r said last", record.id)
+                for columns in failed:
+                    log.error("node inventory: dropped what node %r said last", columns["id"])
                 return
             log.error("node inventory: the store refuses every write; retrying later")
-            for record in batch:
+            for record in gone:
                 self._records.setdefault(record.id, record)
-                self._dirty.add(record.id)
+            self._dirty |= dirty
 
-    def _save_each(self, batch: list[NodeRecord]) -> list[NodeRecord]:
+    def _save_each(self, batch: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Write the records one by one; returns those the store refused."""
         failed = []
-        for record in batch:
+        for columns in batch:
             try:
-                self._save([record])
+                self._save([columns])
             except Exception:
-                failed.append(record)
+                failed.append(columns)
         return failed
 
     def purge(self) -> int:
@@ -372,9 +375,9 @@ class NodeInventory:
                     row.figures = add_figures(row.figures, sides)
                     session.commit()
 
-    def _save(self, batch: list[NodeRecord]) -> None:
+    def _save(self, batch: list[dict[str, Any]]) -> None:
         with self._db.session() as session:
-            save_nodes(session, [record.columns() for record in batch])
+            save_nodes(session, batch)
             session.commit()
 
     def __repr__(self) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from fleetgate_pb import sync_pb2
@@ -322,6 +323,41 @@ def test_one_flush_writes_every_node_heard_since_the_last(store: Database) -> No
     run(scenario())
     applied = [getattr(row(store, f"edge-{i}"), "applied_version", None) for i in range(3)]
     assert applied == [2, 1, 1]
+
+
+def test_the_running_inventory_writes_a_burst_of_acks_in_one_transaction(
+    store: Database,
+) -> None:
+    """The first ACK of a release does not go out alone while the rest are on the way."""
+    written: list[list[str]] = []
+
+    class Writes(NodeInventory):
+        def _save(self, batch: list[dict[str, Any]]) -> None:
+            written.append([columns["id"] for columns in batch])
+            super()._save(batch)
+
+    async def scenario() -> None:
+        nodes = Writes(store, offline_after=30, purge_after=3600, flush_interval=0.05)
+        for i in range(3):
+            await nodes.connected(hello(f"edge-{i}"), "peer")
+        running = asyncio.ensure_future(nodes.run())
+        try:
+            nodes.acked("edge-0", V1, 0.01)
+            for _ in range(5):  # the flush loop wakes up and goes as far as it goes
+                await asyncio.sleep(0)
+            nodes.acked("edge-1", V1, 0.01)
+            nodes.acked("edge-2", V1, 0.01)
+            for _ in range(500):
+                if written:
+                    break
+                await asyncio.sleep(0.01)
+        finally:
+            running.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await running
+
+    run(scenario())
+    assert sorted(written[0]) == ["edge-0", "edge-1", "edge-2"]
 
 
 def test_a_disconnected_node_is_dropped_from_memory_after_its_last_flush(
