@@ -116,20 +116,6 @@ class _Bucket(Generic[R]):
                 node = node.children.setdefault(segment, _Node())
         node.end.append(entry)
 
-    def seal(self) -> None:
-        """Order every entry list by rank, best first, so lookups can stop early."""
-        for entries in self.exact.values():
-            entries.sort(key=_by_rank, reverse=True)
-        self.regexes.sort(key=_by_rank, reverse=True)
-        stack = [self.trie] if self.trie is not None else []
-        while stack:
-            node = stack.pop()
-            node.rest.sort(key=_by_rank, reverse=True)
-            node.end.sort(key=_by_rank, reverse=True)
-            stack.extend(node.children.values())
-            if node.star is not None:
-                stack.append(node.star)
-
     def dismantle(self, pieces: int) -> Iterator[None]:
         """Empty the bucket, yielding after every `pieces` entry lists dropped."""
         dropped = 0
@@ -186,6 +172,7 @@ class RouteTable(Generic[R]):
         "_hosts",
         "_lineage",
         "_parts",
+        "_patterns",
         "_ranked",
         "needs_headers",
         "routes",
@@ -202,6 +189,7 @@ class RouteTable(Generic[R]):
         self.routes = routes
         self.needs_headers = needs_headers  # True only when some route matches on headers
         self._parts: dict[bytes, _Parts] = {} if parts is None else parts  # by route bytes
+        self._patterns: dict[PatternKey, Compiled] = {}  # see `Patterns`
         # By route bytes, each route's entries (for the next compile to keep or drop)
         self._entries: dict[bytes, tuple[_Entry[R], ...]] = {}
         self._ranked: list[_Entry[R]] = []  # every entry, by rank, lowest first
@@ -271,14 +259,18 @@ class RouteTable(Generic[R]):
         keyed: list[tuple[tuple[object, ...], HostPattern, _Entry[R]]] = []
         order = {name: i for i, name in enumerate(sorted(route.name for route, _ in routes))}
         known = {} if previous is None else previous._parts
+        patterns = Patterns(None if previous is None else previous._patterns)
+        used = patterns.used
         parts_of: dict[bytes, _Parts] = {}
         entries_of: dict[bytes, tuple[_Entry[R], ...]] = {}
         for (route, payload), definition in zip(routes, definitions, strict=True):
             parts = known.get(definition)
             if parts is None:
-                parts = _compile_parts(route, errors)
+                parts = _compile_parts(route, errors, patterns)
                 if parts is None:
                     continue
+            else:
+                used.update(parts.paths)
             parts_of[definition] = parts
             expanded = _expand(route, payload, parts, definition)
             entries_of[definition] = tuple(entry for _, _, entry in expanded)
@@ -288,13 +280,16 @@ class RouteTable(Generic[R]):
             raise ConfigInvalid(list(dict.fromkeys(errors)))
         keyed.sort(key=lambda item: item[0])
         index: HostIndex[_Bucket[R]] = HostIndex()
-        for rank, (_, host, entry) in enumerate(keyed, 1):
-            entry.rank = rank * RANK_SPACING
+        # Placed best first, so that every entry list is in rank order, best first, as
+        # built: lookups stop early (see `lookup.py`).
+        rank = len(keyed) * RANK_SPACING
+        for _, host, entry in reversed(keyed):
+            entry.rank = rank
+            rank -= RANK_SPACING
             index.bucket(host, _Bucket).add(entry)
-        for bucket in index.buckets():
-            bucket.seal()
         conditioned = sum(1 for _, _, entry in keyed if entry.conditions)
         table = cls(index, len(routes), conditioned > 0, parts_of)
+        table._patterns = used
         table._conditioned = conditioned
         table._entries = entries_of if len(entries_of) == len(routes) else {}
         table._ranked = [entry for _, _, entry in keyed] if table._entries else []
@@ -338,6 +333,8 @@ class RouteTable(Generic[R]):
         if any(other is not None and other._lineage is self._lineage for other in keep):
             self._parts = {}
             yield
+            self._patterns = {}
+            yield
             self._entries = {}
             yield
             self._ranked = []
@@ -345,7 +342,7 @@ class RouteTable(Generic[R]):
         hosts, self._hosts = self._hosts, HostIndex()
         for bucket in hosts.buckets():
             yield from bucket.dismantle(pieces)
-        for own in (self._parts, self._entries):
+        for own in (self._parts, self._entries, self._patterns):
             while own:
                 own.popitem()
                 if len(own) % pieces == 0:
@@ -374,46 +371,81 @@ class _Parts:
     # One per host and path: the specificity key (without the name's place), the host,
     # the path pattern and how the path is forwarded.
     places: tuple[tuple[tuple[object, ...], HostPattern, PathPattern, Forward], ...]
+    paths: tuple[tuple[PatternKey, Compiled], ...]  # each path compiled, by its key
 
 
-def _compile_parts(route: pb.Route, errors: list[ConfigError]) -> _Parts | None:
+# A path as a route compiles it: its pattern and how it is forwarded, by the path and
+# the route's strip_prefix and rewrite (see `Patterns`).
+PatternKey = tuple[str, bool, str]
+Compiled = tuple[PathPattern, Forward]
+
+
+class Patterns:
+    """The compiled paths of a table, by their text and the route's forwarding settings,
+    for the next compile to reuse: path patterns (RE2 regexes among them) are a function
+    of their text alone, and most paths outlive the routes that name them (a route whose
+    service, methods or policies change keeps its paths). A compile reads the previous
+    table's and records the ones it uses, so the cache holds one table's paths at most."""
+
+    __slots__ = ("_known", "used")
+
+    def __init__(self, known: dict[PatternKey, Compiled] | None = None) -> None:
+        self._known: dict[PatternKey, Compiled] = {} if known is None else known
+        self.used: dict[PatternKey, Compiled] = {}
+
+    def get(self, key: PatternKey) -> Compiled | None:
+        compiled = self.used.get(key)
+        if compiled is None:
+            compiled = self._known.get(key)
+            if compiled is not None:
+                self.used[key] = compiled
+        return compiled
+
+
+def _compile_parts(
+    route: pb.Route, errors: list[ConfigError], patterns: Patterns | None = None
+) -> _Parts | None:
     """The compiled hosts, header conditions, methods and paths of `route`, or None
-    after adding its errors to `errors`."""
-    where = f"routes.{route.name}"
+    after adding its errors to `errors`. `patterns`: paths compiled before, by text.
+
+    (A protobuf repeated field is slow to iterate, about a microsecond even empty: each
+    is tested first, and a slice of it, a list, is what is iterated.)"""
     found = len(errors)
     hosts: list[HostPattern] = []
-    for i, source in enumerate(route.hosts):
-        host = compile_host(source, f"{where}.hosts.{i}")
-        if isinstance(host, ConfigError):
-            errors.append(host)
-        else:
-            hosts.append(host)
+    if route.hosts:
+        for i, source in enumerate(route.hosts[:]):
+            host = compile_host(source, f"routes.{route.name}.hosts.{i}")
+            if isinstance(host, ConfigError):
+                errors.append(host)
+            else:
+                hosts.append(host)
     conditions: list[HeaderCondition] = []
-    for i, header in enumerate(route.headers):
-        condition = compile_header_match(header, f"{where}.headers.{i}")
-        if isinstance(condition, ConfigError):
-            errors.append(condition)
-        else:
-            conditions.append(condition)
+    if route.headers:
+        for i, header in enumerate(route.headers[:]):
+            condition = compile_header_match(header, f"routes.{route.name}.headers.{i}")
+            if isinstance(condition, ConfigError):
+                errors.append(condition)
+            else:
+                conditions.append(condition)
     methods: frozenset[str] | None = None
     if route.methods:
-        named = {m.upper() for m in route.methods}
+        named = {m.upper() for m in route.methods[:]}
         methods = frozenset(named | {"HEAD"} if "GET" in named else named)
-    paths = route.paths
+    paths = route.paths[:]
     if not paths:
-        errors.append(ConfigError(f"{where}.paths", "a route needs at least one path"))
+        errors.append(ConfigError(f"routes.{route.name}.paths", "a route needs at least one path"))
     strip_prefix, rewrite = route.strip_prefix, route.rewrite
-    patterns: list[tuple[PathPattern, Forward]] = []
+    compiled_paths: list[tuple[PatternKey, Compiled]] = []
     for i, source in enumerate(paths):
-        pattern = compile_pattern(source, f"{where}.paths.{i}")
-        if isinstance(pattern, ConfigError):
-            errors.append(pattern)
-            continue
-        forward = compile_forward(pattern, strip_prefix, rewrite, where)
-        if isinstance(forward, ConfigError):
-            errors.append(forward)
-            continue
-        patterns.append((pattern, forward))
+        key = (source, strip_prefix, rewrite)
+        compiled = None if patterns is None else patterns.get(key)
+        if compiled is None:
+            compiled = _compile_path(route, i, source, strip_prefix, rewrite, errors)
+            if compiled is None:
+                continue
+            if patterns is not None:
+                patterns.used[key] = compiled
+        compiled_paths.append((key, compiled))
     if len(errors) > found:
         return None
     priority, conditioned, named_methods = route.priority, bool(conditions), methods is not None
@@ -432,34 +464,57 @@ def _compile_parts(route: pb.Route, errors: list[ConfigError]) -> _Parts | None:
                 forward,
             )
             for host in hosts or (ANY_HOST,)
-            for pattern, forward in patterns
+            for _, (pattern, forward) in compiled_paths
         ]
     )
-    return _Parts(tuple(conditions), methods, places)
+    return _Parts(tuple(conditions), methods, places, tuple(compiled_paths))
+
+
+def _compile_path(
+    route: pb.Route,
+    i: int,
+    source: str,
+    strip_prefix: bool,
+    rewrite: str,
+    errors: list[ConfigError],
+) -> Compiled | None:
+    """The pattern and forwarding of `route`'s path `i`, or None after adding the error."""
+    where = f"routes.{route.name}"
+    pattern = compile_pattern(source, f"{where}.paths.{i}")
+    if isinstance(pattern, ConfigError):
+        errors.append(pattern)
+        return None
+    forward = compile_forward(pattern, strip_prefix, rewrite, where)
+    if isinstance(forward, ConfigError):
+        errors.append(forward)
+        return None
+    return pattern, forward
 
 
 def _expand(
     route: pb.Route, payload: R, parts: _Parts, definition: bytes
 ) -> list[tuple[tuple[object, ...], HostPattern, _Entry[R]]]:
     """One entry per host and path of `route`, with its specificity key (no rank yet)."""
-    conditions, methods = parts.conditions, parts.methods
+    conditions, methods, name = parts.conditions, parts.methods, route.name
     expanded: list[tuple[tuple[object, ...], HostPattern, _Entry[R]]] = []
     for key, host, pattern, forward in parts.places:
+        # (rank, key, name, payload, methods, conditions, pattern, forward, keeps_path,
+        # fixed, definition): positional, a third quicker than by keyword.
         entry = _Entry(
-            rank=-1,
-            key=key,
-            name=route.name,
-            payload=payload,
-            methods=methods,
-            conditions=conditions,
-            pattern=pattern,
-            forward=forward,
-            keeps_path=forward.kind is ForwardKind.KEEP,
-            fixed=None,
-            definition=definition,
+            -1,
+            key,
+            name,
+            payload,
+            methods,
+            conditions,
+            pattern,
+            forward,
+            forward.kind is ForwardKind.KEEP,
+            None,
+            definition,
         )
         if pattern.kind is PatternKind.EXACT:
-            entry.fixed = RouteMatch(payload, forward.path(pattern.source), route.name)
+            entry.fixed = RouteMatch(payload, forward.path(pattern.source), name)
         expanded.append((key, host, entry))
     return expanded
 
@@ -512,8 +567,11 @@ def _updated(
         return None
     errors: list[ConfigError] = []
     new_parts: list[tuple[pb.Route, R, bytes, _Parts]] = []
+    # The previous table's paths are looked up, not added to: the cache stays the size of
+    # the last full compile's table (a later one records what it uses).
+    patterns = Patterns(previous._patterns)
     for route, payload, definition in added:
-        parts = previous._parts.get(definition) or _compile_parts(route, errors)
+        parts = previous._parts.get(definition) or _compile_parts(route, errors, patterns)
         if parts is not None:
             parts_of[definition] = parts
             new_parts.append((route, payload, definition, parts))
@@ -551,6 +609,7 @@ def _updated(
             conditioned += bool(entry.conditions)
     editor.finish()
     table: RouteTable[R] = RouteTable(editor.hosts, routes, conditioned > 0, parts_of)
+    table._patterns = previous._patterns
     table._entries = kept
     table._ranked = ranked
     table._conditioned = conditioned

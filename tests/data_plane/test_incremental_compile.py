@@ -115,6 +115,64 @@ def test_an_unchanged_route_reuses_its_compiled_patterns() -> None:
     assert found is not None and found.route == 2  # type: ignore[union-attr]
 
 
+def _patterns(table: RouteTable[Any]) -> dict[str, object]:
+    """Each path of `table`'s routes, by its text: the compiled pattern."""
+    return {
+        pattern.source: pattern
+        for parts in table._parts.values()
+        for _, _, pattern, _ in parts.places
+    }
+
+
+def test_a_changed_route_reuses_the_paths_it_keeps() -> None:
+    """A route redefined (another service, methods added) but keeping its paths is
+    compiled anew, its regex and path patterns taken from the table before."""
+    paths = ["~/r/[0-9]+", "/a/*/b"]
+    first = RouteTable.compile([(pb.Route(name="r", paths=paths, service="s"), 1)])
+    changed = pb.Route(name="r", paths=[*paths, "/c"], methods=["GET"], service="t")
+    second = RouteTable.compile([(changed, 2)], first)
+    (parts_first,) = first._parts.values()
+    (parts_second,) = second._parts.values()
+    assert parts_first is not parts_second
+    kept, now = _patterns(first), _patterns(second)
+    assert all(now[path] is kept[path] for path in paths)
+    found = second.match("GET", "h", "/r/7")
+    assert found is not None and found.route == 2  # type: ignore[union-attr]
+
+
+def test_routes_sharing_a_path_share_its_compiled_pattern() -> None:
+    routes = [
+        (pb.Route(name=name, paths=["~/r/[0-9]+"], hosts=[host], service="s"), name)
+        for name, host in (("a", "a.test"), ("b", "b.test"))
+    ]
+    table = RouteTable.compile(routes)
+    (first, second) = table._parts.values()
+    assert first.places[0][2] is second.places[0][2]
+
+
+def test_the_compiled_paths_kept_never_outgrow_one_table() -> None:
+    """A full compile keeps the compiled paths its routes use, not those of the table
+    before; an incremental one looks them up without adding to them."""
+
+    def routes(prefix: str, service: str = "s") -> list[tuple[pb.Route, int]]:
+        return [
+            (pb.Route(name=f"r{i}", paths=[f"/{prefix}/{i}/*"], service=service), i)
+            for i in range(100)
+        ]
+
+    first = RouteTable.compile(routes("old"))
+    second = RouteTable.compile(routes("new"), first)  # every route changed: in full
+    assert {key[0] for key in second._patterns} == {f"/new/{i}/*" for i in range(100)}
+    moved = routes("new")
+    moved[0] = (pb.Route(name="r0", paths=["/moved/*"], service="s"), 0)
+    third = RouteTable.compile(moved, second)
+    assert third._lineage is second._lineage  # compiled incrementally
+    assert third._patterns.keys() == second._patterns.keys()
+    fourth = RouteTable.compile(routes("new", "t"), third)  # in full again, same paths
+    assert {key[0] for key in fourth._patterns} == {f"/new/{i}/*" for i in range(100)}
+    assert all(fourth._patterns[key][0] is second._patterns[key][0] for key in fourth._patterns)
+
+
 def test_a_used_up_rank_gap_respaces_the_entries_around_it() -> None:
     """Each route below lands between the last one and route "a": the gap between two
     ranks halves each time, until the entries around it are spaced out anew, as copies
