@@ -16,6 +16,7 @@ A new family is one entry in `FAMILIES` (its type and help) plus the samples a w
 from __future__ import annotations
 
 from bisect import bisect_left
+from operator import attrgetter, itemgetter
 from typing import Any
 
 from data_plane.http.retry import OUTCOMES
@@ -270,6 +271,9 @@ class WorkerMetrics:
         # How late the worker's timers fire (see Worker._tick), in LATENCY_BOUNDS buckets.
         self.loop_lag = [0] * (len(LATENCY_BOUNDS) + 1)
         self.loop_lag_sum = 0.0
+        # For `summary`: every route's `statuses` list (each counted in place), kept for
+        # as long as no route was added (routes are never taken out).
+        self._statuses: list[list[int]] = []
 
     def observe_loop_lag(self, seconds: float) -> None:
         self.loop_lag[bisect_left(LATENCY_BOUNDS, seconds)] += 1
@@ -385,15 +389,21 @@ class WorkerMetrics:
         return {"values": values, "histograms": histograms}
 
     def summary(self) -> dict[str, Any]:
-        """Totals for the node's status reports: answers, 5xx answers, latency, connections."""
-        requests = errors = 0
-        for counters in list(self._routes.values()):
-            requests += sum(counters.statuses)
-            errors += counters.statuses[5]
-        buckets = [0] * (len(LATENCY_BOUNDS) + 1)
-        for service in list(self._services.values()):
-            for i, count in enumerate(service.buckets):
-                buckets[i] += count
+        """Totals for the node's status reports: answers, 5xx answers, latency, connections.
+
+        Asked every second, on the loop: the sums run in C over lists of the counters'
+        own lists (a Python loop over 10,000 routes held the loop about a millisecond)."""
+        statuses = self._statuses
+        if len(statuses) != len(self._routes):
+            statuses = self._statuses = list(map(_STATUSES, list(self._routes.values())))
+        requests = sum(map(sum, statuses))
+        errors = sum(map(_SERVER_ERRORS, statuses))
+        services = list(map(_BUCKETS, list(self._services.values())))
+        buckets = (
+            list(map(sum, zip(*services, strict=True)))
+            if services
+            else [0] * (len(LATENCY_BOUNDS) + 1)
+        )
         return {
             "requests": requests,
             "errors": errors,
@@ -401,6 +411,11 @@ class WorkerMetrics:
             "open_connections": self.open_connections,
             "sides": [side.summary() for side in self.sides],
         }
+
+
+_STATUSES = attrgetter("statuses")
+_SERVER_ERRORS = itemgetter(5)
+_BUCKETS = attrgetter("buckets")
 
 
 class SampleSum:

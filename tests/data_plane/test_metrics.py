@@ -71,6 +71,24 @@ def test_two_workers_add_up_and_render_through_prometheus_client() -> None:
     assert families["fleetgate_target_connections"].type == "gauge"
 
 
+def test_the_summary_counts_every_route_and_service_also_those_added_since_the_last() -> None:
+    worker = WorkerMetrics()
+    worker.route("a", "s").statuses[2] += 3
+    worker.service("s").buckets[0] += 3
+    first = worker.summary()
+    assert (first["requests"], first["errors"], first["buckets"][0]) == (3, 0, 3)
+    worker.route("a", "s").statuses[5] += 1
+    worker.route("b", "t").statuses[5] += 2
+    worker.route("b", "t").statuses[4] += 1
+    worker.service("t").buckets[-1] += 4
+    worker.service("s").buckets[0] += 1
+    second = worker.summary()
+    assert (second["requests"], second["errors"]) == (7, 3)
+    assert second["buckets"][0] == 4 and second["buckets"][-1] == 4
+    assert sum(second["buckets"]) == 8
+    assert WorkerMetrics().summary()["buckets"] == [0] * (len(LATENCY_BOUNDS) + 1)
+
+
 def test_the_latency_buckets_start_below_a_millisecond() -> None:
     assert LATENCY_BOUNDS[:4] == (0.0001, 0.00025, 0.0005, 0.001)
     assert list(LATENCY_BOUNDS) == sorted(LATENCY_BOUNDS)
