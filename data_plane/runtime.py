@@ -382,11 +382,15 @@ def _all_plans(
             plan = _replan(route, plan, service, inputs, old_inputs, limits, metrics)
         plans[definition] = plan
         routed.append((_routed(route) if route.HasField("cors") else route, plan))
-    # A table that shares no route with the previous one is compiled without it, which
-    # spares looking at every route for what it might keep.
+    # A table that shares no route with the previous one is compiled in full at once,
+    # which spares looking at every route for what it might keep; it still reuses the
+    # paths the previous one compiled (routes redefined keep most of their paths).
     shared = previous is not None and not plans.keys().isdisjoint(previous.plans.keys())
     table = RouteTable.compile(
-        routed, previous.table if shared and previous is not None else None, definitions=definitions
+        routed,
+        None if previous is None else previous.table,
+        definitions=definitions,
+        update=shared,
     )
     return plans, table
 

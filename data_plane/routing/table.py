@@ -205,6 +205,7 @@ class RouteTable(Generic[R]):
         previous: RouteTable[Any] | None = None,
         *,
         definitions: Sequence[bytes] | None = None,
+        update: bool = True,
     ) -> RouteTable[R]:
         """The table of `routes`, each with the payload a match returns.
 
@@ -220,11 +221,14 @@ class RouteTable(Generic[R]):
         deterministic serialization of the route or of the one it was derived from
         (the same for every compile that shares parts).
 
+        `update`: False when the caller knows that no route is kept (the table is then
+        compiled in full at once, reusing only `previous`'s compiled paths).
+
         Raises ConfigInvalid naming every route field that cannot be compiled.
         """
         if definitions is None:
             definitions = [route.SerializeToString(deterministic=True) for route, _ in routes]
-        if previous is not None and previous._ranked:
+        if update and previous is not None and previous._ranked:
             table: RouteTable[R] | None = _update(previous, routes, definitions)
             if table is not None:
                 return table

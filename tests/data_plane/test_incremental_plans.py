@@ -263,3 +263,32 @@ def test_checks_of_a_changed_snapshot_find_what_a_full_check_finds() -> None:
                 full = EntityChecks.run(after, definitions)[1]
                 assert checks.routes == full.routes and checks.claimed == full.claimed
                 passed = checks
+
+
+def test_routes_all_redefined_reuse_the_paths_they_keep() -> None:
+    """Every route redefined (a method added), none kept, too many for an incremental
+    compile: the table is compiled in full, but each path pattern (a regex among them)
+    is the one the config before compiled."""
+    service = pb.Service(name="app", targets=[pb.Target(address="127.0.0.1:1")])
+    paths = [[f"/a/{i}/*", f"~/r/{i}/[0-9]+", f"/c/{i}"] for i in range(100)]
+    routes = [pb.Route(name=f"r{i}", paths=p, service="app") for i, p in enumerate(paths)]
+    first_snapshot = pb.Snapshot(version=1, services=[service], routes=routes)
+    metrics, limits = WorkerMetrics(), Limits()
+    first = compile_snapshot(first_snapshot, limits=limits, metrics=metrics)
+    second_snapshot = pb.Snapshot()
+    second_snapshot.CopyFrom(first_snapshot)
+    for route in second_snapshot.routes:
+        route.methods.append("GET")
+    second = compile_snapshot(second_snapshot, limits=limits, metrics=metrics, previous=first)
+    assert not first.plans.keys() & second.plans.keys()
+
+    def patterns(config: RuntimeConfig) -> dict[str, object]:
+        return {
+            pattern.source: pattern
+            for parts in config.table._parts.values()
+            for _, _, pattern, _ in parts.places
+        }
+
+    before, after = patterns(first), patterns(second)
+    assert after.keys() == {path for route in paths for path in route}
+    assert all(after[source] is before[source] for source in after)
