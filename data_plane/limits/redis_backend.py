@@ -8,8 +8,12 @@ the limit together. Keys carry a hash tag (`{...}`), the same for every key of o
 decision, so Redis Cluster keeps them in one slot; each key expires when its windows
 are whole again.
 
-A decision has a deadline (50 ms by default). A failed or late decision marks the
-backend down: until a backoff (0.1 s doubling to 5 s, jittered) has passed, decisions
+A decision has a deadline (50 ms by default): a decision alone runs in the caller's
+task under `asyncio.timeout`; decisions made in one turn of the loop leave together and
+share one timer, which fails those still waiting when it fires (no Task per decision, as
+`asyncio.wait_for` made). Replies are read by `ReplyReader` from the connection's bytes;
+redis-py keeps the pool, the handshake and reconnecting. A failed or late decision marks
+the backend down: until a backoff (0.1 s doubling to 5 s, jittered) has passed, decisions
 fail at once, without a round trip, and the policy's `fail_mode` applies; then one
 decision tries again. The log says so once per change of state, not once per request.
 """
@@ -26,6 +30,7 @@ from typing import Any
 from data_plane.config.defaults import RATE_LIMIT_DECISION_DEADLINE as DEADLINE
 
 from .gcra import Window, WindowState, state
+from .redis_replies import ErrorReply, Reply, ReplyReader, UnreadableReply
 
 log = logging.getLogger("fleetgate.limits")
 
@@ -35,8 +40,11 @@ BACKOFF_FIRST = 0.1
 BACKOFF_MAX = 5.0
 POOL_SIZE = 64
 PACKED_KEPT = 4096  # EVALSHA commands kept packed; forgotten all at once when full
-# A decision waiting to be sent: its keys, its arguments, and where its reply goes
-Pending = tuple[list[str], list[int | str], "asyncio.Future[list[int]]"]
+READ_TIMEOUT = 1.0  # seconds a connection may take to answer a batch before it is dropped
+READ_SIZE = 65_536
+# A decision waiting to be sent: its keys, its arguments, where its reply goes, and its
+# deadline (seconds from the batch's start)
+Pending = tuple[list[str], list[int | str], "asyncio.Future[list[int]]", float]
 
 # KEYS: one hash per key, then the monthly quota's counter when ARGV[1] > 0.
 # ARGV: the quota (0: none), the quota counter's expiry (unix seconds), then per hash
@@ -137,9 +145,10 @@ class RedisBackend:
 
         self.url = url
         self.prefix = prefix
-        self._failures = (RedisError, OSError, TimeoutError)
+        self._failures = (RedisError, OSError, TimeoutError, UnreadableReply)
         self._no_script = NoScriptError
         self._error_reply = ResponseError
+        self._closed = ConnectionError
         self._broken = (ConnectionError, OSError)  # the connection, not Redis, failed
         self.client = aioredis.Redis.from_url(
             url,
@@ -152,8 +161,10 @@ class RedisBackend:
         # key sends the same command every time, and packing it is most of the client's
         # CPU per decision
         self._packed: dict[tuple[int | str, ...], bytes] = {}
-        # Decisions waiting for this turn of the loop to end, to leave in one pipeline
+        # Decisions waiting for this turn of the loop to end, to leave in one pipeline,
+        # and when the first of them was made (their deadlines count from there)
         self._batch: list[Pending] | None = None
+        self._batch_started = 0.0
         self._sending: set[asyncio.Task[None]] = set()
         self._alone = False  # a decision is in flight on its own
         # Per-worker state
@@ -191,14 +202,14 @@ class RedisBackend:
                 args += (w.slot, w.interval, w.capacity)
         started = time.monotonic()
         try:
-            reply = await asyncio.wait_for(self._run(keys, args), deadline)
+            reply = await self._run(keys, args, deadline)
         except self._failures as exc:
             self._failed(exc)
             raise BackendUnavailable(str(exc) or type(exc).__name__) from exc
         self.decisions += 1
         self.latency_sum += time.monotonic() - started
         self._recovered()
-        outcome, now, _used, *tats = (int(v) for v in reply)
+        outcome, now, _used, *tats = reply
         states: list[list[WindowState]] = []
         i = 0
         for key_windows in windows:
@@ -206,23 +217,26 @@ class RedisBackend:
             i += len(key_windows)
         return outcome, states
 
-    async def _run(self, keys: list[str], args: list[int | str]) -> list[int]:
-        """The script's reply for one decision. Alone (nothing else waiting or in flight)
-        it goes at once, in the caller's task; otherwise with the other decisions of the
-        same turn of the event loop, in one pipeline, which costs a third of the CPU of
-        as many separate commands."""
+    async def _run(self, keys: list[str], args: list[int | str], deadline: float) -> list[int]:
+        """The script's reply for one decision, within `deadline` seconds. Alone (nothing
+        else waiting or in flight) it goes at once, in the caller's task; otherwise with
+        the other decisions of the same turn of the event loop, in one pipeline, which
+        costs a third of the CPU of as many separate commands."""
         if self._batch is None and not self._sending and not self._alone:
             self._alone = True
             try:
-                return await self._run_alone(keys, args)
+                async with asyncio.timeout(deadline):
+                    return await self._run_alone(keys, args)
             finally:
                 self._alone = False
-        future: asyncio.Future[list[int]] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[list[int]] = loop.create_future()
         batch = self._batch
         if batch is None:
             batch = self._batch = []
-            asyncio.get_running_loop().call_soon(self._flush)
-        batch.append((keys, args, future))
+            self._batch_started = loop.time()
+            loop.call_soon(self._flush)
+        batch.append((keys, args, future, deadline))
         return await future
 
     async def _run_alone(self, keys: list[str], args: list[int | str]) -> list[int]:
@@ -233,40 +247,54 @@ class RedisBackend:
             (reply,) = await self._evalsha([(keys, args)])
         if isinstance(reply, BaseException):
             raise reply
-        return list(reply)
+        return reply
 
     def _flush(self) -> None:
         batch, self._batch = self._batch or [], None
-        # Decisions whose deadline passed before the batch left need no round trip.
-        live = [item for item in batch if not item[2].done()]
-        if live:
-            task = asyncio.ensure_future(self._send(live))
-            self._sending.add(task)
-            task.add_done_callback(self._sending.discard)
+        # Decisions given up on (their request went away) need no round trip.
+        live = [pending for pending in batch if not pending[2].done()]
+        if not live:
+            return
+        loop = asyncio.get_running_loop()
+        # One timer per deadline the batch holds (a route's own or the default; mostly one)
+        timers = [
+            loop.call_at(
+                self._batch_started + deadline,
+                _expire,
+                [future for _, _, future, given in live if given == deadline],
+            )
+            for deadline in {deadline for *_, deadline in live}
+        ]
+        task = loop.create_task(self._send(live, timers))
+        self._sending.add(task)
+        task.add_done_callback(self._sending.discard)
 
-    async def _send(self, batch: list[Pending]) -> None:
+    async def _send(self, batch: list[Pending], timers: list[asyncio.TimerHandle]) -> None:
         try:
             replies = await self._pipeline(batch)
         except BaseException as exc:
-            for _, _, future in batch:
+            for _, _, future, _ in batch:
                 if not future.done():
                     future.set_exception(exc)
             if not isinstance(exc, Exception):
                 raise
             return
-        for (_, _, future), reply in zip(batch, replies, strict=True):
+        finally:
+            for timer in timers:
+                timer.cancel()
+        for (_, _, future, _), reply in zip(batch, replies, strict=True):
             if future.done():
                 continue  # its deadline passed meanwhile
             if isinstance(reply, BaseException):
                 future.set_exception(reply)
             else:
-                future.set_result(list(reply))
+                future.set_result(reply)
 
     async def _pipeline(self, batch: list[Pending]) -> list[Any]:
         """One EVALSHA per decision in one pipeline (one connection of the pool, one
         round trip); after a NOSCRIPT (a restarted or flushed Redis) the script is
         loaded again, once, and those decisions are sent again."""
-        replies = await self._evalsha([(keys, args) for keys, args, _ in batch])
+        replies = await self._evalsha([(keys, args) for keys, args, _, _ in batch])
         unknown = [i for i, reply in enumerate(replies) if isinstance(reply, self._no_script)]
         if unknown:
             await self.client.script_load(SCRIPT)
@@ -288,12 +316,7 @@ class RedisBackend:
         for attempt in (1, 2):
             connection = await pool.get_connection()
             try:
-                await connection.send_packed_command(data, check_health=False)
-                for _ in commands:
-                    try:
-                        replies.append(await connection.read_response())
-                    except self._error_reply as error:
-                        replies.append(error)
+                await self._exchange(connection, data, len(commands), replies)
                 return replies
             except self._broken:
                 await connection.disconnect()
@@ -307,6 +330,41 @@ class RedisBackend:
             finally:
                 await pool.release(connection)
         raise AssertionError("unreachable: the second attempt returns or raises")
+
+    async def _exchange(self, connection: Any, data: bytes, count: int, replies: list[Any]) -> None:
+        """Send `data` (`count` commands) on `connection` and read their replies into
+        `replies`, each a list of integers or the exception of its error reply.
+
+        On the streams redis-py opened, past its send and its parser: it waits on each
+        write's drain through `asyncio.wait_for` (a Task each), and reads a reply a line
+        at a time; here the replies are read in as few reads as they arrive in.
+        """
+        if not connection.is_connected:
+            await connection.connect()
+        writer: asyncio.StreamWriter = connection._writer
+        reader: asyncio.StreamReader = connection._reader
+        replies_of = ReplyReader()
+        async with asyncio.timeout(READ_TIMEOUT):
+            writer.write(data)
+            await writer.drain()
+            while len(replies) < count:
+                data = await reader.read(READ_SIZE)
+                if not data:
+                    raise self._closed("Redis closed the connection")
+                replies += [self._reply(reply) for reply in replies_of.feed(data)]
+        if len(replies) > count:
+            raise UnreadableReply(f"{len(replies)} replies to {count} commands")
+
+    def _reply(self, reply: Reply) -> list[int] | Exception:
+        """A script's reply as `decide` takes it: its integers, or the error it was."""
+        if isinstance(reply, ErrorReply):
+            code, _, message = reply.message.partition(" ")
+            if code == "NOSCRIPT":
+                return self._no_script(message)
+            return self._error_reply(reply.message)
+        if isinstance(reply, list):
+            return reply  # type: ignore[return-value]  # the script answers integers only
+        raise UnreadableReply(f"not a decision: {reply!r}"[:200])
 
     def _command(self, keys: list[str], args: list[int | str]) -> bytes:
         """EVALSHA of the script with `keys` and `args`, as RESP bytes."""
@@ -348,6 +406,13 @@ class RedisBackend:
 
     def __repr__(self) -> str:
         return f"<RedisBackend {_redacted(self.url)} up={self.up} errors={self.errors}>"
+
+
+def _expire(futures: list[asyncio.Future[list[int]]]) -> None:
+    """A batch's deadline passed: its decisions still waiting get the fail mode."""
+    for future in futures:
+        if not future.done():
+            future.set_exception(TimeoutError())
 
 
 def _redacted(url: str) -> str:
