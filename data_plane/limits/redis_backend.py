@@ -318,6 +318,11 @@ class RedisBackend:
             try:
                 await self._exchange(connection, data, len(commands), replies)
                 return replies
+            except TimeoutError:
+                # Late, not broken (though an OSError): Redis may have run the commands,
+                # and sending them again would count them twice.
+                await connection.disconnect()
+                raise
             except self._broken:
                 await connection.disconnect()
                 if attempt == 2 or replies:

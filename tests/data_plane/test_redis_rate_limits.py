@@ -386,3 +386,37 @@ def test_pooled_connections_a_restart_broke_are_replaced_and_the_decision_made(
         assert asyncio.run(run()) == [ADMITTED] * 3
     finally:
         own.stop()
+
+
+def test_a_decision_answered_too_late_is_not_sent_again(tmp_path: Path) -> None:
+    """A command Redis took but answered after the read timed out counts once: a late
+    reply is not a broken connection, and sending it again would count it twice."""
+    own = OwnRedis(tmp_path).start()
+
+    async def run() -> object:
+        backend = RedisBackend(own.url, prefix="late")
+        windows = [(Window.of(2, LIMIT, backend.ticks_per_second),)]
+        key = backend.key("k", "k")
+        try:
+            await backend.decide([key], windows)  # the connection is open before the sleep
+            sleeper = threading.Thread(
+                target=lambda: own.client().execute_command("DEBUG", "SLEEP", 1.5)
+            )
+            sleeper.start()
+            deadline = time.monotonic() + 5
+            while answers_ping(own.port):  # until Redis stops answering
+                assert time.monotonic() < deadline, "DEBUG SLEEP never held Redis"
+            try:
+                return (await backend.decide([key], windows, deadline=5.0))[0]
+            except BackendUnavailable as exc:
+                return exc
+            finally:
+                await asyncio.to_thread(sleeper.join, 10)
+        finally:
+            await backend.close()
+
+    try:
+        asyncio.run(run())
+        assert decide_at_once(own.url, "late", 3 * LIMIT).count(ADMITTED) == LIMIT - 2
+    finally:
+        own.stop()
