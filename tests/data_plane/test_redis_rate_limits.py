@@ -417,6 +417,8 @@ def test_a_decision_answered_too_late_is_not_sent_again(tmp_path: Path) -> None:
 
     try:
         asyncio.run(run())
-        assert decide_at_once(own.url, "late", 3 * LIMIT).count(ADMITTED) == LIMIT - 2
+        # counted once (the command Redis ran before it saw the connection close), or not
+        # at all: never twice
+        assert decide_at_once(own.url, "late", 3 * LIMIT).count(ADMITTED) >= LIMIT - 2
     finally:
         own.stop()
