@@ -16,10 +16,12 @@ setup.py has Cython compile the same file into `heads_c`, typed by `heads_c.pxd`
 (Cython's pure-Python mode), rather than a `.pyx` beside a hand-kept `.py`: one
 source means the two cannot drift in what they decide. Only three primitives are
 spelled twice, behind `cython.compiled`: cutting bytes out of the buffer, finding a
-one- or two-byte sequence, and finding the first byte outside a class. The pure twin
-does them with `bytes` and regex methods (C speed in CPython); the compiled twin with
-C loops over the bytes, because Cython calls those methods through CPython's slow
-argument parsing (a `bytes.find(sub, start, end)` costs ~1,000 instructions there).
+short sequence (a CRLF, the CRLFCRLF that ends a head), and finding the first byte
+outside a class. The pure twin does them with `bytes` and regex methods (C speed in
+CPython); the compiled twin with `memchr`/`memcmp` and C loops over the bytes' char
+pointer, each range checked against the length first, because Cython calls those
+methods through CPython's slow argument parsing (a `bytes.find(sub, start, end)`
+costs ~1,000 instructions there).
 The fuzz target (tests/data_plane/heads_fuzz.py) holds both to the same events,
 verdicts and messages for the same bytes. Bounds checks stay on in the compiled
 module, every cut and search checks its range, nothing is cast, and nothing releases
@@ -52,6 +54,7 @@ from .responses import STATUS_LINE, status_line
 
 if cython.compiled:
     from cython.cimports.cpython.bytes import PyBytes_AS_STRING, PyBytes_FromStringAndSize
+    from cython.cimports.libc.string import memchr, memcmp
 
 Headers = list[tuple[bytes, bytes]]
 
@@ -134,22 +137,23 @@ def _cut(data: bytes, start: int, end: int) -> bytes:
 
 
 def _find(data: bytes, sub: bytes, start: int, end: int) -> int:
-    """`data.find(sub, start, end)` for a `sub` of one or two bytes."""
+    """`data.find(sub, start, end)` for a short, non-empty `sub`."""
     if cython.compiled:
         if start < 0 or end > len(data):
             raise IndexError(f"bytes {start}..{end} of {len(data)}")
-        first = sub[0]
-        if len(sub) == 1:
-            i = start
-            while i < end:
-                if data[i] == first:
-                    return i
-                i += 1
-            return -1
-        second = sub[1]
+        size = len(sub)
+        base = PyBytes_AS_STRING(data)
+        pattern = PyBytes_AS_STRING(sub)
+        last = end - size  # the last index a match may start at
         i = start
-        while i < end - 1:
-            if data[i] == first and data[i + 1] == second:
+        while i <= last:
+            # memchr reads base[i:last + 1] and memcmp base[i:i + size]: both end by `end`.
+            # The void* memchr returns points into `base`: it is the char* it was.
+            hit = cython.cast(cython.p_char, memchr(base + i, pattern[0], last + 1 - i))
+            if hit == cython.NULL:
+                return -1
+            i = hit - base
+            if memcmp(hit, pattern, size) == 0:
                 return i
             i += 1
         return -1
@@ -159,10 +163,13 @@ def _find(data: bytes, sub: bytes, start: int, end: int) -> int:
 def _outside(data: bytes, start: int, end: int, members: int) -> int:
     """Where the first byte of data[start:end] not in class `members` is; -1: none."""
     if cython.compiled:
-        table = _CLASS_TABLE
+        if start < 0 or end > len(data):
+            raise IndexError(f"bytes {start}..{end} of {len(data)}")
+        base = PyBytes_AS_STRING(data)
+        table = PyBytes_AS_STRING(_CLASS_TABLE)  # 256 entries: any byte indexes it
         i = start
         while i < end:
-            if not table[data[i]] & members:
+            if not table[cython.cast(cython.uchar, base[i])] & members:
                 return i
             i += 1
         return -1
@@ -374,7 +381,7 @@ class MessageReader:
         end = len(buffer)
         if start >= end:
             return 0
-        found = buffer.find(_HEAD_END, max(start, self._scanned - 3))
+        found = _find(buffer, _HEAD_END, max(start, self._scanned - 3), end)
         if found < 0:
             self._scanned = end
             return 0
@@ -791,6 +798,9 @@ class ResponseParser(MessageReader):
             elif kind == _CODING:
                 codings = value if codings is None else codings + b"," + value
             elif kind == _CONNECTION:
+                if value == b"keep-alive":  # what most upstreams send: one token
+                    keep_alive = True
+                    continue
                 for token in value.split(b","):
                     token = token.strip(_OWS).lower()
                     if token == b"close":

@@ -98,9 +98,10 @@ cdef class ResponseParser(MessageReader):
 
 
 cdef bytes _cut(bytes data, Py_ssize_t start, Py_ssize_t end)
-@cython.locals(first=int, second=int, i=Py_ssize_t)
+@cython.locals(size=Py_ssize_t, base=cython.p_char, pattern=cython.p_char, last=Py_ssize_t,
+               i=Py_ssize_t, hit=cython.p_char)
 cdef Py_ssize_t _find(bytes data, bytes sub, Py_ssize_t start, Py_ssize_t end) except -2
-@cython.locals(table=bytes, i=Py_ssize_t)
+@cython.locals(base=cython.p_char, table=cython.p_char, i=Py_ssize_t)
 cdef Py_ssize_t _outside(bytes data, Py_ssize_t start, Py_ssize_t end, int members) except -2
 @cython.locals(first=Py_ssize_t, second=Py_ssize_t, method=bytes, target=bytes,
                version=bytes, head=RequestHead, query=Py_ssize_t, path_end=Py_ssize_t,

@@ -26,6 +26,15 @@ from data_plane.metrics import WorkerMetrics
 from data_plane.settings import Limits
 from data_plane.tracing import Tracing
 
+try:
+    import cython
+except ImportError:  # Cython is only needed to build the compiled twin
+    from data_plane import uncompiled as cython
+
+if cython.compiled:
+    from cython.cimports.cpython.bytes import PyBytes_AS_STRING, PyBytes_FromStringAndSize
+    from cython.cimports.libc.string import memcpy
+
 if TYPE_CHECKING:
     from data_plane.access_log import AccessLog
     from data_plane.candidate import Candidate
@@ -34,6 +43,9 @@ if TYPE_CHECKING:
 
     from .downstream import DownstreamConnection
     from .exchange import Exchange
+
+
+_HEX = b"0123456789abcdef"
 
 
 class ProxyState:
@@ -90,7 +102,24 @@ class ProxyState:
         self._refresh_date()
 
     def next_request_id(self) -> bytes:
+        """The worker's prefix and the counter in at least 8 lower-case hex digits."""
         self._ids += 1
+        if cython.compiled:
+            # Written into a new bytes object of the right length, not formatted.
+            ids = self._ids
+            digits = 8
+            while digits < 16 and ids >> (4 * digits):
+                digits += 1
+            size = len(self._prefix)
+            line = PyBytes_FromStringAndSize(cython.NULL, size + digits)
+            out = PyBytes_AS_STRING(line)
+            memcpy(out, PyBytes_AS_STRING(self._prefix), size)
+            i = size + digits - 1
+            while i >= size:
+                out[i] = _HEX[ids & 15]
+                ids >>= 4
+                i -= 1
+            return line
         return b"%s%08x" % (self._prefix, self._ids)
 
     def check_deadlines(self) -> None:

@@ -4,6 +4,9 @@
 cimport cython
 
 
+cdef bytes _HEX
+
+
 @cython.final
 cdef class ProxyState:
     cdef public object loop, limits, metrics, config, candidate, access_log, tracing
@@ -16,4 +19,6 @@ cdef class ProxyState:
     cdef public bytes _prefix, date_line
     cdef public Py_ssize_t _ids
 
+    @cython.locals(ids=cython.ulonglong, digits=Py_ssize_t, size=Py_ssize_t, line=bytes,
+                   out=cython.p_char, i=Py_ssize_t)
     cpdef bytes next_request_id(self)
