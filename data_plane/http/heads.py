@@ -177,6 +177,26 @@ def _outside(data: bytes, start: int, end: int, members: int) -> int:
     return -1 if found is None else found.start()
 
 
+def _length_value(value: bytes) -> int:
+    """The number a Content-Length value of 1 to _MAX_LENGTH_DIGITS ASCII digits says; -1
+    for any other value."""
+    size = len(value)
+    if size == 0 or size > _MAX_LENGTH_DIGITS:
+        return -1
+    if cython.compiled:
+        digits = PyBytes_AS_STRING(value)
+        length = 0
+        i = 0
+        while i < size:
+            digit = digits[i] - 48
+            if digit < 0 or digit > 9:
+                return -1
+            length = length * 10 + digit  # 18 digits fit 63 bits
+            i += 1
+        return length
+    return int(value) if value.isdigit() else -1
+
+
 # ------------------------------------------------------------ what a field is to the proxy
 
 # RFC 9110 7.6.1 connection-specific fields, plus the non-standard Proxy-Connection.
@@ -792,9 +812,10 @@ class ResponseParser(MessageReader):
             if kind == _LENGTH:
                 if head.content_length >= 0:
                     raise BadUpstreamResponse("the upstream sent more than one Content-Length")
-                if not value.isdigit() or len(value) > _MAX_LENGTH_DIGITS:
+                length = _length_value(value)
+                if length < 0:
                     raise BadUpstreamResponse(f"the upstream sent Content-Length {value!r}")
-                head.content_length = int(value)
+                head.content_length = length
             elif kind == _CODING:
                 codings = value if codings is None else codings + b"," + value
             elif kind == _CONNECTION:
@@ -867,7 +888,7 @@ def _request_line(buffer: bytes, start: int, end: int) -> RequestHead:
     if second == first + 1 or _outside(buffer, first + 1, second, _TARGET) >= 0:
         raise BadRequest("the request target is empty or holds a control byte")
     target = _cut(buffer, first + 1, second)
-    head = RequestHead(method, target, version[5:], keep_alive)
+    head = RequestHead(method, target, b"1.1" if keep_alive else b"1.0", keep_alive)
     query = _find(buffer, b"?", first + 1, second)
     path_end = second if query < 0 else query
     path_start = first + 1
@@ -956,9 +977,10 @@ def _field_value(buffer: bytes, start: int, end: int) -> bytes:
 
 
 def _content_length(value: bytes) -> int:
-    if not value.isdigit() or len(value) > _MAX_LENGTH_DIGITS:
+    length = _length_value(value)
+    if length < 0:
         raise BadRequest(f"Content-Length {value!r} is not a length")
-    return int(value)
+    return length
 
 
 def _valid_host(host: bytes) -> bool:
@@ -993,7 +1015,10 @@ def fields_block(
     """
     parts: list[bytes] = []
     for name, value in head.headers:
-        parts += (name, b": ", value, _CRLF)
+        parts.append(name)
+        parts.append(b": ")
+        parts.append(value)
+        parts.append(_CRLF)
     forwarded_for = client if head.forwarded_for is None else head.forwarded_for + b", " + client
     via = VIA if head.via is None else head.via + b", " + VIA
     parts += (
@@ -1070,13 +1095,15 @@ def reply_head(
         kind = kinds.get(name, -1)
         if kind < 0:
             kind = _kind_of(name, _RESPONSE_FIELDS, kinds)
-        if kind == _OTHER:
-            parts += (name, b": ", value, _CRLF)
+        if kind in (_OTHER, _DATE):
+            if kind == _DATE:
+                has_date = True
+            parts.append(name)
+            parts.append(b": ")
+            parts.append(value)
+            parts.append(_CRLF)
         elif kind == _LENGTH:
             length = value
-        elif kind == _DATE:
-            has_date = True
-            parts += (name, b": ", value, _CRLF)
         elif kind == _CODING:
             if value.strip().lower() != b"chunked":
                 raise BadUpstreamResponse(f"the upstream used the transfer coding {value!r}")

@@ -90,7 +90,7 @@ cdef class ResponseParser(MessageReader):
     @cython.locals(
         head=ResponseHead, line_end=Py_ssize_t, count=Py_ssize_t, limit=Py_ssize_t,
         colon=Py_ssize_t, line=bytes, name=bytes, value=bytes, fields=list, kinds=dict, kind=int,
-        close=bint, keep_alive=bint, codings=bytes,
+        close=bint, keep_alive=bint, codings=bytes, length=Py_ssize_t,
     )
     cdef ResponseHead _parse_head(self, bytes buffer, Py_ssize_t start, Py_ssize_t end)
     @cython.locals(start=Py_ssize_t, buffer=bytes)
@@ -103,6 +103,8 @@ cdef bytes _cut(bytes data, Py_ssize_t start, Py_ssize_t end)
 cdef Py_ssize_t _find(bytes data, bytes sub, Py_ssize_t start, Py_ssize_t end) except -2
 @cython.locals(base=cython.p_char, table=cython.p_char, i=Py_ssize_t)
 cdef Py_ssize_t _outside(bytes data, Py_ssize_t start, Py_ssize_t end, int members) except -2
+@cython.locals(size=Py_ssize_t, digits=cython.p_char, length=Py_ssize_t, i=Py_ssize_t, digit=int)
+cdef Py_ssize_t _length_value(bytes value) except -2
 @cython.locals(first=Py_ssize_t, second=Py_ssize_t, method=bytes, target=bytes,
                version=bytes, head=RequestHead, query=Py_ssize_t, path_end=Py_ssize_t,
                path_start=Py_ssize_t, keep_alive=bint)
