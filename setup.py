@@ -34,6 +34,7 @@ EXTENSIONS = [
     "data_plane/routing/lookup.py",
     "data_plane/trace_context.py",
     "data_plane/http/request_line.py",
+    "data_plane/limits/local_limit.py",
 ]
 
 

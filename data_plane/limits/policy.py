@@ -23,6 +23,7 @@ from fleetgate_pb import config_pb2 as pb
 
 from data_plane.capabilities import ApplyError
 from data_plane.config.defaults import RATE_LIMIT_DECISION_DEADLINE as DECISION_DEADLINE
+from data_plane.extensions import load
 from data_plane.http.errors import (
     QuotaExceeded,
     RateLimitUnavailable,
@@ -34,7 +35,6 @@ from data_plane.metrics import (
     CONCURRENCY,
     FAIL_CLOSED,
     FAIL_OPEN,
-    LIMIT_OUTCOMES,
     QUOTA,
     RATE_LIMIT,
     REFUSED,
@@ -54,11 +54,12 @@ from .tiers import TierBook, TierLimits, policy_items, windows_of
 if TYPE_CHECKING:
     from data_plane.policies.chain import Call, Decision, RequestVerdict
 
+# A route's own windows on the local backend, compiled (local_limit_c) when built.
+_local = load("data_plane.limits.local_limit")
 RATELIMIT_POLICY = b"RateLimit-Policy"
-RATELIMIT = b"RateLimit"
-RETRY_AFTER = b"Retry-After"
+RETRY_AFTER = _local.RETRY_AFTER
 QUOTA_KEPT = 100 * 86_400  # seconds a month's quota counter outlives the month, on Redis
-KEY_HASHES_KEPT = 4096  # key hashes a policy remembers; forgotten all at once when full
+KEY_HASHES_KEPT = _local.KEY_HASHES_KEPT  # tenants' key hashes kept; then all forgotten
 # A tenant's key hashes (tier windows, quota, requests in flight) and its in-flight release
 TenantKeys = tuple[int, int, int, Callable[[], int]]
 
@@ -146,15 +147,10 @@ class RateLimitPolicy:
     edits_responses = False
 
     __slots__ = (
-        "_admitted_at",
-        "_client_hashes",
-        "_counts",
+        "_keys",
         "_month",
-        "_named_hashes",
-        "_one_window",
         "_policy_field",
         "_rate_prefixes",
-        "_route_only_hash",
         "_tenant_hashes",
         "_tier_fields",
         "by",
@@ -201,11 +197,9 @@ class RateLimitPolicy:
         self.quotas = context.limiters.quotas
         self.wall_clock = time.time  # quotas count per UTC calendar month
         # What every request of the route's own windows needs, made once: the hashes of
-        # the keys seen (bounded), the RateLimit-Policy field, each window's RateLimit
-        # value up to its numbers, and where an admission is counted.
-        self._named_hashes: dict[str, int] = {}  # consumer or tenant name -> hash
-        self._client_hashes: dict[str, int] = {}  # client address -> hash
-        self._route_only_hash = key_hash(self.prefix)  # by: route
+        # the keys seen (bounded), the RateLimit-Policy field and each window's RateLimit
+        # value up to its numbers.
+        self._keys = _local.RouteKeys(self.prefix, self.by)
         self._tenant_hashes: dict[str, TenantKeys] = {}
         # The UTC calendar month quotas count in, and when it began and ends (epoch s)
         self._month = (0, 0.0, 0.0)
@@ -213,69 +207,22 @@ class RateLimitPolicy:
         self._tier_fields: dict[str, tuple[tuple[bytes, bytes], tuple[bytes, ...]]] = {}
         self._policy_field = (RATELIMIT_POLICY, b", ".join(self.items))
         self._rate_prefixes = tuple(b'"%s";r=' % w.name.encode() for w in self.windows)
-        self._counts = self.counters.counts
-        self._admitted_at = RATE_LIMIT * len(LIMIT_OUTCOMES) + ADMITTED
-        self._one_window = self.windows[0] if len(self.windows) == 1 else None
         self.on_request: Callable[[Call], RequestVerdict] = self._decide
-        if self.local is not None and self._one_window is not None:
-            self.on_request = self._decide_in_one_window
-        elif self.local is not None and self.windows:
-            self.on_request = self._decide_locally
-
-    def _decide_in_one_window(self, call: Call) -> RequestVerdict:
-        """`_decide_locally` for a route with one window (the usual rate limit), on the
-        table's compiled one-window decision."""
-        if self.use_tier and call.tenant:
-            return self._decide(call)
-        local = self.local
-        assert local is not None and self._one_window is not None
-        admitted, _, remaining, reset, wait = local.table.decisions.decide_one(
-            self._route_hash(call), self._one_window, local.clock()
-        )
-        ticks = self.ticks
-        fields = call.response_fields
-        fields.append(self._policy_field)
-        fields.append(
-            (RATELIMIT, self._rate_prefixes[0] + b"%d;t=%d" % (remaining, -(-reset // ticks)))
-        )
-        if admitted:
-            self._counts[self._admitted_at] += 1
-            return None
-        self.counters.count(RATE_LIMIT, REFUSED)
-        return TooManyRequests(
-            "too many requests: a rate limit of this route is reached",
-            headers=((RETRY_AFTER, b"%d" % max(1, _seconds(wait, ticks))),),
-        )
-
-    def _decide_locally(self, call: Call) -> RequestVerdict:
-        """The route's own windows on the local backend: one key, one table decision,
-        the fields formatted from parts made at construction. A caller whose tier's
-        limits apply too takes the general way."""
-        if self.use_tier and call.tenant:
-            return self._decide(call)
-        key = self._route_hash(call)
-        local = self.local
-        assert local is not None
-        admitted, tightest, remaining, reset, wait = local.table.decide_one(
-            key, self.windows, local.clock()
-        )
-        ticks = self.ticks
-        fields = call.response_fields
-        fields.append(self._policy_field)
-        fields.append(
-            (
-                RATELIMIT,
-                self._rate_prefixes[tightest] + b"%d;t=%d" % (remaining, -(-reset // ticks)),
-            )
-        )
-        if admitted:
-            self._counts[self._admitted_at] += 1
-            return None
-        self.counters.count(RATE_LIMIT, REFUSED)
-        return TooManyRequests(
-            "too many requests: a rate limit of this route is reached",
-            headers=((RETRY_AFTER, b"%d" % max(1, _seconds(wait, ticks))),),
-        )
+        if self.local is not None and self.windows:
+            # The route's own windows, decided in one step (compiled when built); a
+            # caller whose tier's limits apply too takes the general way.
+            self.on_request = _local.LocalWindows(
+                self._keys,
+                self.local.table,
+                self.local.clock,
+                self.windows,
+                self.ticks,
+                self.counters,
+                policy_field=self._policy_field,
+                rate_prefixes=self._rate_prefixes,
+                use_tier=self.use_tier,
+                general=self._decide,
+            ).on_request
 
     def _decide_entries(
         self, call: Call, local: LocalBackend, entries: list[Entry], tier: TierLimits | None
@@ -299,44 +246,13 @@ class RateLimitPolicy:
                     ),
                 )
             policy_field, prefixes = kept
-        ticks = self.ticks
-        fields = call.response_fields
-        fields.append(policy_field)
-        fields.append(
-            (RATELIMIT, prefixes[tightest] + b"%d;t=%d" % (remaining, -(-reset // ticks)))
-        )
+        _local.add_fields(call, policy_field, prefixes[tightest], remaining, reset, self.ticks)
         counters = self.counters
         if admitted:
             counters.count(RATE_LIMIT if self.windows else TIER, ADMITTED)
             return None
         counters.count(TIER if tier_wait or not self.windows else RATE_LIMIT, REFUSED)
-        return TooManyRequests(
-            "too many requests: a rate limit of this route is reached",
-            headers=((RETRY_AFTER, b"%d" % max(1, _seconds(wait, ticks))),),
-        )
-
-    def _route_hash(self, call: Call) -> int:
-        """The hash of the key the route's windows count under for `call` (that of
-        `self.prefix + self._key(call)`), remembered by name or client address."""
-        by = self.by
-        if by == "consumer":
-            name = call.consumer
-        elif by == "tenant":
-            name = call.tenant
-        elif by == "route":
-            return self._route_only_hash
-        else:
-            name = None
-        if name is not None:
-            key = self._named_hashes.get(name)
-            if key is None:
-                key = _remember(self._named_hashes, name, key_hash(f"{self.prefix}{by}:{name}"))
-            return key
-        client = call.client
-        key = self._client_hashes.get(client)
-        if key is None:
-            key = _remember(self._client_hashes, client, key_hash(f"{self.prefix}client:{client}"))
-        return key
+        return _local.too_many_requests(wait, self.ticks)
 
     def _tenant_keys(self, tenant: str | None) -> TenantKeys:
         """The hashes of a tenant's keys (its tier windows, its quota, its requests in
@@ -376,7 +292,7 @@ class RateLimitPolicy:
             return None if tier is None else self._tenant_caps(call, tier)
         entries: list[Entry] = []
         if self.windows:
-            entries.append((self._route_hash(call), self.windows))
+            entries.append((self._keys.of(call), self.windows))
         if windowed is not None:
             entries.append((self._tenant_keys(call.tenant)[0], windowed.windows))
         verdict = self._decide_entries(call, local, entries, windowed)
@@ -496,12 +412,13 @@ class RateLimitPolicy:
             prefix = b"" if not from_tier or tier is None else tier.name.encode() + b"-"
             named.extend((prefix + s.window.name.encode(), s) for s in entry_states)
         name, tightest = min(named, key=lambda item: (item[1].remaining, -item[1].reset))
-        call.response_fields.append((RATELIMIT_POLICY, b", ".join(items)))
-        call.response_fields.append(
-            (
-                RATELIMIT,
-                b'"%s";r=%d;t=%d' % (name, tightest.remaining, _seconds(tightest.reset, ticks)),
-            )
+        _local.add_fields(
+            call,
+            (RATELIMIT_POLICY, b", ".join(items)),
+            b'"%s";r=' % name,
+            tightest.remaining,
+            tightest.reset,
+            ticks,
         )
         counters = self.counters
         if not count:
@@ -515,10 +432,7 @@ class RateLimitPolicy:
         )
         counters.count(TIER if refused_by_tier else RATE_LIMIT, REFUSED)
         wait = max(s.wait for entry_states in states for s in entry_states)
-        return TooManyRequests(
-            "too many requests: a rate limit of this route is reached",
-            headers=((RETRY_AFTER, b"%d" % max(1, _seconds(wait, ticks))),),
-        )
+        return _local.too_many_requests(wait, ticks)
 
     def on_response(self, call: Call, status: int, fields: list[tuple[bytes, bytes]]) -> None:
         return None
@@ -539,16 +453,3 @@ def next_month(epoch_seconds: float) -> float:
     """When the UTC calendar month after that of `epoch_seconds` begins."""
     month = month_of(epoch_seconds) + 1
     return datetime(month // 12, month % 12 + 1, 1, tzinfo=UTC).timestamp()
-
-
-def _remember(hashes: dict[str, int], name: str, key: int) -> int:
-    """Keep `key` as `name`'s hash in `hashes`, forgetting them all first when full."""
-    if len(hashes) >= KEY_HASHES_KEPT:
-        hashes.clear()
-    hashes[name] = key
-    return key
-
-
-def _seconds(ticks: int, per_second: int) -> int:
-    """`ticks` in whole seconds, rounded up."""
-    return -(-ticks // per_second)

@@ -19,13 +19,20 @@ from data_plane import extensions
 from data_plane.config.model import GatewayConfig
 from data_plane.config.snapshot import build_snapshot
 from data_plane.limits import decisions as pure_decisions
+from data_plane.limits import local_limit as pure_local_limit
+from data_plane.limits import policy as limit_policy
 from data_plane.limits.gcra import Window
 from data_plane.limits.table import HEADER_WORDS, SLOT_WORDS, KeyTable
 from data_plane.policies import chain as pure_chain
 from data_plane.policies.consumers import ConsumerDirectory
 
 IN_CI = os.environ.get("CI") == "true"
-TWINS = ["data_plane.policies.chain", "data_plane.policies.auth", "data_plane.limits.decisions"]
+TWINS = [
+    "data_plane.policies.chain",
+    "data_plane.policies.auth",
+    "data_plane.limits.decisions",
+    "data_plane.limits.local_limit",
+]
 S = 1_000_000_000
 
 
@@ -104,3 +111,20 @@ def test_both_twins_decide_as_the_table_does_for_keys_in_their_own_and_probed_sl
             expected = (admitted, 0, state.remaining, state.reset, state.wait)
             assert decisions.decide_one(key, window, now) == expected
     decisions.close()
+
+
+def test_a_rate_limit_policy_decides_its_route_s_windows_on_the_loaded_twin() -> None:
+    assert limit_policy._local is extensions.load("data_plane.limits.local_limit")
+
+
+@pytest.mark.parametrize("twin", ["pure", "compiled"])
+def test_both_twins_write_a_ratelimit_value_as_formatting_does(twin: str) -> None:
+    module = (
+        pure_local_limit if twin == "pure" else compiled_or_skip("data_plane.limits.local_limit")
+    )
+    numbers = [0, 1, 9, 10, 99, 100, 59, 60, 3_600, 86_400, 999_999, 1_000_000, 2**63 - 1]
+    for prefix in (b'"second";r=', b'"PRO-minute";r=', b""):
+        for remaining in [*numbers, -1, -12]:
+            for reset in [*numbers, -3]:
+                expected = b"%s%d;t=%d" % (prefix, remaining, reset)
+                assert module.rate_value(prefix, remaining, reset) == expected
