@@ -30,6 +30,7 @@ EXTENSIONS = [
     "data_plane/http/pool.py",
     "data_plane/http/exchange.py",
     "data_plane/http/downstream.py",
+    "data_plane/plan.py",  # the route plans and services the exchange reads, loaded with the core
     "data_plane/limits/spin_lock.pyx",
     "data_plane/routing/lookup.py",
     "data_plane/trace_context.py",

@@ -31,7 +31,7 @@ import ssl
 from collections.abc import Generator, Iterable, Iterator, KeysView, Sequence
 from dataclasses import dataclass, field, replace
 from http.cookies import CookieError, SimpleCookie
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from fleetgate_pb import config_pb2 as pb
 from google.protobuf.message import Message
@@ -42,19 +42,21 @@ from data_plane.config import defaults
 from data_plane.config.changes import RouteChanges
 from data_plane.config.errors import ConfigError, ConfigInvalid
 from data_plane.config.validate import EntityChecks
-from data_plane.http.core import ServicePool
+from data_plane.http.core import RoutePlan, ServicePool, ServiceRuntime
 from data_plane.http.request import RequestHead, header_value
 from data_plane.http.retry import RetryBudget, RetryPolicy
 from data_plane.http.tls import CertificateTable, upstream_context
 from data_plane.limits.bulkhead import Bulkhead
 from data_plane.limits.policy import Limiters, LimitsContext
 from data_plane.metrics import WorkerMetrics
-from data_plane.plan import HashKey, RoutePlan, ServiceRuntime
 from data_plane.policies import PolicyChain, build_chain
 from data_plane.policies.consumers import ConsumerDirectory
 from data_plane.resilience.breaker import TargetBreakers
 from data_plane.routing import RouteTable
 from data_plane.settings import Limits
+
+if TYPE_CHECKING:
+    from data_plane.plan import HashKey
 
 V = TypeVar("V")
 

@@ -56,6 +56,8 @@ from .responses import CONTINUE, error_response, reply_response
 from .tunnel import open_tunnel
 
 if not cython.compiled:  # compiled, exchange_c.pxd cimports these from the compiled twins
+    from data_plane.plan import RoutePlan
+
     from .head_path import RequestHead, fields_block, reply_head
     from .pool import ServicePool
     from .state import ProxyState
@@ -63,7 +65,6 @@ if not cython.compiled:  # compiled, exchange_c.pxd cimports these from the comp
 
 if TYPE_CHECKING:
     from data_plane.balancing import Upstream
-    from data_plane.plan import RoutePlan
     from data_plane.policies.chain import Decision
 
     from .downstream import DownstreamConnection

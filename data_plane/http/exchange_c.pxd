@@ -8,6 +8,7 @@ from data_plane.http.heads_c cimport RequestHead, fields_block, reply_head
 from data_plane.http.pool_c cimport ServicePool
 from data_plane.http.state_c cimport ProxyState
 from data_plane.http.upstream_c cimport UpstreamConnection
+from data_plane.plan_c cimport RoutePlan, ServiceRuntime
 
 cdef bytes _LAST_CHUNK, _CRLF
 cdef int _CLIENT_BUSY
@@ -18,8 +19,9 @@ cdef int ACTIVE, CANDIDATE
 
 @cython.final
 cdef class Exchange:
-    cdef public object conn, plan, call, deciding, target, connecting, error, span, failed
+    cdef public object conn, call, deciding, target, connecting, error, span, failed
     cdef public ProxyState state
+    cdef public RoutePlan plan
     cdef public RequestHead head
     cdef public UpstreamConnection upstream
     cdef public int phase, side, status, body_mode, retries
@@ -31,20 +33,24 @@ cdef class Exchange:
     cdef public list outbox, held, client_pending, reply
     cdef public Py_ssize_t outbox_bytes, body_bytes, bytes_out
 
-    @cython.locals(state=ProxyState, head=RequestHead)
+    @cython.locals(state=ProxyState, head=RequestHead, plan=RoutePlan)
     cpdef start(self)
-    @cython.locals(head=RequestHead)
+    @cython.locals(head=RequestHead, plan=RoutePlan, service=ServiceRuntime)
     cdef _forward(self)
-    @cython.locals(pool=ServicePool, state=ProxyState, upstream=UpstreamConnection)
+    @cython.locals(
+        pool=ServicePool, state=ProxyState, upstream=UpstreamConnection, plan=RoutePlan,
+        service=ServiceRuntime,
+    )
     cdef _try(self)
+    @cython.locals(plan=RoutePlan)
     cdef _attach(self, UpstreamConnection upstream)
     @cython.locals(outbox=list, upstream=UpstreamConnection)
     cpdef flush(self)
     cpdef upstream_congested(self, bint congested)
-    @cython.locals(held=list, pieces=tuple)
+    @cython.locals(held=list, pieces=tuple, plan=RoutePlan)
     cpdef on_request_body(self, bytes chunk)
     cpdef on_request_complete(self)
-    @cython.locals(state=ProxyState)
+    @cython.locals(state=ProxyState, plan=RoutePlan)
     cpdef on_response_head(self, int status, list fields, bint keep_alive)
     cpdef on_response_body(self, bytes chunk)
     @cython.locals(reply=list)
@@ -52,23 +58,27 @@ cdef class Exchange:
     cpdef upstream_lost(self, exc)
     cpdef upstream_failed(self, error)
     cdef _failed(self, int failure, error)
-    @cython.locals(head=RequestHead, action=int, upstream=UpstreamConnection)
+    @cython.locals(
+        head=RequestHead, action=int, upstream=UpstreamConnection, plan=RoutePlan,
+        service=ServiceRuntime,
+    )
     cdef bint _retry(self, int failure) except -1
     cpdef wake(self)
     cpdef upstream_switched(self, list fields, bytes rest)
     cpdef client_tunnel_data(self, bytes data)
-    @cython.locals(phase=int)
+    @cython.locals(phase=int, plan=RoutePlan)
     cpdef check_deadlines(self, double now)
-    @cython.locals(state=ProxyState, close=bint, closes=bint)
+    @cython.locals(state=ProxyState, close=bint, closes=bint, plan=RoutePlan)
     cpdef answer(self, verdict)
     cdef _fail(self, error)
     cpdef abandon(self)
     @cython.locals(
         state=ProxyState, upstream=UpstreamConnection, pool=ServicePool, latency=double,
-        clean=bint, ok=bint, status=int,
+        clean=bint, ok=bint, status=int, plan=RoutePlan, service=ServiceRuntime,
     )
     cdef _end(self, bint account, bint complete=*, bint notify=*)
     cdef _unwatch(self)
     cdef _drop_connect(self)
+    @cython.locals(service=ServiceRuntime)
     cdef _leave_target(self)
     cdef str _target_name(self)

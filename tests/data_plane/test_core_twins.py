@@ -22,8 +22,14 @@ import pytest
 from data_plane import extensions
 from data_plane.http import core, head_path
 
-TWINS = ("state", "upstream", "pool", "exchange", "downstream")
-NAMES = tuple(f"data_plane.http.{twin}" for twin in TWINS)
+NAMES = (
+    "data_plane.http.state",
+    "data_plane.http.upstream",
+    "data_plane.http.pool",
+    "data_plane.plan",
+    "data_plane.http.exchange",
+    "data_plane.http.downstream",
+)
 IN_CI = os.environ.get("CI") == "true"
 
 
@@ -43,10 +49,13 @@ def test_the_proxy_runs_the_core_the_environment_names() -> None:
         return
     compiled = compiled_or_skip()
     assert core.COMPILED, "the compiled proxy core did not load: the build is broken"
-    assert [core.state, core.upstream, core.pool, core.exchange, core.downstream] == compiled
+    assert [core.state, core.upstream, core.pool, core.plan, core.exchange, core.downstream] == (
+        compiled
+    )
     assert core.DownstreamConnection.__module__ == "data_plane.http.downstream_c"
     assert core.Exchange.__module__ == "data_plane.http.exchange_c"
     assert core.ServicePool.__module__ == "data_plane.http.pool_c"
+    assert core.RoutePlan.__module__ == "data_plane.plan_c"
 
 
 def test_the_core_and_the_head_path_run_in_the_same_mode() -> None:
@@ -89,5 +98,5 @@ def test_the_compiled_twins_are_built_from_the_current_source() -> None:
         built = Path(module.__file__ or "").stat().st_mtime
         twin = module.__name__.rpartition(".")[2].removesuffix("_c")
         for source in (f"{twin}.py", f"{twin}_c.pxd"):
-            path = Path(core.__file__).with_name(source)
+            path = Path(module.__file__ or "").with_name(source)
             assert path.stat().st_mtime <= built, f"{source} changed since the build: make .venv"
