@@ -31,6 +31,11 @@ class UnreadableReply(Exception):
 Reply: TypeAlias = "int | bytes | ErrorReply | list[Reply] | None"
 
 _INCOMPLETE = -1
+# A decision's reply is a few integers. Nothing a script of ours answers comes near these
+# bounds; a reply past one is refused (and its connection dropped) instead of held.
+MAX_REPLY_BYTES = 1 << 20
+MAX_ITEMS = 1 << 16
+MAX_DEPTH = 8
 
 
 class ReplyReader:
@@ -57,11 +62,14 @@ class ReplyReader:
         except ValueError:  # a length or an integer that is not one
             raise UnreadableReply(f"not a reply: {data[pos : pos + 40]!r}") from None
         self._pending = data[pos:]
+        if len(self._pending) > MAX_REPLY_BYTES:
+            raise UnreadableReply(f"a reply of over {MAX_REPLY_BYTES} bytes")
         return replies
 
 
-def _reply(data: bytes, pos: int) -> tuple[Reply, int]:
-    """The reply starting at `pos` and the position after it (`_INCOMPLETE`: not all here)."""
+def _reply(data: bytes, pos: int, depth: int = 0) -> tuple[Reply, int]:
+    """The reply starting at `pos` and the position after it (`_INCOMPLETE`: not all here);
+    `depth`: how many arrays hold it."""
     end = data.find(b"\r\n", pos)
     if end < 0:
         return None, _INCOMPLETE
@@ -70,12 +78,14 @@ def _reply(data: bytes, pos: int) -> tuple[Reply, int]:
         return int(data[pos + 1 : end]), end + 2
     if kind == 42:  # "*" array
         count = int(data[pos + 1 : end])
+        if count > MAX_ITEMS or depth == MAX_DEPTH:
+            raise UnreadableReply(f"an array of {count} items at depth {depth + 1}")
         pos = end + 2
         if count < 0:
             return None, pos
         items: list[Reply] = []
         for _ in range(count):
-            item, pos = _reply(data, pos)
+            item, pos = _reply(data, pos, depth + 1)
             if pos == _INCOMPLETE:
                 return None, _INCOMPLETE
             items.append(item)
@@ -86,6 +96,8 @@ def _reply(data: bytes, pos: int) -> tuple[Reply, int]:
         return data[pos + 1 : end], end + 2
     if kind == 36:  # "$" bulk string
         size = int(data[pos + 1 : end])
+        if size > MAX_REPLY_BYTES:
+            raise UnreadableReply(f"a bulk string of {size} bytes")
         if size < 0:
             return None, end + 2
         start = end + 2

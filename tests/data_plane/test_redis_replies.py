@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from data_plane.limits.redis_replies import ErrorReply, ReplyReader, UnreadableReply
+from data_plane.limits.redis_replies import (
+    MAX_REPLY_BYTES,
+    ErrorReply,
+    ReplyReader,
+    UnreadableReply,
+)
 
 DECISION = b"*4\r\n:1\r\n:1764763200000000\r\n:0\r\n:1764763200500000\r\n"
 
@@ -47,3 +52,30 @@ def test_a_bulk_string_split_before_its_end_waits_for_the_rest() -> None:
 def test_bytes_that_are_no_known_reply_are_refused(data: bytes) -> None:
     with pytest.raises(UnreadableReply):
         ReplyReader().feed(data)
+
+
+def test_arrays_nested_past_any_script_reply_are_refused_not_recursed_into() -> None:
+    with pytest.raises(UnreadableReply):
+        ReplyReader().feed(b"*1\r\n" * 5_000 + b":1\r\n")
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"$%d\r\n" % (MAX_REPLY_BYTES + 1),
+        b"*%d\r\n" % (1 << 20),
+    ],
+)
+def test_a_reply_announcing_more_than_the_bounds_is_refused_before_its_bytes_come(
+    data: bytes,
+) -> None:
+    with pytest.raises(UnreadableReply):
+        ReplyReader().feed(data)
+
+
+def test_an_unfinished_reply_is_not_held_past_the_bound() -> None:
+    reader = ReplyReader()
+    reader.feed(b"+")
+    with pytest.raises(UnreadableReply):
+        for _ in range(MAX_REPLY_BYTES // 65_536 + 1):
+            reader.feed(b"x" * 65_536)
