@@ -15,6 +15,12 @@ cdef int _CLIENT_BUSY
 cdef tuple _PHASES
 cdef int PENDING, ROUTING, WAITING, CONNECTING, PROXYING, BACKOFF, TUNNEL, DONE
 cdef int ACTIVE, CANDIDATE
+cdef tuple LATENCY_BOUNDS
+
+
+cdef double _clock()
+@cython.locals(i=Py_ssize_t, bound=double)
+cdef Py_ssize_t _bucket(double latency)
 
 
 @cython.final

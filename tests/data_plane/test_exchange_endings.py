@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import struct
+from bisect import bisect_left
 from collections.abc import Iterator
 from typing import Any
 
@@ -26,6 +27,7 @@ from data_plane.http.retry import (
     RESET,
     UNAVAILABLE,
 )
+from data_plane.metrics import LATENCY_BOUNDS
 from data_plane.policies import Call, PolicyChain, Reply
 from tests.conftest import free_port
 from tests.data_plane.in_process import InProcessProxy
@@ -147,6 +149,17 @@ def test_a_whole_response_releases_everything_and_pools_the_connection(
         assert_released(proxy, connections=1, app_open=1, app_idle=1)
     assert (policy.ends, policy.answers) == (1, [200])
     assert outcomes(proxy)[OK] == 1
+
+
+def test_a_whole_response_counts_its_latency_once_in_the_bucket_of_that_latency(
+    proxy: InProcessProxy, scripted: ScriptedUpstream
+) -> None:
+    assert proxy.request(get("/x")).status == 200
+    assert_released(proxy, connections=0, app_open=1, app_idle=1)
+    counters = proxy.service("app").counters
+    buckets, latency = proxy.on_loop(lambda: (list(counters.buckets), counters.latency_sum))
+    assert latency > 0 and sum(buckets) == 1
+    assert buckets[bisect_left(LATENCY_BOUNDS, latency)] == 1
 
 
 def test_an_answer_at_the_edge_ends_the_call_once_and_calls_no_upstream(
