@@ -296,7 +296,9 @@ def compile_steps(
         yield Work.LONG
         # The route table's own errors come from compiling it below, as
         # `check_snapshot` would report them.
-        errors, checks = EntityChecks.run(snapshot, definitions, services=serialized.services)
+        errors, checks = EntityChecks.run(
+            snapshot, definitions, services=serialized.services, before=checked
+        )
         if errors:
             raise ConfigInvalid(errors)
     check_capabilities(snapshot, capabilities)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterator, Sequence, Set
+from collections.abc import Iterator, Mapping, Sequence, Set
 from dataclasses import dataclass
 
 from fleetgate_pb import config_pb2 as pb
@@ -97,6 +97,7 @@ class EntityChecks:
         previous: EntityChecks | None = None,
         changes: RouteChanges | None = None,
         services: Sequence[bytes] = (),
+        before: EntityChecks | None = None,
     ) -> tuple[list[ConfigError], EntityChecks]:
         """Every inconsistency in `snapshot` but the route table's, and what the next
         run needs. `definitions`: the routes serialized deterministically, in order;
@@ -108,6 +109,10 @@ class EntityChecks:
         only against what the previous run recorded; anything found wrong that way is
         checked again in full, so errors are always those (and in the order) of a full
         run.
+
+        `before`: a run that passed (of the snapshot before, say): a full run takes from
+        its records what a route alone decides (its own checks, its claims) for every
+        route whose definition it holds, instead of finding it again.
         """
         if previous is not None and definitions is not None:
             if changes is None:
@@ -124,7 +129,10 @@ class EntityChecks:
         errors += _duplicate_names(snapshot)
         errors += _check_services(snapshot)
         passed = frozenset(services) if services and not errors else frozenset()
-        route_errors, claimed, claims = _check_routes(snapshot)
+        if before is None:
+            before = previous
+        known = None if before is None or definitions is None else before.routes
+        route_errors, claimed, claims = _check_routes(snapshot, definitions, known)
         errors += route_errors
         errors += _check_tenancy(snapshot)
         errors += _check_certificates(snapshot)
@@ -337,24 +345,34 @@ def _check_services(
 
 def _check_routes(
     snapshot: pb.Snapshot,
+    definitions: Sequence[bytes] | None = None,
+    known: Mapping[bytes, tuple[str, Claims]] | None = None,
 ) -> tuple[list[ConfigError], dict[tuple[object, ...], str], list[Claims]]:
-    """The routes' errors, which route claims each (path, ...), and each route's claims."""
+    """The routes' errors, which route claims each (path, ...), and each route's claims.
+    `known`: the name and claims of routes that passed their own checks, by their
+    serialized definition (`definitions`, in order): theirs are not checked again."""
     errors = []
     services = {s.name for s in snapshot.services}
     seen: dict[tuple[object, ...], str] = {}
     every: list[Claims] = []
+    if not known or definitions is None or len(definitions) != len(snapshot.routes):
+        known, definitions = {}, [b""] * len(snapshot.routes)
     # The fields the errors name are written only for an error (a route's own problems
     # are found with fields relative to it): 10,000 routes would format 10,000 strings.
-    for route in snapshot.routes:
+    for route, definition in zip(snapshot.routes, definitions, strict=True):
         name = route.name
         if route.service not in services:
             errors.append(
                 ConfigError(f"routes.{name}.service", f"no service named {route.service!r}")
             )
-        problems = _route_problems(route, "")
-        if problems:
-            errors += [ConfigError(f"routes.{name}{e.field}", e.message) for e in problems]
-        claims = _claims(route)
+        record = known.get(definition)
+        if record is None:
+            problems = _route_problems(route, "")
+            if problems:
+                errors += [ConfigError(f"routes.{name}{e.field}", e.message) for e in problems]
+            claims = _claims(route)
+        else:
+            claims = record[1]
         every.append(claims)
         for i, claim in enumerate(claims):
             other = seen.setdefault(claim, name)
