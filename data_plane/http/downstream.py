@@ -201,8 +201,7 @@ class DownstreamConnection:
             upstream.resume_reading()
             owner = upstream.owner
             if owner is not None:
-                # The read timeout counts from the resume: not reading was the client's doing.
-                owner.last_read = self.state.now
+                owner.client_resumed(self.state.now)
 
     def hold_upstream(self, upstream: UpstreamConnection) -> None:
         """Stop reading `upstream` until this client has taken what is buffered for it."""

@@ -63,7 +63,7 @@ if not cython.compiled:  # compiled, exchange_c.pxd cimports these from the comp
     from .head_path import RequestHead, fields_block, reply_head
     from .pool import ServicePool
     from .state import ProxyState
-    from .upstream import UpstreamConnection
+    from .upstream import UpstreamConnection, UpstreamOwner
 
 if TYPE_CHECKING:
     from data_plane.balancing import Upstream
@@ -102,7 +102,7 @@ def _bucket(latency: float) -> int:
     return i
 
 
-class Exchange:
+class Exchange(UpstreamOwner):
     """One request of a client connection, and the tries that answer it."""
 
     __slots__ = (
@@ -412,6 +412,11 @@ class Exchange:
             self.conn.flow.pause(PEER_BUSY)
         else:
             self.conn.flow.resume(PEER_BUSY)
+
+    def client_resumed(self, now: float) -> None:
+        """The client took what was held for it: the read timeout counts from `now`, not
+        reading the upstream meanwhile was the client's doing."""
+        self.last_read = now
 
     # ------------------------------------------------------------ request body
 

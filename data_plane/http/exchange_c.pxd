@@ -7,7 +7,7 @@ cimport cython
 from data_plane.http.heads_c cimport RequestHead, fields_block, reply_head
 from data_plane.http.pool_c cimport ServicePool
 from data_plane.http.state_c cimport ProxyState
-from data_plane.http.upstream_c cimport UpstreamConnection
+from data_plane.http.upstream_c cimport UpstreamConnection, UpstreamOwner
 from data_plane.plan_c cimport RoutePlan, ServiceRuntime
 
 cdef bytes _LAST_CHUNK, _CRLF
@@ -23,8 +23,7 @@ cdef double _clock()
 cdef Py_ssize_t _bucket(double latency)
 
 
-@cython.final
-cdef class Exchange:
+cdef class Exchange(UpstreamOwner):
     cdef public object conn, call, deciding, target, connecting, error, span, failed
     cdef public ProxyState state
     cdef public RoutePlan plan
@@ -53,6 +52,7 @@ cdef class Exchange:
     @cython.locals(outbox=list, upstream=UpstreamConnection)
     cpdef flush(self)
     cpdef upstream_congested(self, bint congested)
+    cpdef client_resumed(self, double now)
     @cython.locals(held=list, pieces=tuple, plan=RoutePlan)
     cpdef on_request_body(self, bytes chunk)
     cpdef on_request_complete(self)

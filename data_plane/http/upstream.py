@@ -34,10 +34,42 @@ if not cython.compiled:  # compiled, upstream_c.pxd cimports the compiled twins'
     from .state import ProxyState
 
 if TYPE_CHECKING:
-    from .exchange import Exchange
     from .pool import ServicePool
+    from .request import Headers
 
 log = logging.getLogger("fleetgate.proxy")
+
+
+class UpstreamOwner:
+    """What an upstream connection reports to (an exchange): a base class, so that in the
+    compiled twins the connection calls its owner in C, through the class's method table,
+    rather than by looking the method up by name on every event."""
+
+    __slots__ = ()
+
+    def on_response_head(self, status: int, fields: Headers, keep_alive: bool) -> None:
+        raise NotImplementedError
+
+    def on_response_body(self, chunk: bytes) -> None:
+        raise NotImplementedError
+
+    def response_read(self, complete: bool) -> None:
+        raise NotImplementedError
+
+    def upstream_lost(self, exc: Exception | None) -> None:
+        raise NotImplementedError
+
+    def upstream_failed(self, error: ProxyError) -> None:
+        raise NotImplementedError
+
+    def upstream_switched(self, fields: Headers, rest: bytes) -> None:
+        raise NotImplementedError
+
+    def upstream_congested(self, congested: bool) -> None:
+        raise NotImplementedError
+
+    def client_resumed(self, now: float) -> None:
+        raise NotImplementedError
 
 
 class UpstreamConnection:
@@ -64,7 +96,7 @@ class UpstreamConnection:
         self.parser = ResponseParser(limits.max_header_bytes, limits.max_header_count)
         self.transport: asyncio.Transport = None  # type: ignore[assignment]
         # Per-response state
-        self.owner: Exchange | None = None
+        self.owner: UpstreamOwner | None = None
         self.done = False  # the current response has ended
         self.out_of_step = False  # bytes came that belong to no response
         self.reading_paused = False
@@ -149,7 +181,7 @@ class UpstreamConnection:
 
     # ------------------------------------------------------------ for the exchange and pool
 
-    def serve(self, owner: Exchange, head_only: bool) -> None:
+    def serve(self, owner: UpstreamOwner, head_only: bool) -> None:
         """Carry the response to `owner`'s request from now on."""
         self.owner = owner
         self.done = False
