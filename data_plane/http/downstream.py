@@ -33,7 +33,7 @@ from .head_path import END
 from .responses import error_response
 
 if not cython.compiled:  # compiled, downstream_c.pxd cimports the compiled twins' classes
-    from .exchange import Exchange
+    from .exchange import ClientSide, Exchange
     from .head_path import RequestHead, RequestParser
     from .state import ProxyState
     from .upstream import UpstreamConnection
@@ -50,19 +50,13 @@ IDLE, HEAD, BODY = range(3)
 LINGER_SECONDS = 5.0
 
 
-class DownstreamConnection:
+class DownstreamConnection(ClientSide):
     """An asyncio protocol (by its methods: a compiled class has no Python base)."""
 
     __slots__ = (
-        "client",
-        "client_bytes",
-        "closed",
         "current",
         "eof",
         "failure",
-        "feeding",
-        "flow",
-        "https",
         "lingering_until",
         "parser",
         "parsing",
@@ -70,11 +64,8 @@ class DownstreamConnection:
         "phase",
         "served",
         "since",
-        "state",
-        "transport",
         "upgrading",
         "waiting",
-        "writing_paused",
     )
 
     def __init__(self, state: ProxyState, *, https: bool = False) -> None:

@@ -4,7 +4,7 @@
 
 cimport cython
 
-from data_plane.http.exchange_c cimport Exchange
+from data_plane.http.exchange_c cimport ClientSide, Exchange
 from data_plane.http.heads_c cimport RequestHead, RequestParser
 from data_plane.http.state_c cimport ProxyState
 from data_plane.http.upstream_c cimport UpstreamConnection
@@ -12,14 +12,10 @@ from data_plane.http.upstream_c cimport UpstreamConnection
 cdef int IDLE, HEAD, BODY
 
 
-@cython.final
-cdef class DownstreamConnection:
-    cdef public ProxyState state
-    cdef public bint https, closed, eof, writing_paused, feeding
+cdef class DownstreamConnection(ClientSide):
+    cdef public bint eof
     cdef public RequestParser parser
-    cdef public object transport, flow, waiting, failure
-    cdef public str client
-    cdef public bytes client_bytes
+    cdef public object waiting, failure
     cdef public int phase
     cdef public double since, lingering_until
     cdef public Py_ssize_t served

@@ -50,7 +50,7 @@ from .errors import (
     UpstreamReset,
     UpstreamTlsFailed,
 )
-from .flow import BUFFERED, HIGH_WATER, PEER_BUSY
+from .flow import BUFFERED, HIGH_WATER, PEER_BUSY, FlowControl
 from .forwarding import https_location, route_request, with_query
 from .head_path import BODY_CHUNKED, BODY_NONE, tunnel_head
 from .request import Headers
@@ -69,7 +69,6 @@ if TYPE_CHECKING:
     from data_plane.balancing import Upstream
     from data_plane.policies.chain import Decision
 
-    from .downstream import DownstreamConnection
 
 _LAST_CHUNK = b"0\r\n\r\n"
 _CRLF = b"\r\n"
@@ -100,6 +99,52 @@ def _bucket(latency: float) -> int:
             return i
         i += 1
     return i
+
+
+class ClientSide:
+    """A client connection as its exchanges see it: a base class (DownstreamConnection
+    extends it), so that in the compiled twins an exchange reads these fields as C struct
+    members and calls the connection in C, rather than by name on every request."""
+
+    __slots__ = (
+        "client",
+        "client_bytes",
+        "closed",
+        "feeding",
+        "flow",
+        "https",
+        "state",
+        "transport",
+        "writing_paused",
+    )
+
+    state: ProxyState
+    transport: asyncio.Transport
+    flow: FlowControl
+    https: bool  # came in through the HTTPS listener
+    closed: bool
+    feeding: bool  # taking the events of a read
+    writing_paused: bool  # the client reads slower than we write
+    client: str  # its address
+    client_bytes: bytes
+
+    def exchange_finished(self, exchange: Exchange) -> None:
+        raise NotImplementedError
+
+    def hold_upstream(self, upstream: UpstreamConnection) -> None:
+        raise NotImplementedError
+
+    def fail_request(self, exchange: Exchange, error: ProxyError) -> None:
+        raise NotImplementedError
+
+    def cut(self) -> None:
+        raise NotImplementedError
+
+    def switched(self) -> None:
+        raise NotImplementedError
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        raise NotImplementedError
 
 
 class Exchange(UpstreamOwner):
@@ -155,7 +200,7 @@ class Exchange(UpstreamOwner):
         "watched",
     )
 
-    def __init__(self, conn: DownstreamConnection, head: RequestHead) -> None:
+    def __init__(self, conn: ClientSide, head: RequestHead) -> None:
         self.conn = conn
         self.state: ProxyState = conn.state
         self.head = head

@@ -1,6 +1,7 @@
 # C types for exchange.py when Cython compiles it into exchange_c (pure-Python mode: the
 # .py stays plain Python, this file only tells the compiler the types; core.py picks the
-# twin). Its client connection is a plain object here: downstream_c cimports this module.
+# twin). Its client connection is a ClientSide, the base class DownstreamConnection
+# extends: downstream_c cimports this module.
 
 cimport cython
 
@@ -23,8 +24,26 @@ cdef double _clock()
 cdef Py_ssize_t _bucket(double latency)
 
 
+cdef class Exchange
+
+
+cdef class ClientSide:
+    cdef public ProxyState state
+    cdef public object transport, flow
+    cdef public bint https, closed, feeding, writing_paused
+    cdef public str client
+    cdef public bytes client_bytes
+
+    cpdef exchange_finished(self, Exchange exchange)
+    cpdef hold_upstream(self, UpstreamConnection upstream)
+    cpdef fail_request(self, Exchange exchange, error)
+    cpdef cut(self)
+    cpdef switched(self)
+
+
 cdef class Exchange(UpstreamOwner):
-    cdef public object conn, call, deciding, target, connecting, error, span, failed
+    cdef public ClientSide conn
+    cdef public object call, deciding, target, connecting, error, span, failed
     cdef public ProxyState state
     cdef public RoutePlan plan
     cdef public RequestHead head
