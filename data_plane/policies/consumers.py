@@ -51,12 +51,13 @@ KNOWN_KEYS_KEPT = 4096
 class ConsumerDirectory:
     """Consumers by API key digest and by JWT subject."""
 
-    __slots__ = ("_known", "by_key", "by_subject")
+    __slots__ = ("by_key", "by_subject", "known")
 
     def __init__(self, by_key: dict[bytes, Consumer], by_subject: dict[str, Consumer]) -> None:
         self.by_key = by_key
         self.by_subject = by_subject
-        self._known: dict[bytes, Consumer] = {}  # key as presented -> its consumer
+        # Key as presented -> its consumer: read first by the auth policy, then `by_api_key`.
+        self.known: dict[bytes, Consumer] = {}
 
     @classmethod
     def from_snapshot(cls, snapshot: pb.Snapshot) -> ConsumerDirectory:
@@ -80,13 +81,13 @@ class ConsumerDirectory:
 
     def by_api_key(self, key: bytes) -> Consumer | None:
         """The consumer holding `key`, or None."""
-        consumer = self._known.get(key)
+        consumer = self.known.get(key)
         if consumer is None:
             consumer = self.by_key.get(sha256(key).digest())
             if consumer is not None:
-                if len(self._known) >= KNOWN_KEYS_KEPT:
-                    self._known.clear()
-                self._known[key] = consumer
+                if len(self.known) >= KNOWN_KEYS_KEPT:
+                    self.known.clear()
+                self.known[key] = consumer
         return consumer
 
     def __repr__(self) -> str:

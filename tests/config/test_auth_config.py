@@ -133,12 +133,12 @@ def test_the_directory_remembers_known_keys_as_presented_and_never_unknown_ones(
     assert alice is not None and directory.by_api_key(key) is alice
     for n in range(5):
         assert directory.by_api_key(b"made-up-%d" % n) is None
-    assert list(directory._known) == [key]
+    assert list(directory.known) == [key]
     # Bounded: a full memory is forgotten at once, and the digest still answers.
     monkeypatch.setattr(consumers, "KNOWN_KEYS_KEPT", 1)
-    directory._known = {b"another": alice}
+    directory.known = {b"another": alice}
     assert directory.by_api_key(key) is alice
-    assert list(directory._known) == [key]
+    assert list(directory.known) == [key]
 
 
 def jwt_route(**jwt: Any) -> dict[str, Any]:
