@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+from bisect import bisect_left
 from inspect import isawaitable
 from time import perf_counter
 from typing import TYPE_CHECKING, cast
@@ -92,7 +93,10 @@ def _clock() -> float:
 
 def _bucket(latency: float) -> int:
     """The latency histogram's bucket of `latency`: `bisect_left(LATENCY_BOUNDS, latency)`,
-    counted from the smallest bound up (most answers fall in the first few)."""
+    counted from the smallest bound up in the compiled twin (most answers fall in the
+    first few)."""
+    if not cython.compiled:
+        return bisect_left(LATENCY_BOUNDS, latency)
     i = 0
     for bound in LATENCY_BOUNDS:
         if latency <= bound:
@@ -204,9 +208,10 @@ class Exchange(UpstreamOwner):
         self.conn = conn
         self.state: ProxyState = conn.state
         self.head = head
+        request = self.head  # in the compiled twin a RequestHead: its fields are C reads
         self.phase = PENDING
-        self.head_only = head.method == b"HEAD"
-        self.request_done = not head.has_body
+        self.head_only = request.method == b"HEAD"
+        self.request_done = not request.has_body
         self.request_id = b""
         self.started = 0.0  # loop time, for deadlines
         self.began = 0.0  # perf_counter(), for latency; 0: never started
@@ -227,7 +232,7 @@ class Exchange(UpstreamOwner):
         # The body as sent so far, kept to send it again; None: not kept (none, or too big)
         self.held: list[bytes] | None = (
             []
-            if head.has_body and (head.chunked or head.content_length <= retry.HELD_BODY)
+            if request.has_body and (request.chunked or request.content_length <= retry.HELD_BODY)
             else None
         )
         self.sent = False  # some byte of this try reached its upstream connection
@@ -238,7 +243,7 @@ class Exchange(UpstreamOwner):
         self.body_mode = BODY_NONE
         self.until_close = False  # the upstream's body ends when its connection does
         # An Upgrade request that is not switched ends its connection.
-        self.keep_alive = head.keep_alive and head.upgrade is None
+        self.keep_alive = request.keep_alive and request.upgrade is None
         self.upstream_keep_alive = False
         self.response_started = False  # a response byte went (or is going) to the client
         self.bytes_out = 0  # response body bytes for the client
