@@ -382,6 +382,14 @@ class Exchange(UpstreamOwner):
         if upstream is not None:
             self._attach(upstream)
             return
+        self._connect(pool, target, state)
+
+    def _connect(self, pool: ServicePool, target: Upstream, state: ProxyState) -> None:
+        """Open a new connection to `target` (its own step: the closure it makes is made
+        only when a try connects, not on every try)."""
+        plan = self.plan
+        assert plan is not None
+        service = plan.service
         loop = state.loop
         self.phase = CONNECTING
         self.connect_by = loop.time() + plan.connect_timeout

@@ -66,6 +66,8 @@ cdef class Exchange(UpstreamOwner):
         service=ServiceRuntime,
     )
     cdef _try(self)
+    @cython.locals(plan=RoutePlan, service=ServiceRuntime)
+    cdef _connect(self, ServicePool pool, target, ProxyState state)
     @cython.locals(plan=RoutePlan)
     cdef _attach(self, UpstreamConnection upstream)
     @cython.locals(outbox=list, upstream=UpstreamConnection)
