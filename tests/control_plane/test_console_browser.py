@@ -63,6 +63,12 @@ def page(chromium: Any, fleet: tuple[ControlPlane, Node, str]) -> Iterator[Any]:
     )
     opened = context.new_page()
     opened.set_default_timeout(WAIT_MS)
+    # An assertion waits as long as an action: the overview redraws every 5 s, so a
+    # node's new status can take that long to show after it ACKs (expect's own default
+    # is 5 s, which races the redraw).
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=WAIT_MS)
     problems: list[str] = []
     opened.on("pageerror", lambda error: problems.append(f"page error: {error}"))
     opened.on(
