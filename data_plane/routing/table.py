@@ -41,7 +41,7 @@ from .forwarding import Forward, ForwardKind, compile_forward
 from .headers import HeaderCondition, compile_header_match
 from .hosts import ANY_HOST, HostIndex, HostPattern, compile_host
 from .matches import MethodNotAllowed, RouteMatch
-from .patterns import PathPattern, PatternKind, compile_pattern
+from .patterns import SPECIFICITY_BITS, PathPattern, PatternKind, compile_pattern
 
 if TYPE_CHECKING:
     from .lookup import match as _match
@@ -56,7 +56,7 @@ class _Entry(Generic[R]):
     """One (route, host, path pattern) of the table."""
 
     rank: int
-    key: tuple[object, ...]  # the specificity key the rank orders by, without the name
+    key: int  # the specificity key the rank orders by, without the name (see `_Parts`)
     name: str
     payload: R
     methods: frozenset[str] | None  # None: any method
@@ -264,7 +264,11 @@ class RouteTable(Generic[R]):
         previous: RouteTable[Any] | None,
     ) -> RouteTable[R]:
         errors: list[ConfigError] = []
-        keyed: list[tuple[tuple[object, ...], HostPattern, _Entry[R]]] = []
+        # Each entry's key with its name's place folded in (a name sorting first ranks
+        # higher), and the entry with its host, in the same order.
+        keys: list[int] = []
+        placed: list[tuple[HostPattern, _Entry[R]]] = []
+        count = len(routes)
         order = {name: i for i, name in enumerate(sorted(route.name for route, _ in routes))}
         known = {} if previous is None else previous._parts
         patterns = Patterns(None if previous is None else previous._patterns)
@@ -280,27 +284,32 @@ class RouteTable(Generic[R]):
             else:
                 used.update(parts.paths)
             parts_of[definition] = parts
-            expanded = _expand(route, payload, parts, definition)
-            entries_of[definition] = tuple(entry for _, _, entry in expanded)
-            for key, host, entry in expanded:
-                keyed.append(((*key, -order[route.name]), host, entry))
+            entries = entries_of[definition] = _expand(route, payload, parts, definition)
+            later = order[route.name]  # < count: apart from every other key's multiple
+            for entry, place in zip(entries, parts.places, strict=True):
+                keys.append(entry.key * count - later)
+                placed.append((place[1], entry))
         if errors:
             raise ConfigInvalid(list(dict.fromkeys(errors)))
-        keyed.sort(key=lambda item: item[0])
+        # Integers compared in C; stable, so a route's own places keep their order.
+        ranking = sorted(range(len(keys)), key=keys.__getitem__)
         index: HostIndex[_Bucket[R]] = HostIndex()
         # Placed best first, so that every entry list is in rank order, best first, as
         # built: lookups stop early (see `lookup.py`).
-        rank = len(keyed) * RANK_SPACING
-        for _, host, entry in reversed(keyed):
+        rank = len(ranking) * RANK_SPACING
+        conditioned = 0
+        for i in reversed(ranking):
+            host, entry = placed[i]
             entry.rank = rank
             rank -= RANK_SPACING
             index.bucket(host, _Bucket).add(entry)
-        conditioned = sum(1 for _, _, entry in keyed if entry.conditions)
-        table = cls(index, len(routes), conditioned > 0, parts_of)
+            if entry.conditions:
+                conditioned += 1
+        table = cls(index, count, conditioned > 0, parts_of)
         table._patterns = used
         table._conditioned = conditioned
-        table._entries = entries_of if len(entries_of) == len(routes) else {}
-        table._ranked = [entry for _, _, entry in keyed] if table._entries else []
+        table._entries = entries_of if len(entries_of) == count else {}
+        table._ranked = [placed[i][1] for i in ranking] if table._entries else []
         return table
 
     def definitions(self) -> KeysView[bytes]:
@@ -377,8 +386,11 @@ class _Parts:
     conditions: tuple[HeaderCondition, ...]
     methods: frozenset[str] | None  # None: any method
     # One per host and path: the specificity key (without the name's place), the host,
-    # the path pattern and how the path is forwarded.
-    places: tuple[tuple[tuple[object, ...], HostPattern, PathPattern, Forward], ...]
+    # the path pattern and how the path is forwarded. The key packs, most significant
+    # first, the priority, the host's kind and length, the path's specificity (see
+    # `PathPattern`), header conditions and named methods into one integer: built and
+    # compared in C, where a tuple of ten was built, unpacked and compared field by field.
+    places: tuple[tuple[int, HostPattern, PathPattern, Forward], ...]
     paths: tuple[tuple[PatternKey, Compiled], ...]  # each path compiled, by its key
 
 
@@ -457,23 +469,16 @@ def _compile_parts(
         compiled_paths.append((key, compiled))
     if len(errors) > found:
         return None
-    priority, conditioned, named_methods = route.priority, bool(conditions), methods is not None
+    own = route.priority << PRIORITY_SHIFT | bool(conditions) << 1
+    if methods is not None:
+        own |= 1
     places = tuple(
         [
-            (
-                (
-                    priority,
-                    *host_specificity,
-                    *pattern.specificity,
-                    conditioned,
-                    named_methods,
-                ),
-                host,
-                pattern,
-                forward,
-            )
-            for host, host_specificity in (
-                [(host, host.specificity) for host in hosts] if hosts else _ANY_HOST
+            (own | host_key | pattern.specificity << 2, host, pattern, forward)
+            for host, host_key in (
+                [(host, (host.kind << 32 | len(host.key)) << HOST_SHIFT) for host in hosts]
+                if hosts
+                else _ANY_HOST
             )
             for _, (pattern, forward) in compiled_paths
         ]
@@ -481,7 +486,13 @@ def _compile_parts(
     return _Parts(tuple(conditions), methods, places, tuple(compiled_paths))
 
 
-_ANY_HOST = ((ANY_HOST, ANY_HOST.specificity),)
+# The bits of a place's key (see `_Parts`), from the least significant: named methods,
+# header conditions, the path's specificity, the host's length (32 bits) and kind (2),
+# then the priority with its sign (the bits below a shifted negative number are zero,
+# so `|` adds the rest to it as to a positive one).
+HOST_SHIFT = 2 + SPECIFICITY_BITS
+PRIORITY_SHIFT = HOST_SHIFT + 34
+_ANY_HOST = ((ANY_HOST, (ANY_HOST.kind << 32 | len(ANY_HOST.key)) << HOST_SHIFT),)
 
 
 def _compile_path(
@@ -507,13 +518,12 @@ def _compile_path(
     return pattern, forward
 
 
-def _expand(
-    route: pb.Route, payload: R, parts: _Parts, definition: bytes
-) -> list[tuple[tuple[object, ...], HostPattern, _Entry[R]]]:
-    """One entry per host and path of `route`, with its specificity key (no rank yet)."""
+def _expand(route: pb.Route, payload: R, parts: _Parts, definition: bytes) -> tuple[_Entry[R], ...]:
+    """One entry per host and path of `route`, in the order of `parts.places` (no rank
+    yet)."""
     conditions, methods, name = parts.conditions, parts.methods, route.name
-    expanded: list[tuple[tuple[object, ...], HostPattern, _Entry[R]]] = []
-    for key, host, pattern, forward in parts.places:
+    expanded: list[_Entry[R]] = []
+    for key, _, pattern, forward in parts.places:
         # (rank, key, name, payload, methods, conditions, pattern, forward, keeps_path,
         # fixed, definition): positional, a third quicker than by keyword.
         entry = _Entry(
@@ -531,8 +541,8 @@ def _expand(
         )
         if pattern.kind is PatternKind.EXACT:
             entry.fixed = RouteMatch(payload, forward.path(pattern.source), name)
-        expanded.append((key, host, entry))
-    return expanded
+        expanded.append(entry)
+    return tuple(expanded)
 
 
 # ---------------------------------------------------------------- incremental compile
@@ -609,8 +619,8 @@ def _updated(
     for route, payload, definition, parts in new_parts:
         expanded = _expand(route, payload, parts, definition)
         # Listed before they are placed: a respacing may replace the ones placed already.
-        kept[definition] = tuple(entry for _, _, entry in expanded)
-        for _, host, entry in expanded:
+        kept[definition] = expanded
+        for entry, (_, host, _, _) in zip(expanded, parts.places, strict=True):
             at = _place(ranked, entry)
             low = ranked[at - 1].rank if at else 0
             high = ranked[at].rank if at < len(ranked) else low + 2 * RANK_SPACING

@@ -195,6 +195,17 @@ def test_lower_priority_loses_even_when_more_specific() -> None:
     assert routed(t, "/api/health") == "wild"
 
 
+def test_priorities_at_the_ends_of_their_range_keep_their_order() -> None:
+    # A place's key packs the priority (an int32) above every other rule.
+    t = table(
+        route("lowest", "/api/health", hosts=["example.com"], methods=["GET"], priority=-(2**31)),
+        route("low", "~.*", priority=-(2**31) + 1),
+        route("highest", "~/top/.*", priority=2**31 - 1),
+    )
+    assert routed(t, "/api/health") == "low"
+    assert routed(t, "/top/x") == "highest"
+
+
 def test_routes_with_header_conditions_beat_routes_without() -> None:
     t = table(
         route("plain", "/api/**"),
