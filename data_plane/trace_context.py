@@ -7,13 +7,18 @@ of `tracing.py`, apart so that it can be compiled: Cython builds it into
 `trace_context_c` (typed by `trace_context_c.pxd`), and data_plane/extensions.py picks
 that twin unless `FLEETGATE_NO_EXTENSIONS=1`.
 
-Only the writing of the line is spelled twice, behind `cython.compiled`: hex digits
-written into a new bytes object for the compiled twin (formatting three integers is
-most of what a request's trace context costs), `%` formatting for the pure one.
+Two things are spelled twice, behind `cython.compiled`: the writing of the line (hex
+digits written into a new bytes object for the compiled twin, `%` formatting for the
+pure one), and the drawing of the ids: the compiled twin reads them 8 bytes at a time
+as C integers from a block of `os.urandom` bytes drawn 4 KiB at a time (two
+`getrandbits` calls and the 128-bit Python integer they make were most of what is left
+of a request's trace context), the pure one calls `getrandbits`. Either way an id is
+random and never 0. A forked child draws a block of its own.
 """
 
 from __future__ import annotations
 
+import os
 import re
 from random import getrandbits
 from typing import TYPE_CHECKING
@@ -25,6 +30,7 @@ except ImportError:  # Cython is only needed to build the compiled twin
 
 if cython.compiled:
     from cython.cimports.cpython.bytes import PyBytes_AS_STRING, PyBytes_FromStringAndSize
+    from cython.cimports.libc.string import memcpy
 
 if TYPE_CHECKING:
     from data_plane.http.exchange import Exchange
@@ -40,6 +46,33 @@ _LENGTH = 55  # of every version 00 traceparent
 _SPAN_AT = 36  # where the span id starts
 _HEX = b"0123456789abcdef"
 _LOW_64 = (1 << 64) - 1
+# The compiled twin's random bytes: ids are read from `_random` at `_drawn`, 8 bytes at
+# a time, and a new block drawn when it is used up.
+_RANDOM_BLOCK = 4096
+_random = b""
+_drawn = 0
+
+
+def _forget_random() -> None:
+    """In a forked child: draw a block of its own, never the ids its parent sends."""
+    global _random, _drawn
+    _random = b""
+    _drawn = 0
+
+
+os.register_at_fork(after_in_child=_forget_random)
+
+
+def _random64() -> int:
+    """Compiled twin only: 64 random bits, from the block of `os.urandom` bytes."""
+    global _random, _drawn
+    if _drawn + 8 > len(_random):
+        _random = os.urandom(_RANDOM_BLOCK)
+        _drawn = 0
+    value = cython.declare(cython.ulonglong)
+    memcpy(cython.address(value), PyBytes_AS_STRING(_random) + _drawn, 8)
+    _drawn += 8
+    return value
 
 
 def parse_traceparent(value: bytes | None) -> tuple[bytes, bytes, int] | None:
@@ -75,7 +108,10 @@ def start(exchange: Exchange) -> None:
     """Set the exchange's `traceparent` and `tracestate` for its upstream."""
     head = exchange.head
     incoming = head.traceparent
-    span_id = getrandbits(64) or 1
+    if cython.compiled:  # noqa: SIM108 (a C integer: the ternary's other arm is an object)
+        span_id = _random64() or 1
+    else:
+        span_id = getrandbits(64) or 1
     if incoming and valid(incoming):
         # The incoming line with the gateway's span id in place of its parent's: the
         # same trace id and flags.
@@ -87,8 +123,15 @@ def start(exchange: Exchange) -> None:
         return
     # A new trace is marked sampled: the upstream's own sampler is not overruled into
     # dropping it because the gateway records nothing.
-    trace_id = getrandbits(128) or 1
-    exchange.traceparent = new_trace(trace_id >> 64, trace_id & _LOW_64, span_id)
+    if cython.compiled:
+        high = _random64()
+        low = _random64()
+        if not high and not low:
+            low = 1
+        exchange.traceparent = new_trace(high, low, span_id)
+    else:
+        trace_id = getrandbits(128) or 1
+        exchange.traceparent = new_trace(trace_id >> 64, trace_id & _LOW_64, span_id)
     exchange.tracestate = None
 
 

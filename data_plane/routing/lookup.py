@@ -37,7 +37,13 @@ def match(
     request headers by lower-case name (needed only when the table `needs_headers`).
     A regex rewrite that yields an unservable path raises BadPath (400).
     """
-    best, found = find(table._hosts.select(host), method, path, headers or _NO_HEADERS)
+    hosts = table._hosts
+    # What `HostIndex.select` caches, read here: a Host seen before costs a dict lookup,
+    # not a Python call.
+    buckets = hosts._selected.get(host)
+    if buckets is None:
+        buckets = hosts.select(host)
+    best, found = find(buckets, method, path, headers or _NO_HEADERS)
     if best is None:
         if found:
             return method_not_allowed([entry.methods for entry in found])
@@ -105,31 +111,36 @@ def _candidates(bucket: Any, path: str) -> list[Any]:
     node = bucket.trie
     if node is None:
         return found
-    segments = path.split("/")  # ["", first, ...]: the path starts with "/"
-    depth = len(segments)
-    i = 1
+    # The path's segments are cut as the walk reaches them (most walks stop after a few):
+    # `at` is where the next one starts, `length + 1` once there is none. The path
+    # starts with "/".
+    length = len(path)
+    at = 1
     branches: list[tuple[Any, int]] | None = None  # "*" branches left to walk
     while True:
         if node.rest:
             found.append(node.rest)
-        if i == depth:
+        if at > length:
             if node.end:
                 found.append(node.end)
         else:
-            segment = segments[i]
-            i += 1
+            end = path.find("/", at)
+            if end < 0:
+                end = length
+            segment = path[at:end]
+            at = end + 1
             star = node.star
             if star is not None and segment:
                 if branches is None:
                     branches = []
-                branches.append((star, i))
+                branches.append((star, at))
             child = node.children.get(segment)
             if child is not None:
                 node = child
                 continue
         if not branches:
             return found
-        node, i = branches.pop()
+        node, at = branches.pop()
 
 
 # What an entry whose path matched says of a request (`_admission`).

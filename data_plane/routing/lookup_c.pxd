@@ -6,15 +6,15 @@ cimport cython
 
 cdef object _NO_HEADERS, _new_match
 
-@cython.locals(best=object, found=object, fixed=object)
+@cython.locals(best=object, found=object, fixed=object, hosts=object, buckets=tuple)
 cpdef object match(table, str method, str host, str path, headers=*)
 
 @cython.locals(best=object, best_rank=cython.longlong, rank=cython.longlong, entries=list,
                refused=list, verdict=int)
 cpdef tuple find(tuple buckets, str method, str path, object headers)
 
-@cython.locals(found=list, exact=object, node=object, segments=list, depth=Py_ssize_t,
-               i=Py_ssize_t, branches=list, segment=str, star=object, child=object)
+@cython.locals(found=list, exact=object, node=object, length=Py_ssize_t, at=Py_ssize_t,
+               end=Py_ssize_t, branches=list, segment=str, star=object, child=object)
 cdef list _candidates(object bucket, str path)
 
 cdef int _UNFIT, _WRONG_METHOD, _FITS

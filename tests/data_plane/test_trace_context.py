@@ -143,3 +143,35 @@ def test_both_twins_write_the_same_lines(high: int, low: int, span: int) -> None
     moved = pure.with_span(VALID, span)
     assert moved == VALID[:36] + b"%016x" % span + VALID[52:]
     assert compiled.with_span(VALID, span) == moved
+
+
+def test_ids_are_new_past_a_block_of_random_bytes(twin: ModuleType) -> None:
+    # 1,000 new traces draw 24 KB of ids: the compiled twin's 4 KiB blocks run out six times.
+    sent = [exchange(None) for _ in range(1000)]
+    for each in sent:
+        twin.start(each)
+    assert all(LINE.fullmatch(each.traceparent) for each in sent)
+    assert len({each.traceparent[3:35] for each in sent}) == len(sent)
+    assert len({each.traceparent[36:52] for each in sent}) == len(sent)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="forks a child")
+def test_a_forked_child_sends_ids_of_its_own(twin: ModuleType) -> None:
+    twin.start(exchange(None))  # the parent holds random bytes it has not used yet
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - the child's side
+        try:
+            sent = exchange(None)
+            twin.start(sent)
+            os.write(write, sent.traceparent)
+        finally:
+            os._exit(0)
+    os.close(write)
+    os.waitpid(child, 0)
+    in_child = os.read(read, 100)
+    os.close(read)
+    sent = exchange(None)
+    twin.start(sent)
+    assert LINE.fullmatch(in_child)
+    assert in_child[3:35] != sent.traceparent[3:35] and in_child[36:52] != sent.traceparent[36:52]
