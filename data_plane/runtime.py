@@ -49,8 +49,7 @@ from data_plane.http.tls import CertificateTable, upstream_context
 from data_plane.limits.bulkhead import Bulkhead
 from data_plane.limits.policy import Limiters, LimitsContext
 from data_plane.metrics import WorkerMetrics
-from data_plane.policies import PolicyChain, build_chain
-from data_plane.policies.consumers import ConsumerDirectory
+from data_plane.policies import ConsumerDirectory, PolicyChain, build_chain
 from data_plane.resilience.breaker import TargetBreakers
 from data_plane.routing import RouteTable
 from data_plane.settings import Limits

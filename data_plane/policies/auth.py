@@ -26,11 +26,21 @@ from fleetgate_pb import config_pb2 as pb
 from data_plane.http.errors import Forbidden, Unauthorized
 from data_plane.http.request import Headers
 
-from .consumers import Consumer, ConsumerDirectory
 from .tokens import TokenRefused, TokenVerifier, Verified
 
+try:
+    import cython
+except ImportError:  # Cython is only needed to build the compiled twin
+    from data_plane import uncompiled as cython
+
+if not cython.compiled:  # compiled, auth_c.pxd cimports these from the compiled twins
+    from .consumers import Consumer, ConsumerDirectory
+
+    if TYPE_CHECKING:
+        from .chain import Call
+
 if TYPE_CHECKING:
-    from .chain import Call, Decision, RequestVerdict
+    from .chain import Decision, RequestVerdict
 
 REALM = b'realm="fleetgate"'
 _AUTHORIZATION = b"authorization"
@@ -114,7 +124,8 @@ class Auth:
         size = len(field)
         headers = call.head.headers
         at = -1
-        for i, (name, _) in enumerate(headers):
+        for i in range(len(headers)):
+            name = headers[i][0]
             if len(name) == size and name.lower() == field:
                 if at >= 0:
                     return self._decide(call)

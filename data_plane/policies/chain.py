@@ -40,7 +40,7 @@ from data_plane.http.request import Headers, RequestHead
 from data_plane.limits.policy import LimitsContext, RateLimitPolicy
 
 from .clients import ClientAddresses, node_client_addresses
-from .consumers import NO_CONSUMERS, ConsumerDirectory
+from .consumers import ConsumerDirectory
 from .cors import Cors
 from .header_changes import HeaderChanges
 from .ip_filter import IpFilter
@@ -53,6 +53,7 @@ RequestVerdict = Decision | Awaitable[Decision]
 NO_ROLES: frozenset[str] = frozenset()
 # The auth policy runs compiled (auth_c) when built; a chain is the same either way.
 _auth = load("data_plane.policies.auth")
+_consumers = load("data_plane.policies.consumers")  # the twin the auth policy reads
 
 
 class Call:
@@ -239,11 +240,12 @@ def _response_steps(policies: tuple[Policy, ...]) -> Callable[[Call, int, Header
 
 def build_chain(
     route: pb.Route,
-    consumers: ConsumerDirectory = NO_CONSUMERS,
+    consumers: ConsumerDirectory | None = None,
     *,
     limits: LimitsContext | None = None,
 ) -> PolicyChain | None:
-    """The chain of `route`, or None when it has no policy; `consumers`: the snapshot's.
+    """The chain of `route`, or None when it has no policy; `consumers`: the snapshot's
+    (`data_plane.policies.ConsumerDirectory`, the loaded twin), by default none.
 
     `limits`: what the route's rate limits share with the rest of the worker (its
     backends, the snapshot's tiers); a route with `rate_limit` needs it.
@@ -258,7 +260,8 @@ def build_chain(
         if route.auth.HasField("jwt"):
             jwt = route.auth.jwt
             tokens = TokenVerifier(jwt, key_source(jwt), time.time)
-        policies.append(_auth.Auth(route.auth, consumers, tokens))
+        directory = _consumers.NO_CONSUMERS if consumers is None else consumers
+        policies.append(_auth.Auth(route.auth, directory, tokens))
     if route.HasField("rate_limit"):
         if limits is None:
             raise ValueError(f"route {route.name}: a rate limit needs the node's limiters")

@@ -10,6 +10,11 @@ A key found by its digest is remembered as presented (a bounded dict, in the wor
 memory only, dropped with the directory): a client sends the same key with every
 request, and a dict lookup costs a tenth of a sha256. An unknown key is never
 remembered, so a flood of made-up keys grows nothing.
+
+Cython compiles this module into `consumers_c` (typed by `consumers_c.pxd`) when the
+package is built, and the compiled auth policy reads its classes' fields as C struct
+members; `data_plane.policies.ConsumerDirectory` is the twin that is loaded, the one a
+worker builds. `FLEETGATE_NO_EXTENSIONS=1` runs this source.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ from fleetgate_pb import config_pb2 as pb
 from data_plane.config.validate import EntityChecks, check_entities
 from data_plane.limits.policy import Limiters
 from data_plane.metrics import WorkerMetrics
-from data_plane.policies.consumers import ConsumerDirectory
+from data_plane.policies import ConsumerDirectory
 from data_plane.runtime import RoutePlan, RuntimeConfig, ServiceRuntime, compile_snapshot
 from data_plane.settings import Limits
 

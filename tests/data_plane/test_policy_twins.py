@@ -23,8 +23,8 @@ from data_plane.limits import local_limit as pure_local_limit
 from data_plane.limits import policy as limit_policy
 from data_plane.limits.gcra import Window
 from data_plane.limits.table import HEADER_WORDS, SLOT_WORDS, KeyTable
+from data_plane.policies import ConsumerDirectory
 from data_plane.policies import chain as pure_chain
-from data_plane.policies.consumers import ConsumerDirectory
 
 IN_CI = os.environ.get("CI") == "true"
 TWINS = [
@@ -32,6 +32,7 @@ TWINS = [
     "data_plane.policies.auth",
     "data_plane.limits.decisions",
     "data_plane.limits.local_limit",
+    "data_plane.policies.consumers",
 ]
 S = 1_000_000_000
 
