@@ -125,14 +125,16 @@ class EntityChecks:
             if changed is not None:
                 return [], changed
         errors: list[ConfigError] = []
-        errors += _bad_names(snapshot)
-        errors += _duplicate_names(snapshot)
+        # Each read of a protobuf field makes a new object: the names are read once.
+        route_names = [route.name for route in snapshot.routes]
+        errors += _bad_names(snapshot, route_names)
+        errors += _duplicate_names(snapshot, route_names)
         errors += _check_services(snapshot)
         passed = frozenset(services) if services and not errors else frozenset()
         if before is None:
             before = previous
         known = None if before is None or definitions is None else before.routes
-        route_errors, claimed, claims = _check_routes(snapshot, definitions, known)
+        route_errors, claimed, claims = _check_routes(snapshot, route_names, definitions, known)
         errors += route_errors
         errors += _check_tenancy(snapshot)
         errors += _check_certificates(snapshot)
@@ -140,12 +142,12 @@ class EntityChecks:
         names: frozenset[str] = frozenset()
         if definitions is not None:
             routes = {
-                definition: (route.name, route_claims)
-                for route, definition, route_claims in zip(
-                    snapshot.routes, definitions, claims, strict=True
+                definition: (name, route_claims)
+                for name, definition, route_claims in zip(
+                    route_names, definitions, claims, strict=True
                 )
             }
-            names = frozenset(name for name, _ in routes.values())
+            names = frozenset(route_names)
         named = frozenset(service.name for service in snapshot.services)
         return errors, cls(routes, claimed, named, definitions or (), names, passed)
 
@@ -180,8 +182,8 @@ class EntityChecks:
         if not named >= self.services:
             return None  # a service is gone: every route's reference is checked again
         # The other kinds are few: checked in full (services but those that passed).
-        errors += _bad_names(snapshot, skip_routes=True)
-        errors += _duplicate_names(snapshot, skip_routes=True)
+        errors += _bad_names(snapshot, None)
+        errors += _duplicate_names(snapshot, None)
         errors += _check_services(snapshot, services, self.service_definitions)
         errors += _check_tenancy(snapshot)
         errors += _check_certificates(snapshot)
@@ -267,25 +269,33 @@ def raise_if_invalid(snapshot: pb.Snapshot) -> None:
         raise ConfigInvalid(errors)
 
 
-def _bad_names(snapshot: pb.Snapshot, *, skip_routes: bool = False) -> list[ConfigError]:
+def _names(snapshot: pb.Snapshot, kind: str, routes: list[str] | None) -> list[str] | None:
+    """The names of `snapshot`'s entities of `kind`; for routes, `routes` (None: skip)."""
+    if kind == "routes":
+        return routes
+    return [entity.name for entity in getattr(snapshot, kind)]
+
+
+def _bad_names(snapshot: pb.Snapshot, routes: list[str] | None) -> list[ConfigError]:
+    """Names that are not names; `routes`: the routes' (None: not checked here)."""
     errors = []
     for kind in KINDS:
-        if skip_routes and kind == "routes":
+        names = _names(snapshot, kind, routes)
+        if names is None:
             continue
-        for i, entity in enumerate(getattr(snapshot, kind)):
-            if not NAME.fullmatch(entity.name):
-                errors.append(
-                    ConfigError(f"{kind}.{i}.name", f"not a valid name: {entity.name[:64]!r}")
-                )
+        for i, name in enumerate(names):
+            if not NAME.fullmatch(name):
+                errors.append(ConfigError(f"{kind}.{i}.name", f"not a valid name: {name[:64]!r}"))
     return errors
 
 
-def _duplicate_names(snapshot: pb.Snapshot, *, skip_routes: bool = False) -> list[ConfigError]:
+def _duplicate_names(snapshot: pb.Snapshot, routes: list[str] | None) -> list[ConfigError]:
+    """Names used twice in a kind; `routes`: the routes' (None: not checked here)."""
     errors = []
     for kind in KINDS:
-        if skip_routes and kind == "routes":
+        names = _names(snapshot, kind, routes)
+        if names is None:
             continue
-        names = [entity.name for entity in getattr(snapshot, kind)]
         if len(set(names)) == len(names):
             continue  # (a set of 10,000 names is built 3 times quicker than a Counter)
         counts = Counter(names)
@@ -345,12 +355,14 @@ def _check_services(
 
 def _check_routes(
     snapshot: pb.Snapshot,
+    names: Sequence[str],
     definitions: Sequence[bytes] | None = None,
     known: Mapping[bytes, tuple[str, Claims]] | None = None,
 ) -> tuple[list[ConfigError], dict[tuple[object, ...], str], list[Claims]]:
     """The routes' errors, which route claims each (path, ...), and each route's claims.
-    `known`: the name and claims of routes that passed their own checks, by their
-    serialized definition (`definitions`, in order): theirs are not checked again."""
+    `names`: the routes', in order. `known`: the name and claims of routes that passed
+    their own checks, by their serialized definition (`definitions`, in order): theirs
+    are not checked again."""
     errors = []
     services = {s.name for s in snapshot.services}
     seen: dict[tuple[object, ...], str] = {}
@@ -359,8 +371,7 @@ def _check_routes(
         known, definitions = {}, [b""] * len(snapshot.routes)
     # The fields the errors name are written only for an error (a route's own problems
     # are found with fields relative to it): 10,000 routes would format 10,000 strings.
-    for route, definition in zip(snapshot.routes, definitions, strict=True):
-        name = route.name
+    for route, name, definition in zip(snapshot.routes, names, definitions, strict=True):
         if route.service not in services:
             errors.append(
                 ConfigError(f"routes.{name}.service", f"no service named {route.service!r}")

@@ -18,7 +18,7 @@ from enum import IntEnum
 
 from data_plane.config.errors import ConfigError
 
-from .paths import BadPath, normalize_path
+from .paths import BadPath, already_normalized, normalize_path
 from .regex import Regex, compile_regex
 
 
@@ -72,10 +72,14 @@ def compile_pattern(source: str, field: str) -> PathPattern | ConfigError:
         if isinstance(regex, ConfigError):
             return regex
         return PathPattern(source, PatternKind.REGEX, (), "", regex, _REGEX)
-    try:
-        normalized = normalize_path(source.encode())
-    except BadPath as exc:
-        return ConfigError(field, f"{source!r} is not a valid path: {exc}")
+    # (Most are written normalized: that is one regex match, without normalize_path's
+    # steps; a full compile of 10,000 routes asks it 9,000 times.)
+    normalized = already_normalized(source.encode())
+    if normalized is None:
+        try:
+            normalized = normalize_path(source.encode())
+        except BadPath as exc:
+            return ConfigError(field, f"{source!r} is not a valid path: {exc}")
     if normalized != source:
         return ConfigError(field, f"{source!r} is not a normalized path; write {normalized!r}")
     segments = tuple(source[1:].split("/"))

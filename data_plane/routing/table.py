@@ -264,12 +264,7 @@ class RouteTable(Generic[R]):
         previous: RouteTable[Any] | None,
     ) -> RouteTable[R]:
         errors: list[ConfigError] = []
-        # Each entry's key with its name's place folded in (a name sorting first ranks
-        # higher), and the entry with its host, in the same order.
-        keys: list[int] = []
-        placed: list[tuple[HostPattern, _Entry[R]]] = []
-        count = len(routes)
-        order = {name: i for i, name in enumerate(sorted(route.name for route, _ in routes))}
+        built: list[tuple[_Parts, tuple[_Entry[R], ...]]] = []
         known = {} if previous is None else previous._parts
         patterns = Patterns(None if previous is None else previous._patterns)
         used = patterns.used
@@ -284,13 +279,21 @@ class RouteTable(Generic[R]):
             else:
                 used.update(parts.paths)
             parts_of[definition] = parts
-            entries = entries_of[definition] = _expand(route, payload, parts, definition)
-            later = order[route.name]  # < count: apart from every other key's multiple
+            entries = entries_of[definition] = _expand(payload, parts, definition)
+            built.append((parts, entries))
+        if errors:
+            raise ConfigInvalid(list(dict.fromkeys(errors)))
+        # Each entry's key with its name's place folded in (a name sorting first ranks
+        # higher), and the entry with its host, in the same order.
+        count = len(routes)
+        order = {name: i for i, name in enumerate(sorted([parts.name for parts, _ in built]))}
+        keys: list[int] = []
+        placed: list[tuple[HostPattern, _Entry[R]]] = []
+        for parts, entries in built:
+            later = order[parts.name]  # < count: apart from every other key's multiple
             for entry, place in zip(entries, parts.places, strict=True):
                 keys.append(entry.key * count - later)
                 placed.append((place[1], entry))
-        if errors:
-            raise ConfigInvalid(list(dict.fromkeys(errors)))
         # Integers compared in C; stable, so a route's own places keep their order.
         ranking = sorted(range(len(keys)), key=keys.__getitem__)
         index: HostIndex[_Bucket[R]] = HostIndex()
@@ -298,11 +301,18 @@ class RouteTable(Generic[R]):
         # built: lookups stop early (see `lookup.py`).
         rank = len(ranking) * RANK_SPACING
         conditioned = 0
+        # (Most entries in a row have the same host object, ANY_HOST when routes name
+        # none: its bucket is looked up again only when the host changes.)
+        last: HostPattern | None = None
+        bucket: _Bucket[R] | None = None
         for i in reversed(ranking):
             host, entry = placed[i]
             entry.rank = rank
             rank -= RANK_SPACING
-            index.bucket(host, _Bucket).add(entry)
+            if host is not last or bucket is None:
+                bucket = index.bucket(host, _Bucket)
+                last = host
+            bucket.add(entry)
             if entry.conditions:
                 conditioned += 1
         table = cls(index, count, conditioned > 0, parts_of)
@@ -383,6 +393,7 @@ class _Parts:
     """What a route compiles to before it has a place in a table: a function of the
     route alone, so a table reuses its predecessor's for every unchanged route."""
 
+    name: str  # the route's (read once: each read of a protobuf field makes a new str)
     conditions: tuple[HeaderCondition, ...]
     methods: frozenset[str] | None  # None: any method
     # One per host and path: the specificity key (without the name's place), the host,
@@ -483,7 +494,7 @@ def _compile_parts(
             for _, (pattern, forward) in compiled_paths
         ]
     )
-    return _Parts(tuple(conditions), methods, places, tuple(compiled_paths))
+    return _Parts(route.name, tuple(conditions), methods, places, tuple(compiled_paths))
 
 
 # The bits of a place's key (see `_Parts`), from the least significant: named methods,
@@ -518,10 +529,10 @@ def _compile_path(
     return pattern, forward
 
 
-def _expand(route: pb.Route, payload: R, parts: _Parts, definition: bytes) -> tuple[_Entry[R], ...]:
-    """One entry per host and path of `route`, in the order of `parts.places` (no rank
+def _expand(payload: R, parts: _Parts, definition: bytes) -> tuple[_Entry[R], ...]:
+    """One entry per host and path of a route, in the order of `parts.places` (no rank
     yet)."""
-    conditions, methods, name = parts.conditions, parts.methods, route.name
+    conditions, methods, name = parts.conditions, parts.methods, parts.name
     expanded: list[_Entry[R]] = []
     for key, _, pattern, forward in parts.places:
         # (rank, key, name, payload, methods, conditions, pattern, forward, keeps_path,
@@ -592,7 +603,7 @@ def _updated(
     if len(kept) + len(added) != routes:
         return None
     errors: list[ConfigError] = []
-    new_parts: list[tuple[pb.Route, R, bytes, _Parts]] = []
+    new_parts: list[tuple[R, bytes, _Parts]] = []
     # The previous table's paths are looked up, not added to: the cache stays the size of
     # the last full compile's table (a later one records what it uses).
     patterns = Patterns(previous._patterns)
@@ -600,7 +611,7 @@ def _updated(
         parts = previous._parts.get(definition) or _compile_parts(route, errors, patterns)
         if parts is not None:
             parts_of[definition] = parts
-            new_parts.append((route, payload, definition, parts))
+            new_parts.append((payload, definition, parts))
     if errors:
         raise ConfigInvalid(list(dict.fromkeys(errors)))
 
@@ -616,8 +627,8 @@ def _updated(
             del ranked[at]
             editor.remove(host, entry)
             conditioned -= bool(entry.conditions)
-    for route, payload, definition, parts in new_parts:
-        expanded = _expand(route, payload, parts, definition)
+    for payload, definition, parts in new_parts:
+        expanded = _expand(payload, parts, definition)
         # Listed before they are placed: a respacing may replace the ones placed already.
         kept[definition] = expanded
         for entry, (_, host, _, _) in zip(expanded, parts.places, strict=True):
