@@ -117,7 +117,9 @@ cdef Py_ssize_t _kind_of(bytes name, dict known, dict cache) except -1
 cdef Py_ssize_t _content_length(bytes value) except -1
 
 
-@cython.locals(parts=list, name=bytes, value=bytes, forwarded_for=bytes, via=bytes)
+@cython.locals(size=Py_ssize_t, part=object, joined=bytes, out=cython.p_char)
+cdef bytes _join(list parts)
+@cython.locals(parts=list, name=bytes, value=bytes)
 cpdef bytes fields_block(
     RequestHead head, bytes client, bytes request_id, bytes traceparent=*, bytes tracestate=*,
     bint https=*,

@@ -40,7 +40,8 @@ def match(
     hosts = table._hosts
     # What `HostIndex.select` caches, read here: a Host seen before costs a dict lookup,
     # not a Python call.
-    buckets = hosts._selected.get(host)
+    selected: dict[str, tuple[Any, ...]] = hosts._selected
+    buckets = selected.get(host)
     if buckets is None:
         buckets = hosts.select(host)
     best, found = find(buckets, method, path, headers or _NO_HEADERS)
@@ -105,7 +106,8 @@ def find(
 def _candidates(bucket: Any, path: str) -> list[Any]:
     """The entry lists of `bucket` whose exact or wildcard pattern matches `path`."""
     found = []
-    exact = bucket.exact.get(path)
+    exacts: dict[str, list[Any]] = bucket.exact  # a dict: its `get` is a C call compiled
+    exact = exacts.get(path)
     if exact is not None:
         found.append(exact)
     node = bucket.trie
@@ -134,7 +136,8 @@ def _candidates(bucket: Any, path: str) -> list[Any]:
                 if branches is None:
                     branches = []
                 branches.append((star, at))
-            child = node.children.get(segment)
+            children: dict[str, Any] = node.children
+            child = children.get(segment)
             if child is not None:
                 node = child
                 continue

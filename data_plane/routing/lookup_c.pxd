@@ -6,7 +6,8 @@ cimport cython
 
 cdef object _NO_HEADERS, _new_match
 
-@cython.locals(best=object, found=object, fixed=object, hosts=object, buckets=tuple)
+@cython.locals(best=object, found=object, fixed=object, hosts=object, buckets=tuple,
+               selected=dict)
 cpdef object match(table, str method, str host, str path, headers=*)
 
 @cython.locals(best=object, best_rank=cython.longlong, rank=cython.longlong, entries=list,
@@ -14,7 +15,8 @@ cpdef object match(table, str method, str host, str path, headers=*)
 cpdef tuple find(tuple buckets, str method, str path, object headers)
 
 @cython.locals(found=list, exact=object, node=object, length=Py_ssize_t, at=Py_ssize_t,
-               end=Py_ssize_t, branches=list, segment=str, star=object, child=object)
+               end=Py_ssize_t, branches=list, segment=str, star=object, child=object,
+               exacts=dict, children=dict)
 cdef list _candidates(object bucket, str path)
 
 cdef int _UNFIT, _WRONG_METHOD, _FITS
