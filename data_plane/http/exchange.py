@@ -52,7 +52,7 @@ from .errors import (
     UpstreamTlsFailed,
 )
 from .flow import BUFFERED, HIGH_WATER, PEER_BUSY, FlowControl
-from .forwarding import https_location, route_request, with_query
+from .forwarding import https_location, with_query
 from .head_path import BODY_CHUNKED, BODY_NONE, tunnel_head
 from .request import Headers
 from .responses import CONTINUE, error_response, reply_response
@@ -61,6 +61,7 @@ from .tunnel import open_tunnel
 if not cython.compiled:  # compiled, exchange_c.pxd cimports these from the compiled twins
     from data_plane.plan import RoutePlan
 
+    from .forwarding import route_request
     from .head_path import RequestHead, fields_block, reply_head
     from .pool import ServicePool
     from .state import ProxyState

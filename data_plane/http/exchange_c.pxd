@@ -7,6 +7,7 @@ cimport cython
 
 from data_plane.http.heads_c cimport RequestHead, fields_block, reply_head
 from data_plane.http.pool_c cimport ServicePool
+from data_plane.http.request_line_c cimport route_request
 from data_plane.http.state_c cimport ProxyState
 from data_plane.http.upstream_c cimport UpstreamConnection, UpstreamOwner
 from data_plane.plan_c cimport RoutePlan, ServiceRuntime

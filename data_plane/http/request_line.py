@@ -19,7 +19,16 @@ from data_plane.routing import MethodNotAllowed, RouteTable
 from .errors import NoRouteForMethod, RouteNotFound
 from .request import headers_by_name
 
-if not cython.compiled:  # compiled, request_line_c.pxd cimports the head path's class
+if cython.compiled:
+    from cython.cimports.cpython.bytes import (
+        PyBytes_AS_STRING,
+        PyBytes_FromStringAndSize,
+        PyBytes_GET_SIZE,
+    )
+    from cython.cimports.libc.string import memcpy
+else:  # compiled, request_line_c.pxd cimports the head path's class and the route lookup
+    from data_plane.routing.lookup import match as table_match
+
     from .head_path import RequestHead
 
 if TYPE_CHECKING:
@@ -37,7 +46,9 @@ def route_request(table: RouteTable[RoutePlan], head: RequestHead) -> tuple[Rout
     path = head.path
     method = METHOD_NAMES.get(head.method) or head.method.decode("ascii")
     headers = headers_by_name(head) if table.needs_headers else None
-    match = table.match(method, head.host.decode("latin-1"), path, headers)
+    # `table.match` is the lookup's `match` (routing/table.py): called here as a function,
+    # in C in the compiled twin.
+    match = table_match(table, method, head.host.decode("latin-1"), path, headers)
     if match is None:
         raise RouteNotFound(f"no route for {method} {path}")
     if isinstance(match, MethodNotAllowed):
@@ -48,7 +59,9 @@ def route_request(table: RouteTable[RoutePlan], head: RequestHead) -> tuple[Rout
     if head.as_received and forwarded is path:
         # The path needed no normalizing and the route keeps it: the target goes up as
         # received, query and all.
-        return match.route, head.method + b" " + head.target + b" HTTP/1.1\r\n"
+        if cython.compiled:
+            return match.route, _line(head.method, head.target, b"")
+        return match.route, head.method + b" " + head.target + _VERSION
     return match.route, request_line(head, forwarded.encode("ascii"))
 
 
@@ -56,6 +69,32 @@ def request_line(head: RequestHead, path: bytes) -> bytes:
     """`METHOD path?query HTTP/1.1`: the normalized path, the query byte for byte."""
     target = head.target
     query = target.find(b"?")
-    if query < 0:
-        return head.method + b" " + path + b" HTTP/1.1\r\n"
-    return head.method + b" " + path + target[query:] + b" HTTP/1.1\r\n"
+    if not cython.compiled:  # the pure twin: without `_line`'s Python call
+        query_part = b"" if query < 0 else target[query:]
+        return head.method + b" " + path + query_part + _VERSION
+    return _line(head.method, path, b"" if query < 0 else target[query:])
+
+
+_VERSION = b" HTTP/1.1\r\n"
+
+
+def _line(method: bytes, path: bytes, query: bytes) -> bytes:
+    """Compiled twin only: `method path query HTTP/1.1\\r\\n`, written into one new
+    bytes object (three concatenations made two bytes objects to throw away)."""
+    if method is None or path is None or query is None:
+        raise TypeError("a request line is made of bytes")
+    size = PyBytes_GET_SIZE(method)
+    line = PyBytes_FromStringAndSize(
+        cython.NULL, size + 1 + PyBytes_GET_SIZE(path) + PyBytes_GET_SIZE(query) + 11
+    )
+    out = PyBytes_AS_STRING(line)
+    memcpy(out, PyBytes_AS_STRING(method), size)
+    out[size] = 32  # " "
+    out += size + 1
+    size = PyBytes_GET_SIZE(path)
+    memcpy(out, PyBytes_AS_STRING(path), size)
+    out += size
+    size = PyBytes_GET_SIZE(query)
+    memcpy(out, PyBytes_AS_STRING(query), size)
+    memcpy(out + size, PyBytes_AS_STRING(_VERSION), 11)
+    return line
