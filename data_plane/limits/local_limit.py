@@ -30,9 +30,12 @@ from data_plane.metrics import ADMITTED, LIMIT_OUTCOMES, RATE_LIMIT, REFUSED, Li
 from .table import KeyTable, key_hash
 
 if TYPE_CHECKING:
-    from data_plane.policies.chain import Call, RequestVerdict
+    from data_plane.policies.chain import RequestVerdict
 
     from .gcra import Window
+
+    if not cython.compiled:  # compiled, local_limit_c.pxd cimports it from chain_c
+        from data_plane.policies.chain import Call
 
 if cython.compiled:
     from cython.cimports.cpython.bytes import PyBytes_AS_STRING, PyBytes_FromStringAndSize

@@ -46,6 +46,7 @@ from data_plane.metrics import (
 from .bulkhead import Priorities
 from .counters import SharedCounters
 from .gcra import Window, WindowState
+from .local_limit import KEY_HASHES_KEPT, RETRY_AFTER
 from .redis_backend import ADMITTED as ADMITTED_ON_REDIS
 from .redis_backend import QUOTA_USED_UP, BackendUnavailable, Quota, RedisBackend, quota_key
 from .table import Entry, KeyTable, key_hash
@@ -54,12 +55,13 @@ from .tiers import TierBook, TierLimits, policy_items, windows_of
 if TYPE_CHECKING:
     from data_plane.policies.chain import Call, Decision, RequestVerdict
 
-# A route's own windows on the local backend, compiled (local_limit_c) when built.
+# A route's own windows on the local backend, compiled (local_limit_c) when built. Its
+# constants are read from the source: the twin may still be initialising here (it
+# cimports chain_c, whose import brings this module in).
 _local = load("data_plane.limits.local_limit")
 RATELIMIT_POLICY = b"RateLimit-Policy"
-RETRY_AFTER = _local.RETRY_AFTER
 QUOTA_KEPT = 100 * 86_400  # seconds a month's quota counter outlives the month, on Redis
-KEY_HASHES_KEPT = _local.KEY_HASHES_KEPT  # tenants' key hashes kept; then all forgotten
+# KEY_HASHES_KEPT (local_limit.py): tenants' key hashes kept; then all forgotten
 # A tenant's key hashes (tier windows, quota, requests in flight) and its in-flight release
 TenantKeys = tuple[int, int, int, Callable[[], int]]
 

@@ -30,14 +30,13 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable
 from inspect import isawaitable
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from fleetgate_pb import config_pb2 as pb
 
 from data_plane.extensions import load
 from data_plane.http.errors import ProxyError
 from data_plane.http.request import Headers, RequestHead
-from data_plane.limits.policy import LimitsContext, RateLimitPolicy
 
 from .clients import ClientAddresses, node_client_addresses
 from .consumers import ConsumerDirectory
@@ -47,6 +46,9 @@ from .ip_filter import IpFilter
 from .reply import Reply
 from .tokens import TokenVerifier, key_source
 from .transform import Transform
+
+if TYPE_CHECKING:
+    from data_plane.limits.policy import LimitsContext
 
 Decision = ProxyError | Reply | None
 RequestVerdict = Decision | Awaitable[Decision]
@@ -265,6 +267,10 @@ def build_chain(
     if route.HasField("rate_limit"):
         if limits is None:
             raise ValueError(f"route {route.name}: a rate limit needs the node's limiters")
+        # Imported here, not with the module: the compiled rate limit (local_limit_c)
+        # cimports this module's Call, so the two cannot import each other at load.
+        from data_plane.limits.policy import RateLimitPolicy
+
         policies.append(RateLimitPolicy(route.name, route.rate_limit, limits))
     if route.HasField("transform"):
         policies.append(Transform(route.transform))

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import importlib
 import os
+import subprocess
+import sys
 from types import ModuleType
 
 import pytest
@@ -129,3 +131,33 @@ def test_both_twins_write_a_ratelimit_value_as_formatting_does(twin: str) -> Non
             for reset in [*numbers, -3]:
                 expected = b"%s%d;t=%d" % (prefix, remaining, reset)
                 assert module.rate_value(prefix, remaining, reset) == expected
+
+
+@pytest.mark.parametrize(
+    "first",
+    [
+        "data_plane.limits.local_limit_c",
+        "data_plane.limits.policy",
+        "data_plane.policies.auth_c",
+        "data_plane.policies",
+        "data_plane.runtime",
+    ],
+)
+def test_the_compiled_twins_load_whichever_module_is_imported_first(first: str) -> None:
+    # The compiled rate limit and auth policy cimport chain_c's Call, and the chain
+    # builds them: an import cycle falling back to a pure twin would go unnoticed.
+    compiled_or_skip("data_plane.limits.local_limit")
+    script = (
+        f"import {first}\n"
+        "import data_plane.limits.policy as policy, data_plane.policies.chain_c as chain\n"
+        "print(policy._local.__name__, chain._auth.__name__, chain._consumers.__name__)\n"
+    )
+    env = {**os.environ, "FLEETGATE_NO_EXTENSIONS": "0"}
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, env=env
+    ).stdout
+    assert out.split() == [
+        "data_plane.limits.local_limit_c",
+        "data_plane.policies.auth_c",
+        "data_plane.policies.consumers_c",
+    ]
