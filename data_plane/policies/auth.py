@@ -45,6 +45,7 @@ if TYPE_CHECKING:
 REALM = b'realm="fleetgate"'
 _AUTHORIZATION = b"authorization"
 _BEARER = b"bearer "
+_BEARER_AS_SENT = b"Bearer "  # RFC 6750's spelling, what clients send
 
 
 class Auth:
@@ -99,20 +100,26 @@ class Auth:
     def _decide_by_known_token(self, call: Call) -> RequestVerdict:
         """A route whose one credential is a bearer token: a request with one good token
         already verified is decided here by a cache lookup; any other takes the general
-        way."""
+        way (a token with blanks around it included: it is stripped there)."""
         tokens = self.tokens
         assert tokens is not None
+        headers = call.head.headers
         value = None
-        for name, field_value in call.head.headers:
+        for i in range(len(headers)):
+            name = headers[i][0]
             if len(name) == 13 and name.lower() == _AUTHORIZATION:
                 if value is not None:
                     return self._decide(call)
-                value = field_value
-        if value is None or value[:7].lower() != _BEARER:
+                value = headers[i][1]
+        if value is None or not (value.startswith(_BEARER_AS_SENT) or value[:7].lower() == _BEARER):
             return self._decide(call)
-        verified = tokens.known(value[7:].strip())
-        if verified is None:
+        # `tokens.known(token)`, inline: the verifier's cache read in C, not a Python call
+        token = value[7:]
+        cache = tokens.cache
+        verified = cache.get(token)
+        if verified is None or tokens.clock() >= verified.expires:
             return self._decide(call)
+        cache.move_to_end(token)
         return self._admit_token(call, verified)
 
     def _decide_by_header_key(self, call: Call) -> RequestVerdict:

@@ -8,7 +8,7 @@ from data_plane.policies.consumers_c cimport Consumer, ConsumerDirectory
 # (chain_c), its head's fields (heads_c) and the consumer (consumers_c) are read as C
 # struct members, and the policy's steps call each other in C.
 
-cdef bytes REALM, _AUTHORIZATION, _BEARER
+cdef bytes REALM, _AUTHORIZATION, _BEARER, _BEARER_AS_SENT
 
 
 @cython.final
@@ -21,7 +21,7 @@ cdef class Auth:
     cdef readonly tuple challenges, token_challenges
     cdef public object on_request
 
-    @cython.locals(headers=list, value=object, name=bytes, field_value=bytes)
+    @cython.locals(headers=list, i=Py_ssize_t, value=bytes, name=bytes, token=bytes)
     cpdef object _decide_by_known_token(self, Call call)
     @cython.locals(
         field=bytes, size=Py_ssize_t, headers=list, at=Py_ssize_t, i=Py_ssize_t,
