@@ -84,10 +84,7 @@ ACTIVE, CANDIDATE = 0, 1
 
 
 def _clock() -> float:
-    """`perf_counter()`: CLOCK_MONOTONIC in seconds, read in C in the compiled twin. The
-    pure twin calls `perf_counter` where it reads the clock (`_clock() if
-    cython.compiled else perf_counter()`: the compiled twin keeps only the first, the
-    pure one saves a Python call)."""
+    """`perf_counter()`: CLOCK_MONOTONIC in seconds, read in C in the compiled twin."""
     if cython.compiled:
         now = cython.declare(timespec)
         clock_gettime(CLOCK_MONOTONIC, cython.address(now))
@@ -277,7 +274,7 @@ class Exchange(UpstreamOwner):
         state = self.state
         head = self.head
         self.phase = ROUTING
-        self.began = _clock() if cython.compiled else perf_counter()
+        self.began = _clock()
         self.started = state.loop.time()
         self.request_id = head.request_id or state.next_request_id()
         state.tracing.start(self)
@@ -374,7 +371,7 @@ class Exchange(UpstreamOwner):
         if target.probing:
             service.trial(target)
         self.target = target
-        self.try_began = _clock() if cython.compiled else perf_counter()
+        self.try_began = _clock()
         target.active += 1
         service.active += 1
         state = self.state
@@ -519,7 +516,7 @@ class Exchange(UpstreamOwner):
     def on_response_head(self, status: int, fields: Headers, keep_alive: bool) -> None:
         if 502 <= status <= 504 and self._retry(retry.answered(status)):
             return
-        self.upstream_time = (_clock() if cython.compiled else perf_counter()) - self.try_began
+        self.upstream_time = _clock() - self.try_began
         plan = self.plan
         assert plan is not None
         if plan.chain is not None:
@@ -662,7 +659,7 @@ class Exchange(UpstreamOwner):
         self._unwatch()
         plan.counters.statuses[1] += 1
         plan.service.report(self.target, retry.OK)  # type: ignore[arg-type]
-        self.upstream_time = (_clock() if cython.compiled else perf_counter()) - self.try_began
+        self.upstream_time = _clock() - self.try_began
         conn.transport.write(tunnel_head(fields, self.state.date_line, self.request_id))
         if rest:
             conn.transport.write(rest)
@@ -815,9 +812,7 @@ class Exchange(UpstreamOwner):
             service.active -= 1
             if service.bulkhead is not None:
                 service.bulkhead.leave()
-        latency = (
-            (_clock() if cython.compiled else perf_counter()) - self.began if self.began else 0.0
-        )
+        latency = _clock() - self.began if self.began else 0.0
         if account:
             if self.side or state.candidate is not None:  # a rollout's figures, per side
                 state.metrics.sides[self.side].count(self.status, latency)
@@ -827,11 +822,7 @@ class Exchange(UpstreamOwner):
                 plan.counters.statuses[self.status // 100] += 1
                 if self.began:
                     counters = plan.service.counters
-                    counters.buckets[
-                        _bucket(latency)
-                        if cython.compiled
-                        else bisect_left(LATENCY_BOUNDS, latency)
-                    ] += 1
+                    counters.buckets[_bucket(latency)] += 1
                     counters.latency_sum += latency
                     if complete and target is not None:
                         service = plan.service
