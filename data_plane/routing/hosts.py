@@ -43,9 +43,10 @@ class HostPattern:
     key: str  # "api.example.com[:port]", ".example.com[:port]" for a wildcard, "" for any
 
     @property
-    def specificity(self) -> tuple[int, int]:
-        """Exact over wildcard over any host; a longer wildcard suffix over a shorter."""
-        return (self.kind, len(self.key))
+    def specificity(self) -> int:
+        """Exact over wildcard over any host; a longer wildcard suffix over a shorter:
+        the kind above bit 32, the key's length below (a route table's sort key packs it)."""
+        return self.kind << 32 | len(self.key)
 
 
 ANY_HOST = HostPattern(HostKind.ANY, "")

@@ -487,9 +487,7 @@ def _compile_parts(
         [
             (own | host_key | pattern.specificity << 2, host, pattern, forward)
             for host, host_key in (
-                [(host, (host.kind << 32 | len(host.key)) << HOST_SHIFT) for host in hosts]
-                if hosts
-                else _ANY_HOST
+                [(host, host.specificity << HOST_SHIFT) for host in hosts] if hosts else _ANY_HOST
             )
             for _, (pattern, forward) in compiled_paths
         ]
@@ -503,7 +501,7 @@ def _compile_parts(
 # so `|` adds the rest to it as to a positive one).
 HOST_SHIFT = 2 + SPECIFICITY_BITS
 PRIORITY_SHIFT = HOST_SHIFT + 34
-_ANY_HOST = ((ANY_HOST, (ANY_HOST.kind << 32 | len(ANY_HOST.key)) << HOST_SHIFT),)
+_ANY_HOST = ((ANY_HOST, ANY_HOST.specificity << HOST_SHIFT),)
 
 
 def _compile_path(
