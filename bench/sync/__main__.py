@@ -87,7 +87,12 @@ def print_swap_load(figures: dict[str, Any], as_json: bool) -> int:
         f" {f['full_push_to_ack_median_ms']:.0f} ms\n"
         f"worker memory after 1 change {f['worker_rss_after_first_mb']:.1f} MB, after"
         f" {f['memory_changes']} {f['worker_rss_after_last_mb']:.1f} MB, after"
-        f" {2 * f['memory_changes']} {f['worker_rss_after_twice_mb']:.1f} MB"
+        f" {2 * f['memory_changes']} {f['worker_rss_after_twice_mb']:.1f} MB\n"
+        f"node CPU per one-route change, idle ({f['cpu_changes']} changes): supervisor"
+        f" {f['cpu_per_change_supervisor_ms']:.2f} ms, worker"
+        f" {f['cpu_per_change_worker_ms']:.2f} ms (less the idle node's own"
+        f" {f['cpu_idle_supervisor_ms_per_s']:.1f} and {f['cpu_idle_worker_ms_per_s']:.1f} ms"
+        f" per second)"
     )
     return 0
 

@@ -11,8 +11,10 @@ saturate the worker, first with no change, then while the config changes `change
 times. Latency is measured from each request's scheduled send time, so a stalled loop
 shows up in full (no coordinated omission). The worker's loop-lag probe (a timer every
 millisecond) says how long its loop was held at most. Without load, the bench also
-times one-route changes, full 10,000-route compiles (every route changed), and the
-worker's resident memory after `memory_changes` changes against after the first.
+times one-route changes, full 10,000-route compiles (every route changed), the
+worker's resident memory after `memory_changes` changes against after the first, and
+the CPU time each one-route change costs the node's supervisor and its worker (from
+/proc, over those changes, less what the idle node spends meanwhile).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from typing import Any
 
 from bench.ports import free_port
 from bench.process import BenchProcess
+from bench.procfs import cpu_seconds_between, cpu_times
 from bench.sync.compile_swap import AckLog, route_paths, serve_sync, start_node
 from bench.upstream import nginx_config
 from control_plane.sync.cache import CachedRelease, SnapshotCache
@@ -45,6 +48,7 @@ READY_TIMEOUT = 60.0
 ACK_TIMEOUT = 60.0
 IDLE_CHANGES = 10
 FULL_COMPILES = 3
+IDLE_CPU_SECONDS = 2.0  # how long the idle node's own CPU time is read for
 LAG_BOUNDS_LABEL = "fleetgate_worker_loop_lag_seconds_bucket"
 
 
@@ -186,13 +190,18 @@ async def _measure(
         changing_lag = _lag_diff(changing_lag, await asyncio.to_thread(_lag_buckets, status))
 
         # Twice as many changes again: memory that keeps growing is a leak, memory that
-        # settles is the allocator's pools filling.
+        # settles is the allocator's pools filling. The node's CPU time is read over
+        # them, less what it spends idle (ticks, probes, status reports) meanwhile.
+        cpu = _NodeCpu(node.pid)
+        idle_rates = await cpu.rates(IDLE_CPU_SECONDS)
+        cpu.start()
         rss: list[int] = []
         for change in range(2 * memory_changes):
             releases.move_one()
             await pusher.push(releases)
             if change in (0, memory_changes - 1, 2 * memory_changes - 1):
                 rss.append(_worker_rss(node.pid))
+        per_change = cpu.per_change(2 * memory_changes, idle_rates)
 
         full_walls: list[float] = []
         full_applies: list[float] = []
@@ -222,6 +231,11 @@ async def _measure(
         "worker_rss_after_first_mb": rss[0] / 2**20,
         "worker_rss_after_last_mb": rss[1] / 2**20,
         "worker_rss_after_twice_mb": rss[2] / 2**20,
+        "cpu_changes": 2 * memory_changes,
+        "cpu_per_change_supervisor_ms": per_change[0] * 1000,
+        "cpu_per_change_worker_ms": per_change[1] * 1000,
+        "cpu_idle_supervisor_ms_per_s": idle_rates[0] * 1000,
+        "cpu_idle_worker_ms_per_s": idle_rates[1] * 1000,
     }
 
 
@@ -275,10 +289,54 @@ def _max_bucket_ms(cumulative: dict[str, float]) -> float:
     return float("inf")
 
 
+def _children(supervisor: int) -> list[int]:
+    children = Path(f"/proc/{supervisor}/task/{supervisor}/children").read_text()
+    return [int(pid) for pid in children.split()]
+
+
+class _NodeCpu:
+    """CPU time of a node's supervisor and of its workers (summed), from /proc."""
+
+    def __init__(self, supervisor: int) -> None:
+        self.supervisor = supervisor
+        self.workers = _children(supervisor)
+        self._started = 0.0
+        self._before: tuple[dict[int, float], dict[int, float]] = ({}, {})
+
+    def _read(self) -> tuple[dict[int, float], dict[int, float]]:
+        return cpu_times([self.supervisor]), cpu_times(self.workers)
+
+    def start(self) -> None:
+        self._started = time.monotonic()
+        self._before = self._read()
+
+    def spent(self) -> tuple[float, float, float]:
+        """CPU seconds of the supervisor and of the workers since `start`, and the
+        seconds elapsed."""
+        after = self._read()
+        elapsed = time.monotonic() - self._started
+        supervisor = cpu_seconds_between(self._before[0], after[0])
+        return supervisor, cpu_seconds_between(self._before[1], after[1]), elapsed
+
+    async def rates(self, seconds: float) -> tuple[float, float]:
+        """CPU seconds per second of the supervisor and of the workers, idle."""
+        self.start()
+        await asyncio.sleep(seconds)
+        supervisor, workers, elapsed = self.spent()
+        return supervisor / elapsed, workers / elapsed
+
+    def per_change(self, changes: int, idle: tuple[float, float]) -> tuple[float, float]:
+        """CPU seconds per change since `start`, less the idle rates over the time."""
+        supervisor, workers, elapsed = self.spent()
+        return (
+            (supervisor - idle[0] * elapsed) / changes,
+            (workers - idle[1] * elapsed) / changes,
+        )
+
+
 def _worker_rss(supervisor: int) -> int:
-    children = Path(f"/proc/{supervisor}/task/{supervisor}/children").read_text().split()
     total = 0
-    for pid in children:
+    for pid in _children(supervisor):
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
             if line.startswith("VmRSS:"):
                 total += int(line.split()[1]) * 1024
