@@ -54,8 +54,9 @@ CHANNEL_OPTIONS = (
 class SyncedNode(Protocol):
     """What the client needs of the node it configures."""
 
-    async def apply_snapshot(self, snapshot: config_pb2.Snapshot) -> float:
-        """Compile and swap; returns the apply time in seconds, raises with a reason."""
+    async def apply_snapshot(self, snapshot: config_pb2.Snapshot, payload: bytes = b"") -> float:
+        """Compile and swap; returns the apply time in seconds, raises with a reason.
+        `payload`: the bytes `snapshot` was parsed from, when it came over the stream."""
 
     async def apply_candidate(
         self, snapshot: config_pb2.Snapshot, selector: pb.CandidateSelector
@@ -249,7 +250,7 @@ class SyncClient:
                 await sender.send(self._status_message)
                 return
         try:
-            seconds = await self._node.apply_snapshot(snapshot)
+            seconds = await self._node.apply_snapshot(snapshot, push.snapshot)
         except Exception as exc:
             reason = str(exc) or type(exc).__name__
             if not isinstance(exc, ValueError):  # ConfigInvalid and ApplyError are expected

@@ -172,3 +172,44 @@ def test_a_snapshot_is_served_by_every_worker_once_applied() -> None:
             await node.stop()
 
     assert run(scenario()) == [502] * 8
+
+
+class RecordingWorker:
+    """Takes what a worker would be sent, and says yes to everything."""
+
+    def __init__(self) -> None:
+        self.sent: list[bytes] = []
+
+    async def prepare(self, payload: bytes) -> None:
+        self.sent.append(payload)
+
+    async def commit(self) -> None:
+        pass
+
+    async def abort(self) -> None:
+        pass
+
+
+def test_the_workers_are_sent_a_pushed_snapshot_as_it_came() -> None:
+    one = snapshot(1, "one", "two")
+    # The same snapshot in other bytes than its deterministic serialization: the
+    # version and hash last.
+    rest = pb.Snapshot()
+    rest.CopyFrom(one)
+    rest.ClearField("version")
+    rest.ClearField("hash")
+    pushed = rest.SerializeToString() + pb.Snapshot(version=1, hash=one.hash).SerializeToString()
+    assert pb.Snapshot.FromString(pushed) == one
+    assert pushed != one.SerializeToString(deterministic=True)
+
+    two = snapshot(2, "one")
+
+    async def scenario() -> list[bytes]:
+        node = Node(node_settings(free_port()))
+        worker = RecordingWorker()
+        node.workers = {0: worker}  # type: ignore[dict-item]
+        await node.apply_snapshot(one, pushed)
+        await node.apply_snapshot(two)  # no bytes it came as: serialized deterministically
+        return worker.sent
+
+    assert run(scenario()) == [pushed, two.SerializeToString(deterministic=True)]

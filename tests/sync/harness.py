@@ -183,9 +183,10 @@ class CheckingNode:
     def __init__(self, capabilities: frozenset[str] = frozenset()) -> None:
         self.capabilities = capabilities
         self.applied: list[int] = []
+        self.payloads: list[bytes] = []  # the bytes each applied snapshot came as
         self.changed = asyncio.Event()
 
-    async def apply_snapshot(self, snapshot: config_pb2.Snapshot) -> float:
+    async def apply_snapshot(self, snapshot: config_pb2.Snapshot, payload: bytes = b"") -> float:
         from data_plane.config.validate import raise_if_invalid
 
         raise_if_invalid(snapshot)
@@ -193,6 +194,7 @@ class CheckingNode:
         if missing:
             raise ValueError(f"this node lacks {', '.join(missing)}")
         self.applied.append(snapshot.version)
+        self.payloads.append(payload)
         self.changed.set()
         self.changed = asyncio.Event()
         return 0.002

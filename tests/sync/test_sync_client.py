@@ -81,6 +81,18 @@ def test_a_pushed_release_is_applied_acked_and_cached(tmp_path: Path) -> None:
     assert SnapshotDiskCache(tmp_path).load().version == 1  # type: ignore[union-attr]
 
 
+def test_the_node_is_handed_the_pushed_bytes_as_they_came(tmp_path: Path) -> None:
+    async def scenario() -> list[bytes]:
+        async with sync_server() as server:
+            server.cache.put(release(1))
+            node = CheckingNode()
+            async with running(client_for(node, [server.address], tmp_path)):
+                await node.wait_applied(1)
+            return node.payloads
+
+    assert run(scenario()) == [release(1).payload]
+
+
 def test_a_release_the_node_cannot_apply_is_nacked_with_the_reason(tmp_path: Path) -> None:
     async def scenario() -> list[int]:
         async with sync_server() as server:

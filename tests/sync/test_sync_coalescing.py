@@ -32,7 +32,7 @@ class SlowNode:
         self.busy = asyncio.Event()
         self.finish = asyncio.Event()
 
-    async def apply_snapshot(self, snapshot: config_pb2.Snapshot) -> float:
+    async def apply_snapshot(self, snapshot: config_pb2.Snapshot, payload: bytes = b"") -> float:
         self.started.append(snapshot.version)
         self.busy.set()
         await self.finish.wait()
