@@ -41,6 +41,7 @@ from data_plane.capabilities import CAPABILITIES, check_capabilities
 from data_plane.config import defaults
 from data_plane.config.changes import RouteChanges
 from data_plane.config.errors import ConfigError, ConfigInvalid
+from data_plane.config.route_fields import AnyRoute, RouteFields
 from data_plane.config.validate import EntityChecks
 from data_plane.http.core import RoutePlan, ServicePool, ServiceRuntime
 from data_plane.http.request import RequestHead, header_value
@@ -293,15 +294,16 @@ def compile_steps(
         checks = checked.after(snapshot, definitions, changes, serialized.services)
     # A full compile reads every route several times (checks, table, plans): each pass
     # over `snapshot.routes` makes a Python object per route unless one is alive, as
-    # these keep them (at 10,000 routes, about a millisecond a pass).
-    alive: list[pb.Route] = []
+    # these keep them (at 10,000 routes, about a millisecond a pass), and the checks
+    # replace each route they read in full by its fields, which the other passes read.
+    alive: list[AnyRoute] = []
     if checks is None:
         yield Work.LONG
         alive = snapshot.routes[:]
         # The route table's own errors come from compiling it below, as
         # `check_snapshot` would report them.
         errors, checks = EntityChecks.run(
-            snapshot, definitions, services=serialized.services, before=checked
+            snapshot, definitions, services=serialized.services, before=checked, routes=alive
         )
         if errors:
             raise ConfigInvalid(errors)
@@ -368,7 +370,7 @@ def _keyed_by(mapping: dict[bytes, V], keys: KeysView[bytes]) -> dict[bytes, V]:
 
 
 def _all_plans(
-    routes: list[pb.Route],
+    routes: list[AnyRoute],
     definitions: list[bytes],
     previous: RuntimeConfig | None,
     services: dict[str, ServiceRuntime],
@@ -380,17 +382,18 @@ def _all_plans(
     old_inputs = None if previous is None else previous.inputs
     known = {} if previous is None or old_inputs is None else previous.plans
     plans: dict[bytes, RoutePlan] = {}
-    routed: list[tuple[pb.Route, RoutePlan]] = []
+    routed: list[tuple[AnyRoute, RoutePlan]] = []
     for route, definition in zip(routes, definitions, strict=True):
         plan = known.get(definition)
         if plan is None or old_inputs is None:
+            route = RouteFields.of(route)
             plan = _plan(route, services[route.service], inputs, limits, metrics)
         elif old_inputs is not inputs or services.get(plan.service.name) is not plan.service:
             # (a plan's service is its route's: the name is in the route's definition)
             service = services[route.service]
             plan = _replan(route, plan, service, inputs, old_inputs, limits, metrics)
         plans[definition] = plan
-        routed.append((_routed(route) if route.HasField("cors") else route, plan))
+        routed.append((_routed(route), plan))
     # A table that shares no route with the previous one is compiled in full at once,
     # which spares looking at every route for what it might keep; it still reuses the
     # paths the previous one compiled (routes redefined keep most of their paths).
@@ -520,9 +523,14 @@ def _compile_service(
     )
 
 
-def _routed(route: pb.Route) -> pb.Route:
+def _routed(route: AnyRoute) -> AnyRoute:
     """The route as the table matches it: one with CORS also takes its OPTIONS preflights
     (its policy answers them, and refuses other OPTIONS requests if the route does)."""
+    if isinstance(route, RouteFields):
+        if not route.more:
+            return route  # no CORS policy
+        message = _routed(route.route)
+        return route if message is route.route else RouteFields.read(message)
     if not route.HasField("cors") or not route.methods or "OPTIONS" in route.methods:
         return route
     routed = pb.Route()
@@ -532,23 +540,32 @@ def _routed(route: pb.Route) -> pb.Route:
 
 
 def _plan(
-    route: pb.Route,
+    unread: AnyRoute,
     service: ServiceRuntime,
     inputs: PlanInputs,
     limits: Limits,
     metrics: WorkerMetrics,
     chain: PolicyChain | Literal[False] | None = False,
 ) -> RoutePlan:
-    """The plan of `route`; `chain`: its policy chain already built (False: build it)."""
+    """The plan of a route; `chain`: its policy chain already built (False: build it)."""
+    fields = RouteFields.of(unread)
+    name = fields.name
     connect, read, total, per_try = service.timeouts
-    if route.HasField("timeouts"):
-        connect = route.timeouts.connect or connect
-        read = route.timeouts.read or read
-        total = route.timeouts.total or total
-        per_try = route.timeouts.per_try or per_try
-    if chain is False:
-        chain = build_chain(route, inputs.consumers, limits=inputs.limits)
-    name = route.name
+    max_body, https_only = limits.max_body_bytes, False
+    if not fields.more:
+        # No policy, timeouts, body limit or https_only: build_chain would find none.
+        chain = None if chain is False else chain
+    else:
+        route = fields.route
+        if route.HasField("timeouts"):
+            connect = route.timeouts.connect or connect
+            read = route.timeouts.read or read
+            total = route.timeouts.total or total
+            per_try = route.timeouts.per_try or per_try
+        if chain is False:
+            chain = build_chain(route, inputs.consumers, limits=inputs.limits)
+        max_body = route.max_body_bytes or max_body
+        https_only = route.https_only
     # (name, service, counters, chain, max_body, connect, read, total and per-try
     # timeouts, priorities, https_only): positional, quicker than by keyword.
     return RoutePlan(
@@ -556,18 +573,18 @@ def _plan(
         service,
         metrics.route(name, service.name),
         chain,
-        route.max_body_bytes or limits.max_body_bytes,
+        max_body,
         connect,
         read,
         total,
         per_try,
         inputs.limits.priorities,
-        route.https_only,
+        https_only,
     )
 
 
 def _replan(
-    route: pb.Route,
+    unread: AnyRoute,
     old: RoutePlan,
     service: ServiceRuntime,
     inputs: PlanInputs,
@@ -577,10 +594,11 @@ def _replan(
 ) -> RoutePlan:
     """The plan of an unchanged `route` whose service or snapshot-wide inputs changed:
     its old chain is kept when it reads none of what changed."""
+    route = RouteFields.message(unread)
     keeps_chain = (not route.HasField("auth") or inputs.consumers is old_inputs.consumers) and (
         not route.HasField("rate_limit") or inputs.limits is old_inputs.limits
     )
-    return _plan(route, service, inputs, limits, metrics, old.chain if keeps_chain else False)
+    return _plan(unread, service, inputs, limits, metrics, old.chain if keeps_chain else False)
 
 
 def _hash_key(service: pb.Service) -> HashKey:

@@ -21,6 +21,7 @@ from . import certificates as pem
 from .changes import RouteChanges
 from .errors import ConfigError, ConfigInvalid
 from .jwt_keys import MAX_PUBLIC_KEYS, MIN_SECRET_BYTES, jwt_keys_problem, load_pem
+from .route_fields import AnyRoute, RouteFields
 from .syntax import (
     MAX_TARGETS,
     NAME,
@@ -98,6 +99,7 @@ class EntityChecks:
         changes: RouteChanges | None = None,
         services: Sequence[bytes] = (),
         before: EntityChecks | None = None,
+        routes: list[AnyRoute] | None = None,
     ) -> tuple[list[ConfigError], EntityChecks]:
         """Every inconsistency in `snapshot` but the route table's, and what the next
         run needs. `definitions`: the routes serialized deterministically, in order;
@@ -113,6 +115,10 @@ class EntityChecks:
         `before`: a run that passed (of the snapshot before, say): a full run takes from
         its records what a route alone decides (its own checks, its claims) for every
         route whose definition it holds, instead of finding it again.
+
+        `routes`: the snapshot's routes, as a list the caller reads again after (a full
+        compile's table and plans): each route a full run checks is replaced in it by
+        its `RouteFields`, so that no pass reads a route's fields twice.
         """
         if previous is not None and definitions is not None:
             if changes is None:
@@ -125,8 +131,10 @@ class EntityChecks:
             if changed is not None:
                 return [], changed
         errors: list[ConfigError] = []
+        if routes is None:
+            routes = snapshot.routes[:]
         # Each read of a protobuf field makes a new object: the names are read once.
-        route_names = [route.name for route in snapshot.routes]
+        route_names = [route.name for route in routes]
         errors += _bad_names(snapshot, route_names)
         errors += _duplicate_names(snapshot, route_names)
         errors += _check_services(snapshot)
@@ -134,14 +142,16 @@ class EntityChecks:
         if before is None:
             before = previous
         known = None if before is None or definitions is None else before.routes
-        route_errors, claimed, claims = _check_routes(snapshot, route_names, definitions, known)
+        route_errors, claimed, claims = _check_routes(
+            snapshot, routes, route_names, definitions, known
+        )
         errors += route_errors
         errors += _check_tenancy(snapshot)
         errors += _check_certificates(snapshot)
-        routes: dict[bytes, tuple[str, Claims]] = {}
+        records: dict[bytes, tuple[str, Claims]] = {}
         names: frozenset[str] = frozenset()
         if definitions is not None:
-            routes = {
+            records = {
                 definition: (name, route_claims)
                 for name, definition, route_claims in zip(
                     route_names, definitions, claims, strict=True
@@ -149,7 +159,7 @@ class EntityChecks:
             }
             names = frozenset(route_names)
         named = frozenset(service.name for service in snapshot.services)
-        return errors, cls(routes, claimed, named, definitions or (), names, passed)
+        return errors, cls(records, claimed, named, definitions or (), names, passed)
 
     def changes(
         self, definitions: Sequence[bytes], limit: int | None = None
@@ -208,11 +218,13 @@ class EntityChecks:
                 or name in taken
                 or not NAME.fullmatch(name)
                 or route.service not in named
-                or _route_problems(route, f"routes.{name}")
             ):
                 return None
+            fields = RouteFields.read(route)
+            if _route_problems(fields, f"routes.{name}"):
+                return None
             taken.add(name)
-            claims = _claims(route)
+            claims = _claims(fields)
             for claim in claims:
                 if claimed.setdefault(claim, name) != name:
                     return None
@@ -355,33 +367,36 @@ def _check_services(
 
 def _check_routes(
     snapshot: pb.Snapshot,
+    routes: list[AnyRoute],
     names: Sequence[str],
     definitions: Sequence[bytes] | None = None,
     known: Mapping[bytes, tuple[str, Claims]] | None = None,
 ) -> tuple[list[ConfigError], dict[tuple[object, ...], str], list[Claims]]:
     """The routes' errors, which route claims each (path, ...), and each route's claims.
-    `names`: the routes', in order. `known`: the name and claims of routes that passed
-    their own checks, by their serialized definition (`definitions`, in order): theirs
-    are not checked again."""
+    `routes`, `names`: the snapshot's routes and their names, in order; a route checked
+    here is replaced in `routes` by its fields, read. `known`: the name and claims of
+    routes that passed their own checks, by their serialized definition (`definitions`,
+    in order): theirs are not checked again."""
     errors = []
     services = {s.name for s in snapshot.services}
     seen: dict[tuple[object, ...], str] = {}
     every: list[Claims] = []
-    if not known or definitions is None or len(definitions) != len(snapshot.routes):
-        known, definitions = {}, [b""] * len(snapshot.routes)
+    if not known or definitions is None or len(definitions) != len(routes):
+        known, definitions = {}, [b""] * len(routes)
     # The fields the errors name are written only for an error (a route's own problems
     # are found with fields relative to it): 10,000 routes would format 10,000 strings.
-    for route, name, definition in zip(snapshot.routes, names, definitions, strict=True):
+    for at, (route, name, definition) in enumerate(zip(routes, names, definitions, strict=True)):
         if route.service not in services:
             errors.append(
                 ConfigError(f"routes.{name}.service", f"no service named {route.service!r}")
             )
         record = known.get(definition)
         if record is None:
-            problems = _route_problems(route, "")
+            fields = routes[at] = RouteFields.of(route)
+            problems = _route_problems(fields, "")
             if problems:
                 errors += [ConfigError(f"routes.{name}{e.field}", e.message) for e in problems]
-            claims = _claims(route)
+            claims = _claims(fields)
         else:
             claims = record[1]
         every.append(claims)
@@ -397,27 +412,24 @@ def _check_routes(
     return errors, seen, every
 
 
-def _claims(route: pb.Route) -> Claims:
+def _claims(route: RouteFields) -> Claims:
     """Two routes that match exactly the same requests with the same priority would leave
-    the winner to the order of the list: each path of a route claims its requests.
-
-    (A protobuf repeated field is slow to iterate, about a microsecond even empty: each
-    is tested first, and a slice of it, a list, is what is iterated.)"""
+    the winner to the order of the list: each path of a route claims its requests."""
     headers = route.headers
     common = (
-        tuple(sorted(route.hosts[:])) if route.hosts else (),
-        tuple(sorted(route.methods[:])) if route.methods else (),
-        tuple(sorted([(h.name, h.kind, h.value, h.invert) for h in headers[:]])) if headers else (),
+        tuple(sorted(route.hosts)) if route.hosts else (),
+        tuple(sorted(route.methods)) if route.methods else (),
+        tuple(sorted([(h.name, h.kind, h.value, h.invert) for h in headers])) if headers else (),
         route.priority,
     )
-    return tuple([(path, *common) for path in route.paths[:]])
+    return tuple([(path, *common) for path in route.paths])
 
 
-def _route_problems(route: pb.Route, where: str) -> list[ConfigError]:
-    """What is wrong with `route` on its own (its name aside), each field under `where`
+def _route_problems(fields: RouteFields, where: str) -> list[ConfigError]:
+    """What is wrong with a route on its own (its name aside), each field under `where`
     (every field named begins with it, so "" names them relative to the route)."""
     errors = []
-    paths = route.paths[:]
+    paths = fields.paths
     if not paths:
         errors.append(ConfigError(f"{where}.paths", "a route needs at least one path"))
     for i, path in enumerate(paths):
@@ -426,6 +438,9 @@ def _route_problems(route: pb.Route, where: str) -> list[ConfigError]:
             errors.append(ConfigError(f"{where}.paths.{i}", "a path starts with '/' or '~'"))
         elif not path.startswith("~") and ("**" in path.rstrip("*") or "***" in path):
             errors.append(ConfigError(f"{where}.paths.{i}", "'**' may only end a path, as '/**'"))
+    if not fields.more:
+        return errors  # no policy, nor anything else checked below
+    route = fields.route
     if route.HasField("auth"):
         errors += _check_auth(route.auth, f"{where}.auth")
     if route.HasField("cors"):

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["BadPath", "already_normalized", "normalize_path"]
+__all__ = ["BadPath", "already_normalized", "is_normalized", "normalize_path"]
 
 
 class BadPath(ValueError):
@@ -40,6 +40,8 @@ _PATH_BYTES = _UNRESERVED + b"!$&'()*+,=:@/"
 # no segment starting with "." (so no dot segments). A character-class regex and two
 # substring tests answer for the usual request faster than one structured regex.
 _PLAIN = re.compile(rb"/[" + re.escape(_PATH_BYTES) + rb"]*")
+# The same test on text, for a route's path patterns (no encoding and decoding).
+_PLAIN_TEXT = re.compile("/[" + re.escape(_PATH_BYTES.decode("ascii")) + "]*")
 # What the slow path rewrites: escapes (well formed or not) and bytes outside _PATH_BYTES.
 _REWRITTEN = re.compile(rb"%([0-9A-Fa-f]{2})?|[^" + re.escape(_PATH_BYTES) + rb"]")
 _SLASHES = re.compile(rb"//+")
@@ -106,6 +108,12 @@ def already_normalized(raw: bytes) -> str | None:
     if "//" in path or "/." in path:
         return None
     return path
+
+
+def is_normalized(path: str) -> bool:
+    """Whether `path` is a plain path in its own normalized form, as `already_normalized`
+    finds it (False when normalization would have to look further)."""
+    return _PLAIN_TEXT.fullmatch(path) is not None and "//" not in path and "/." not in path
 
 
 def normalize_path(raw: bytes) -> str:

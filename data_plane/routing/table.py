@@ -32,9 +32,8 @@ from collections.abc import Collection, Iterator, KeysView, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from fleetgate_pb import config_pb2 as pb
-
 from data_plane.config.errors import ConfigError, ConfigInvalid
+from data_plane.config.route_fields import AnyRoute, RouteFields
 from data_plane.extensions import load
 
 from .forwarding import Forward, ForwardKind, compile_forward
@@ -205,7 +204,7 @@ class RouteTable(Generic[R]):
     @classmethod
     def compile(
         cls,
-        routes: Sequence[tuple[pb.Route, R]],
+        routes: Sequence[tuple[AnyRoute, R]],
         previous: RouteTable[Any] | None = None,
         *,
         definitions: Sequence[bytes] | None = None,
@@ -231,7 +230,10 @@ class RouteTable(Generic[R]):
         Raises ConfigInvalid naming every route field that cannot be compiled.
         """
         if definitions is None:
-            definitions = [route.SerializeToString(deterministic=True) for route, _ in routes]
+            definitions = [
+                RouteFields.message(route).SerializeToString(deterministic=True)
+                for route, _ in routes
+            ]
         if update and previous is not None and previous._ranked:
             table: RouteTable[R] | None = _update(previous, routes, definitions)
             if table is not None:
@@ -241,7 +243,7 @@ class RouteTable(Generic[R]):
     def updated(
         self,
         removed: Collection[bytes],
-        added: Sequence[tuple[pb.Route, R, bytes]],
+        added: Sequence[tuple[AnyRoute, R, bytes]],
         routes: int,
     ) -> RouteTable[R] | None:
         """This table with the routes of the `removed` definitions taken out and the
@@ -259,7 +261,7 @@ class RouteTable(Generic[R]):
     @classmethod
     def _compile_all(
         cls,
-        routes: Sequence[tuple[pb.Route, R]],
+        routes: Sequence[tuple[AnyRoute, R]],
         definitions: Sequence[bytes],
         previous: RouteTable[Any] | None,
     ) -> RouteTable[R]:
@@ -418,33 +420,24 @@ class Patterns:
     service, methods or policies change keeps its paths). A compile reads the previous
     table's and records the ones it uses, so the cache holds one table's paths at most."""
 
-    __slots__ = ("_known", "used")
+    __slots__ = ("known", "used")
 
     def __init__(self, known: dict[PatternKey, Compiled] | None = None) -> None:
-        self._known: dict[PatternKey, Compiled] = {} if known is None else known
+        self.known: dict[PatternKey, Compiled] = {} if known is None else known
         self.used: dict[PatternKey, Compiled] = {}
-
-    def get(self, key: PatternKey) -> Compiled | None:
-        compiled = self.used.get(key)
-        if compiled is None:
-            compiled = self._known.get(key)
-            if compiled is not None:
-                self.used[key] = compiled
-        return compiled
 
 
 def _compile_parts(
-    route: pb.Route, errors: list[ConfigError], patterns: Patterns | None = None
+    unread: AnyRoute, errors: list[ConfigError], patterns: Patterns
 ) -> _Parts | None:
-    """The compiled hosts, header conditions, methods and paths of `route`, or None
-    after adding its errors to `errors`. `patterns`: paths compiled before, by text.
-
-    (A protobuf repeated field is slow to iterate, about a microsecond even empty: each
-    is tested first, and a slice of it, a list, is what is iterated.)"""
+    """The compiled hosts, header conditions, methods and paths of a route, or None
+    after adding its errors to `errors`. `patterns`: paths compiled before, by text (the
+    paths compiled or found are recorded in its `used`)."""
+    route = RouteFields.of(unread)
     found = len(errors)
     hosts: list[HostPattern] = []
     if route.hosts:
-        for i, source in enumerate(route.hosts[:]):
+        for i, source in enumerate(route.hosts):
             host = compile_host(source, f"routes.{route.name}.hosts.{i}")
             if isinstance(host, ConfigError):
                 errors.append(host)
@@ -452,7 +445,7 @@ def _compile_parts(
                 hosts.append(host)
     conditions: list[HeaderCondition] = []
     if route.headers:
-        for i, header in enumerate(route.headers[:]):
+        for i, header in enumerate(route.headers):
             condition = compile_header_match(header, f"routes.{route.name}.headers.{i}")
             if isinstance(condition, ConfigError):
                 errors.append(condition)
@@ -460,23 +453,24 @@ def _compile_parts(
                 conditions.append(condition)
     methods: frozenset[str] | None = None
     if route.methods:
-        named = {m.upper() for m in route.methods[:]}
+        named = {m.upper() for m in route.methods}
         methods = frozenset(named | {"HEAD"} if "GET" in named else named)
-    paths = route.paths[:]
+    paths = route.paths
     if not paths:
         errors.append(ConfigError(f"routes.{route.name}.paths", "a route needs at least one path"))
     strip_prefix, rewrite = route.strip_prefix, route.rewrite
     compiled_paths: list[tuple[PatternKey, Compiled]] = []
-    known = None if patterns is None else patterns.get
+    used, known = patterns.used, patterns.known
     for i, source in enumerate(paths):
         key = (source, strip_prefix, rewrite)
-        compiled = None if known is None else known(key)
+        compiled = used.get(key)
         if compiled is None:
-            compiled = _compile_path(route, i, source, strip_prefix, rewrite, errors)
+            compiled = known.get(key)
             if compiled is None:
-                continue
-            if patterns is not None:
-                patterns.used[key] = compiled
+                compiled = _compile_path(route, i, source, strip_prefix, rewrite, errors)
+                if compiled is None:
+                    continue
+            used[key] = compiled
         compiled_paths.append((key, compiled))
     if len(errors) > found:
         return None
@@ -505,7 +499,7 @@ _ANY_HOST = ((ANY_HOST, ANY_HOST.specificity << HOST_SHIFT),)
 
 
 def _compile_path(
-    route: pb.Route,
+    route: RouteFields,
     i: int,
     source: str,
     strip_prefix: bool,
@@ -558,14 +552,14 @@ def _expand(payload: R, parts: _Parts, definition: bytes) -> tuple[_Entry[R], ..
 
 
 def _update(
-    previous: RouteTable[Any], routes: Sequence[tuple[pb.Route, R]], definitions: Sequence[bytes]
+    previous: RouteTable[Any], routes: Sequence[tuple[AnyRoute, R]], definitions: Sequence[bytes]
 ) -> RouteTable[R] | None:
     """`previous` with the changed routes taken out and put in, or None when a full
     compile is due (too many changes, no rank left between two entries, or routes that
     share a definition)."""
     old_entries: dict[bytes, tuple[_Entry[Any], ...]] = previous._entries
     kept: set[bytes] = set()
-    added: list[tuple[pb.Route, R, bytes]] = []
+    added: list[tuple[AnyRoute, R, bytes]] = []
     for (route, payload), definition in zip(routes, definitions, strict=True):
         entries = old_entries.get(definition)
         if entries is not None and entries[0].payload is payload:
@@ -580,7 +574,7 @@ def _update(
 def _updated(
     previous: RouteTable[Any],
     removed: Collection[bytes],
-    added: Sequence[tuple[pb.Route, R, bytes]],
+    added: Sequence[tuple[AnyRoute, R, bytes]],
     routes: int,
 ) -> RouteTable[R] | None:
     """See `RouteTable.updated`."""
