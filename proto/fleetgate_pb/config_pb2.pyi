@@ -49,12 +49,30 @@ class Snapshot(_message.Message):
     def __init__(self, version: _Optional[int] = ..., hash: _Optional[str] = ..., created_at_ms: _Optional[int] = ..., author: _Optional[str] = ..., required_capabilities: _Optional[_Iterable[str]] = ..., services: _Optional[_Iterable[_Union[Service, _Mapping]]] = ..., routes: _Optional[_Iterable[_Union[Route, _Mapping]]] = ..., tiers: _Optional[_Iterable[_Union[Tier, _Mapping]]] = ..., tenants: _Optional[_Iterable[_Union[Tenant, _Mapping]]] = ..., consumers: _Optional[_Iterable[_Union[Consumer, _Mapping]]] = ..., certificates: _Optional[_Iterable[_Union[Certificate, _Mapping]]] = ...) -> None: ...
 
 class SnapshotEntities(_message.Message):
-    __slots__ = ("services", "routes")
+    __slots__ = ("version", "hash", "created_at_ms", "author", "required_capabilities", "services", "routes", "tiers", "tenants", "consumers", "certificates")
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    HASH_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_MS_FIELD_NUMBER: _ClassVar[int]
+    AUTHOR_FIELD_NUMBER: _ClassVar[int]
+    REQUIRED_CAPABILITIES_FIELD_NUMBER: _ClassVar[int]
     SERVICES_FIELD_NUMBER: _ClassVar[int]
     ROUTES_FIELD_NUMBER: _ClassVar[int]
+    TIERS_FIELD_NUMBER: _ClassVar[int]
+    TENANTS_FIELD_NUMBER: _ClassVar[int]
+    CONSUMERS_FIELD_NUMBER: _ClassVar[int]
+    CERTIFICATES_FIELD_NUMBER: _ClassVar[int]
+    version: int
+    hash: str
+    created_at_ms: int
+    author: str
+    required_capabilities: _containers.RepeatedScalarFieldContainer[str]
     services: _containers.RepeatedScalarFieldContainer[bytes]
     routes: _containers.RepeatedScalarFieldContainer[bytes]
-    def __init__(self, services: _Optional[_Iterable[bytes]] = ..., routes: _Optional[_Iterable[bytes]] = ...) -> None: ...
+    tiers: _containers.RepeatedCompositeFieldContainer[Tier]
+    tenants: _containers.RepeatedCompositeFieldContainer[Tenant]
+    consumers: _containers.RepeatedCompositeFieldContainer[Consumer]
+    certificates: _containers.RepeatedCompositeFieldContainer[Certificate]
+    def __init__(self, version: _Optional[int] = ..., hash: _Optional[str] = ..., created_at_ms: _Optional[int] = ..., author: _Optional[str] = ..., required_capabilities: _Optional[_Iterable[str]] = ..., services: _Optional[_Iterable[bytes]] = ..., routes: _Optional[_Iterable[bytes]] = ..., tiers: _Optional[_Iterable[_Union[Tier, _Mapping]]] = ..., tenants: _Optional[_Iterable[_Union[Tenant, _Mapping]]] = ..., consumers: _Optional[_Iterable[_Union[Consumer, _Mapping]]] = ..., certificates: _Optional[_Iterable[_Union[Certificate, _Mapping]]] = ...) -> None: ...
 
 class Service(_message.Message):
     __slots__ = ("name", "targets", "load_balancer", "hash_key", "timeouts", "retries", "health_check", "circuit_breaker", "max_concurrent_requests", "tags", "retry_non_idempotent", "tls")

@@ -1,0 +1,132 @@
+"""A snapshot compiled from its payload, as a worker does, equals one compiled from nothing.
+
+A worker reads a payload as a `SnapshotView`: a change to a few routes parses those
+routes alone, and a compile that turns long reads the rest from the whole snapshot.
+Random change sequences (some of them refused by the checks) are compiled that way
+from the config before, and from the parsed snapshot with no config before: the plans
+and the table's answers must be the same, and so must the errors.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import cast
+
+import pytest
+from fleetgate_pb import config_pb2 as pb
+
+from data_plane.config.errors import ConfigInvalid
+from data_plane.limits.policy import Limiters
+from data_plane.metrics import WorkerMetrics
+from data_plane.runtime import (
+    Definitions,
+    RuntimeConfig,
+    SnapshotView,
+    Work,
+    compile_payload,
+    compile_snapshot,
+    compile_steps,
+    finish,
+)
+from data_plane.settings import Limits
+
+from .test_incremental_plans import World, plans_of
+
+
+def in_order(world: World, version: int) -> pb.Snapshot:
+    """The world's snapshot with its routes in a stable order, as a control plane keeps
+    them: a change then leaves the other routes where they were."""
+    snapshot = world.snapshot(version)
+    del snapshot.routes[:]
+    snapshot.routes.extend(world.routes.values())
+    return snapshot
+
+
+def test_random_change_sequences_compile_the_same_from_payloads() -> None:
+    rng = random.Random(20261204)
+    limits, metrics, limiters = Limits(), WorkerMetrics(), Limiters.private()
+    short = refused = 0
+    for _ in range(10):
+        world = World(rng)
+        previous: RuntimeConfig | None = None
+        for step in range(25):
+            world.change()
+            snapshot = in_order(world, step + 1)
+            if rng.random() < 0.15:  # a changed route claiming another's name
+                snapshot.routes[-1].name = snapshot.routes[0].name
+            payload = snapshot.SerializeToString(deterministic=True)
+            steps = compile_payload(
+                payload, limits=limits, metrics=metrics, previous=previous, limiters=limiters
+            )
+            works: list[Work] = []
+            try:
+                while True:
+                    works.append(next(steps))
+            except StopIteration as done:
+                incremental: RuntimeConfig | None = done.value
+            except ConfigInvalid as exc:
+                with pytest.raises(ConfigInvalid) as full:
+                    compile_snapshot(snapshot, limits=limits, metrics=metrics, limiters=limiters)
+                assert exc.errors == full.value.errors
+                refused += 1
+                continue
+            assert incremental is not None
+            short += Work.LONG not in works
+            scratch = compile_snapshot(snapshot, limits=limits, metrics=metrics, limiters=limiters)
+            assert plans_of(incremental) == plans_of(scratch)
+            for route in snapshot.routes:
+                for path in (f"/{route.name}/a/x", f"/{route.name}/b/x"):
+                    found = incremental.table.match("GET", "h", path)
+                    expected = scratch.table.match("GET", "h", path)
+                    assert repr(found and found.name) == repr(expected and expected.name)  # type: ignore[union-attr]
+            previous = incremental
+    assert short > 100 and refused > 10  # both paths were exercised
+
+
+def test_a_one_route_change_parses_that_route_alone() -> None:
+    world = World(random.Random(3))
+    limits, metrics = Limits(), WorkerMetrics()
+    first = in_order(world, 1)
+    config = compile_snapshot(first, limits=limits, metrics=metrics)
+    name = sorted(world.routes)[5]
+    world.routes[name].paths[:] = [f"/{name}/moved/**"]
+    second = in_order(world, 2)
+    view = SnapshotView(second.SerializeToString(deterministic=True))
+    assert view.definitions == Definitions.of(second)
+    assert (view.version, view.hash, list(view.services)) == (2, "h2", list(second.services))
+    steps = compile_steps(
+        cast(pb.Snapshot, view),
+        limits=limits,
+        metrics=metrics,
+        previous=config,
+        serialized=view.definitions,
+    )
+    works: list[Work] = []
+    try:
+        while True:
+            works.append(next(steps))
+    except StopIteration as done:
+        changed: RuntimeConfig = done.value
+    assert Work.LONG not in works
+    parsed = view.routes._parsed  # type: ignore[attr-defined]
+    assert [route.name for route in parsed.values()] == [name]
+    assert changed.table.match("GET", "h", f"/{name}/moved/x").name == name  # type: ignore[union-attr]
+
+
+def test_a_view_made_whole_reads_the_whole_snapshot() -> None:
+    snapshot = in_order(World(random.Random(4)), 7)
+    view = SnapshotView(snapshot.SerializeToString(deterministic=True))
+    assert view.routes[-1] == snapshot.routes[-1] and view.routes[:2] == snapshot.routes[:2]
+    view.whole()
+    assert type(view.routes) is type(snapshot.routes) and view.routes == snapshot.routes
+    assert view.services == snapshot.services and view.consumers == snapshot.consumers
+    assert (
+        finish(
+            compile_payload(
+                snapshot.SerializeToString(deterministic=True),
+                limits=Limits(),
+                metrics=WorkerMetrics(),
+            )
+        ).version
+        == 7
+    )
