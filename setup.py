@@ -37,6 +37,7 @@ EXTENSIONS = [
     "data_plane/http/request_line.py",
     "data_plane/limits/local_limit.py",
     "data_plane/policies/consumers.py",  # the consumer directory the compiled auth policy reads
+    "data_plane/config/entries.pyx",
 ]
 
 

@@ -28,7 +28,7 @@ from __future__ import annotations
 import enum
 import math
 import ssl
-from collections.abc import Generator, Iterable, Iterator, KeysView, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, KeysView, Sequence
 from dataclasses import dataclass, field, replace
 from http.cookies import CookieError, SimpleCookie
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast, overload
@@ -43,6 +43,7 @@ from data_plane.config.changes import RouteChanges
 from data_plane.config.errors import ConfigError, ConfigInvalid
 from data_plane.config.route_fields import AnyRoute, RouteFields
 from data_plane.config.validate import EntityChecks
+from data_plane.extensions import NO_EXTENSIONS
 from data_plane.http.core import RoutePlan, ServicePool, ServiceRuntime
 from data_plane.http.request import RequestHead, header_value
 from data_plane.http.retry import RetryBudget, RetryPolicy
@@ -161,6 +162,9 @@ class Definitions:
 
     services: list[bytes]
     routes: list[bytes]
+    # The positions where `routes` differ from the routes of the snapshot before (the
+    # list given), found while reading them (`SnapshotView`); None: not known.
+    moved: tuple[list[bytes], list[int]] | None = field(default=None, compare=False)
 
     @classmethod
     def of(cls, snapshot: pb.Snapshot) -> Definitions:
@@ -195,11 +199,22 @@ class SnapshotView:
 
     __slots__ = ("_entities", "_payload", "_routes", "_services", "_whole", "definitions")
 
-    def __init__(self, payload: bytes) -> None:
+    def __init__(self, payload: bytes, before: Sequence[bytes] = ()) -> None:
+        """`before`: the routes of the snapshot before, serialized: each route of this
+        one equal to the one at its position there is taken as that object (see
+        `config/entries.pyx`), which spares making one per route and comparing each."""
         entities = pb.SnapshotEntities.FromString(payload)
         self._payload = payload
         self._entities = entities
-        self.definitions = Definitions(list(entities.services), list(entities.routes))
+        found = None
+        if before and _entries is not None and isinstance(before, list):
+            found = _entries(payload, pb.Snapshot.ROUTES_FIELD_NUMBER, before)
+        services = list(entities.services)
+        if found is None:
+            self.definitions = Definitions(services, list(entities.routes))
+        else:
+            assert isinstance(before, list)
+            self.definitions = Definitions(services, found[0], (before, found[1]))
         self._services: list[pb.Service] | None = None
         self._routes: _ParsedRoutes | None = None
         self._whole: pb.Snapshot | bool = False  # True: wanted, not parsed yet
@@ -241,6 +256,23 @@ class SnapshotView:
 
     def __repr__(self) -> str:
         return f"<SnapshotView v{self._entities.version} routes={len(self.definitions.routes)}>"
+
+
+def _compiled_entries() -> (
+    Callable[[bytes, int, list[bytes]], tuple[list[bytes], list[int]] | None] | None
+):
+    """The compiled `entries` (config/entries.pyx), unless it is not built or
+    extensions are switched off."""
+    if NO_EXTENSIONS:
+        return None
+    try:
+        from data_plane.config.entries import entries
+    except ImportError:
+        return None
+    return entries
+
+
+_entries = _compiled_entries()
 
 
 class _ParsedRoutes(Sequence[pb.Route]):
@@ -344,7 +376,8 @@ def compile_payload(
 
     The snapshot is read as a `SnapshotView`: a change to a few routes parses those
     routes alone; the first long step has the rest read from the whole snapshot."""
-    view = SnapshotView(payload)
+    checked = None if previous is None else previous.checks
+    view = SnapshotView(payload, () if checked is None else checked.definitions)
     yield Work.SHORT
     steps = compile_steps(
         cast(pb.Snapshot, view),
@@ -388,7 +421,7 @@ def compile_steps(
     checked = None if previous is None else previous.checks
     # More changed routes than a compile plans one by one: it looks at every route.
     limit = max(CHANGED_ROUTES, len(definitions) // CHANGED_SHARE)
-    changes = None if checked is None else checked.changes(definitions, limit)
+    changes = None if checked is None else _changes(checked, serialized, limit)
     yield Work.SHORT
     checks = None
     if checked is not None and changes is not None:
@@ -459,6 +492,21 @@ def compile_steps(
         inputs=inputs,
         checks=checks,
     )
+
+
+def _changes(checked: EntityChecks, serialized: Definitions, limit: int) -> RouteChanges | None:
+    """`checked.changes` of the routes of `serialized`: from the positions where they
+    differ, when those were found already against the routes `checked` ran on."""
+    moved = serialized.moved
+    before = checked.definitions
+    if (
+        moved is None
+        or moved[0] is not before
+        or len(before) != len(checked.routes)
+        or len(before) != len(serialized.routes)
+    ):
+        return checked.changes(serialized.routes, limit)
+    return RouteChanges.at(before, checked.routes.keys(), serialized.routes, moved[1], limit)
 
 
 def _keyed_by(mapping: dict[bytes, V], keys: KeysView[bytes]) -> dict[bytes, V]:

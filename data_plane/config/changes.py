@@ -42,22 +42,7 @@ class RouteChanges:
         every route anyway."""
         if len(before) == len(after):
             moved = list(compress(range(len(after)), map(ne, before, after)))
-            if limit is not None and len(moved) > limit:
-                return None
-            gone = {before[i]: before[i] for i in moved}
-            new = {after[i]: i for i in moved}
-            if len(new) != len(moved):
-                return None
-            # An unchanged position holds the same definition on both sides, so a route
-            # that only moved is among `moved` on both; what is new and also `known`
-            # must be a copy of a route left where it was.
-            added = sorted(i for definition, i in new.items() if definition not in gone)
-            if any(after[i] in known for i in added):
-                return None
-            definitions = list(before)
-            for i in moved:
-                definitions[i] = gone.get(after[i], after[i])
-            return cls(frozenset(gone.keys() - new.keys()), tuple(added), definitions)
+            return cls.at(before, known, after, moved, limit)
         current = set(after)
         if len(current) != len(after):
             return None
@@ -69,6 +54,35 @@ class RouteChanges:
         canonical = {definition: definition for definition in known}
         definitions = [canonical.get(definition, definition) for definition in after]
         return cls(frozenset(known - current), tuple(added), definitions)
+
+    @classmethod
+    def at(
+        cls,
+        before: Sequence[bytes],
+        known: Set[bytes],
+        after: Sequence[bytes],
+        moved: list[int],
+        limit: int | None = None,
+    ) -> RouteChanges | None:
+        """`between` for routes `after` as many as `before`, that differ from them at the
+        positions `moved` (ascending) and only there: found by comparing them in
+        place, or already while reading them (`config/entries.pyx`)."""
+        if limit is not None and len(moved) > limit:
+            return None
+        gone = {before[i]: before[i] for i in moved}
+        new = {after[i]: i for i in moved}
+        if len(new) != len(moved):
+            return None
+        # An unchanged position holds the same definition on both sides, so a route
+        # that only moved is among `moved` on both; what is new and also `known`
+        # must be a copy of a route left where it was.
+        added = sorted(i for definition, i in new.items() if definition not in gone)
+        if any(after[i] in known for i in added):
+            return None
+        definitions = list(before)
+        for i in moved:
+            definitions[i] = gone.get(after[i], after[i])
+        return cls(frozenset(gone.keys() - new.keys()), tuple(added), definitions)
 
     def __len__(self) -> int:
         """How many routes changed: those gone and those new (a route redefined counts twice)."""

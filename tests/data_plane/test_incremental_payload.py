@@ -15,6 +15,7 @@ from typing import cast
 import pytest
 from fleetgate_pb import config_pb2 as pb
 
+from data_plane import runtime
 from data_plane.config.errors import ConfigInvalid
 from data_plane.limits.policy import Limiters
 from data_plane.metrics import WorkerMetrics
@@ -42,7 +43,14 @@ def in_order(world: World, version: int) -> pb.Snapshot:
     return snapshot
 
 
-def test_random_change_sequences_compile_the_same_from_payloads() -> None:
+@pytest.mark.parametrize("read", ["entries.pyx", "in full"])
+def test_random_change_sequences_compile_the_same_from_payloads(
+    read: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if read == "in full":
+        monkeypatch.setattr(runtime, "_entries", None)
+    else:
+        assert runtime._entries is not None, "config/entries.pyx is not built"
     rng = random.Random(20261204)
     limits, metrics, limiters = Limits(), WorkerMetrics(), Limiters.private()
     short = refused = 0
@@ -130,3 +138,35 @@ def test_a_view_made_whole_reads_the_whole_snapshot() -> None:
         ).version
         == 7
     )
+
+
+def test_entries_read_in_place_are_the_payloads_and_reuse_the_equal_ones() -> None:
+    entries = runtime._entries
+    assert entries is not None, "config/entries.pyx is not built"
+    rng = random.Random(11)
+    world = World(rng)
+    before = list(pb.SnapshotEntities.FromString(in_order(world, 1).SerializeToString()).routes)
+    for step in range(300):
+        world.change()
+        snapshot = in_order(world, step + 2)
+        if rng.random() < 0.2:
+            snapshot.routes.append(pb.Route(name=f"extra{step}", service="app"))
+        if rng.random() < 0.1:
+            del snapshot.routes[rng.randrange(len(snapshot.routes))]
+        payload = snapshot.SerializeToString(deterministic=True)
+        found = entries(payload, pb.Snapshot.ROUTES_FIELD_NUMBER, before)
+        assert found is not None
+        routes, moved = found
+        expected = list(pb.SnapshotEntities.FromString(payload).routes)
+        assert routes == expected
+        differ = [i for i, old in enumerate(before[: len(routes)]) if routes[i] != old]
+        assert moved == differ
+        kept = [i for i in range(min(len(before), len(routes))) if i not in set(differ)]
+        assert all(routes[i] is before[i] for i in kept)
+        before = routes
+    # What is not a message read this way is left to the parser, which says what is wrong.
+    payload = in_order(world, 1).SerializeToString()
+    assert entries(payload[:-1], pb.Snapshot.ROUTES_FIELD_NUMBER, before) is None
+    assert entries(payload + b"\x0b", pb.Snapshot.ROUTES_FIELD_NUMBER, before) is None  # a group
+    assert entries(payload + b"\x80", pb.Snapshot.ROUTES_FIELD_NUMBER, before) is None  # cut varint
+    assert entries(b"", pb.Snapshot.ROUTES_FIELD_NUMBER, before) == ([], [])
