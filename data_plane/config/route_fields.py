@@ -13,7 +13,6 @@ timeouts or a body limit (most routes) is then never asked about them again.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import TypeAlias
 
 from fleetgate_pb import config_pb2 as pb
@@ -23,9 +22,22 @@ from fleetgate_pb import config_pb2 as pb
 AnyRoute: TypeAlias = "pb.Route | RouteFields"
 
 
-@dataclass(slots=True, eq=False)
 class RouteFields:
     """The fields of `route` that every route's compile reads, as plain values."""
+
+    __slots__ = (
+        "headers",
+        "hosts",
+        "methods",
+        "more",
+        "name",
+        "paths",
+        "priority",
+        "rewrite",
+        "route",
+        "service",
+        "strip_prefix",
+    )
 
     route: pb.Route
     name: str
@@ -44,16 +56,36 @@ class RouteFields:
 
     @classmethod
     def read(cls, route: pb.Route) -> RouteFields:
-        values: list[object] = [route, "", (), (), (), (), 0, False, "", "", False]
+        # Set attribute by attribute, without an __init__ call (a third quicker), and
+        # the fields most routes set tested first.
+        read = _new(cls)
+        read.route = route
+        read.name = read.rewrite = read.service = ""
+        read.hosts = read.paths = read.methods = read.headers = ()
+        read.priority = 0
+        read.strip_prefix = read.more = False
         for field, value in route.ListFields():
-            slot = _SLOTS.get(field)
-            if slot is None:
-                values[_MORE] = True
-            elif slot < 0:  # repeated: a list, not the container
-                values[-slot] = value[:]
+            if field is _NAME:
+                read.name = value
+            elif field is _PATHS:
+                read.paths = value[:]  # a list, not the container
+            elif field is _SERVICE:
+                read.service = value
+            elif field is _HOSTS:
+                read.hosts = value[:]
+            elif field is _METHODS:
+                read.methods = value[:]
+            elif field is _HEADERS:
+                read.headers = value[:]
+            elif field is _PRIORITY:
+                read.priority = value
+            elif field is _STRIP_PREFIX:
+                read.strip_prefix = value
+            elif field is _REWRITE:
+                read.rewrite = value
             else:
-                values[slot] = value
-        return cls(*values)  # type: ignore[arg-type]
+                read.more = True
+        return read
 
     @classmethod
     def of(cls, route: AnyRoute) -> RouteFields:
@@ -66,12 +98,12 @@ class RouteFields:
         return route.route if isinstance(route, RouteFields) else route
 
 
-# Each field read, by its descriptor: its place among RouteFields' values (after
-# `route`), negative for a repeated field.
+_new = object.__new__
+# The descriptors of the fields read (`ListFields` gives these very objects).
 _FIELDS = pb.Route.DESCRIPTOR.fields_by_name
-_READ = ("name", "hosts", "paths", "methods", "headers", "priority", "strip_prefix", "rewrite")
-_SLOTS = {
-    _FIELDS[name]: -place if _FIELDS[name].is_repeated else place
-    for place, name in enumerate((*_READ, "service"), 1)
-}
-_MORE = 10
+_NAME, _HOSTS, _PATHS, _METHODS, _HEADERS = (
+    _FIELDS[name] for name in ("name", "hosts", "paths", "methods", "headers")
+)
+_PRIORITY, _STRIP_PREFIX, _REWRITE, _SERVICE = (
+    _FIELDS[name] for name in ("priority", "strip_prefix", "rewrite", "service")
+)

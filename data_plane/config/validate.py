@@ -415,12 +415,14 @@ def _check_routes(
 def _claims(route: RouteFields) -> Claims:
     """Two routes that match exactly the same requests with the same priority would leave
     the winner to the order of the list: each path of a route claims its requests."""
-    headers = route.headers
+    hosts, methods, headers, priority = route.hosts, route.methods, route.headers, route.priority
+    if not (hosts or methods or headers or priority):
+        return tuple([(path, (), (), (), 0) for path in route.paths])  # (most routes)
     common = (
-        tuple(sorted(route.hosts)) if route.hosts else (),
-        tuple(sorted(route.methods)) if route.methods else (),
+        tuple(sorted(hosts)) if hosts else (),
+        tuple(sorted(methods)) if methods else (),
         tuple(sorted([(h.name, h.kind, h.value, h.invert) for h in headers])) if headers else (),
-        route.priority,
+        priority,
     )
     return tuple([(path, *common) for path in route.paths])
 

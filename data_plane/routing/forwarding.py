@@ -63,7 +63,7 @@ class Forward:
         return normalize_path(match.expand(self.rewrite).encode())
 
 
-_KEEP = Forward(ForwardKind.KEEP)  # immutable: every route that keeps its path shares it
+KEEP = Forward(ForwardKind.KEEP)  # immutable: every route that keeps its path shares it
 
 
 def compile_forward(
@@ -79,12 +79,12 @@ def compile_forward(
                 f"regex path {pattern.source!r} has no literal prefix to strip; use rewrite",
             )
         if not rewrite:
-            return _KEEP
+            return KEEP
         return _regex_rewrite(pattern, rewrite, field)
     if strip_prefix:
         return Forward(ForwardKind.STRIP, head_length=len(pattern.prefix))
     if not rewrite:
-        return _KEEP
+        return KEEP
     error = _check_literal_rewrite(rewrite, f"{field}.rewrite")
     if error is not None:
         return error

@@ -36,7 +36,7 @@ from data_plane.config.errors import ConfigError, ConfigInvalid
 from data_plane.config.route_fields import AnyRoute, RouteFields
 from data_plane.extensions import load
 
-from .forwarding import Forward, ForwardKind, compile_forward
+from .forwarding import KEEP, Forward, ForwardKind, compile_forward
 from .headers import HeaderCondition, compile_header_match
 from .hosts import ANY_HOST, HostIndex, HostPattern, compile_host
 from .matches import MethodNotAllowed, RouteMatch
@@ -92,7 +92,8 @@ class _Bucket(Generic[R]):
         self.top_rank = -1
 
     def add(self, entry: _Entry[R]) -> None:
-        self.top_rank = max(self.top_rank, entry.rank)
+        if entry.rank > self.top_rank:
+            self.top_rank = entry.rank
         pattern = entry.pattern
         if pattern.kind is PatternKind.EXACT:
             self.exact.setdefault(pattern.source, []).append(entry)
@@ -514,6 +515,8 @@ def _compile_path(
     if isinstance(pattern, ConfigError):
         errors.append(ConfigError(f"routes.{route.name}.paths.{i}", pattern.message))
         return None
+    if not strip_prefix and not rewrite:
+        return pattern, KEEP  # as compile_forward has it, without the call
     forward = compile_forward(pattern, strip_prefix, rewrite, "")
     if isinstance(forward, ConfigError):
         errors.append(ConfigError(f"routes.{route.name}{forward.field}", forward.message))
