@@ -41,7 +41,7 @@ from data_plane.capabilities import CAPABILITIES, check_capabilities
 from data_plane.config import defaults
 from data_plane.config.changes import RouteChanges
 from data_plane.config.errors import ConfigError, ConfigInvalid
-from data_plane.config.route_fields import AnyRoute, RouteFields
+from data_plane.config.route_fields import AnyRoute, RouteFields, fields_of, message_of, read_route
 from data_plane.config.validate import EntityChecks
 from data_plane.extensions import NO_EXTENSIONS
 from data_plane.http.core import RoutePlan, ServicePool, ServiceRuntime
@@ -535,7 +535,7 @@ def _all_plans(
     for route, definition in zip(routes, definitions, strict=True):
         plan = known.get(definition)
         if plan is None or old_inputs is None:
-            route = RouteFields.of(route)
+            route = fields_of(route)
             plan = _plan(route, services[route.service], inputs, limits, metrics)
         elif old_inputs is not inputs or services.get(plan.service.name) is not plan.service:
             # (a plan's service is its route's: the name is in the route's definition)
@@ -679,7 +679,7 @@ def _routed(route: AnyRoute) -> AnyRoute:
         if not route.more:
             return route  # no CORS policy
         message = _routed(route.route)
-        return route if message is route.route else RouteFields.read(message)
+        return route if message is route.route else read_route(message)
     if not route.HasField("cors") or not route.methods or "OPTIONS" in route.methods:
         return route
     routed = pb.Route()
@@ -697,7 +697,7 @@ def _plan(
     chain: PolicyChain | Literal[False] | None = False,
 ) -> RoutePlan:
     """The plan of a route; `chain`: its policy chain already built (False: build it)."""
-    fields = RouteFields.of(unread)
+    fields = fields_of(unread)
     name = fields.name
     connect, read, total, per_try = service.timeouts
     max_body, https_only = limits.max_body_bytes, False
@@ -743,7 +743,7 @@ def _replan(
 ) -> RoutePlan:
     """The plan of an unchanged `route` whose service or snapshot-wide inputs changed:
     its old chain is kept when it reads none of what changed."""
-    route = RouteFields.message(unread)
+    route = message_of(unread)
     keeps_chain = (not route.HasField("auth") or inputs.consumers is old_inputs.consumers) and (
         not route.HasField("rate_limit") or inputs.limits is old_inputs.limits
     )

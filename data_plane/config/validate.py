@@ -21,7 +21,7 @@ from . import certificates as pem
 from .changes import RouteChanges
 from .errors import ConfigError, ConfigInvalid
 from .jwt_keys import MAX_PUBLIC_KEYS, MIN_SECRET_BYTES, jwt_keys_problem, load_pem
-from .route_fields import AnyRoute, RouteFields
+from .route_fields import AnyRoute, RouteFields, fields_of, read_route
 from .syntax import (
     MAX_TARGETS,
     NAME,
@@ -220,7 +220,7 @@ class EntityChecks:
                 or route.service not in named
             ):
                 return None
-            fields = RouteFields.read(route)
+            fields = read_route(route)
             if _route_problems(fields, f"routes.{name}"):
                 return None
             taken.add(name)
@@ -392,7 +392,7 @@ def _check_routes(
             )
         record = known.get(definition)
         if record is None:
-            fields = routes[at] = RouteFields.of(route)
+            fields = routes[at] = fields_of(route)
             problems = _route_problems(fields, "")
             if problems:
                 errors += [ConfigError(f"routes.{name}{e.field}", e.message) for e in problems]

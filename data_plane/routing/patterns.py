@@ -63,6 +63,12 @@ def _specificity(kind: PatternKind, literals: int = 0, head: int = 0, single: bo
 _REGEX = _specificity(PatternKind.REGEX)
 _EXACT = _specificity(PatternKind.EXACT)
 _WILDCARD = _specificity(PatternKind.WILDCARD)
+# (Enum members as module globals: a class attribute of an enum is a slower lookup.)
+_REGEX_KIND, _WILDCARD_KIND, _EXACT_KIND = (
+    PatternKind.REGEX,
+    PatternKind.WILDCARD,
+    PatternKind.EXACT,
+)
 _MISPLACED = "'*' must be a whole segment and '**' may only end a path, as '/**'"
 
 
@@ -72,7 +78,7 @@ def compile_pattern(source: str, field: str) -> PathPattern | ConfigError:
         regex = compile_regex(source[1:], field)
         if isinstance(regex, ConfigError):
             return regex
-        return PathPattern(source, PatternKind.REGEX, (), "", regex, _REGEX)
+        return PathPattern(source, _REGEX_KIND, (), "", regex, _REGEX)
     # (Most are written normalized: that is one regex match, without normalize_path's
     # steps; a full compile of 10,000 routes asks it 9,000 times.)
     if not is_normalized(source):
@@ -84,11 +90,11 @@ def compile_pattern(source: str, field: str) -> PathPattern | ConfigError:
             return ConfigError(field, f"{source!r} is not a normalized path; write {normalized!r}")
     segments = tuple(source[1:].split("/"))
     if "*" not in source:
-        return PathPattern(source, PatternKind.EXACT, segments, source, None, _EXACT)
+        return PathPattern(source, _EXACT_KIND, segments, source, None, _EXACT)
     if source.endswith("/**") and "*" not in source[:-3]:
         # The usual wildcard, a literal head and "**": every other segment is literal.
         specificity = _WILDCARD | (len(segments) - 1) << 33 | (len(source) - 3) << 1
-        return PathPattern(source, PatternKind.WILDCARD, segments, source[:-3], None, specificity)
+        return PathPattern(source, _WILDCARD_KIND, segments, source[:-3], None, specificity)
     # One pass: where the first wildcard is, and that every "*" is a whole segment.
     wildcard = -1
     literals = 0
@@ -102,5 +108,5 @@ def compile_pattern(source: str, field: str) -> PathPattern | ConfigError:
         else:
             return ConfigError(field, _MISPLACED)
     prefix = "/" + "/".join(segments[:wildcard]) if wildcard else ""
-    specificity = _specificity(PatternKind.WILDCARD, literals, len(prefix), segments[-1] != "**")
-    return PathPattern(source, PatternKind.WILDCARD, segments, prefix, None, specificity)
+    specificity = _specificity(_WILDCARD_KIND, literals, len(prefix), segments[-1] != "**")
+    return PathPattern(source, _WILDCARD_KIND, segments, prefix, None, specificity)

@@ -33,7 +33,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from data_plane.config.errors import ConfigError, ConfigInvalid
-from data_plane.config.route_fields import AnyRoute, RouteFields
+from data_plane.config.route_fields import AnyRoute, RouteFields, fields_of, message_of
 from data_plane.extensions import load
 
 from .forwarding import KEEP, Forward, ForwardKind, compile_forward
@@ -48,6 +48,10 @@ else:  # the request-time walk, compiled (lookup_c) unless FLEETGATE_NO_EXTENSIO
     _match = load("data_plane.routing.lookup").match
 
 R = TypeVar("R")
+
+# Enum members as module globals: each read of one as a class attribute is a lookup
+# through the enum's metaclass, some 60 ns, and a full compile makes 50,000.
+_EXACT, _REGEX, _KEEP_PATH = PatternKind.EXACT, PatternKind.REGEX, ForwardKind.KEEP
 
 
 @dataclass(slots=True)
@@ -95,10 +99,10 @@ class _Bucket(Generic[R]):
         if entry.rank > self.top_rank:
             self.top_rank = entry.rank
         pattern = entry.pattern
-        if pattern.kind is PatternKind.EXACT:
+        if pattern.kind is _EXACT:
             self.exact.setdefault(pattern.source, []).append(entry)
             return
-        if pattern.kind is PatternKind.REGEX:
+        if pattern.kind is _REGEX:
             self.regexes.append(entry)
             return
         if self.trie is None:
@@ -232,8 +236,7 @@ class RouteTable(Generic[R]):
         """
         if definitions is None:
             definitions = [
-                RouteFields.message(route).SerializeToString(deterministic=True)
-                for route, _ in routes
+                message_of(route).SerializeToString(deterministic=True) for route, _ in routes
             ]
         if update and previous is not None and previous._ranked:
             table: RouteTable[R] | None = _update(previous, routes, definitions)
@@ -434,7 +437,7 @@ def _compile_parts(
     """The compiled hosts, header conditions, methods and paths of a route, or None
     after adding its errors to `errors`. `patterns`: paths compiled before, by text (the
     paths compiled or found are recorded in its `used`)."""
-    route = RouteFields.of(unread)
+    route = fields_of(unread)
     found = len(errors)
     hosts: list[HostPattern] = []
     if route.hosts:
@@ -541,11 +544,11 @@ def _expand(payload: R, parts: _Parts, definition: bytes) -> tuple[_Entry[R], ..
             conditions,
             pattern,
             forward,
-            forward.kind is ForwardKind.KEEP,
+            forward.kind is _KEEP_PATH,
             None,
             definition,
         )
-        if pattern.kind is PatternKind.EXACT:
+        if pattern.kind is _EXACT:
             entry.fixed = RouteMatch(payload, forward.path(pattern.source), name)
         expanded.append(entry)
     return tuple(expanded)
@@ -774,9 +777,9 @@ class _Editor(Generic[R]):
         bucket = self._bucket(host)
         bucket.top_rank = max(bucket.top_rank, entry.rank)
         pattern = entry.pattern
-        if pattern.kind is PatternKind.EXACT:
+        if pattern.kind is _EXACT:
             entries = bucket.exact[pattern.source] = self._list(bucket.exact.get(pattern.source))
-        elif pattern.kind is PatternKind.REGEX:
+        elif pattern.kind is _REGEX:
             entries = bucket.regexes
         else:
             node, which = self._lists_at(bucket, pattern)
@@ -788,14 +791,14 @@ class _Editor(Generic[R]):
         """Take `entry` out; the bucket's `top_rank` stays an upper bound."""
         bucket = self._bucket(host)
         pattern = entry.pattern
-        if pattern.kind is PatternKind.EXACT:
+        if pattern.kind is _EXACT:
             entries = self._list(bucket.exact.get(pattern.source))
             _drop(entries, entry)
             if entries:
                 bucket.exact[pattern.source] = entries
             else:
                 del bucket.exact[pattern.source]
-        elif pattern.kind is PatternKind.REGEX:
+        elif pattern.kind is _REGEX:
             _drop(bucket.regexes, entry)
         else:
             node, which = self._lists_at(bucket, pattern)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from fleetgate_pb import config_pb2 as pb
 from google.protobuf.descriptor import FieldDescriptor
 
-from data_plane.config.route_fields import RouteFields
+from data_plane.config.route_fields import RouteFields, read_route
 from data_plane.config.validate import EntityChecks
 from data_plane.limits.policy import Limiters
 from data_plane.metrics import WorkerMetrics
@@ -43,8 +43,8 @@ def test_every_field_but_those_read_counts_as_more() -> None:
     fields = pb.Route.DESCRIPTOR.fields
     assert {field.name for field in fields} >= READ
     for field in fields:
-        assert RouteFields.read(route_with(field)).more is (field.name not in READ), field.name
-    assert RouteFields.read(pb.Route()).more is False
+        assert read_route(route_with(field)).more is (field.name not in READ), field.name
+    assert read_route(pb.Route()).more is False
 
 
 def test_the_fields_read_are_protobufs() -> None:
@@ -59,7 +59,7 @@ def test_the_fields_read_are_protobufs() -> None:
         rewrite="/v2",
         service="s",
     )
-    read = RouteFields.read(route)
+    read = read_route(route)
     assert read.route is route
     assert read.more is False
     for name in READ:
@@ -69,7 +69,7 @@ def test_the_fields_read_are_protobufs() -> None:
             assert got == list(expected), name
         else:
             assert got == expected, name
-    empty = RouteFields.read(pb.Route())
+    empty = read_route(pb.Route())
     assert (empty.name, empty.hosts, empty.paths, empty.methods, empty.headers) == (
         "",
         (),
@@ -106,7 +106,7 @@ def test_a_plan_is_the_same_read_or_not_and_has_the_chain_build_chain_gives() ->
     assert config.inputs is not None
     service = config.services["s"]
     for route in routes:
-        read = _plan(RouteFields.read(route), service, config.inputs, Limits(), WorkerMetrics())
+        read = _plan(read_route(route), service, config.inputs, Limits(), WorkerMetrics())
         unread = _plan(route, service, config.inputs, Limits(), WorkerMetrics())
         expected = build_chain(route, config.inputs.consumers, limits=config.inputs.limits)
         assert (read.chain is None) is (expected is None), route.name
@@ -123,11 +123,11 @@ def test_a_plan_is_the_same_read_or_not_and_has_the_chain_build_chain_gives() ->
 def test_a_read_cors_route_is_routed_with_its_preflights() -> None:
     route = pb.Route(name="c", paths=["/c"], methods=["GET"], service="s")
     route.cors.allow_origins.append("https://a.example")
-    routed = _routed(RouteFields.read(route))
+    routed = _routed(read_route(route))
     assert isinstance(routed, RouteFields)
     assert list(routed.methods) == ["GET", "OPTIONS"]
     assert list(route.methods) == ["GET"]
-    plain = RouteFields.read(pb.Route(name="p", paths=["/p"], methods=["GET"], service="s"))
+    plain = read_route(pb.Route(name="p", paths=["/p"], methods=["GET"], service="s"))
     assert _routed(plain) is plain
 
 
