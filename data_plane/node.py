@@ -33,7 +33,7 @@ from data_plane.limits.shared import NodeLimits
 from data_plane.metrics import LATENCY_BOUNDS, SampleSum, WorkerMetrics, quantile
 from data_plane.resilience.health import HealthChecker, TargetKey
 from data_plane.resilience.report import TargetState, node_targets
-from data_plane.runtime import compile_snapshot
+from data_plane.runtime import SnapshotView, compile_snapshot
 from data_plane.settings import NodeSettings
 from data_plane.stats import stats_document
 from data_plane.status import StatusServer
@@ -300,7 +300,7 @@ class Node:
                 else:
                     # Every worker is being restarted: check here, so that none is
                     # ever handed a snapshot it would refuse.
-                    await asyncio.to_thread(_check_compiles, snapshot, self.settings)
+                    await asyncio.to_thread(_check_compiles, _whole(snapshot), self.settings)
             except ValueError:
                 self.applies["refused"] += 1
                 raise
@@ -456,7 +456,9 @@ class Node:
         """The configs being served, in the file shape, secrets redacted (`/config_dump`):
         the active one and, during a rollout, the candidate (else None)."""
         snapshot, candidate, selector = self.snapshot, self.candidate, self.selector
-        active = None if snapshot is None else await asyncio.to_thread(config_dump, snapshot)
+        active = None
+        if snapshot is not None:
+            active = await asyncio.to_thread(lambda: config_dump(_whole(snapshot)))
         if candidate is None:
             return {"active": active, "candidate": None}
         dumped = await asyncio.to_thread(candidate_dump, candidate, selector)
@@ -547,6 +549,13 @@ class Node:
     def __repr__(self) -> str:
         version = None if self.snapshot is None else self.snapshot.version
         return f"<Node workers={len(self.workers)} version={version} ready={self.ready}>"
+
+
+def _whole(snapshot: pb.Snapshot) -> pb.Snapshot:
+    """`snapshot` as a whole message: a `SnapshotView` (a pushed release, read with
+    only its changed routes parsed) is parsed whole, for what reads every field."""
+    view: object = snapshot
+    return view.snapshot() if isinstance(view, SnapshotView) else snapshot
 
 
 def worker_payload(snapshot: pb.Snapshot) -> bytes:

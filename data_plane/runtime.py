@@ -26,6 +26,7 @@ reference the incremental compile is tested against.
 from __future__ import annotations
 
 import enum
+import itertools
 import math
 import ssl
 from collections.abc import Callable, Generator, Iterable, Iterator, KeysView, Sequence
@@ -34,7 +35,7 @@ from http.cookies import CookieError, SimpleCookie
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast, overload
 
 from fleetgate_pb import config_pb2 as pb
-from google.protobuf.message import Message
+from google.protobuf.message import DecodeError, Message
 
 from data_plane.balancing import make_balancer
 from data_plane.capabilities import CAPABILITIES, check_capabilities
@@ -219,10 +220,50 @@ class SnapshotView:
         self._routes: _ParsedRoutes | None = None
         self._whole: pb.Snapshot | bool = False  # True: wanted, not parsed yet
 
+    @classmethod
+    def checked(cls, payload: bytes, before: Sequence[bytes] = ()) -> SnapshotView:
+        """The view of `payload` if it parses as a whole `pb.Snapshot`, else the
+        DecodeError that parse raises (the same text).
+
+        `before`: the routes (`definitions.routes`) of a view checked so before. Every
+        service is parsed, and every route that is not the same bytes at the same
+        position in `before`: those were parsed when they came. That is the one or
+        two routes of a one-route change, where the whole parse reads 10,000 (about
+        0.37 ms of the supervisor's CPU at 10,000 routes, against about 0.1 ms).
+        Without `before`, or when something does not parse, the whole is parsed.
+        """
+        try:
+            view = cls(payload, before)
+            moved = view.definitions.moved
+            if moved is not None:
+                added = range(len(moved[0]), len(view.definitions.routes))
+                view.parse(itertools.chain(moved[1], added))
+                return view
+        except DecodeError:
+            pass
+        whole = pb.Snapshot.FromString(payload)  # raises what is wrong, as it would have
+        view = cls(payload)
+        view._whole = whole
+        return view
+
+    def parse(self, positions: Iterable[int]) -> None:
+        """Parse every service, and the routes at `positions`, now (reading one parses it)."""
+        _ = self.services
+        routes = self.routes
+        for i in positions:
+            _ = routes[i]
+
     def whole(self) -> None:
         """Read every field from the whole snapshot from now on."""
         if self._whole is False:
             self._whole = True
+
+    def snapshot(self) -> pb.Snapshot:
+        """The whole snapshot, parsed now unless it was already."""
+        self.whole()
+        whole = self._snapshot()
+        assert whole is not None
+        return whole
 
     def _snapshot(self) -> pb.Snapshot | None:
         """The whole snapshot, parsed at the first read after `whole()`; None before."""

@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Protocol
+from typing import Protocol, cast
 
 import grpc
 from fleetgate_pb import config_pb2
@@ -23,6 +23,7 @@ from fleetgate_pb import sync_pb2 as pb
 from fleetgate_pb import sync_pb2_grpc as pb_grpc
 from google.protobuf.message import DecodeError
 
+from data_plane.runtime import SnapshotView
 from data_plane.sync.contract import (
     ACCEPTED_HEADER,
     AUTHORIZATION_HEADER,
@@ -103,6 +104,7 @@ class SyncClient:
         self.connected_to: str | None = None
         self._cache_tried = False
         self._attempts = 0
+        self._routes: list[bytes] = []  # of the last active release read, serialized
 
     async def run(self) -> None:
         """Keep a stream open to some replica, forever (until cancelled)."""
@@ -225,7 +227,7 @@ class SyncClient:
 
     async def _on_push(self, push: pb.SnapshotPush, sender: _Sender) -> None:
         try:
-            snapshot = config_pb2.Snapshot.FromString(push.snapshot)
+            snapshot = self._read(push)
         except DecodeError as exc:
             await sender.send(_nack(push.nonce, push.slot, None, f"snapshot does not parse: {exc}"))
             return
@@ -267,6 +269,19 @@ class SyncClient:
             log.error("config sync: cannot write the snapshot cache %s: %s", self._disk.path, exc)
         await sender.send(_ack(push.nonce, pushed, seconds))
         await sender.send(self._status_message)
+
+    def _read(self, push: pb.SnapshotPush) -> config_pb2.Snapshot:
+        """The pushed snapshot; raises DecodeError when it does not parse.
+
+        An active release is read as a `SnapshotView` checked against the routes of
+        the release read before: only the routes that changed are parsed (all of them
+        are at the first push, or when what was read before does not help), and a
+        payload that does not parse raises what parsing it whole raises."""
+        if push.slot == pb.CANDIDATE:
+            return config_pb2.Snapshot.FromString(push.snapshot)
+        view = SnapshotView.checked(push.snapshot, self._routes)
+        self._routes = view.definitions.routes
+        return cast(config_pb2.Snapshot, view)
 
     async def _on_candidate(
         self,

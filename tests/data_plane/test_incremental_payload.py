@@ -14,6 +14,7 @@ from typing import cast
 
 import pytest
 from fleetgate_pb import config_pb2 as pb
+from google.protobuf.message import DecodeError
 
 from data_plane import runtime
 from data_plane.config.errors import ConfigInvalid
@@ -170,3 +171,38 @@ def test_entries_read_in_place_are_the_payloads_and_reuse_the_equal_ones() -> No
     assert entries(payload + b"\x0b", pb.Snapshot.ROUTES_FIELD_NUMBER, before) is None  # a group
     assert entries(payload + b"\x80", pb.Snapshot.ROUTES_FIELD_NUMBER, before) is None  # cut varint
     assert entries(b"", pb.Snapshot.ROUTES_FIELD_NUMBER, before) == ([], [])
+
+
+def test_a_view_checked_against_the_one_before_refuses_what_the_whole_parse_refuses() -> None:
+    rng = random.Random(12)
+    world = World(rng)
+    first = in_order(world, 1).SerializeToString(deterministic=True)
+    before = SnapshotView.checked(first).definitions.routes
+    refusals = 0
+    for step in range(200):
+        world.change()
+        snapshot = in_order(world, step + 2)
+        payload = snapshot.SerializeToString(deterministic=True)
+        damage = rng.random()
+        if damage < 0.5:
+            # A byte of a route or a service made invalid UTF-8 in place: the framing
+            # holds, and only parsing that entity finds it.
+            entity = rng.choice([*snapshot.routes, *snapshot.services])
+            name = entity.name.encode()
+            at = payload.find(b"\n" + bytes([len(name)]) + name) + 2
+            payload = payload[:at] + b"\xff" + payload[at + 1 :]
+        try:
+            whole = pb.Snapshot.FromString(payload)
+        except DecodeError as refused:
+            with pytest.raises(DecodeError) as checked:
+                SnapshotView.checked(payload, before)
+            assert str(checked.value) == str(refused)
+            refusals += 1
+            continue
+        view = SnapshotView.checked(payload, before)
+        assert (view.version, view.hash) == (whole.version, whole.hash)
+        assert list(view.services) == list(whole.services)
+        assert list(view.routes) == list(whole.routes)
+        assert view.snapshot() == whole
+        before = view.definitions.routes
+    assert refusals > 50

@@ -10,8 +10,10 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from fleetgate_pb import sync_pb2
+from fleetgate_pb import config_pb2, sync_pb2
+from google.protobuf.message import DecodeError
 
+from control_plane.sync.cache import CachedRelease
 from data_plane.sync.backoff import Backoff
 from data_plane.sync.cache import SnapshotDiskCache
 from data_plane.sync.client import SyncClient
@@ -91,6 +93,33 @@ def test_the_node_is_handed_the_pushed_bytes_as_they_came(tmp_path: Path) -> Non
             return node.payloads
 
     assert run(scenario()) == [release(1).payload]
+
+
+def test_a_changed_route_that_does_not_parse_is_nacked_as_a_whole_parse_would(
+    tmp_path: Path,
+) -> None:
+    """The client parses only the routes a release changed; what does not parse is still
+    refused, with the text parsing the whole snapshot gives."""
+    good = release(2)
+    at = good.payload.index(b"/v2/**") + 1
+    damaged = good.payload[:at] + b"\xff" + good.payload[at + 1 :]  # not UTF-8
+    with pytest.raises(DecodeError) as whole:
+        config_pb2.Snapshot.FromString(damaged)
+
+    async def scenario() -> list[int]:
+        async with sync_server() as server:
+            server.cache.put(release(1))
+            node = CheckingNode()
+            async with running(client_for(node, [server.address], tmp_path)):
+                await node.wait_applied(1)
+                server.cache.put(CachedRelease(2, good.hash, damaged, 0.0))
+                error = f"snapshot does not parse: {whole.value}"
+                await server.inventory.wait_for("nacked", "node-1", "2", error)
+                server.cache.put(release(3))
+                await node.wait_applied(3)
+            return node.applied
+
+    assert run(scenario()) == [1, 3]
 
 
 def test_a_release_the_node_cannot_apply_is_nacked_with_the_reason(tmp_path: Path) -> None:
