@@ -68,15 +68,23 @@ class LinearRegex:
     directly; a match (once per request) and non-ASCII text go through the module.
     """
 
-    __slots__ = ("_compiled", "_match", "groupindex", "groups")
+    __slots__ = ("_compiled", "_match")
 
     def __init__(self, compiled: Any) -> None:
         self._compiled = compiled
         regexp = getattr(compiled, "_regexp", None)
         # Private to the re2 module: without it, every call goes through the module.
         self._match = None if regexp is None or _ANCHOR_BOTH is None else regexp.Match
-        self.groups: int = compiled.groups
-        self.groupindex: Any = compiled.groupindex
+
+    # Read from RE2 when asked (a regex rewrite's check), not for every regex compiled.
+    @property
+    def groups(self) -> int:
+        groups: int = self._compiled.groups
+        return groups
+
+    @property
+    def groupindex(self) -> Any:
+        return self._compiled.groupindex
 
     def fullmatch(self, text: str) -> Match | None:
         if self._match is not None and text.isascii():
