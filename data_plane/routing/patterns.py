@@ -72,13 +72,36 @@ _REGEX_KIND, _WILDCARD_KIND, _EXACT_KIND = (
 _MISPLACED = "'*' must be a whole segment and '**' may only end a path, as '/**'"
 
 
+_new = object.__new__
+
+
+def _pattern(
+    source: str,
+    kind: PatternKind,
+    segments: tuple[str, ...],
+    prefix: str,
+    regex: Regex | None,
+    specificity: int,
+) -> PathPattern:
+    """A PathPattern made without __init__: a dataclass's __init__ is called through the
+    type with a tuple of arguments, which costs more than a function call."""
+    pattern: PathPattern = _new(PathPattern)
+    pattern.source = source
+    pattern.kind = kind
+    pattern.segments = segments
+    pattern.prefix = prefix
+    pattern.regex = regex
+    pattern.specificity = specificity
+    return pattern
+
+
 def compile_pattern(source: str, field: str) -> PathPattern | ConfigError:
     """The compiled form of `source`, or the error that names `field`."""
     if source.startswith("~"):
         regex = compile_regex(source[1:], field)
         if isinstance(regex, ConfigError):
             return regex
-        return PathPattern(source, _REGEX_KIND, (), "", regex, _REGEX)
+        return _pattern(source, _REGEX_KIND, (), "", regex, _REGEX)
     # (Most are written normalized: that is one regex match, without normalize_path's
     # steps; a full compile of 10,000 routes asks it 9,000 times.)
     if not is_normalized(source):
@@ -90,11 +113,11 @@ def compile_pattern(source: str, field: str) -> PathPattern | ConfigError:
             return ConfigError(field, f"{source!r} is not a normalized path; write {normalized!r}")
     segments = tuple(source[1:].split("/"))
     if "*" not in source:
-        return PathPattern(source, _EXACT_KIND, segments, source, None, _EXACT)
+        return _pattern(source, _EXACT_KIND, segments, source, None, _EXACT)
     if source.endswith("/**") and "*" not in source[:-3]:
         # The usual wildcard, a literal head and "**": every other segment is literal.
         specificity = _WILDCARD | (len(segments) - 1) << 33 | (len(source) - 3) << 1
-        return PathPattern(source, _WILDCARD_KIND, segments, source[:-3], None, specificity)
+        return _pattern(source, _WILDCARD_KIND, segments, source[:-3], None, specificity)
     # One pass: where the first wildcard is, and that every "*" is a whole segment.
     wildcard = -1
     literals = 0
@@ -109,4 +132,4 @@ def compile_pattern(source: str, field: str) -> PathPattern | ConfigError:
             return ConfigError(field, _MISPLACED)
     prefix = "/" + "/".join(segments[:wildcard]) if wildcard else ""
     specificity = _specificity(_WILDCARD_KIND, literals, len(prefix), segments[-1] != "**")
-    return PathPattern(source, _WILDCARD_KIND, segments, prefix, None, specificity)
+    return _pattern(source, _WILDCARD_KIND, segments, prefix, None, specificity)

@@ -52,6 +52,7 @@ R = TypeVar("R")
 # Enum members as module globals: each read of one as a class attribute is a lookup
 # through the enum's metaclass, some 60 ns, and a full compile makes 50,000.
 _EXACT, _REGEX, _KEEP_PATH = PatternKind.EXACT, PatternKind.REGEX, ForwardKind.KEEP
+_new = object.__new__
 
 
 @dataclass(slots=True)
@@ -490,7 +491,14 @@ def _compile_parts(
             for _, (pattern, forward) in compiled_paths
         ]
     )
-    return _Parts(route.name, tuple(conditions), methods, places, tuple(compiled_paths))
+    # (Without __init__, as `_expand` makes entries.)
+    parts = _new(_Parts)
+    parts.name = route.name
+    parts.conditions = tuple(conditions)
+    parts.methods = methods
+    parts.places = places
+    parts.paths = tuple(compiled_paths)
+    return parts
 
 
 # The bits of a place's key (see `_Parts`), from the least significant: named methods,
@@ -533,21 +541,20 @@ def _expand(payload: R, parts: _Parts, definition: bytes) -> tuple[_Entry[R], ..
     conditions, methods, name = parts.conditions, parts.methods, parts.name
     expanded: list[_Entry[R]] = []
     for key, _, pattern, forward in parts.places:
-        # (rank, key, name, payload, methods, conditions, pattern, forward, keeps_path,
-        # fixed, definition): positional, a third quicker than by keyword.
-        entry = _Entry(
-            -1,
-            key,
-            name,
-            payload,
-            methods,
-            conditions,
-            pattern,
-            forward,
-            forward.kind is _KEEP_PATH,
-            None,
-            definition,
-        )
+        # Made without __init__, attribute by attribute: a dataclass's __init__ is called
+        # through the type with a tuple of arguments, which costs twice the assignments.
+        entry: _Entry[R] = _new(_Entry)
+        entry.rank = -1
+        entry.key = key
+        entry.name = name
+        entry.payload = payload
+        entry.methods = methods
+        entry.conditions = conditions
+        entry.pattern = pattern
+        entry.forward = forward
+        entry.keeps_path = forward.kind is _KEEP_PATH
+        entry.fixed = None
+        entry.definition = definition
         if pattern.kind is _EXACT:
             entry.fixed = RouteMatch(payload, forward.path(pattern.source), name)
         expanded.append(entry)
