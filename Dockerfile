@@ -19,15 +19,14 @@ COPY migrations/ migrations/
 COPY control_plane/ control_plane/
 COPY data_plane/ data_plane/
 # The build fails when a compiled module or the packaged migrations are missing: the image
-# must not fall back to the pure-Python head path, access-log lines, policy chain, route
-# lookup, request line, trace context or the table lock's record lock unnoticed, nor lack
-# `db upgrade`.
+# must not fall back to a pure-Python twin (head path, access-log lines, policy chain, route
+# lookup, ...: every module setup.py compiles is imported) unnoticed, nor lack `db upgrade`.
 RUN python -m pip wheel --no-deps --wheel-dir /wheels . \
     && python -m venv /opt/fleetgate \
     && /opt/fleetgate/bin/pip install /wheels/fleetgate-*.whl \
     && /opt/fleetgate/bin/python -c "import data_plane.plan_c" \
     && /opt/fleetgate/bin/python -c "import data_plane.http.heads_c, data_plane.http.state_c, data_plane.http.upstream_c, data_plane.http.pool_c, data_plane.http.exchange_c, data_plane.http.downstream_c, data_plane.access_lines_c, data_plane.limits.spin_lock, data_plane.policies.chain_c, data_plane.policies.auth_c, data_plane.limits.decisions_c" \
-    && /opt/fleetgate/bin/python -c "import data_plane.routing.lookup_c, data_plane.trace_context_c, data_plane.http.request_line_c, data_plane.limits.local_limit_c, data_plane.policies.consumers_c" \
+    && /opt/fleetgate/bin/python -c "import data_plane.routing.lookup_c, data_plane.trace_context_c, data_plane.http.request_line_c, data_plane.limits.local_limit_c, data_plane.policies.consumers_c, data_plane.config.entries" \
     && /opt/fleetgate/bin/python -c "from control_plane.store.migrate import head_revision as h; assert h()"
 
 # --- runtime: the slim image, the virtual environment and nothing else ---

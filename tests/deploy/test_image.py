@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import re
@@ -87,6 +88,35 @@ def test_the_wheel_is_built_in_one_stage_and_the_runtime_is_a_slim_one() -> None
     for twin in ("routing.lookup_c", "trace_context_c", "http.request_line_c"):
         assert f"data_plane.{twin}" in build_runs
     assert "head_revision" in build_runs
+
+
+def compiled_modules() -> list[str]:
+    """The module each of setup.py's EXTENSIONS builds (X.py -> X_c, X.pyx -> X)."""
+    tree = ast.parse((ROOT / "setup.py").read_text())
+    listed = next(
+        node.value
+        for node in tree.body
+        if isinstance(node, ast.Assign)
+        and any(isinstance(t, ast.Name) and t.id == "EXTENSIONS" for t in node.targets)
+    )
+    assert isinstance(listed, ast.List)
+    modules = []
+    for item in listed.elts:
+        assert isinstance(item, ast.Constant) and isinstance(item.value, str)
+        path = Path(item.value)
+        name = ".".join(path.with_suffix("").parts)
+        modules.append(name + "_c" if path.suffix == ".py" else name)
+    return modules
+
+
+def test_the_build_fails_when_any_compiled_module_is_missing() -> None:
+    # The image must not fall back to a pure-Python twin unnoticed: its build imports
+    # every module setup.py compiles.
+    build_runs = " ".join(rest for word, rest in stages()[0] if word == "RUN")
+    imported = set(re.findall(r"\bdata_plane(?:\.\w+)+", build_runs))
+    modules = compiled_modules()
+    assert len(modules) > 10
+    assert [m for m in modules if m not in imported] == []
 
 
 def test_the_build_stage_copies_every_source_the_wheel_is_made_of() -> None:
