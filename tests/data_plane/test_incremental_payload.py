@@ -206,3 +206,24 @@ def test_a_view_checked_against_the_one_before_refuses_what_the_whole_parse_refu
         assert view.snapshot() == whole
         before = view.definitions.routes
     assert refusals > 50
+
+
+def test_a_view_checked_with_most_routes_changed_is_parsed_whole() -> None:
+    """Routes parsed one by one cost more than a whole parse once many changed."""
+    world = World(random.Random(5))
+    for i in range(200):
+        world.routes[f"m{i}"] = pb.Route(name=f"m{i}", paths=[f"/m{i}/**"], service="app")
+    first = in_order(world, 1)
+    before = SnapshotView.checked(first.SerializeToString(deterministic=True))
+    for route in world.routes.values():
+        route.max_body_bytes += 1
+    second = SnapshotView.checked(
+        in_order(world, 2).SerializeToString(deterministic=True), before.definitions.routes
+    )
+    assert isinstance(second._whole, pb.Snapshot)
+    assert list(second.routes) == list(in_order(world, 2).routes)
+    world.routes["m7"].max_body_bytes += 1
+    third = SnapshotView.checked(
+        in_order(world, 3).SerializeToString(deterministic=True), second.definitions.routes
+    )
+    assert third._whole is False and third.routes[7 + 14].name == "m7"
