@@ -12,6 +12,7 @@ one more each time the file's content hash changes, so `/ready` and the
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from fleetgate_pb import config_pb2 as pb
@@ -53,8 +54,12 @@ class ConfigFile:
 
 
 async def apply_file(node: Node, source: ConfigFile) -> None:
-    """Load `source` and apply it; raises ConfigFileError naming the file."""
-    snapshot = source.load()
+    """Load `source` and apply it; raises ConfigFileError naming the file.
+
+    The file is read, validated and checked in a thread (about 1 s of CPU at 10,000
+    routes): the supervisor's loop goes on answering status requests, supervising the
+    workers and taking the SIGHUPs that arrive meanwhile. One load runs at a time."""
+    snapshot = await asyncio.to_thread(source.load)
     try:
         await node.apply_snapshot(snapshot)
     except ConfigInvalid as exc:

@@ -268,3 +268,30 @@ def test_sighups_during_a_reload_coalesce_into_one_more_reload_of_the_newest_fil
     # The first SIGHUP's reload, then one for all those that came while it ran (which
     # read the newest file); never one reload per signal.
     assert node.log().count("reloaded ") <= 3, node.log()
+
+
+def test_a_reload_reads_and_checks_the_file_off_the_supervisors_loop(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Reading, validating and checking a big file takes the supervisor about a second:
+    on its loop, SIGHUPs (and status requests) would wait for all of it."""
+    import asyncio
+
+    from fleetgate_pb import config_pb2 as pb
+
+    from data_plane import standalone
+
+    loaded_on: list[threading.Thread] = []
+
+    def load(self: standalone.ConfigFile) -> pb.Snapshot:
+        loaded_on.append(threading.current_thread())
+        return pb.Snapshot(version=1)
+
+    class Node:
+        async def apply_snapshot(self, snapshot: pb.Snapshot) -> float:
+            return 0.0
+
+    monkeypatch.setattr(standalone.ConfigFile, "load", load)
+    source = standalone.ConfigFile("gateway.yaml")
+    assert asyncio.run(standalone.reload_file(Node(), source))  # type: ignore[arg-type]
+    assert loaded_on and loaded_on[0] is not threading.main_thread()
