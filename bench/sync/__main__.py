@@ -68,6 +68,7 @@ def print_swap_load(figures: dict[str, Any], as_json: bool) -> int:
         print(json.dumps(figures, indent=2))
         return 0
     f = figures
+    loaded = f["full_loaded"]
     for name in ("steady", "changing"):
         side = f[name]
         print(
@@ -82,9 +83,14 @@ def print_swap_load(figures: dict[str, Any], as_json: bool) -> int:
         f" {f['push_to_ack_idle_max_ms']:.0f} ms), under load median"
         f" {f['push_to_ack_loaded_median_ms']:.0f} ms (max {f['push_to_ack_loaded_max_ms']:.0f}"
         f" ms)\n"
-        f"full compile + swap of {f['routes']} routes (every route changed): median"
+        f"full compile + swap of {f['routes']} routes (every route but the measured one"
+        f" changed): median"
         f" {f['full_apply_median_ms']:.0f} ms on the node, push -> ACK median"
-        f" {f['full_push_to_ack_median_ms']:.0f} ms\n"
+        f" {f['full_push_to_ack_median_ms']:.0f} ms; under load median"
+        f" {f['full_loaded_apply_median_ms']:.0f} ms on the node, push -> ACK median"
+        f" {f['full_loaded_push_to_ack_median_ms']:.0f} ms, requests meanwhile p99"
+        f" {loaded['p99_ms']:.2f} ms, max {loaded['max_ms']:.1f} ms,"
+        f" {loaded['failures']} failed, loop lag <= {loaded['loop_lag_max_le_ms']:g} ms\n"
         f"worker memory after 1 change {f['worker_rss_after_first_mb']:.1f} MB, after"
         f" {f['memory_changes']} {f['worker_rss_after_last_mb']:.1f} MB, after"
         f" {2 * f['memory_changes']} {f['worker_rss_after_twice_mb']:.1f} MB\n"

@@ -11,10 +11,12 @@ saturate the worker, first with no change, then while the config changes `change
 times. Latency is measured from each request's scheduled send time, so a stalled loop
 shows up in full (no coordinated omission). The worker's loop-lag probe (a timer every
 millisecond) says how long its loop was held at most. Without load, the bench also
-times one-route changes, full 10,000-route compiles (every route changed), the
-worker's resident memory after `memory_changes` changes against after the first, and
-the CPU time each one-route change costs the node's supervisor and its worker (from
-/proc, over those changes, less what the idle node spends meanwhile).
+times one-route changes, full 10,000-route compiles (every route changed but the
+measured one), the worker's resident memory after `memory_changes` changes against
+after the first, and the CPU time each one-route change costs the node's supervisor and
+its worker (from /proc, over those changes, less what the idle node spends meanwhile);
+then it times full compiles again under the same steady load, with the latency and loop
+lag meanwhile.
 """
 
 from __future__ import annotations
@@ -95,10 +97,13 @@ class Releases:
         self.snapshot.version += 1
 
     def change_all(self) -> None:
-        """The next version: every route's paths under a new prefix."""
+        """The next version: every route's paths under a new prefix, but the measured
+        route's (the paced client keeps requesting it)."""
         self.full += 1
         prefix = f"/full{self.full}"
         for route in self.snapshot.routes:
+            if route.name == f"route-{MEASURED}":
+                continue
             paths = [(f"~^{prefix}{p[2:]}" if p[0] == "~" else prefix + p) for p in route.paths]
             del route.paths[:]
             route.paths.extend(paths)
@@ -210,6 +215,26 @@ async def _measure(
             wall, applied = await pusher.push(releases)
             full_walls.append(wall)
             full_applies.append(applied)
+
+        # The same under the steady load: a full compile runs in a thread beside the
+        # loop, which takes the interpreter back every millisecond, so it takes longer.
+        fulls = []
+        for _ in range(FULL_COMPILES):
+            releases.change_all()
+            fulls.append(releases.payload())
+        loaded_walls: list[float] = []
+        loaded_applies: list[float] = []
+        full_lag = await asyncio.to_thread(_lag_buckets, status)
+        client = _start_paced(port, rate, seconds)
+        spacing = seconds / (FULL_COMPILES + 1)
+        started = time.monotonic()
+        for change, release in enumerate(fulls, 1):
+            await asyncio.sleep(max(0.0, started + change * spacing - time.monotonic()))
+            wall, applied = await pusher.push(release)
+            loaded_walls.append(wall)
+            loaded_applies.append(applied)
+        during_full = await asyncio.to_thread(_finish_paced, client)
+        full_lag = _lag_diff(full_lag, await asyncio.to_thread(_lag_buckets, status))
     finally:
         node.stop()
         upstream.stop()
@@ -227,6 +252,10 @@ async def _measure(
         "push_to_ack_loaded_max_ms": max(loaded) * 1000,
         "full_apply_median_ms": statistics.median(full_applies) * 1000,
         "full_push_to_ack_median_ms": statistics.median(full_walls) * 1000,
+        "full_compiles": FULL_COMPILES,
+        "full_loaded_apply_median_ms": statistics.median(loaded_applies) * 1000,
+        "full_loaded_push_to_ack_median_ms": statistics.median(loaded_walls) * 1000,
+        "full_loaded": {**during_full, **_lag_figures(full_lag)},
         "memory_changes": memory_changes,
         "worker_rss_after_first_mb": rss[0] / 2**20,
         "worker_rss_after_last_mb": rss[1] / 2**20,
