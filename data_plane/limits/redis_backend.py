@@ -8,10 +8,15 @@ the limit together. Keys carry a hash tag (`{...}`), the same for every key of o
 decision, so Redis Cluster keeps them in one slot; each key expires when its windows
 are whole again.
 
+Decisions made in one turn of the loop leave together, in one pipeline; those of them
+on the same keys and windows (every request of one consumer on one route) are one call
+of SCRIPT_MANY, which decides n arrivals as n calls of SCRIPT one after the other would
+at its one `now`, and answers each: a hot key costs Redis one script run per batch.
+
 A decision has a deadline (50 ms by default): a decision alone runs in the caller's
-task under `asyncio.timeout`; decisions made in one turn of the loop leave together and
-share one timer, which fails those still waiting when it fires (no Task per decision, as
-`asyncio.wait_for` made). Replies are read by `ReplyReader` from the connection's bytes;
+task under `asyncio.timeout`; the decisions of one batch share one timer, which fails
+those still waiting when it fires (no Task per decision, as `asyncio.wait_for` made).
+Replies are read by `ReplyReader` from the connection's bytes;
 redis-py keeps the pool, the handshake and reconnecting. A failed or late decision marks
 the backend down: until a backoff (0.1 s doubling to 5 s, jittered) has passed, decisions
 fail at once, without a round trip, and the policy's `fail_mode` applies; then one
@@ -109,6 +114,76 @@ return out
 """
 SCRIPT_SHA = hashlib.sha1(SCRIPT.encode()).hexdigest()
 
+# The same decision for n arrivals at once, as n calls of SCRIPT one after the other at
+# one `now` would make them: each admitted arrival moves the TATs (and counts against
+# the quota) before the next is decided; the hashes and the quota are read once and
+# written once. ARGV: n, then SCRIPT's arguments. Returns SCRIPT's reply for each
+# arrival, one after the other (n * (3 + windows) integers).
+SCRIPT_MANY = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local n = tonumber(ARGV[1])
+local quota = tonumber(ARGV[2])
+local hashes = #KEYS
+if quota > 0 then hashes = hashes - 1 end
+local a = 4
+local plan = {}
+for k = 1, hashes do
+  local count = tonumber(ARGV[a]); a = a + 1
+  local slots = {}
+  for w = 1, count do
+    slots[w] = ARGV[a]
+    plan[#plan + 1] = {k, ARGV[a], tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])}
+    a = a + 3
+  end
+  local held = {}
+  if count > 0 then held = redis.call('HMGET', KEYS[k], unpack(slots)) end
+  for w = 1, count do
+    plan[#plan - count + w][5] = tonumber(held[w]) or 0
+  end
+end
+local used = 0
+if quota > 0 then used = tonumber(redis.call('GET', KEYS[#KEYS]) or 0) end
+local counted = 0
+local moved = {}
+local out = {}
+for i = 1, n do
+  local admitted = 1
+  for j, p in ipairs(plan) do
+    local tat = p[5]
+    if tat < now then tat = now end
+    local new_tat = tat + p[3]
+    if new_tat - now > p[4] then admitted = 0 else moved[j] = new_tat end
+  end
+  if admitted == 1 and quota > 0 and used >= quota then admitted = 2 end
+  if admitted == 1 then
+    counted = counted + 1
+    if quota > 0 then used = used + 1 end
+    for j, p in ipairs(plan) do p[5] = moved[j] end
+  end
+  out[#out + 1] = admitted
+  out[#out + 1] = now
+  out[#out + 1] = used
+  for j, p in ipairs(plan) do out[#out + 1] = p[5] end
+end
+if counted > 0 then
+  if quota > 0 then
+    redis.call('INCRBY', KEYS[#KEYS], counted)
+    redis.call('EXPIREAT', KEYS[#KEYS], ARGV[3])
+  end
+  local ends = {}
+  for j, p in ipairs(plan) do
+    redis.call('HSET', KEYS[p[1]], p[2], p[5])
+    if (ends[p[1]] or 0) < p[5] then ends[p[1]] = p[5] end
+  end
+  for k, e in pairs(ends) do
+    redis.call('PEXPIRE', KEYS[k], math.floor((e - now) / 1000) + 1)
+  end
+end
+return out
+"""
+SCRIPT_MANY_SHA = hashlib.sha1(SCRIPT_MANY.encode()).hexdigest()
+
 
 ADMITTED, REFUSED, QUOTA_USED_UP = 1, 0, 2
 
@@ -127,6 +202,21 @@ class Quota:
 def quota_key(prefix: str, tenant: str, month: str) -> str:
     """The Redis key counting `tenant`'s requests in `month` ("2026-12")."""
     return f"{prefix}:{{tenant|{tenant}}}:quota:{month}"
+
+
+def arguments(
+    keys: list[str], windows: list[tuple[Window, ...]], quota: Quota | None
+) -> tuple[list[str], list[int | str]]:
+    """The script's KEYS and ARGV for one decision."""
+    args: list[int | str] = [0, 0]
+    if quota is not None:
+        keys = [*keys, quota.key]
+        args = [quota.limit, quota.expires]
+    for key_windows in windows:
+        args.append(len(key_windows))
+        for w in key_windows:
+            args += (w.slot, w.interval, w.capacity)
+    return keys, args
 
 
 class BackendUnavailable(Exception):
@@ -192,14 +282,7 @@ class RedisBackend:
         Raises BackendUnavailable."""
         if not self.up and time.monotonic() < self.retry_at:
             raise BackendUnavailable("the rate-limit backend is down")
-        args: list[int | str] = [0, 0]
-        if quota is not None:
-            keys = [*keys, quota.key]
-            args = [quota.limit, quota.expires]
-        for key_windows in windows:
-            args.append(len(key_windows))
-            for w in key_windows:
-                args += (w.slot, w.interval, w.capacity)
+        keys, args = arguments(keys, windows, quota)
         started = time.monotonic()
         try:
             reply = await self._run(keys, args, deadline)
@@ -240,11 +323,11 @@ class RedisBackend:
         return await future
 
     async def _run_alone(self, keys: list[str], args: list[int | str]) -> list[int]:
-        (reply,) = await self._evalsha([(keys, args)])
+        (reply,) = await self._evalsha([(keys, args, 1)])
         if isinstance(reply, self._no_script):
             # A restarted or flushed Redis: load it again, once, and go on.
-            await self.client.script_load(SCRIPT)
-            (reply,) = await self._evalsha([(keys, args)])
+            await self._load_scripts()
+            (reply,) = await self._evalsha([(keys, args, 1)])
         if isinstance(reply, BaseException):
             raise reply
         return reply
@@ -291,26 +374,51 @@ class RedisBackend:
                 future.set_result(reply)
 
     async def _pipeline(self, batch: list[Pending]) -> list[Any]:
-        """One EVALSHA per decision in one pipeline (one connection of the pool, one
-        round trip); after a NOSCRIPT (a restarted or flushed Redis) the script is
-        loaded again, once, and those decisions are sent again."""
-        replies = await self._evalsha([(keys, args) for keys, args, _, _ in batch])
+        """The replies to the decisions of `batch` in one pipeline (one connection of
+        the pool, one round trip): one EVALSHA per run of decisions on the same keys
+        and windows (of SCRIPT_MANY for several, each answered as if decided alone, in
+        batch order); after a NOSCRIPT (a restarted or flushed Redis) the scripts
+        are loaded again, once, and those commands are sent again."""
+        groups = _grouped(batch)
+        commands = [(keys, args, len(members)) for keys, args, members in groups]
+        replies = await self._evalsha(commands)
         unknown = [i for i, reply in enumerate(replies) if isinstance(reply, self._no_script)]
         if unknown:
-            await self.client.script_load(SCRIPT)
-            again = await self._evalsha([batch[i][:2] for i in unknown])
+            await self._load_scripts()
+            again = await self._evalsha([commands[i] for i in unknown])
             for i, reply in zip(unknown, again, strict=True):
                 replies[i] = reply
-        return replies
+        answers: list[Any] = [None] * len(batch)
+        for (_, _, members), reply in zip(groups, replies, strict=True):
+            count = len(members)
+            if count == 1 or isinstance(reply, BaseException):
+                for i in members:
+                    answers[i] = reply
+                continue
+            size = len(reply) // count
+            if size < 3 or size * count != len(reply):
+                unreadable = UnreadableReply(f"{len(reply)} integers for {count} decisions")
+                for i in members:
+                    answers[i] = unreadable
+                continue
+            for n, i in enumerate(members):
+                answers[i] = reply[n * size : (n + 1) * size]
+        return answers
 
-    async def _evalsha(self, commands: list[tuple[list[str], list[int | str]]]) -> list[Any]:
-        """The replies to an EVALSHA of each (keys, arguments), sent in one write on one
-        connection of the pool; an error reply is its exception, in its place. The
-        commands are packed once per distinct decision and kept. A connection that
-        failed (or whose caller gave up) midway is closed, never reused out of step; one
-        found broken before any reply (Redis restarted, an idle connection dropped) is
-        replaced once, as the client library's own retry would."""
-        data = b"".join([self._command(keys, args) for keys, args in commands])
+    async def _load_scripts(self) -> None:
+        """Load both scripts, as one: a batch that found one of them loaded and not the
+        other would have its decisions made out of order (those sent again, last)."""
+        await self.client.script_load(SCRIPT)
+        await self.client.script_load(SCRIPT_MANY)
+
+    async def _evalsha(self, commands: list[tuple[list[str], list[int | str], int]]) -> list[Any]:
+        """The replies to an EVALSHA of each (keys, arguments, arrivals), sent in one
+        write on one connection of the pool; an error reply is its exception, in its
+        place. The commands are packed once per distinct decision and kept. A
+        connection that failed (or whose caller gave up) midway is closed, never reused
+        out of step; one found broken before any reply (Redis restarted, an idle
+        connection dropped) is replaced once, as the client library's own retry would."""
+        data = b"".join([self._command(keys, args, n) for keys, args, n in commands])
         pool = self.client.connection_pool
         replies: list[Any] = []
         for attempt in (1, 2):
@@ -371,14 +479,19 @@ class RedisBackend:
             return reply  # type: ignore[return-value]  # the script answers integers only
         raise UnreadableReply(f"not a decision: {reply!r}"[:200])
 
-    def _command(self, keys: list[str], args: list[int | str]) -> bytes:
-        """EVALSHA of the script with `keys` and `args`, as RESP bytes."""
-        known = (*keys, len(keys), *args)
+    def _command(self, keys: list[str], args: list[int | str], arrivals: int = 1) -> bytes:
+        """EVALSHA of the script with `keys` and `args`, as RESP bytes: of SCRIPT_MANY,
+        `arrivals` first, when there are several."""
+        known = (arrivals, *keys, len(keys), *args)
         packed = self._packed.get(known)
         if packed is None:
             if len(self._packed) >= PACKED_KEPT:
                 self._packed.clear()
-            words = [b"EVALSHA", SCRIPT_SHA.encode(), b"%d" % len(keys)]
+            if arrivals == 1:
+                words = [b"EVALSHA", SCRIPT_SHA.encode(), b"%d" % len(keys)]
+            else:
+                words = [b"EVALSHA", SCRIPT_MANY_SHA.encode(), b"%d" % len(keys)]
+                args = [arrivals, *args]
             words += [key.encode() for key in keys]
             words += [str(arg).encode() for arg in args]
             packed = self._packed[known] = b"*%d\r\n" % len(words) + b"".join(
@@ -411,6 +524,27 @@ class RedisBackend:
 
     def __repr__(self) -> str:
         return f"<RedisBackend {_redacted(self.url)} up={self.up} errors={self.errors}>"
+
+
+def _grouped(batch: list[Pending]) -> list[tuple[list[str], list[int | str], list[int]]]:
+    """The decisions of `batch` as (keys, arguments, their places in the batch): those
+    on the same keys and windows together, at the place of the first of them, unless a
+    decision between them uses one of their keys (moving past it would change what
+    either decides)."""
+    groups: list[tuple[list[str], list[int | str], list[int]]] = []
+    group_of: dict[tuple[int | str, ...], int] = {}
+    last_group: dict[str, int] = {}  # by key: the last group that uses it
+    for i, (keys, args, _, _) in enumerate(batch):
+        known = (*keys, len(keys), *args)
+        g = group_of.get(known)
+        if g is not None and all(last_group[key] == g for key in keys):
+            groups[g][2].append(i)
+            continue
+        group_of[known] = len(groups)
+        for key in keys:
+            last_group[key] = len(groups)
+        groups.append((keys, args, [i]))
+    return groups
 
 
 def _expire(futures: list[asyncio.Future[list[int]]]) -> None:
