@@ -62,7 +62,9 @@ def arrivals(prefix: str) -> list[tuple[list[str], list[tuple[Window, ...]], Quo
     """A batch mixing keys: a consumer's minute window (4 admitted, then refused); a
     route and tenant with a monthly quota (2 left, then QUOTA_USED_UP); a key of two
     windows where the second's refuses and the minute's would admit; and a decision of
-    other windows on the consumer's key, between the consumer's own."""
+    another limit on the consumer's key and window, between the consumer's own (it is
+    admitted and leaves no room for the consumer's fourth: deciding the consumer's
+    together, past it, would admit that one and refuse it)."""
     tick = 1_000_000
 
     def key(name: str) -> str:
@@ -76,7 +78,7 @@ def arrivals(prefix: str) -> list[tuple[list[str], list[tuple[Window, ...]], Quo
         quota,
     )
     burst = ([key("burst")], [(Window.of(0, 3, tick), Window.of(1, 100, tick))], None)
-    other = ([key("consumer")], [(Window.of(2, 5, tick),)], None)
+    other = ([key("consumer")], [(Window.of(1, 6, tick),)], None)
     return (
         [consumer] * 3
         + [tenant] * 2
