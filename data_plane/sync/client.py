@@ -299,13 +299,14 @@ class SyncClient:
             log.warning("config sync: rejected candidate %s: %s", pushed, reason)
             await sender.send(_nack(push.nonce, push.slot, pushed, reason))
             return
-        self.candidate = pushed
         log.info("config sync: serving candidate %s in %.3f s", pushed, seconds)
         cached = pb.SnapshotPush(slot=pb.CANDIDATE, snapshot=push.snapshot, selector=push.selector)
         try:
             await asyncio.to_thread(self._disk.write_candidate, cached.SerializeToString())
         except OSError as exc:
             log.error("config sync: cannot write the candidate cache %s: %s", self._disk.path, exc)
+        # Only now: status reports name the candidate once it is cached (see _status_message).
+        self.candidate = pushed
         await sender.send(_ack(push.nonce, pushed, seconds, pb.CANDIDATE))
         await sender.send(self._status_message)
 
@@ -327,7 +328,16 @@ class SyncClient:
             log.error("config sync: cannot write the snapshot cache %s: %s", self._disk.path, exc)
 
     def _status_message(self) -> pb.NodeMessage:
-        return pb.NodeMessage(status=self._status())
+        """The node's status; a candidate it serves is named only once this client holds
+        it (`self.candidate`: set after its disk cache is written), so that the control
+        plane never counts a node serving a candidate that a restart would lose."""
+        status = self._status()
+        held = None if self.candidate is None else self.candidate.hash
+        slots = [s for s in status.slots if s.slot != pb.CANDIDATE or s.snapshot.hash == held]
+        if len(slots) != len(status.slots):
+            del status.slots[:]
+            status.slots.extend(slots)
+        return pb.NodeMessage(status=status)
 
     # ------------------------------------------------------------ the control plane is away
 

@@ -314,3 +314,61 @@ def test_failed_attempts_back_off_with_growing_capped_delays(tmp_path: Path) -> 
     assert all(later >= earlier / 2 for earlier, later in itertools.pairwise(delays))
     assert max(delays) <= 10.0
     assert delays[-1] >= 5.0
+
+
+def test_a_candidate_is_reported_only_once_it_is_cached(tmp_path: Path) -> None:
+    # The node serves a candidate as soon as it applied it; a status report sent before
+    # its disk cache is written would have the control plane count it serving, and a
+    # restart then would lose it. Reports name it once it is cached.
+    pushed = snapshot(7)
+    ref = sync_pb2.SnapshotRef(version=7, hash=pushed.hash)
+
+    class Node(CheckingNode):
+        serving = False
+
+        async def apply_candidate(
+            self, candidate: config_pb2.Snapshot, selector: sync_pb2.CandidateSelector
+        ) -> float:
+            self.serving = True
+            return 0.01
+
+    node = Node()
+
+    def node_status() -> sync_pb2.NodeStatus:
+        slots = [sync_pb2.SlotStatus(slot=sync_pb2.ACTIVE)]
+        if node.serving:
+            slots.append(sync_pb2.SlotStatus(slot=sync_pb2.CANDIDATE, snapshot=ref))
+        return sync_pb2.NodeStatus(slots=slots)
+
+    client = SyncClient(
+        node,
+        settings([], tmp_path, TOKEN, 10.0),
+        capabilities=node.capabilities,
+        status=node_status,
+    )
+    reported_while_caching: list[int] = []
+    write = client._disk.write_candidate
+
+    def write_candidate(push: bytes) -> None:
+        reported_while_caching.append(len(client._status_message().status.slots))
+        write(push)
+
+    client._disk.write_candidate = write_candidate  # type: ignore[method-assign]
+
+    class Sender:
+        def __init__(self) -> None:
+            self.sent: list[sync_pb2.NodeMessage] = []
+
+        async def send(self, message: object) -> None:
+            self.sent.append(message() if callable(message) else message)  # type: ignore[arg-type]
+
+    sender = Sender()
+    push = sync_pb2.SnapshotPush(
+        nonce="n", slot=sync_pb2.CANDIDATE, snapshot=pushed.SerializeToString()
+    )
+    run(client._on_push(push, sender))  # type: ignore[arg-type]
+    assert reported_while_caching == [1]  # the active slot alone
+    assert SnapshotDiskCache(tmp_path).load_candidate() is not None
+    acked, status_after = sender.sent
+    assert acked.ack.snapshot.hash == pushed.hash
+    assert [s.slot for s in status_after.status.slots] == [sync_pb2.ACTIVE, sync_pb2.CANDIDATE]
