@@ -232,7 +232,11 @@ def test_a_retry_storm_stays_within_the_nodes_retry_budget(
         retries = len(upstream.wait_for(requests)) - requests
         budget = 0.2 * requests + 3 * elapsed + 3  # the share, the steady rate, one burst
         assert 0 < retries <= budget, f"{retries} retries for {requests} requests in {elapsed} s"
-        assert node.metric("fleetgate_upstream_retries_total", service="storm") == retries
+        # Each retry the upstream saw was counted; one whose attempt failed before
+        # reaching it (a pooled connection the upstream closed, on a loaded machine) is
+        # counted too, and is within the budget all the same.
+        counted = node.metric("fleetgate_upstream_retries_total", service="storm")
+        assert retries <= counted <= budget
         assert node.metric("fleetgate_upstream_retry_budget_exhausted_total", service="storm") > 0
     finally:
         node.stop()
