@@ -183,16 +183,10 @@ async def _measure(
         for _ in range(changes):
             releases.move_one()
             pushed.append(releases.payload())
-        loaded: list[float] = []
-        changing_lag = await asyncio.to_thread(_lag_buckets, status)
-        client = _start_paced(port, rate, seconds)
-        spacing = seconds / (changes + 1)
-        started = time.monotonic()
-        for change, release in enumerate(pushed, 1):
-            await asyncio.sleep(max(0.0, started + change * spacing - time.monotonic()))
-            loaded.append((await pusher.push(release))[0])
-        during = await asyncio.to_thread(_finish_paced, client)
-        changing_lag = _lag_diff(changing_lag, await asyncio.to_thread(_lag_buckets, status))
+        loaded_pushes, during, changing_lag = await _pushed_under_load(
+            pusher, pushed, port, rate, seconds, status
+        )
+        loaded = [wall for wall, _ in loaded_pushes]
 
         # Twice as many changes again: memory that keeps growing is a leak, memory that
         # settles is the allocator's pools filling. The node's CPU time is read over
@@ -222,19 +216,11 @@ async def _measure(
         for _ in range(FULL_COMPILES):
             releases.change_all()
             fulls.append(releases.payload())
-        loaded_walls: list[float] = []
-        loaded_applies: list[float] = []
-        full_lag = await asyncio.to_thread(_lag_buckets, status)
-        client = _start_paced(port, rate, seconds)
-        spacing = seconds / (FULL_COMPILES + 1)
-        started = time.monotonic()
-        for change, release in enumerate(fulls, 1):
-            await asyncio.sleep(max(0.0, started + change * spacing - time.monotonic()))
-            wall, applied = await pusher.push(release)
-            loaded_walls.append(wall)
-            loaded_applies.append(applied)
-        during_full = await asyncio.to_thread(_finish_paced, client)
-        full_lag = _lag_diff(full_lag, await asyncio.to_thread(_lag_buckets, status))
+        full_pushes, during_full, full_lag = await _pushed_under_load(
+            pusher, fulls, port, rate, seconds, status
+        )
+        loaded_walls = [wall for wall, _ in full_pushes]
+        loaded_applies = [applied for _, applied in full_pushes]
     finally:
         node.stop()
         upstream.stop()
@@ -266,6 +252,29 @@ async def _measure(
         "cpu_idle_supervisor_ms_per_s": idle_rates[0] * 1000,
         "cpu_idle_worker_ms_per_s": idle_rates[1] * 1000,
     }
+
+
+async def _pushed_under_load(
+    pusher: Pusher,
+    payloads: list[tuple[int, str, bytes]],
+    port: int,
+    rate: int,
+    seconds: float,
+    status: str,
+) -> tuple[list[tuple[float, float]], dict[str, Any], dict[str, float]]:
+    """`payloads` pushed one after the other, evenly spaced over `seconds` of the paced
+    client at `rate`: each push's (push -> ACK, apply time), the client's figures, and
+    the loop lag's buckets over the phase."""
+    lag = await asyncio.to_thread(_lag_buckets, status)
+    client = _start_paced(port, rate, seconds)
+    spacing = seconds / (len(payloads) + 1)
+    started = time.monotonic()
+    pushes = []
+    for change, release in enumerate(payloads, 1):
+        await asyncio.sleep(max(0.0, started + change * spacing - time.monotonic()))
+        pushes.append(await pusher.push(release))
+    during = await asyncio.to_thread(_finish_paced, client)
+    return pushes, during, _lag_diff(lag, await asyncio.to_thread(_lag_buckets, status))
 
 
 # ---------------------------------------------------------------- the node's status port
